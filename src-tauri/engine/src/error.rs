@@ -1,0 +1,130 @@
+//! Stable error codes shared by every module, and the engine's top-level error.
+//!
+//! Each module owns a `thiserror` enum; every variant maps to one [`ErrorCode`]. The code is
+//! the contract with API clients and the UI (they switch on it, never on the message), so a
+//! code, once shipped, is never renamed.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use utoipa::ToSchema;
+
+/// A stable, machine-readable failure code. Serialized in `snake_case`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request is well-formed JSON but a field is invalid.
+    BadRequest,
+    /// The request body is not valid JSON or does not match the expected shape.
+    InvalidJson,
+    /// The request body is not `application/json`.
+    UnsupportedMediaType,
+    /// The request body exceeds the configured limit.
+    PayloadTooLarge,
+    /// No or wrong credentials.
+    Unauthorized,
+    /// The Host or Origin header is not allowed (DNS-rebinding protection).
+    ForbiddenHost,
+    /// No such route or resource.
+    NotFound,
+    /// The route exists but not with this method.
+    MethodNotAllowed,
+    /// The node is starting, stopping or a dependency is down.
+    Unavailable,
+    /// Something failed inside the node; details are in its log under the request id.
+    Internal,
+    /// A configuration file or value is invalid.
+    ConfigInvalid,
+    /// The database was written by a newer Flightdeck.
+    SchemaTooNew,
+    /// A migration previously failed half-way; the database needs attention.
+    SchemaDirty,
+    /// The data directory cannot be created or written.
+    DataDirUnwritable,
+    /// The database could not be opened or queried.
+    Database,
+    /// The secret store (keychain, file) is unreachable or refused the operation.
+    SecretsUnavailable,
+    /// A secret store was reached but holds no such secret.
+    SecretMissing,
+    /// The WebSocket feed client fell behind and events were dropped for it.
+    FeedLagged,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::InvalidJson => "invalid_json",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::Unauthorized => "unauthorized",
+            Self::ForbiddenHost => "forbidden_host",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+            Self::ConfigInvalid => "config_invalid",
+            Self::SchemaTooNew => "schema_too_new",
+            Self::SchemaDirty => "schema_dirty",
+            Self::DataDirUnwritable => "data_dir_unwritable",
+            Self::Database => "database",
+            Self::SecretsUnavailable => "secrets_unavailable",
+            Self::SecretMissing => "secret_missing",
+            Self::FeedLagged => "feed_lagged",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Anything that can go wrong opening or running the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
+}
+
+impl EngineError {
+    /// The stable code of this failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Store(e) => e.code(),
+            Self::Config(e) => e.code(),
+            Self::Secrets(e) => e.code(),
+            Self::Telemetry(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_match_serde() {
+        for code in [
+            ErrorCode::BadRequest,
+            ErrorCode::InvalidJson,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::Unauthorized,
+            ErrorCode::ForbiddenHost,
+            ErrorCode::SchemaTooNew,
+            ErrorCode::SecretsUnavailable,
+            ErrorCode::FeedLagged,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+}

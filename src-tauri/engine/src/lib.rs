@@ -1,0 +1,357 @@
+//! The Flightdeck engine: everything a node does, with no window and no HTTP server.
+//!
+//! [`Engine`] is the one way in; it is cheap to clone. Binaries (the headless node, the
+//! desktop shell) load the config, open the engine, hand it to the API router, and call
+//! [`Engine::shutdown`] on the way out.
+//!
+//! Invariants:
+//! - No dependency on tauri, axum or any UI (checked by `tests/boundaries.rs`).
+//! - No global state: config, paths and the pool are passed in.
+//! - State is written to the store first, then published on the event bus.
+//! - Shutdown: intake stops (the cancellation token fires), in-flight work tracked by the
+//!   engine gets up to `shutdown.timeout_secs` to finish, then the pool is checkpointed and
+//!   closed. Nothing that was committed is lost.
+
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod health;
+pub mod paths;
+pub mod secrets;
+pub mod store;
+pub mod telemetry;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use ts_rs::TS;
+use utoipa::ToSchema;
+
+use crate::config::{Config, ConfigHandle, ConfigStatus, ConfigWatcher};
+use crate::events::{Event, EventBus, MetricsSample};
+use crate::health::{HealthChecks, HealthReport};
+use crate::secrets::{Secrets, SecretsError};
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+pub use error::{EngineError, ErrorCode};
+
+/// The version of this build.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What a binary decides before opening the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub data_dir: PathBuf,
+    /// The validated config in force at start.
+    pub config: Config,
+    /// The file it came from, watched for changes when `watch_config`.
+    pub config_path: Option<PathBuf>,
+    pub watch_config: bool,
+    /// FLIGHTDECK_API_TOKEN, if set.
+    pub env_token: Option<String>,
+}
+
+/// What `/api/v1/info` answers.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, ToSchema)]
+pub struct NodeInfo {
+    pub version: String,
+    pub node_id: String,
+    pub data_dir: String,
+    pub database_path: String,
+    #[ts(type = "number")]
+    pub schema_version: i64,
+    #[ts(type = "string")]
+    pub started_at: DateTime<Utc>,
+    #[ts(type = "number")]
+    pub uptime_seconds: u64,
+    pub config: ConfigStatus,
+}
+
+/// How a shutdown went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownOutcome {
+    /// Every tracked task finished in time.
+    Drained,
+    /// The timeout passed with tasks still running; they were abandoned.
+    TimedOut { still_running: usize },
+}
+
+struct Inner {
+    data_dir: PathBuf,
+    store: Store,
+    config: ConfigHandle,
+    secrets: Result<Secrets, SecretsError>,
+    bus: EventBus,
+    metrics: Metrics,
+    health: HealthChecks,
+    node_id: String,
+    schema_version: i64,
+    started: Instant,
+    started_at: DateTime<Utc>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    watcher: std::sync::Mutex<Option<ConfigWatcher>>,
+}
+
+/// Handle to a running engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("data_dir", &self.inner.data_dir)
+            .field("node_id", &self.inner.node_id)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Opens the store (migrating it), the secret store and the metrics, and starts the
+    /// background tasks (metrics sampler, health checks, config watcher). Must be called
+    /// inside a tokio runtime.
+    pub async fn open(options: EngineOptions) -> Result<Self, EngineError> {
+        let store = Store::open(&options.data_dir).await?;
+        let schema_version = store.schema_version().await?;
+        let node_id = store
+            .meta_get_or_insert("node_id", &uuid::Uuid::new_v4().to_string())
+            .await?;
+        let secrets = Secrets::open_async(
+            options.config.secrets.backend,
+            options.data_dir.clone(),
+            options.env_token.clone(),
+        )
+        .await;
+        if let Err(error) = &secrets {
+            tracing::warn!(%error, "secret store unavailable");
+        }
+        let config = ConfigHandle::new(options.config, options.config_path);
+        let metrics = Metrics::new(VERSION)?;
+        let health = HealthChecks::new(store.clone(), secrets.clone(), config.clone());
+        let engine = Self {
+            inner: Arc::new(Inner {
+                data_dir: options.data_dir,
+                store,
+                config,
+                secrets,
+                bus: EventBus::new(),
+                metrics,
+                health,
+                node_id,
+                schema_version,
+                started: Instant::now(),
+                started_at: Utc::now(),
+                cancel: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+                watcher: std::sync::Mutex::new(None),
+            }),
+        };
+        if options.watch_config {
+            // The closure holds a weak handle: the watcher lives inside the engine.
+            let weak = Arc::downgrade(&engine.inner);
+            let publish: config::reload::Publish = Box::new(move |event| {
+                if let Some(inner) = weak.upgrade() {
+                    Engine { inner }.publish(event);
+                }
+            });
+            let watcher = ConfigWatcher::spawn(
+                engine.inner.config.clone(),
+                publish,
+                engine.inner.cancel.clone(),
+                &engine.inner.tracker,
+            )?;
+            if let Ok(mut slot) = engine.inner.watcher.lock() {
+                *slot = watcher;
+            }
+        }
+        engine.spawn_sampler();
+        engine.spawn_health_loop();
+        tracing::info!(data_dir = %engine.inner.data_dir.display(), node_id = %engine.inner.node_id, schema_version, "engine open");
+        Ok(engine)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &ConfigHandle {
+        &self.inner.config
+    }
+
+    /// The secret store, or why it could not be opened.
+    pub fn secrets(&self) -> Result<&Secrets, &SecretsError> {
+        self.inner.secrets.as_ref()
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.inner.bus
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Fires when shutdown starts: long-lived work (feeds, loops) stops on it.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.inner.cancel.clone()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.cancel.is_cancelled()
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// Runs `work` as in-flight work that shutdown waits for. Refused (returns `None`) once
+    /// shutdown has started.
+    pub fn spawn_work<F>(&self, work: F) -> Option<tokio::task::JoinHandle<F::Output>>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if self.inner.cancel.is_cancelled() {
+            return None;
+        }
+        Some(self.inner.tracker.spawn(work))
+    }
+
+    /// The node's identity and state.
+    pub fn info(&self) -> NodeInfo {
+        NodeInfo {
+            version: VERSION.into(),
+            node_id: self.inner.node_id.clone(),
+            data_dir: self.inner.data_dir.display().to_string(),
+            database_path: self.inner.store.path().display().to_string(),
+            schema_version: self.inner.schema_version,
+            started_at: self.inner.started_at,
+            uptime_seconds: self.uptime().as_secs(),
+            config: self.inner.config.status(),
+        }
+    }
+
+    /// Checks every dependency now.
+    pub async fn health(&self) -> HealthReport {
+        self.inner
+            .health
+            .report(VERSION, self.uptime().as_secs())
+            .await
+    }
+
+    /// A snapshot of the vital signs published on the `metrics` topic.
+    pub fn metrics_sample(&self) -> MetricsSample {
+        let m = &self.inner.metrics;
+        MetricsSample {
+            uptime_seconds: self.uptime().as_secs(),
+            http_requests_total: m.http_requests_total(),
+            http_requests_in_flight: m.http_in_flight.get(),
+            feed_subscribers: m.feed_subscribers.get(),
+            rss_bytes: m.rss_bytes(),
+            db_size_bytes: self.inner.store.size_bytes(),
+            events_published_total: self.inner.bus.published_total(),
+        }
+    }
+
+    /// Publishes `event` on the bus (after the caller stored what it describes).
+    pub fn publish(&self, event: Event) -> u64 {
+        if let Event::Config(c) = &event {
+            let outcome = match c.outcome {
+                events::ConfigOutcome::Applied => "applied",
+                events::ConfigOutcome::Rejected => "rejected",
+            };
+            self.inner
+                .metrics
+                .config_reloads
+                .with_label_values(&[outcome])
+                .inc();
+        }
+        self.inner.metrics.events_published.inc();
+        self.inner.bus.publish(event)
+    }
+
+    /// Reloads the config file now (as the watcher does on a change) and publishes the
+    /// outcome. `None` when the config did not come from a file.
+    pub fn reload_config(&self) -> Option<events::ConfigEvent> {
+        let path = self.inner.config.path()?.to_path_buf();
+        let event = config::reload::reload(&self.inner.config, &path);
+        self.publish(event.clone());
+        match event {
+            Event::Config(c) => Some(c),
+            Event::Metrics(_) => None,
+        }
+    }
+
+    fn spawn_sampler(&self) {
+        let engine = self.clone();
+        let cancel = self.inner.cancel.clone();
+        self.inner.tracker.spawn(async move {
+            loop {
+                let every = engine.inner.config.current().feed.metrics_interval_ms;
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(every)) => {
+                        engine.publish(Event::Metrics(engine.metrics_sample()));
+                    }
+                }
+            }
+        });
+    }
+
+    fn spawn_health_loop(&self) {
+        let engine = self.clone();
+        let cancel = self.inner.cancel.clone();
+        self.inner.tracker.spawn(async move {
+            loop {
+                // Check first so transitions are recorded from the start.
+                let _ = engine.health().await;
+                let every = engine.inner.config.current().health.interval_secs;
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(every)) => {}
+                }
+            }
+        });
+    }
+
+    /// Stops intake, waits up to the configured timeout for in-flight work, then closes the
+    /// store. Idempotent.
+    pub async fn shutdown(&self) -> ShutdownOutcome {
+        let timeout = Duration::from_secs(self.inner.config.current().shutdown.timeout_secs);
+        self.shutdown_within(timeout).await
+    }
+
+    /// [`Engine::shutdown`] with an explicit timeout.
+    pub async fn shutdown_within(&self, timeout: Duration) -> ShutdownOutcome {
+        self.inner.cancel.cancel();
+        if let Ok(mut w) = self.inner.watcher.lock() {
+            w.take();
+        }
+        self.inner.tracker.close();
+        let outcome = match tokio::time::timeout(timeout, self.inner.tracker.wait()).await {
+            Ok(()) => ShutdownOutcome::Drained,
+            Err(_) => ShutdownOutcome::TimedOut {
+                still_running: self.inner.tracker.len(),
+            },
+        };
+        self.inner.store.close().await;
+        tracing::info!(?outcome, "engine stopped");
+        outcome
+    }
+}

@@ -1,0 +1,70 @@
+//! Process-wide tracing subscriber: text or JSON lines on stderr, with a filter that config
+//! reloads can change while running. The one global here is tracing's own dispatcher, which
+//! is set once by the binary (never by the engine library on its own).
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
+
+use super::TelemetryError;
+use crate::config::LogFormat;
+
+/// Changes the log filter of a running process.
+#[derive(Clone)]
+pub struct LogHandle {
+    filter: reload::Handle<EnvFilter, Registry>,
+}
+
+impl std::fmt::Debug for LogHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogHandle")
+    }
+}
+
+impl LogHandle {
+    /// Puts a new filter in force (e.g. after a config reload).
+    pub fn set_level(&self, level: &str) -> Result<(), TelemetryError> {
+        let filter = parse(level)?;
+        self.filter
+            .reload(filter)
+            .map_err(|e| TelemetryError::Filter {
+                filter: level.into(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+fn parse(level: &str) -> Result<EnvFilter, TelemetryError> {
+    EnvFilter::try_new(level).map_err(|e| TelemetryError::Filter {
+        filter: level.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Installs the subscriber. `RUST_LOG`, when set, wins over `level`.
+pub fn init_logging(level: &str, format: LogFormat) -> Result<LogHandle, TelemetryError> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.is_empty() => parse(&v)?,
+        _ => parse(level)?,
+    };
+    let (filter, handle) = reload::Layer::new(filter);
+    let fmt = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(true)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .try_init()
+        .map_err(|_| TelemetryError::LoggingAlreadySet)?;
+    Ok(LogHandle { filter: handle })
+}

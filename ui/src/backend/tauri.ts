@@ -1,0 +1,102 @@
+// The `tauri` backend: the desktop shell hands each request to the node's Router in-process
+// (`api_request`) and carries the feed over a Tauri channel (`feed_subscribe`). No token here:
+// the shell authenticates in-process.
+import { Channel, invoke } from "@tauri-apps/api/core";
+import type { ServerMessage } from "../generated/api";
+import { ApiError, apiErrorFromResponse, parseSuccessBody } from "./apiError";
+import type { Backend, ConnState, HttpMethod } from "./backend";
+import { Backoff } from "./backoff";
+
+/** What `api_request` returns: the Router's status and JSON body text. */
+type ShellResponse = { status: number; body: string };
+
+export type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
+
+export class TauriBackend implements Backend {
+  readonly kind = "tauri" as const;
+  readonly session = null;
+
+  constructor(
+    private readonly call: Invoke = invoke,
+    private readonly makeChannel: () => Channel<ServerMessage> = () => new Channel<ServerMessage>(),
+  ) {}
+
+  async request<T>(method: HttpMethod, path: string, body?: unknown): Promise<T> {
+    let res: ShellResponse;
+    try {
+      res = await this.call<ShellResponse>("api_request", {
+        request: { method, path, body: body === undefined ? null : JSON.stringify(body) },
+      });
+    } catch (err) {
+      const detail = err instanceof Error ? err.message : String(err);
+      throw new ApiError(0, "ipc_error", `The desktop shell did not answer (${detail}).`);
+    }
+    if (res.status < 200 || res.status > 299) throw apiErrorFromResponse(res.status, res.body);
+    return parseSuccessBody<T>(res.status, res.body);
+  }
+
+  subscribe(onMessage: (m: ServerMessage) => void, onState: (s: ConnState) => void): () => void {
+    const backoff = new Backoff();
+    let stopped = false;
+    let current: number | null = null;
+    let lastSeq: number | null = null;
+    let retry: ReturnType<typeof setTimeout> | null = null;
+    let state: ConnState | null = null;
+    const setState = (s: ConnState) => {
+      if (s !== state) onState((state = s));
+    };
+
+    const drop = () => {
+      if (current !== null) {
+        const id = current;
+        current = null;
+        this.call("feed_unsubscribe", { id }).catch(() => undefined);
+      }
+    };
+    const scheduleRetry = () => {
+      if (stopped) return;
+      setState("reconnecting");
+      retry = setTimeout(() => void connect(), backoff.next());
+    };
+    const connect = async () => {
+      retry = null;
+      if (stopped) return;
+      const channel = this.makeChannel();
+      channel.onmessage = (m) => {
+        if (stopped) return;
+        if (m.type === "welcome") {
+          backoff.reset();
+          setState("connected");
+        } else if (m.type === "event") {
+          lastSeq = m.seq;
+        }
+        onMessage(m);
+        if (m.type === "error") {
+          // The shell ended this subscription (e.g. it fell behind): start a fresh one.
+          drop();
+          scheduleRetry();
+        }
+      };
+      try {
+        const id = await this.call<number>("feed_subscribe", { channel, resumeFrom: lastSeq });
+        if (stopped) {
+          this.call("feed_unsubscribe", { id }).catch(() => undefined);
+          return;
+        }
+        current = id;
+        backoff.reset();
+        setState("connected");
+      } catch {
+        scheduleRetry();
+      }
+    };
+
+    setState("connecting");
+    void connect();
+    return () => {
+      stopped = true;
+      if (retry !== null) clearTimeout(retry);
+      drop();
+    };
+  }
+}

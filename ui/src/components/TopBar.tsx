@@ -1,0 +1,25 @@
+import { useFeed } from "../feed/FeedProvider";
+import { useNodeInfo } from "../node/NodeInfoProvider";
+import { ROUTES, type RouteId } from "../routes";
+import { ConnIndicator } from "./ConnIndicator";
+
+export function TopBar({ route }: { route: RouteId }) {
+  const feed = useFeed();
+  const info = useNodeInfo();
+  const title = ROUTES.find((r) => r.id === route)?.label ?? "";
+  const nodeId = info.data?.node_id ?? feed.nodeId;
+  return (
+    <header className="topbar">
+      <h1 className="topbar-title">{title}</h1>
+      <div className="topbar-right">
+        {nodeId ? (
+          <span className="node-chip" title={`Node ${nodeId}`}>
+            <span className="node-chip-name mono">{nodeId}</span>
+            {info.data ? <span className="node-chip-version">v{info.data.version}</span> : null}
+          </span>
+        ) : null}
+        <ConnIndicator state={feed.conn} />
+      </div>
+    </header>
+  );
+}

@@ -1,0 +1,78 @@
+// Screens not built yet say plainly what they will hold. No placeholder numbers.
+import { Icon } from "../components/Icon";
+import type { RouteId } from "../routes";
+
+type Plan = { title: string; summary: string; items: string[] };
+
+export const PLANS: Record<Exclude<RouteId, "overview" | "health" | "settings">, Plan> = {
+  agents: {
+    title: "Agents & Tasks",
+    summary: "Define agents and watch the work they do.",
+    items: [
+      "Agent definitions: prompt, model chain with fallbacks, output schema, tools",
+      "The durable task queue: pending, leased and running tasks, retries with backoff",
+      "Dead letters: tasks that exhausted their retries, with the reason, ready to retry or discard",
+      "Runs: each attempt with its prompt, model, output, usage and timing",
+    ],
+  },
+  approvals: {
+    title: "Approvals",
+    summary: "An inbox for the risky actions agents propose.",
+    items: [
+      "Inbox of pending requests: approve, edit and approve, or reject with a reason",
+      "Policies that decide what needs a human (and fail closed)",
+      "SLAs per request and escalation along the configured chain when one runs out",
+      "The audit trail: who decided what, when, and why",
+    ],
+  },
+  costs: {
+    title: "Costs",
+    summary: "What the agents spend, to the cent.",
+    items: [
+      "The usage ledger: every model call with tokens and cost, by agent, task and provider",
+      "Budgets per agent and per workspace, reserved before each call",
+      "Alerts when spend nears or crosses a budget",
+    ],
+  },
+  forecasts: {
+    title: "Forecasts",
+    summary: "Where cost and business numbers are heading.",
+    items: [
+      "Cost burn forecasts against each budget",
+      "KPI forecasts with weekly and daily seasonality",
+      "Prediction intervals, so the uncertainty is visible",
+    ],
+  },
+  fleet: {
+    title: "Fleet",
+    summary: "Remote `flightdeck serve` nodes, side by side.",
+    items: [
+      "Add nodes by URL and token",
+      "Each node's health, pending approvals and costs",
+      "Fleet-wide totals and a merged live feed",
+    ],
+  },
+};
+
+export function ComingNext({ id }: { id: keyof typeof PLANS }) {
+  const plan = PLANS[id];
+  return (
+    <div className="screen" data-testid={`screen-${id}`}>
+      <section className="panel coming">
+        <div className="coming-icon">
+          <Icon name={id} />
+        </div>
+        <div className="coming-body">
+          <div className="coming-tag">Coming next</div>
+          <h2>{plan.title}</h2>
+          <p className="muted">{plan.summary} This screen is not built yet; here is what it will show:</p>
+          <ul className="coming-list">
+            {plan.items.map((item) => (
+              <li key={item}>{item}</li>
+            ))}
+          </ul>
+        </div>
+      </section>
+    </div>
+  );
+}

@@ -1,0 +1,107 @@
+// Health: the node's overall status and each dependency it checks. Refreshed every 5 s.
+import { useCallback } from "react";
+import { useBackend } from "../backend/context";
+import { Icon } from "../components/Icon";
+import { ErrorNote, Panel, Skeleton } from "../components/Panel";
+import { StatusBadge } from "../components/StatusBadge";
+import { useNow } from "../data/useNow";
+import { useResource } from "../data/useResource";
+import { formatDuration, formatRelative, formatTimestamp } from "../format";
+import { fetchHealth, healthCounts } from "../node/health";
+
+const REFRESH_MS = 5000;
+
+export function Health() {
+  const backend = useBackend();
+  const now = useNow(1000);
+  const load = useCallback(() => fetchHealth(backend), [backend]);
+  const health = useResource(load, "health", REFRESH_MS);
+  const report = health.data;
+  const counts = report ? healthCounts(report) : null;
+
+  return (
+    <div className="screen" data-testid="screen-health">
+      <Panel
+        title="Overall"
+        actions={
+          <div className="panel-actions">
+            <span className="muted small">
+              auto-refresh every {REFRESH_MS / 1000} s
+              {health.loadedAt !== null ? ` · checked ${formatRelative(new Date(health.loadedAt).toISOString(), now)}` : ""}
+            </span>
+            <button type="button" className="btn btn-ghost" onClick={health.reload} disabled={health.loading} data-testid="health-refresh">
+              <Icon name="refresh" className={`icon${health.loading ? " spin" : ""}`} />
+              Refresh
+            </button>
+          </div>
+        }
+      >
+        {health.error ? <ErrorNote error={health.error} onRetry={health.reload} /> : null}
+        {report && counts ? (
+          <div className="overall">
+            <span data-testid="health-overall" data-status={report.status}>
+              <StatusBadge status={report.status} large />
+            </span>
+            <div className="overall-facts">
+              <span>
+                <strong>{counts.healthy}</strong> healthy
+              </span>
+              <span>
+                <strong>{counts.degraded}</strong> degraded
+              </span>
+              <span>
+                <strong>{counts.unhealthy}</strong> unhealthy
+              </span>
+              <span className="muted">
+                v{report.version} · up {formatDuration(report.uptime_seconds)}
+              </span>
+            </div>
+          </div>
+        ) : !health.error ? (
+          <Skeleton className="skeleton-wide" />
+        ) : null}
+      </Panel>
+
+      <Panel title="Dependencies">
+        <table className="table">
+          <thead>
+            <tr>
+              <th>Dependency</th>
+              <th>Status</th>
+              <th className="num">Response time</th>
+              <th>Last check</th>
+              <th>Message</th>
+            </tr>
+          </thead>
+          <tbody>
+            {report?.dependencies.map((d) => (
+              <tr key={d.name} data-testid={`health-row-${d.name}`} data-status={d.status}>
+                <td className="mono strong">{d.name}</td>
+                <td>
+                  <StatusBadge status={d.status} />
+                </td>
+                <td className="num mono">{d.response_time_ms.toFixed(d.response_time_ms < 10 ? 1 : 0)} ms</td>
+                <td title={formatTimestamp(d.last_check)}>{formatRelative(d.last_check, now)}</td>
+                <td className={d.message ? "" : "muted"}>{d.message ?? "—"}</td>
+              </tr>
+            ))}
+            {report && report.dependencies.length === 0 ? (
+              <tr>
+                <td colSpan={5} className="muted empty-row">
+                  This node reports no dependencies.
+                </td>
+              </tr>
+            ) : null}
+            {!report && !health.error ? (
+              <tr>
+                <td colSpan={5}>
+                  <Skeleton className="skeleton-wide" />
+                </td>
+              </tr>
+            ) : null}
+          </tbody>
+        </table>
+      </Panel>
+    </div>
+  );
+}

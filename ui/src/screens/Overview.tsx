@@ -1,0 +1,139 @@
+// Overview: who this node is, whether it is healthy, and what it is doing right now (live).
+import { useCallback, type ReactNode } from "react";
+import { useBackend } from "../backend/context";
+import { ErrorNote, Panel, Skeleton } from "../components/Panel";
+import { Sparkline } from "../components/Sparkline";
+import { StatusBadge } from "../components/StatusBadge";
+import { useNow } from "../data/useNow";
+import { useResource } from "../data/useResource";
+import { useFeed } from "../feed/FeedProvider";
+import { SPARK_CAPACITY } from "../feed/feedState";
+import { formatBytes, formatDuration, formatInt, formatRate, formatRelative, formatTimestamp } from "../format";
+import { fetchHealth, healthCounts } from "../node/health";
+import { useNodeInfo } from "../node/NodeInfoProvider";
+import { hrefFor } from "../routes";
+
+function Stat({ label, children, sub }: { label: string; children: ReactNode; sub?: ReactNode }) {
+  return (
+    <div className="stat">
+      <div className="stat-label">{label}</div>
+      <div className="stat-value">{children}</div>
+      {sub !== undefined ? <div className="stat-sub">{sub}</div> : null}
+    </div>
+  );
+}
+
+export function Overview() {
+  const backend = useBackend();
+  const feed = useFeed();
+  const info = useNodeInfo();
+  const now = useNow(1000);
+  const loadHealth = useCallback(() => fetchHealth(backend), [backend]);
+  const health = useResource(loadHealth, feed.connections, 5000);
+  const m = feed.metrics;
+  const lastPoint = feed.points.at(-1);
+  const rates = feed.points.map((p) => p.requestsPerSec);
+  const rss = feed.points.map((p) => p.rssMiB);
+  const waiting = <span className="muted waiting">waiting for the feed…</span>;
+
+  return (
+    <div className="screen" data-testid="screen-overview">
+      <div className="stats">
+        <Stat label="HTTP requests" sub={m ? <>{formatRate(lastPoint?.requestsPerSec ?? null)} req/s · {m.http_requests_in_flight} in flight</> : waiting}>
+          {m ? <span data-testid="live-requests">{m.http_requests_total}</span> : <Skeleton />}
+        </Stat>
+        <Stat
+          label="Uptime"
+          sub={m ? <><span data-testid="live-uptime">{m.uptime_seconds}</span> s since start</> : waiting}
+        >
+          {m ? formatDuration(m.uptime_seconds) : <Skeleton />}
+        </Stat>
+        <Stat
+          label="Live feed"
+          sub={m ? <>{formatInt(m.feed_subscribers)} subscriber{m.feed_subscribers === 1 ? "" : "s"} · {formatInt(m.events_published_total)} events</> : waiting}
+        >
+          {feed.lastSeq !== null ? (
+            <>
+              <span className="stat-hash">#</span>
+              <span data-testid="live-seq">{feed.lastSeq}</span>
+            </>
+          ) : (
+            <Skeleton />
+          )}
+        </Stat>
+        <Stat
+          label="Health"
+          sub={
+            health.data ? (
+              <a className="link" href={hrefFor("health")}>
+                {(() => {
+                  const c = healthCounts(health.data);
+                  const n = health.data.dependencies.length;
+                  return c.healthy === n ? `all ${n} dependencies healthy` : `${c.degraded} degraded · ${c.unhealthy} unhealthy of ${n}`;
+                })()}
+              </a>
+            ) : health.error ? (
+              <span className="muted">unavailable</span>
+            ) : (
+              waiting
+            )
+          }
+        >
+          {health.data ? <StatusBadge status={health.data.status} large /> : <Skeleton />}
+        </Stat>
+      </div>
+
+      <div className="charts">
+        <Panel
+          title="Requests per second"
+          actions={<span className="chart-now mono">{formatRate(lastPoint?.requestsPerSec ?? null)}</span>}
+        >
+          <Sparkline values={rates} capacity={SPARK_CAPACITY} baseline="zero" tone="accent" label="Requests per second, last 60 samples" />
+          <div className="chart-foot muted small">last {SPARK_CAPACITY} s · from the metrics feed</div>
+        </Panel>
+        <Panel
+          title="Resident memory"
+          actions={<span className="chart-now mono">{m ? formatBytes(m.rss_bytes) : "—"}</span>}
+        >
+          <Sparkline values={rss} capacity={SPARK_CAPACITY} baseline="auto" tone="violet" label="Resident memory in MiB, last 60 samples" />
+          <div className="chart-foot muted small">last {SPARK_CAPACITY} s · database {m ? formatBytes(m.db_size_bytes) : "—"}</div>
+        </Panel>
+      </div>
+
+      <Panel title="Node">
+        {info.error && !info.data ? <ErrorNote error={info.error} onRetry={info.reload} /> : null}
+        {info.data ? (
+          <dl className="kv">
+            <dt>Version</dt>
+            <dd data-testid="node-version" className="mono">{info.data.version}</dd>
+            <dt>Node ID</dt>
+            <dd data-testid="node-id" className="mono">{info.data.node_id}</dd>
+            <dt>Data directory</dt>
+            <dd className="mono">{info.data.data_dir}</dd>
+            <dt>Database</dt>
+            <dd>
+              <span className="mono">{info.data.database_path}</span>
+              <span className="muted"> · schema v{info.data.schema_version}</span>
+            </dd>
+            <dt>Started</dt>
+            <dd title={formatTimestamp(info.data.started_at)}>
+              {formatRelative(info.data.started_at, now)}
+              <span className="muted"> · up {formatDuration(m?.uptime_seconds ?? info.data.uptime_seconds)}</span>
+            </dd>
+            <dt>Configuration</dt>
+            <dd>
+              <span className={`pill pill-${info.data.config.state}`}>{info.data.config.state}</span>{" "}
+              <span className="mono muted">{info.data.config.path ?? "defaults (no file)"}</span>
+            </dd>
+          </dl>
+        ) : !info.error ? (
+          <div className="kv-skeleton">
+            <Skeleton />
+            <Skeleton />
+            <Skeleton />
+          </div>
+        ) : null}
+      </Panel>
+    </div>
+  );
+}
