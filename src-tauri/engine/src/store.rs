@@ -12,7 +12,6 @@
 //!   possible, so a PostgreSQL backend can be added as a second pool kind later.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -215,13 +214,7 @@ impl Store {
 
     fn options(path: &Path) -> Result<SqliteConnectOptions, StoreError> {
         // `filename` takes the path as is (no URL parsing of odd characters).
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")
-            .map_err(|source| StoreError::Sqlx {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .filename(path);
-        Ok(options)
+        Ok(SqliteConnectOptions::new().filename(path))
     }
 
     /// The pool, for the domains' own queries.

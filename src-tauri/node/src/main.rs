@@ -1,1 +1,34 @@
-fn main() {}
+//! `flightdeck`: the headless node (`serve`) and the command-line tools around it.
+//!
+//! A thin adapter: it parses arguments, loads the config, opens the engine, and hands it to
+//! the API router. Errors are printed as one clear line (with their causes) and exit 1;
+//! argument errors exit 2 (clap).
+
+mod cli;
+mod commands;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("flightdeck: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("flightdeck: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -24,8 +24,8 @@ class FakeSocket implements SocketLike {
   receive(m: ServerMessage | string) {
     this.onmessage?.({ data: typeof m === "string" ? m : JSON.stringify(m) });
   }
-  drop() {
-    this.onclose?.({});
+  drop(code = 1006) {
+    this.onclose?.({ code });
   }
 }
 
@@ -181,6 +181,28 @@ describe("FeedSocket", () => {
     t.last().drop();
     vi.advanceTimersByTime(60_000);
     expect(t.sockets).toHaveLength(1);
+  });
+
+  it("treats a close with code 4401 as unauthorized too", () => {
+    const t = setup("wrong");
+    t.feed.start();
+    t.last().open();
+    t.last().drop(4401);
+    expect(t.states.at(-1)).toBe("unauthorized");
+    expect(t.unauthorized).toEqual(["wrong"]);
+    vi.advanceTimersByTime(60_000);
+    expect(t.sockets).toHaveLength(1);
+  });
+
+  it("reconnects after the node's going-away close (1001)", () => {
+    const t = setup();
+    t.feed.start();
+    t.last().open();
+    t.last().receive(welcome());
+    t.last().drop(1001);
+    expect(t.states.at(-1)).toBe("reconnecting");
+    vi.advanceTimersByTime(500);
+    expect(t.sockets).toHaveLength(2);
   });
 
   it("does not connect at all without a token", () => {

@@ -53,6 +53,14 @@ export type FeedSocketOptions = {
   staleAfterMs?: number;
 };
 
+/** The node closes a refused feed with this code (after an `unauthorized` error message). */
+export const CLOSE_UNAUTHORIZED = 4401;
+
+function closeCode(ev: unknown): number | null {
+  const code = typeof ev === "object" && ev !== null ? (ev as { code?: unknown }).code : undefined;
+  return typeof code === "number" ? code : null;
+}
+
 function parseServerMessage(data: unknown): ServerMessage | null {
   if (typeof data !== "string") return null;
   try {
@@ -154,11 +162,16 @@ export class FeedSocket {
     socket.onerror = () => {
       // Browsers follow every error with a close event; reconnecting is handled there.
     };
-    socket.onclose = () => {
+    socket.onclose = (ev) => {
       if (socket !== this.socket) return;
       this.socket = null;
       this.clearPing();
       if (this.stopped || this.unauthorized) return;
+      if (closeCode(ev) === CLOSE_UNAUTHORIZED) {
+        // The node refused us without (or before we read) its error message.
+        this.becomeUnauthorized(token);
+        return;
+      }
       this.scheduleReconnect();
     };
   }

@@ -68,8 +68,13 @@ describe("TauriBackend.subscribe", () => {
     ch.onmessage({ type: "event", seq: 12, time: "2025-01-01T00:00:00Z", topic: "config", payload: { outcome: "applied", path: null, message: "ok", restart_required: [] } });
     expect(seqs).toEqual([12]);
 
+    // Lost events are reported, but the subscription goes on.
+    ch.onmessage({ type: "error", code: "feed_lagged", message: "fell behind" });
+    expect(states.at(-1)).toBe("connected");
+    expect(t.calls.filter((c) => c.cmd === "feed_unsubscribe")).toEqual([]);
+
     // The shell ends the subscription: drop it and start again from seq 12.
-    ch.onmessage({ type: "error", code: "lagged", message: "fell behind" });
+    ch.onmessage({ type: "error", code: "internal", message: "subscription closed" });
     expect(states.at(-1)).toBe("reconnecting");
     expect(t.calls.at(-1)).toEqual({ cmd: "feed_unsubscribe", args: { id: 1 } });
     await vi.advanceTimersByTimeAsync(500);

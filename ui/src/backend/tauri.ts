@@ -71,8 +71,9 @@ export class TauriBackend implements Backend {
           lastSeq = m.seq;
         }
         onMessage(m);
-        if (m.type === "error") {
-          // The shell ended this subscription (e.g. it fell behind): start a fresh one.
+        if (m.type === "error" && m.code !== "feed_lagged") {
+          // `feed_lagged` only reports lost events (the stream goes on); any other error means
+          // the shell ended this subscription: start a fresh one from the last seq.
           drop();
           scheduleRetry();
         }

@@ -20,11 +20,13 @@ export function ConfigBanner() {
       </div>
     );
   }
+  const text = alert.message.trim();
+  const message = /[.!?]$/.test(text) ? text : `${text}.`;
   return (
     <div className="banner banner-error" data-testid="config-banner" role="alert">
       <Icon name="alert" />
       <span>
-        <strong>Configuration problem{alert.path ? ` in ${alert.path}` : ""}.</strong> {alert.message} The node keeps
+        <strong>Configuration problem{alert.path ? ` in ${alert.path}` : ""}.</strong> {message} The node keeps
         running with its last good configuration.
       </span>
       <a className="banner-link" href={hrefFor("settings")}>

@@ -71,7 +71,8 @@ export function Sparkline({ values, capacity, baseline, tone, label }: Sparkline
           </g>
         );
       })}
-      {last ? <circle cx={last[0]} cy={last[1]} r="2.5" className="spark-dot" vectorEffect="non-scaling-stroke" /> : null}
+      {/* A zero-length round-capped stroke stays a circle although the box is stretched. */}
+      {last ? <path d={`M${last[0]} ${last[1]}h0`} className="spark-dot" vectorEffect="non-scaling-stroke" /> : null}
     </svg>
   );
 }

@@ -73,11 +73,11 @@ describe("feedReducer", () => {
         topic: "config",
         payload: { outcome: "rejected", path: "/etc/fd.toml", message: "listen: invalid address", restart_required: [] },
       },
-      { type: "error", code: "lagged", message: "fell behind" },
+      { type: "error", code: "feed_lagged", message: "fell behind" },
     ]);
     expect(s.lastSeq).toBe(9);
     expect(s.lastConfig).toMatchObject({ seq: 9, event: { outcome: "rejected", message: "listen: invalid address" } });
-    expect(s.lastError).toEqual({ code: "lagged", message: "fell behind" });
+    expect(s.lastError).toEqual({ code: "feed_lagged", message: "fell behind" });
     expect(s.points).toEqual([]);
   });
 

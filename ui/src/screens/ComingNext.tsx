@@ -1,8 +1,9 @@
 // Screens not built yet say plainly what they will hold. No placeholder numbers.
+import type { ReactNode } from "react";
 import { Icon } from "../components/Icon";
 import type { RouteId } from "../routes";
 
-type Plan = { title: string; summary: string; items: string[] };
+type Plan = { title: string; summary: ReactNode; items: string[] };
 
 export const PLANS: Record<Exclude<RouteId, "overview" | "health" | "settings">, Plan> = {
   agents: {
@@ -45,7 +46,11 @@ export const PLANS: Record<Exclude<RouteId, "overview" | "health" | "settings">,
   },
   fleet: {
     title: "Fleet",
-    summary: "Remote `flightdeck serve` nodes, side by side.",
+    summary: (
+      <>
+        Remote <code className="mono">flightdeck serve</code> nodes, side by side.
+      </>
+    ),
     items: [
       "Add nodes by URL and token",
       "Each node's health, pending approvals and costs",

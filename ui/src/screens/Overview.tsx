@@ -13,6 +13,15 @@ import { fetchHealth, healthCounts } from "../node/health";
 import { useNodeInfo } from "../node/NodeInfoProvider";
 import { hrefFor } from "../routes";
 
+function peak(values: readonly (number | null)[]): number | null {
+  const nums = values.filter((v): v is number => v !== null);
+  return nums.length > 0 ? Math.max(...nums) : null;
+}
+
+function formatMiB(v: number | null): string {
+  return v === null ? "—" : formatBytes(v * 1024 * 1024);
+}
+
 function Stat({ label, children, sub }: { label: string; children: ReactNode; sub?: ReactNode }) {
   return (
     <div className="stat">
@@ -35,10 +44,17 @@ export function Overview() {
   const rates = feed.points.map((p) => p.requestsPerSec);
   const rss = feed.points.map((p) => p.rssMiB);
   const waiting = <span className="muted waiting">waiting for the feed…</span>;
+  // Live numbers stop moving while the feed is down; say so rather than show them as current.
+  const stale = feed.conn !== "connected" && m !== null;
 
   return (
     <div className="screen" data-testid="screen-overview">
-      <div className="stats">
+      {stale ? (
+        <div className="stale-note muted small" data-testid="live-stale">
+          Live data paused at #{feed.lastSeq ?? "—"} while the connection is restored.
+        </div>
+      ) : null}
+      <div className={`stats${stale ? " stale" : ""}`}>
         <Stat label="HTTP requests" sub={m ? <>{formatRate(lastPoint?.requestsPerSec ?? null)} req/s · {m.http_requests_in_flight} in flight</> : waiting}>
           {m ? <span data-testid="live-requests">{m.http_requests_total}</span> : <Skeleton />}
         </Stat>
@@ -73,30 +89,40 @@ export function Overview() {
                 })()}
               </a>
             ) : health.error ? (
-              <span className="muted">unavailable</span>
+              <span className="muted">unavailable right now</span>
             ) : (
               waiting
             )
           }
         >
-          {health.data ? <StatusBadge status={health.data.status} large /> : <Skeleton />}
+          {health.data ? (
+            <StatusBadge status={health.data.status} large />
+          ) : health.error ? (
+            <span className="muted">—</span>
+          ) : (
+            <Skeleton />
+          )}
         </Stat>
       </div>
 
-      <div className="charts">
+      <div className={`charts${stale ? " stale" : ""}`}>
         <Panel
           title="Requests per second"
           actions={<span className="chart-now mono">{formatRate(lastPoint?.requestsPerSec ?? null)}</span>}
         >
           <Sparkline values={rates} capacity={SPARK_CAPACITY} baseline="zero" tone="accent" label="Requests per second, last 60 samples" />
-          <div className="chart-foot muted small">last {SPARK_CAPACITY} s · from the metrics feed</div>
+          <div className="chart-foot muted small">
+            last {SPARK_CAPACITY} s · peak {formatRate(peak(rates))} req/s
+          </div>
         </Panel>
         <Panel
           title="Resident memory"
           actions={<span className="chart-now mono">{m ? formatBytes(m.rss_bytes) : "—"}</span>}
         >
           <Sparkline values={rss} capacity={SPARK_CAPACITY} baseline="auto" tone="violet" label="Resident memory in MiB, last 60 samples" />
-          <div className="chart-foot muted small">last {SPARK_CAPACITY} s · database {m ? formatBytes(m.db_size_bytes) : "—"}</div>
+          <div className="chart-foot muted small">
+            last {SPARK_CAPACITY} s · peak {formatMiB(peak(rss))} · database {m ? formatBytes(m.db_size_bytes) : "—"}
+          </div>
         </Panel>
       </div>
 

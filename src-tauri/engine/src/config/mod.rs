@@ -263,6 +263,25 @@ impl Config {
         Ok(config)
     }
 
+    /// Parses a TOML text (no environment) as if it were a config file named `source`.
+    pub fn from_toml_str(text: &str, source: &str) -> Result<Self, ConfigError> {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| ConfigError::Invalid {
+                problems: e
+                    .into_iter()
+                    .map(problem_from_figment)
+                    .map(|p| ConfigProblem {
+                        source: source.into(),
+                        ..p
+                    })
+                    .collect(),
+            })?;
+        config.validate(Some(Path::new(source)))?;
+        Ok(config)
+    }
+
     /// Checks values beyond their types. `path` names the source in messages.
     pub fn validate(&self, path: Option<&Path>) -> Result<(), ConfigError> {
         let source = path

@@ -50,6 +50,7 @@ pub fn init_logging(level: &str, format: LogFormat) -> Result<LogHandle, Telemet
     let (filter, handle) = reload::Layer::new(filter);
     let fmt = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .with_target(true)
             .boxed(),

@@ -106,6 +106,12 @@ impl Metrics {
         })
     }
 
+    /// Counts a live feed subscriber until the guard is dropped.
+    pub fn feed_subscriber(&self) -> SubscriberGuard {
+        self.feed_subscribers.inc();
+        SubscriberGuard(self.feed_subscribers.clone())
+    }
+
     /// Everything in Prometheus text exposition format 0.0.4.
     pub fn render(&self) -> Result<String, TelemetryError> {
         let mut buf = Vec::new();
@@ -142,6 +148,16 @@ impl Metrics {
                     .sum::<f64>()
             })
             .sum::<f64>() as u64
+    }
+}
+
+/// Keeps one feed subscriber counted; decrements on drop.
+#[derive(Debug)]
+pub struct SubscriberGuard(IntGauge);
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

@@ -1,0 +1,100 @@
+//! `/api/v1` JSON routes (bearer auth is applied by the router): node info and configuration.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use flightdeck_engine::config::{Config, ConfigError, ConfigProblem, ConfigStatus};
+use flightdeck_engine::events::ConfigEvent;
+use flightdeck_engine::{ErrorCode, NodeInfo};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiErrorBody, ApiJson};
+
+/// The node's identity and state.
+#[utoipa::path(get, path = "/info", tag = "node",
+    responses(
+        (status = 200, description = "Node info", body = NodeInfo),
+        (status = 401, description = "Missing or wrong token", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn info(State(state): State<AppState>) -> Json<NodeInfo> {
+    Json(state.engine.info())
+}
+
+/// The configuration in force and its status.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, ToSchema)]
+pub struct ConfigView {
+    pub config: Config,
+    pub status: ConfigStatus,
+}
+
+/// The configuration in force (it holds no secrets) and whether the last change was rejected.
+#[utoipa::path(get, path = "/config", tag = "config",
+    responses(
+        (status = 200, description = "Config in force", body = ConfigView),
+        (status = 401, description = "Missing or wrong token", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn config(State(state): State<AppState>) -> Json<ConfigView> {
+    let handle = state.engine.config();
+    Json(ConfigView {
+        config: (*handle.current()).clone(),
+        status: handle.status(),
+    })
+}
+
+/// A config text to check.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, ToSchema)]
+pub struct ValidateConfigRequest {
+    /// The TOML text.
+    pub toml: String,
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, ToSchema)]
+pub struct ValidateConfigResponse {
+    pub valid: bool,
+    pub problems: Vec<ConfigProblem>,
+}
+
+/// Checks a TOML config text against this node's schema without applying it.
+#[utoipa::path(post, path = "/config/validate", tag = "config",
+    request_body = ValidateConfigRequest,
+    responses(
+        (status = 200, description = "Check result", body = ValidateConfigResponse),
+        (status = 400, description = "Malformed JSON", body = ApiErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ApiErrorBody),
+        (status = 413, description = "Body too large", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn validate_config(
+    ApiJson(req): ApiJson<ValidateConfigRequest>,
+) -> Result<Json<ValidateConfigResponse>, ApiError> {
+    let result = Config::from_toml_str(&req.toml, "submitted text");
+    let problems = match result {
+        Ok(_) => Vec::new(),
+        Err(ConfigError::Invalid { problems }) => problems,
+        Err(e @ ConfigError::Missing { .. }) => return Err(ApiError::internal(e)),
+    };
+    Ok(Json(ValidateConfigResponse {
+        valid: problems.is_empty(),
+        problems,
+    }))
+}
+
+/// Re-reads the config file now (the watcher does this on its own when the file changes).
+#[utoipa::path(post, path = "/config/reload", tag = "config",
+    responses(
+        (status = 200, description = "Applied or rejected; the previous config stays in force when rejected", body = ConfigEvent),
+        (status = 400, description = "The node was started without a config file", body = ApiErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn reload_config(State(state): State<AppState>) -> Result<Json<ConfigEvent>, ApiError> {
+    state.engine.reload_config().map(Json).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            "this node runs on built-in defaults: there is no config file to reload",
+        )
+    })
+}

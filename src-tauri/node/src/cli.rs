@@ -1,0 +1,101 @@
+//! Command-line arguments. Every flag that has a config key overrides it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "flightdeck", version, about = "Flightdeck: a control center for AI agents. Headless node and CLI.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Data directory (database, and the secrets file with --secrets file).
+    /// Default: $XDG_DATA_HOME/flightdeck.
+    #[arg(long, global = true, env = "FLIGHTDECK_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Config file. Default: $XDG_CONFIG_HOME/flightdeck/flightdeck.toml (if it exists).
+    #[arg(long, global = true, env = "FLIGHTDECK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the API token lives (overrides `secrets.backend`).
+    #[arg(long, global = true, value_enum, value_name = "BACKEND")]
+    pub secrets: Option<SecretsArg>,
+    /// Log format (overrides `log.format`).
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormatArg>,
+    /// Log filter, e.g. `debug` (overrides `log.level`; RUST_LOG wins over both).
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SecretsArg {
+    /// The OS keychain (Secret Service).
+    Keychain,
+    /// A 0600 file in the data dir (headless servers).
+    File,
+    /// Only FLIGHTDECK_API_TOKEN; nothing stored.
+    Env,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the headless node: the engine plus the HTTP/WebSocket API.
+    Serve(ServeArgs),
+    /// Print the node's API token (generating and storing one if there is none).
+    Token {
+        /// Replace the stored token with a new one (running nodes keep the old one until
+        /// restarted).
+        #[arg(long)]
+        rotate: bool,
+    },
+    /// Database tools.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides `server.listen`). Port 0 picks a free port.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Accept a non-loopback address without TLS.
+    #[arg(long)]
+    pub insecure_listen: bool,
+    /// Serve the web dashboard (a built ui/dist) at `/`.
+    #[arg(long, env = "FLIGHTDECK_UI_DIR", value_name = "DIR")]
+    pub ui_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Show the schema version and pending migrations (changes nothing).
+    Status,
+    /// Apply pending migrations.
+    Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a config file (default: the one in use) and print every problem.
+    Check {
+        /// File to check.
+        file: Option<PathBuf>,
+    },
+    /// Print the effective configuration (file, environment and flags merged) as TOML-like JSON.
+    Show,
+}

@@ -1,0 +1,165 @@
+//! The subcommands other than `serve`, and the shared steps: data dir, config, logging.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use flightdeck_engine::config::{Config, ConfigError, LogFormat, SecretsBackend};
+use flightdeck_engine::secrets::{Secrets, TOKEN_ENV, TokenSource};
+use flightdeck_engine::store::{DB_FILE, Store};
+use flightdeck_engine::{paths, telemetry};
+
+use crate::cli::{Cli, Command, ConfigCommand, DbCommand, Global, LogFormatArg, SecretsArg};
+
+/// Dispatches a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Serve(args) => crate::serve::serve(&cli.global, args).await,
+        Command::Token { rotate } => token(&cli.global, *rotate).await,
+        Command::Db(DbCommand::Status) => db_status(&cli.global).await,
+        Command::Db(DbCommand::Migrate) => db_migrate(&cli.global).await,
+        Command::Config(ConfigCommand::Check { file }) => config_check(&cli.global, file.as_deref()),
+        Command::Config(ConfigCommand::Show) => {
+            let (config, _) = load_config(&cli.global)?;
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The data dir from `--data-dir`/FLIGHTDECK_DATA_DIR, else the XDG default.
+pub fn data_dir(global: &Global) -> anyhow::Result<PathBuf> {
+    match &global.data_dir {
+        Some(d) => Ok(d.clone()),
+        None => paths::default_data_dir()
+            .context("cannot determine a data directory (no home directory?); pass --data-dir"),
+    }
+}
+
+/// The config file to use: `--config` (must exist) or the XDG default (if it exists).
+fn config_path(global: &Global) -> (Option<PathBuf>, bool) {
+    match &global.config {
+        Some(p) => (Some(p.clone()), true),
+        None => (paths::default_config_file(), false),
+    }
+}
+
+/// Loads the config with flags applied; returns it and the file it came from (if any).
+pub fn load_config(global: &Global) -> anyhow::Result<(Config, Option<PathBuf>)> {
+    let (path, required) = config_path(global);
+    let mut config = Config::load(path.as_deref(), required).map_err(config_error)?;
+    if let Some(s) = global.secrets {
+        config.secrets.backend = match s {
+            SecretsArg::Keychain => SecretsBackend::Keychain,
+            SecretsArg::File => SecretsBackend::File,
+            SecretsArg::Env => SecretsBackend::Env,
+        };
+    }
+    if let Some(f) = global.log_format {
+        config.log.format = match f {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        };
+    }
+    if let Some(level) = &global.log_level {
+        config.log.level = level.clone();
+    }
+    config.validate(None).map_err(config_error)?;
+    let used = path.filter(|p| p.exists());
+    Ok((config, used))
+}
+
+fn config_error(e: ConfigError) -> anyhow::Error {
+    anyhow::anyhow!("invalid configuration: {e}")
+}
+
+/// Installs logging per the config.
+pub fn init_logging(config: &Config) -> anyhow::Result<telemetry::LogHandle> {
+    telemetry::init_logging(&config.log.level, config.log.format).context("setting up logging")
+}
+
+pub fn env_token() -> Option<String> {
+    std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty())
+}
+
+async fn token(global: &Global, rotate: bool) -> anyhow::Result<ExitCode> {
+    let (config, _) = load_config(global)?;
+    let dir = data_dir(global)?;
+    flightdeck_engine::store::ensure_dir_writable(&dir)?;
+    let secrets = Secrets::open_async(config.secrets.backend, dir, env_token()).await?;
+    if rotate {
+        if env_token().is_some() {
+            bail!("{TOKEN_ENV} is set: it overrides the stored token, so rotating the stored one would change nothing; unset it first");
+        }
+        secrets.forget_api_token().await?;
+    }
+    let (token, source) = secrets.api_token().await?;
+    if matches!(source, TokenSource::Generated) {
+        eprintln!("flightdeck: generated a new API token and stored it ({:?})", secrets.kind());
+    }
+    println!("{}", token.expose());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn db_status(global: &Global) -> anyhow::Result<ExitCode> {
+    let path = data_dir(global)?.join(DB_FILE);
+    let s = Store::inspect(&path).await?;
+    println!("database:        {}", s.path.display());
+    if !s.exists {
+        println!("state:           not created yet (created on first start or `flightdeck db migrate`)");
+    }
+    println!("schema version:  {}", s.current_version);
+    println!("latest known:    {}", s.latest_version);
+    if s.current_version > s.latest_version {
+        println!("state:           written by a newer Flightdeck; this build will not open it");
+        return Ok(ExitCode::FAILURE);
+    }
+    if s.pending.is_empty() {
+        println!("pending:         none");
+    } else {
+        let list: Vec<String> = s.pending.iter().map(i64::to_string).collect();
+        println!("pending:         {}", list.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn db_migrate(global: &Global) -> anyhow::Result<ExitCode> {
+    let dir = data_dir(global)?;
+    let before = Store::inspect(&dir.join(DB_FILE)).await?;
+    let store = Store::open(&dir).await?;
+    let version = store.schema_version().await?;
+    store.close().await;
+    println!(
+        "database {} at schema version {version} ({} migration(s) applied)",
+        store.path().display(),
+        before.pending.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config_check(global: &Global, file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let (path, required) = match file {
+        Some(f) => (Some(f.to_path_buf()), true),
+        None => config_path(global),
+    };
+    match Config::load(path.as_deref(), required) {
+        Ok(_) => {
+            match path.filter(|p| p.exists()) {
+                Some(p) => println!("{}: ok", p.display()),
+                None => println!("no config file; built-in defaults are valid"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ConfigError::Invalid { problems }) => {
+            for p in problems {
+                if p.key.is_empty() {
+                    eprintln!("{}: {}", p.source, p.reason);
+                } else {
+                    eprintln!("{}: key `{}`: {}", p.source, p.key, p.reason);
+                }
+            }
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(config_error(e)),
+    }
+}

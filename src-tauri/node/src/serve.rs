@@ -1,0 +1,204 @@
+//! `flightdeck serve`: the engine and the API on a TCP listener until SIGINT/SIGTERM.
+//!
+//! Lifecycle: load config → logging → open the engine → get the token → bind → serve. On the
+//! first signal: stop accepting, close feeds, give in-flight requests and engine work up to
+//! `shutdown.timeout_secs`, checkpoint and close the database, exit 0. A second signal exits
+//! at once (130). The engine writes before it acknowledges, so a forced exit still loses
+//! nothing committed.
+
+use std::future::IntoFuture;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use flightdeck_api::{ApiOptions, router};
+use flightdeck_engine::secrets::TokenSource;
+use flightdeck_engine::{Engine, EngineOptions};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Global, ServeArgs};
+use crate::commands::{data_dir, env_token, init_logging, load_config};
+
+pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let (mut config, config_path) = load_config(global)?;
+    if let Some(listen) = &args.listen {
+        config.server.listen = listen.clone();
+    }
+    if args.insecure_listen {
+        config.server.insecure_listen = true;
+    }
+    let addr: SocketAddr = config.server.listen.parse().with_context(|| {
+        format!(
+            "`{}` is not an IP address with a port, e.g. 127.0.0.1:7878",
+            config.server.listen
+        )
+    })?;
+    if !addr.ip().is_loopback() && !config.server.insecure_listen {
+        bail!(
+            "refusing to listen on {addr}: it is not a loopback address and TLS is not configured \
+             (TLS comes with fleet support). To serve plain HTTP on a trusted network anyway, pass \
+             --insecure-listen (or set server.insecure_listen = true)"
+        );
+    }
+    if let Some(dir) = &args.ui_dir {
+        if !dir.join("index.html").is_file() {
+            bail!(
+                "--ui-dir {}: no index.html there (build the UI with `npm --prefix ui run build`)",
+                dir.display()
+            );
+        }
+    }
+    let log = init_logging(&config)?;
+    let data_dir = data_dir(global)?;
+
+    let engine = Engine::open(EngineOptions {
+        data_dir: data_dir.clone(),
+        config: config.clone(),
+        config_path,
+        watch_config: true,
+        env_token: env_token(),
+    })
+    .await?;
+
+    let token = match engine.secrets() {
+        Ok(secrets) => secrets.api_token().await,
+        Err(e) => Err(e.clone()),
+    };
+    let token = match token {
+        Ok((token, source)) => {
+            if source == TokenSource::Generated {
+                tracing::info!("generated a new API token and stored it; `flightdeck token` prints it");
+            }
+            token
+        }
+        Err(e) => {
+            engine.shutdown_within(Duration::from_secs(1)).await;
+            return Err(anyhow::Error::new(e).context("cannot get the API token"));
+        }
+    };
+
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            engine.shutdown_within(Duration::from_secs(1)).await;
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                bail!("{addr} is already in use: another process listens there; stop it or pick another address with --listen");
+            }
+            return Err(anyhow::Error::new(e).context(format!("cannot listen on {addr}")));
+        }
+    };
+    let local = listener.local_addr().context("reading the bound address")?;
+
+    let mut allowed_hosts = config.server.allowed_hosts.clone();
+    if !local.ip().is_unspecified() {
+        allowed_hosts.push(local.ip().to_string());
+    }
+    let app = router(
+        engine.clone(),
+        ApiOptions {
+            token,
+            allowed_hosts,
+            ui_dir: args.ui_dir.clone(),
+            body_limit_bytes: usize::try_from(config.server.body_limit_bytes).unwrap_or(usize::MAX),
+        },
+    );
+
+    // Apply log level changes from config reloads.
+    let mut config_rx = engine.config().subscribe();
+    let stop_logs = engine.shutdown_token();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop_logs.cancelled() => break,
+                changed = config_rx.changed() => {
+                    if changed.is_err() { break; }
+                    let level = config_rx.borrow_and_update().log.level.clone();
+                    if let Err(error) = log.set_level(&level) {
+                        tracing::warn!(%error, "could not apply the new log level");
+                    }
+                }
+            }
+        }
+    });
+
+    let stop = CancellationToken::new();
+    // Registered before the "listening" line so no early signal hits the default handler.
+    let signals = Signals::register().context("installing signal handlers")?;
+    tokio::spawn(signals.run(stop.clone()));
+
+    // The one line scripts wait for; the token is never printed here.
+    println!("flightdeck listening on http://{local}");
+    let _ = std::io::stdout().flush();
+    tracing::info!(%local, dashboard = args.ui_dir.is_some(), "serving");
+
+    let graceful = stop.clone();
+    let engine_stop = engine.shutdown_token();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            graceful.cancelled().await;
+            // Feeds and background loops end on the engine's token.
+            engine_stop.cancel();
+        })
+        .into_future();
+    tokio::pin!(server);
+    let timeout = Duration::from_secs(engine.config().current().shutdown.timeout_secs);
+    let served = tokio::select! {
+        res = &mut server => res,
+        _ = stop.cancelled() => match tokio::time::timeout(timeout, &mut server).await {
+            Ok(res) => res,
+            Err(_) => {
+                tracing::warn!(timeout_secs = timeout.as_secs(), "requests still in flight after the timeout; closing them");
+                Ok(())
+            }
+        },
+    };
+    let outcome = engine.shutdown().await;
+    served.context("serving HTTP")?;
+    tracing::info!(?outcome, "stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT and SIGTERM, registered up front.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+
+    /// First signal: graceful stop. Second: exit at once.
+    async fn run(mut self, stop: CancellationToken) {
+        self.next().await;
+        tracing::info!("stopping: finishing in-flight work (send the signal again to force)");
+        stop.cancel();
+        self.next().await;
+        eprintln!("flightdeck: forced exit");
+        std::process::exit(130);
+    }
+}

@@ -1,0 +1,310 @@
+// End-to-end test of the web dashboard against the real `flightdeck serve` binary and a real
+// headless Chromium (Debian's, driven by playwright-core; no browser download).
+//
+// Needs: FLIGHTDECK_BIN (path to the binary) and a built UI in ui/dist (`npm run build`).
+// Run from ui/: `FLIGHTDECK_BIN=../target/debug/flightdeck npm run e2e`.
+//
+// Every wait is bounded; the node and the browser are always killed in `after`.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+// playwright-core is a dev dependency of ui/, which is not on this file's resolution path.
+const requireFromUi = createRequire(path.join(repo, "ui", "package.json"));
+const { chromium } = requireFromUi("playwright-core");
+
+const BIN = process.env.FLIGHTDECK_BIN;
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const UI_DIR = path.join(repo, "ui", "dist");
+const ARTIFACTS = process.env.ARTIFACTS_DIR ?? path.join(repo, "target", "test-artifacts");
+const TOKEN = randomBytes(24).toString("base64url");
+
+const LISTEN_TIMEOUT_MS = 20_000;
+const UI_TIMEOUT_MS = 15_000;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Races `promise` against a timer; the message says what we were waiting for. */
+function within(ms, what, promise) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Starts `flightdeck serve` and resolves once it prints `listening on http://127.0.0.1:<port>`.
+ * The returned handle's `exited` resolves with the exit code and signal.
+ */
+function startNode({ dataDir, listen }) {
+  const args = ["serve", "--data-dir", dataDir, "--listen", listen, "--ui-dir", UI_DIR, "--secrets", "env"];
+  const child = spawn(BIN, args, {
+    env: { ...process.env, FLIGHTDECK_API_TOKEN: TOKEN },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output = [];
+  const exited = new Promise((resolve) => {
+    child.once("exit", (code, signal) => resolve({ code, signal }));
+  });
+  const port = new Promise((resolve, reject) => {
+    const scan = (stream, name) => {
+      let buf = "";
+      stream.setEncoding("utf8");
+      stream.on("data", (chunk) => {
+        buf += chunk;
+        let nl;
+        while ((nl = buf.indexOf("\n")) !== -1) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          output.push(`[${name}] ${line}`);
+          if (output.length > 400) output.shift();
+          const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
+          if (m) resolve(Number(m[1]));
+        }
+      });
+    };
+    scan(child.stdout, "stdout");
+    scan(child.stderr, "stderr");
+    child.once("error", reject);
+    exited.then(({ code, signal }) =>
+      reject(new Error(`flightdeck exited (code ${code}, signal ${signal}) before listening:\n${output.join("\n")}`)),
+    );
+  });
+  const handle = { child, exited, output, port: 0 };
+  return within(LISTEN_TIMEOUT_MS, `"listening on" from ${BIN}\n${output.join("\n")}`, port).then(
+    (p) => {
+      handle.port = p;
+      return handle;
+    },
+    (err) => {
+      child.kill("SIGKILL");
+      throw err;
+    },
+  );
+}
+
+async function stopNode(node, signal = "SIGTERM") {
+  if (!node || node.child.exitCode !== null || node.child.signalCode !== null) return node ? node.exited : null;
+  node.child.kill(signal);
+  try {
+    return await within(10_000, "the node to exit", node.exited);
+  } catch {
+    node.child.kill("SIGKILL");
+    return node.exited;
+  }
+}
+
+const byTestId = (id) => `[data-testid="${id}"]`;
+
+async function connState(page) {
+  return page.getAttribute(byTestId("conn-status"), "data-state", { timeout: UI_TIMEOUT_MS });
+}
+
+async function waitConn(page, state, timeout = UI_TIMEOUT_MS) {
+  await page.waitForSelector(`${byTestId("conn-status")}[data-state="${state}"]`, { timeout });
+}
+
+async function readInt(page, id) {
+  const text = await page.textContent(byTestId(id), { timeout: UI_TIMEOUT_MS });
+  const n = Number.parseInt((text ?? "").trim(), 10);
+  assert.ok(Number.isFinite(n), `${id} should hold a number, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** Resolves once the number in `id` is greater than `than`; bounded. */
+async function waitIntAbove(page, id, than, timeout = 8000) {
+  await page.waitForFunction(
+    ([sel, min]) => {
+      const el = document.querySelector(sel);
+      const n = el ? Number.parseInt((el.textContent ?? "").trim(), 10) : Number.NaN;
+      return Number.isFinite(n) && n > min;
+    },
+    [byTestId(id), than],
+    { timeout },
+  );
+  return readInt(page, id);
+}
+
+describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
+  let dataDir;
+  let node;
+  let browser;
+  let context;
+  let page;
+  let base;
+  const pageErrors = [];
+  const cspViolations = [];
+
+  before(async () => {
+    assert.ok(BIN, "FLIGHTDECK_BIN is not set: point it at the flightdeck binary (e.g. target/debug/flightdeck)");
+    assert.ok(existsSync(BIN), `FLIGHTDECK_BIN=${BIN} does not exist`);
+    assert.ok(existsSync(path.join(UI_DIR, "index.html")), `${UI_DIR}/index.html is missing: run \`npm run build\` in ui/`);
+    assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (set CHROMIUM_PATH)`);
+    await mkdir(ARTIFACTS, { recursive: true });
+    dataDir = await mkdtemp(path.join(tmpdir(), "flightdeck-e2e-"));
+    node = await startNode({ dataDir, listen: "127.0.0.1:0" });
+    base = `http://127.0.0.1:${node.port}`;
+    browser = await within(
+      30_000,
+      "Chromium to start",
+      chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+        timeout: 30_000,
+      }),
+    );
+    context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    page = await context.newPage();
+    page.setDefaultTimeout(UI_TIMEOUT_MS);
+    page.on("pageerror", (err) => pageErrors.push(String(err)));
+    page.on("console", (msg) => {
+      if (msg.type() === "error" && /Content Security Policy/i.test(msg.text())) cspViolations.push(msg.text());
+    });
+  });
+
+  after(async () => {
+    // Always runs: never leave a node or a browser behind.
+    await Promise.allSettled([browser?.close(), stopNode(node, "SIGTERM")]);
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  test("signs in from the URL fragment and removes the token from the address bar", async () => {
+    await page.goto(`${base}/#token=${encodeURIComponent(TOKEN)}`, { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector(byTestId("screen-overview"), { state: "visible" });
+    await waitConn(page, "connected");
+    assert.ok(!page.url().includes(TOKEN), `token still in the URL: ${page.url()}`);
+    const versionText = await page.textContent(byTestId("node-version"));
+    assert.match(versionText ?? "", /\d+\.\d+/);
+    const nodeId = await page.textContent(byTestId("node-id"));
+    assert.ok((nodeId ?? "").trim().length > 0, "node-id is empty");
+  });
+
+  test("navigates through all eight screens", async () => {
+    for (const id of ["overview", "agents", "approvals", "health", "costs", "forecasts", "fleet", "settings"]) {
+      await page.click(byTestId(`nav-${id}`));
+      await page.waitForSelector(byTestId(`screen-${id}`), { state: "visible" });
+      assert.ok(page.url().endsWith(`#/${id}`), `URL after clicking nav-${id}: ${page.url()}`);
+    }
+  });
+
+  test("health screen lists the node's dependencies with a status", async () => {
+    await page.click(byTestId("nav-health"));
+    const statuses = new Set(["healthy", "degraded", "unhealthy"]);
+    const overall = await page.getAttribute(byTestId("health-overall"), "data-status");
+    assert.ok(statuses.has(overall), `health-overall data-status=${overall}`);
+    for (const dep of ["database", "secrets", "config"]) {
+      const status = await page.getAttribute(byTestId(`health-row-${dep}`), "data-status");
+      assert.ok(statuses.has(status), `health-row-${dep} data-status=${status}`);
+    }
+  });
+
+  test("overview shows live data from the metrics feed", async () => {
+    await page.click(byTestId("nav-overview"));
+    await page.waitForSelector(byTestId("live-seq"));
+    const seq = await readInt(page, "live-seq");
+    const uptime = await readInt(page, "live-uptime");
+    const requests = await readInt(page, "live-requests");
+    assert.ok(requests >= 1, `live-requests=${requests}: the page itself made requests`);
+    assert.ok((await waitIntAbove(page, "live-seq", seq)) > seq);
+    assert.ok((await waitIntAbove(page, "live-uptime", uptime)) > uptime);
+    // Let the sparkline fill a little before the picture.
+    await page.waitForFunction(() => document.querySelectorAll(".spark-line").length >= 2, null, { timeout: 8000 });
+    await sleep(2500);
+    await page.screenshot({ path: path.join(ARTIFACTS, "ui-overview.png"), fullPage: true });
+  });
+
+  test("without a token the sign-in form appears; a wrong token is refused", async () => {
+    const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const p = await fresh.newPage();
+      p.setDefaultTimeout(UI_TIMEOUT_MS);
+      await p.goto(`${base}/`, { timeout: UI_TIMEOUT_MS });
+      await p.waitForSelector(byTestId("signin-form"), { state: "visible" });
+      assert.equal(await connState(p), "unauthorized");
+      assert.equal(await p.$(byTestId("screen-overview")), null);
+
+      await p.fill(byTestId("signin-token"), "definitely-not-the-token");
+      await p.click(byTestId("signin-submit"));
+      await p.waitForSelector(byTestId("signin-error"), { state: "visible" });
+      assert.match((await p.textContent(byTestId("signin-error"))) ?? "", /did not accept/i);
+      assert.equal(await connState(p), "unauthorized");
+      assert.ok(await p.isVisible(byTestId("signin-form")));
+
+      // A wrong token in the fragment lands on the same form, with a reason. (Leave the page
+      // first: a fragment-only change would not load it again.)
+      await p.goto("about:blank");
+      await p.goto(`${base}/#token=wrong-token`, { timeout: UI_TIMEOUT_MS });
+      await p.waitForSelector(byTestId("signin-form"), { state: "visible" });
+      await p.waitForSelector(byTestId("signin-error"), { state: "visible" });
+      assert.equal(await connState(p), "unauthorized");
+      assert.ok(!p.url().includes("wrong-token"), `token still in the URL: ${p.url()}`);
+
+      // The right token gets in.
+      await p.fill(byTestId("signin-token"), TOKEN);
+      await p.click(byTestId("signin-submit"));
+      await p.waitForSelector(byTestId("screen-overview"), { state: "visible" });
+      await waitConn(p, "connected");
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  test("reconnects by itself when the node restarts on the same port", async () => {
+    await page.click(byTestId("nav-overview"));
+    await waitConn(page, "connected");
+    const port = node.port;
+    const seqBefore = await readInt(page, "live-seq");
+
+    const { code, signal } = await stopNode(node, "SIGTERM");
+    assert.equal(code, 0, `node should exit 0 on SIGTERM (got code ${code}, signal ${signal}):\n${node.output.join("\n")}`);
+    await waitConn(page, "reconnecting", 10_000);
+
+    // The port may linger briefly after the old process; retry the bind a few times.
+    let lastErr;
+    node = null;
+    for (let attempt = 0; attempt < 5 && node === null; attempt++) {
+      try {
+        node = await startNode({ dataDir, listen: `127.0.0.1:${port}` });
+      } catch (err) {
+        lastErr = err;
+        await sleep(1000);
+      }
+    }
+    assert.ok(node, `could not restart the node on port ${port}: ${lastErr}`);
+    assert.equal(node.port, port);
+
+    await waitConn(page, "connected", 20_000);
+    // The new process may resume the sequence or start a new one: first see it change at all.
+    await page.waitForFunction(
+      ([sel, old]) => (document.querySelector(sel)?.textContent ?? "").trim() !== String(old),
+      [byTestId("live-seq"), seqBefore],
+      { timeout: 8000 },
+    );
+    const seq = await readInt(page, "live-seq");
+    assert.ok((await waitIntAbove(page, "live-seq", seq)) > seq, "live-seq should keep moving after the restart");
+    await waitConn(page, "connected", 1000);
+  });
+
+  test("the page raised no uncaught errors and no CSP violations", () => {
+    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(cspViolations, []);
+  });
+});
