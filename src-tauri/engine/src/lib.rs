@@ -53,6 +53,8 @@ pub struct EngineOptions {
     /// The file it came from, watched for changes when `watch_config`.
     pub config_path: Option<PathBuf>,
     pub watch_config: bool,
+    /// Command-line flags, re-applied on every reload.
+    pub overrides: config::ConfigOverrides,
     /// FLIGHTDECK_API_TOKEN, if set.
     pub env_token: Option<String>,
 }
@@ -133,7 +135,7 @@ impl Engine {
         if let Err(error) = &secrets {
             tracing::warn!(%error, "secret store unavailable");
         }
-        let config = ConfigHandle::new(options.config, options.config_path);
+        let config = ConfigHandle::new(options.config, options.config_path, options.overrides);
         let metrics = Metrics::new(VERSION)?;
         let health = HealthChecks::new(store.clone(), secrets.clone(), config.clone());
         let engine = Self {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use flightdeck_engine::config::{Config, ConfigError, LogFormat, SecretsBackend};
+use flightdeck_engine::config::{Config, ConfigError, ConfigOverrides, LogFormat, SecretsBackend};
 use flightdeck_engine::secrets::{Secrets, TOKEN_ENV, TokenSource};
 use flightdeck_engine::store::{DB_FILE, Store};
 use flightdeck_engine::{paths, telemetry};
@@ -44,29 +44,38 @@ fn config_path(global: &Global) -> (Option<PathBuf>, bool) {
     }
 }
 
-/// Loads the config with flags applied; returns it and the file it came from (if any).
-pub fn load_config(global: &Global) -> anyhow::Result<(Config, Option<PathBuf>)> {
-    let (path, required) = config_path(global);
-    let mut config = Config::load(path.as_deref(), required).map_err(config_error)?;
-    if let Some(s) = global.secrets {
-        config.secrets.backend = match s {
+/// The flags that override config keys.
+pub fn overrides(global: &Global) -> ConfigOverrides {
+    ConfigOverrides {
+        secrets_backend: global.secrets.map(|s| match s {
             SecretsArg::Keychain => SecretsBackend::Keychain,
             SecretsArg::File => SecretsBackend::File,
             SecretsArg::Env => SecretsBackend::Env,
-        };
-    }
-    if let Some(f) = global.log_format {
-        config.log.format = match f {
+        }),
+        log_format: global.log_format.map(|f| match f {
             LogFormatArg::Text => LogFormat::Text,
             LogFormatArg::Json => LogFormat::Json,
-        };
+        }),
+        log_level: global.log_level.clone(),
+        ..ConfigOverrides::default()
     }
-    if let Some(level) = &global.log_level {
-        config.log.level = level.clone();
-    }
-    config.validate(None).map_err(config_error)?;
+}
+
+/// Loads the config with `overrides` applied; returns it and the file it came from (if any).
+pub fn load_config_with(
+    global: &Global,
+    overrides: &ConfigOverrides,
+) -> anyhow::Result<(Config, Option<PathBuf>)> {
+    let (path, required) = config_path(global);
+    let config = Config::load(path.as_deref(), required).map_err(config_error)?;
+    let config = overrides.apply(config).map_err(config_error)?;
     let used = path.filter(|p| p.exists());
     Ok((config, used))
+}
+
+/// Loads the config with the global flags applied.
+pub fn load_config(global: &Global) -> anyhow::Result<(Config, Option<PathBuf>)> {
+    load_config_with(global, &overrides(global))
 }
 
 fn config_error(e: ConfigError) -> anyhow::Error {

@@ -19,16 +19,13 @@ use flightdeck_engine::{Engine, EngineOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Global, ServeArgs};
-use crate::commands::{data_dir, env_token, init_logging, load_config};
+use crate::commands::{data_dir, env_token, init_logging, load_config_with, overrides};
 
 pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let (mut config, config_path) = load_config(global)?;
-    if let Some(listen) = &args.listen {
-        config.server.listen = listen.clone();
-    }
-    if args.insecure_listen {
-        config.server.insecure_listen = true;
-    }
+    let mut overrides = overrides(global);
+    overrides.listen = args.listen.clone();
+    overrides.insecure_listen = args.insecure_listen.then_some(true);
+    let (config, config_path) = load_config_with(global, &overrides)?;
     let addr: SocketAddr = config.server.listen.parse().with_context(|| {
         format!(
             "`{}` is not an IP address with a port, e.g. 127.0.0.1:7878",
@@ -58,6 +55,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
         config: config.clone(),
         config_path,
         watch_config: true,
+        overrides,
         env_token: env_token(),
     })
     .await?;

@@ -215,6 +215,53 @@ impl Default for HealthConfig {
     }
 }
 
+/// Command-line flags that override the file and the environment. Kept with the handle so a
+/// reload of the file does not lose them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigOverrides {
+    pub listen: Option<String>,
+    pub insecure_listen: Option<bool>,
+    pub secrets_backend: Option<SecretsBackend>,
+    pub log_format: Option<LogFormat>,
+    pub log_level: Option<String>,
+}
+
+impl ConfigOverrides {
+    /// Applies the flags to `config` and validates the result.
+    pub fn apply(&self, mut config: Config) -> Result<Config, ConfigError> {
+        if let Some(v) = &self.listen {
+            config.server.listen = v.clone();
+        }
+        if let Some(v) = self.insecure_listen {
+            config.server.insecure_listen = v;
+        }
+        if let Some(v) = self.secrets_backend {
+            config.secrets.backend = v;
+        }
+        if let Some(v) = self.log_format {
+            config.log.format = v;
+        }
+        if let Some(v) = &self.log_level {
+            config.log.level = v.clone();
+        }
+        if *self != Self::default() {
+            config.validate(None).map_err(|e| match e {
+                ConfigError::Invalid { problems } => ConfigError::Invalid {
+                    problems: problems
+                        .into_iter()
+                        .map(|p| ConfigProblem {
+                            source: "command-line flags".into(),
+                            ..p
+                        })
+                        .collect(),
+                },
+                other => other,
+            })?;
+        }
+        Ok(config)
+    }
+}
+
 /// Keys whose change takes effect only after a restart.
 pub const RESTART_KEYS: &[&str] = &[
     "server.listen",
@@ -461,11 +508,12 @@ pub struct ConfigHandle {
     tx: Arc<watch::Sender<Arc<Config>>>,
     status: Arc<RwLock<ConfigStatus>>,
     path: Option<PathBuf>,
+    overrides: Arc<ConfigOverrides>,
 }
 
 impl ConfigHandle {
-    /// Wraps a validated config loaded from `path`.
-    pub fn new(config: Config, path: Option<PathBuf>) -> Self {
+    /// Wraps a validated config loaded from `path` (with `overrides` already applied).
+    pub fn new(config: Config, path: Option<PathBuf>, overrides: ConfigOverrides) -> Self {
         let (tx, _) = watch::channel(Arc::new(config));
         Self {
             tx: Arc::new(tx),
@@ -476,7 +524,14 @@ impl ConfigHandle {
                 loaded_at: Utc::now(),
             })),
             path,
+            overrides: Arc::new(overrides),
         }
+    }
+
+    /// Reads the file again, with the environment and the flags applied as at start.
+    pub fn load_again(&self) -> Result<Config, ConfigError> {
+        let config = Config::load(self.path.as_deref(), true)?;
+        self.overrides.apply(config)
     }
 
     /// The config in force.

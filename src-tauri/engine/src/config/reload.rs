@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Config, ConfigError, ConfigHandle, ConfigProblem, RESTART_KEYS};
+use super::{ConfigError, ConfigHandle, ConfigProblem, RESTART_KEYS};
 use crate::events::{ConfigEvent, ConfigOutcome, Event};
 
 /// How long the file must be quiet before it is reloaded.
@@ -99,7 +99,7 @@ pub type Publish = Box<dyn Fn(Event) + Send + Sync>;
 /// Reloads `path` into `handle`; returns the event announcing the outcome.
 pub fn reload(handle: &ConfigHandle, path: &Path) -> Event {
     let was_error = handle.status().error.is_some();
-    let event = match Config::load(Some(path), true) {
+    let event = match handle.load_again() {
         Ok(config) => {
             let changed = handle.apply(config);
             if changed.is_empty() && !was_error {

@@ -86,7 +86,7 @@ fn changed_keys_and_handle() {
     keys.sort();
     assert_eq!(keys, vec!["log.level", "server.listen"]);
 
-    let h = ConfigHandle::new(a, None);
+    let h = ConfigHandle::new(a, None, ConfigOverrides::default());
     let mut rx = h.subscribe();
     assert_eq!(h.apply(b.clone()).len(), 2);
     assert!(rx.has_changed().unwrap());

@@ -1,0 +1,253 @@
+//! Engine integration tests on real SQLite files in temp dirs: migrations, refusal of a newer
+//! schema, config hot reload (valid and invalid), shutdown drain, and the dependency boundary.
+
+use std::path::Path;
+use std::time::Duration;
+
+use flightdeck_engine::config::{Config, ConfigState, SecretsBackend};
+use flightdeck_engine::events::{ConfigOutcome, Event};
+use flightdeck_engine::health::HealthStatus;
+use flightdeck_engine::store::{DB_FILE, Store, StoreError, latest_version};
+use flightdeck_engine::{Engine, EngineOptions, ErrorCode, ShutdownOutcome};
+
+fn options(dir: &Path) -> EngineOptions {
+    let mut config = Config::default();
+    config.secrets.backend = SecretsBackend::Env;
+    EngineOptions {
+        data_dir: dir.to_path_buf(),
+        config,
+        config_path: None,
+        watch_config: false,
+        overrides: Default::default(),
+        env_token: Some("engine-test-token-123456".into()),
+    }
+}
+
+#[tokio::test]
+async fn migrations_apply_and_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = Store::inspect(&dir.path().join(DB_FILE)).await.unwrap();
+    assert!(!before.exists);
+    assert_eq!(before.pending.len() as i64, latest_version());
+    assert!(!dir.path().join(DB_FILE).exists(), "inspect must not create the file");
+
+    let store = Store::open(dir.path()).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), latest_version());
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(mode, "wal");
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(sync, 2, "synchronous = FULL");
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(fk, 1);
+    store.close().await;
+
+    // Reopening is a no-op and keeps the node id.
+    let e1 = Engine::open(options(dir.path())).await.unwrap();
+    let id = e1.node_id().to_string();
+    e1.shutdown().await;
+    let e2 = Engine::open(options(dir.path())).await.unwrap();
+    assert_eq!(e2.node_id(), id);
+    let after = Store::inspect(&dir.path().join(DB_FILE)).await;
+    assert!(after.unwrap().pending.is_empty());
+    e2.shutdown().await;
+}
+
+#[tokio::test]
+async fn newer_schema_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', CURRENT_TIMESTAMP, 1, x'00', 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.close().await;
+    let db = dir.path().join(DB_FILE);
+    let bytes_before = std::fs::read(&db).unwrap();
+    let listing_before: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+
+    let err = Engine::open(options(dir.path())).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::SchemaTooNew);
+    let msg = err.to_string();
+    assert!(msg.contains("newer Flightdeck") && msg.contains("9999") && msg.contains("untouched"), "{msg}");
+    assert!(matches!(Store::open(dir.path()).await, Err(StoreError::SchemaTooNew { found: 9999, .. })));
+
+    assert_eq!(std::fs::read(&db).unwrap(), bytes_before, "the database file changed");
+    let mut listing_after: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut lb = listing_before.clone();
+    lb.sort();
+    listing_after.sort();
+    assert_eq!(listing_after, lb, "no WAL or other file was created");
+}
+
+#[tokio::test]
+async fn unwritable_data_dir_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let err = Engine::open(options(&file.join("sub"))).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::DataDirUnwritable);
+    assert!(err.to_string().contains("not-a-dir"), "{err}");
+}
+
+async fn next_config_event(
+    rx: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<flightdeck_engine::events::FeedEvent>>,
+) -> flightdeck_engine::events::ConfigEvent {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ev = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("no config event within 10 s")
+            .unwrap();
+        if let Event::Config(c) = &ev.event {
+            return c.clone();
+        }
+    }
+}
+
+#[tokio::test]
+async fn config_hot_reload_applies_valid_and_rejects_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flightdeck.toml");
+    std::fs::write(&path, "[feed]\nmetrics_interval_ms = 1000\n").unwrap();
+    let mut opts = options(dir.path());
+    opts.config = Config::load_with_env(Some(&path), true, Vec::new()).unwrap();
+    opts.config.secrets.backend = SecretsBackend::Env;
+    opts.overrides.secrets_backend = Some(SecretsBackend::Env);
+    opts.config_path = Some(path.clone());
+    opts.watch_config = true;
+    let engine = Engine::open(opts).await.unwrap();
+    let mut rx = engine.events().subscribe(None).receiver;
+    let mut watch = engine.config().subscribe();
+
+    // A valid change applies, and a restart-only key is reported as such.
+    std::fs::write(&path, "[feed]\nmetrics_interval_ms = 500\n[server]\nlisten = \"127.0.0.1:9999\"\n").unwrap();
+    let ev = next_config_event(&mut rx).await;
+    assert_eq!(ev.outcome, ConfigOutcome::Applied, "{ev:?}");
+    assert!(ev.changed.contains(&"feed.metrics_interval_ms".to_string()));
+    assert_eq!(ev.restart_required, vec!["server.listen".to_string()]);
+    assert_eq!(engine.config().current().feed.metrics_interval_ms, 500);
+    assert!(watch.has_changed().unwrap());
+    watch.borrow_and_update();
+
+    // An invalid change is rejected; the previous config stays; health shows it.
+    std::fs::write(&path, "[feed]\nmetrics_interval_ms = \"fast\"\n").unwrap();
+    let ev = next_config_event(&mut rx).await;
+    assert_eq!(ev.outcome, ConfigOutcome::Rejected);
+    assert!(ev.message.contains("feed.metrics_interval_ms"), "{}", ev.message);
+    assert_eq!(engine.config().current().feed.metrics_interval_ms, 500);
+    assert!(!watch.has_changed().unwrap(), "a rejected change must not be published as config");
+    assert_eq!(engine.config().status().state, ConfigState::Error);
+    let report = engine.health().await;
+    let cfg = report.dependencies.iter().find(|d| d.name == "config").unwrap();
+    assert_eq!(cfg.status, HealthStatus::Degraded);
+    assert!(cfg.message.as_deref().unwrap().contains("previous configuration in force"));
+    assert_eq!(engine.info().config.state, ConfigState::Error);
+
+    // Fixing the file clears the error.
+    std::fs::write(&path, "[feed]\nmetrics_interval_ms = 700\n").unwrap();
+    let ev = next_config_event(&mut rx).await;
+    assert_eq!(ev.outcome, ConfigOutcome::Applied);
+    assert_eq!(engine.config().status().state, ConfigState::Ok);
+    assert_eq!(engine.config().current().feed.metrics_interval_ms, 700);
+
+    // Deleting the file is rejected too (the config in force stays).
+    std::fs::remove_file(&path).unwrap();
+    let ev = next_config_event(&mut rx).await;
+    assert_eq!(ev.outcome, ConfigOutcome::Rejected);
+    assert_eq!(engine.config().current().feed.metrics_interval_ms, 700);
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_work_and_keeps_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(options(dir.path())).await.unwrap();
+    let pool = engine.store().pool().clone();
+    // In-flight work that commits after shutdown has begun.
+    engine
+        .spawn_work(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            sqlx::query("INSERT INTO meta (key, value, updated_at) VALUES ('drained', 'yes', 'now')")
+                .execute(&pool)
+                .await
+                .unwrap();
+        })
+        .unwrap();
+    let outcome = engine.shutdown_within(Duration::from_secs(5)).await;
+    assert_eq!(outcome, ShutdownOutcome::Drained);
+    assert!(engine.spawn_work(async {}).is_none(), "intake stops at shutdown");
+
+    let store = Store::open(dir.path()).await.unwrap();
+    assert_eq!(store.meta_get("drained").await.unwrap().as_deref(), Some("yes"));
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(check, "ok");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn shutdown_times_out_on_stuck_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(options(dir.path())).await.unwrap();
+    engine.spawn_work(std::future::pending::<()>()).unwrap();
+    let outcome = engine.shutdown_within(Duration::from_millis(200)).await;
+    assert_eq!(outcome, ShutdownOutcome::TimedOut { still_running: 1 });
+}
+
+#[tokio::test]
+async fn metrics_topic_publishes_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.config.feed.metrics_interval_ms = 100;
+    let engine = Engine::open(opts).await.unwrap();
+    let mut rx = engine.events().subscribe(None).receiver;
+    let mut seqs = Vec::new();
+    while seqs.len() < 3 {
+        let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+        if let Event::Metrics(m) = &ev.event {
+            assert!(m.rss_bytes > 0);
+            assert!(m.db_size_bytes > 0);
+            seqs.push(ev.seq);
+        }
+    }
+    assert!(seqs.windows(2).all(|w| w[1] > w[0]));
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_transitions_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(options(dir.path())).await.unwrap();
+    engine.health().await;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM health_transitions WHERE from_status IS NULL")
+        .fetch_one(engine.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 3, "one initial row per dependency");
+    engine.shutdown().await;
+}
+
+/// The engine must not depend on tauri, axum, wry, tao or any UI crate.
+#[test]
+fn engine_has_no_ui_or_http_server_dependencies() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml");
+    for package in ["flightdeck-engine", "flightdeck-api"] {
+        let out = std::process::Command::new(&cargo)
+            .args(["tree", "--offline", "--manifest-path", manifest, "-p", package, "-e", "normal", "--prefix", "none", "--format", "{lib}"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let tree = String::from_utf8(out.stdout).unwrap();
+        let mut forbidden = vec!["tauri", "wry", "tao", "webkit2gtk", "gtk"];
+        if package == "flightdeck-engine" {
+            forbidden.extend(["axum", "hyper", "tower_http"]);
+        }
+        for line in tree.lines() {
+            let name = line.split_whitespace().next().unwrap_or("");
+            assert!(!forbidden.iter().any(|f| name == *f || name.starts_with(&format!("{f}_"))), "{package} depends on {name}");
+        }
+    }
+}
