@@ -1,0 +1,12 @@
+//! End-to-end tests of the `flightdeck` binary: real processes, real HTTP and WebSocket on
+//! 127.0.0.1, real SQLite files, the real keychain (gnome-keyring on a private D-Bus).
+
+mod node {
+    pub mod support;
+
+    mod cli;
+    mod feed;
+    mod http;
+    mod keychain;
+    mod lifecycle;
+}

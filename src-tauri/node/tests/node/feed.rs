@@ -1,0 +1,146 @@
+//! The live feed over a real WebSocket: first-message auth, welcome, sequence numbers,
+//! ping/pong, resume after reconnect, config events, close on shutdown.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::connect_async;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::support::{Node, TOKEN};
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(node: &Node) -> Ws {
+    let (ws, _) = connect_async(node.ws_url()).await.unwrap();
+    ws
+}
+
+/// The next JSON text frame, or the close frame as `{"close": code}`.
+async fn next(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("no frame within 10 s")
+            .expect("stream ended")
+            .unwrap();
+        match msg {
+            Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+            Message::Close(f) => return json!({ "close": f.map(|f| u16::from(f.code)) }),
+            _ => continue,
+        }
+    }
+}
+
+async fn next_of_type(ws: &mut Ws, ty: &str, topic: Option<&str>) -> Value {
+    for _ in 0..50 {
+        let v = next(ws).await;
+        if v["type"] == ty && topic.is_none_or(|t| v["topic"] == t) {
+            return v;
+        }
+    }
+    panic!("no {ty} {topic:?} message");
+}
+
+#[tokio::test]
+async fn feed_auth_sequence_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path(), &[]);
+
+    // Wrong token: an error message, then close 4401.
+    let mut ws = connect(&node).await;
+    ws.send(Message::text(json!({"type":"auth","token":"nope-nope-nope-nope","resume_from":null}).to_string())).await.unwrap();
+    let err = next(&mut ws).await;
+    assert_eq!(err["type"], "error");
+    assert_eq!(err["code"], "unauthorized");
+    assert_eq!(next(&mut ws).await["close"], 4401);
+
+    // Not an auth message first: refused too.
+    let mut ws = connect(&node).await;
+    ws.send(Message::text(r#"{"type":"ping"}"#)).await.unwrap();
+    assert_eq!(next(&mut ws).await["code"], "unauthorized");
+
+    // Good token: welcome, then metrics events with increasing seq.
+    let mut ws = connect(&node).await;
+    ws.send(Message::text(json!({"type":"auth","token":TOKEN,"resume_from":null}).to_string())).await.unwrap();
+    let welcome = next(&mut ws).await;
+    assert_eq!(welcome["type"], "welcome");
+    assert_eq!(welcome["resumed"], false);
+    assert!(welcome["node_id"].as_str().unwrap().len() > 10);
+    let mut last = 0u64;
+    for _ in 0..3 {
+        let ev = next_of_type(&mut ws, "event", Some("metrics")).await;
+        let seq = ev["seq"].as_u64().unwrap();
+        assert!(seq > last, "seq {seq} after {last}");
+        assert!(ev["payload"]["uptime_seconds"].is_u64());
+        assert!(ev["time"].as_str().unwrap().contains('T'));
+        last = seq;
+    }
+    // App-level ping, and garbage gets an error without closing.
+    ws.send(Message::text(r#"{"type":"ping"}"#)).await.unwrap();
+    next_of_type(&mut ws, "pong", None).await;
+    ws.send(Message::text("not json")).await.unwrap();
+    let e = next_of_type(&mut ws, "error", None).await;
+    assert_eq!(e["code"], "invalid_json");
+    ws.close(None).await.unwrap();
+
+    // Reconnect and resume: the events missed meanwhile are replayed in order.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut ws = connect(&node).await;
+    ws.send(Message::text(json!({"type":"auth","token":TOKEN,"resume_from":last}).to_string())).await.unwrap();
+    let welcome = next(&mut ws).await;
+    assert_eq!(welcome["resumed"], true);
+    let first = next_of_type(&mut ws, "event", None).await;
+    assert_eq!(first["seq"].as_u64().unwrap(), last + 1, "resume starts right after the last seen");
+
+    // A resume point from another run (or too old) is not resumed: the client must refetch.
+    let mut ws2 = connect(&node).await;
+    ws2.send(Message::text(json!({"type":"auth","token":TOKEN,"resume_from":5}).to_string())).await.unwrap();
+    assert_eq!(next(&mut ws2).await["resumed"], false);
+
+    // Shutdown closes the feed with 1001 (going away), and the node exits 0.
+    let (code, _) = node.terminate();
+    let mut saw_close = false;
+    for _ in 0..20 {
+        let v = next(&mut ws).await;
+        if v.get("close").is_some() {
+            assert_eq!(v["close"], 1001);
+            saw_close = true;
+            break;
+        }
+    }
+    assert!(saw_close);
+    assert_eq!(code, 0);
+}
+
+#[tokio::test]
+async fn config_reload_reaches_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("flightdeck.toml");
+    std::fs::write(&cfg, "[feed]\nmetrics_interval_ms = 1000\n").unwrap();
+    let mut cmd = super::support::flightdeck(dir.path());
+    cmd.arg("--config").arg(&cfg).args(["--secrets", "env", "serve", "--listen", "127.0.0.1:0"]).env("FLIGHTDECK_API_TOKEN", TOKEN);
+    let node = Node::spawn(cmd, dir.path());
+    let mut ws = connect(&node).await;
+    ws.send(Message::text(json!({"type":"auth","token":TOKEN,"resume_from":null}).to_string())).await.unwrap();
+    next_of_type(&mut ws, "welcome", None).await;
+
+    std::fs::write(&cfg, "[feed]\nmetrics_interval_ms = 200\n").unwrap();
+    let ev = next_of_type(&mut ws, "event", Some("config")).await;
+    assert_eq!(ev["payload"]["outcome"], "applied");
+    assert_eq!(ev["payload"]["changed"], json!(["feed.metrics_interval_ms"]));
+
+    std::fs::write(&cfg, "[feed]\nmetrics_interval_ms = -1\n").unwrap();
+    let ev = next_of_type(&mut ws, "event", Some("config")).await;
+    assert_eq!(ev["payload"]["outcome"], "rejected");
+    let msg = ev["payload"]["message"].as_str().unwrap();
+    assert!(msg.contains("flightdeck.toml") && msg.contains("feed.metrics_interval_ms"), "{msg}");
+
+    let health: Value = reqwest::get(node.url("/health")).await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "degraded");
+    let config = health["dependencies"].as_array().unwrap().iter().find(|d| d["name"] == "config").unwrap().clone();
+    assert_eq!(config["status"], "degraded");
+    let (code, _) = node.terminate();
+    assert_eq!(code, 0);
+}

@@ -1,0 +1,133 @@
+//! The API over a real socket: auth on every /api/v1 route, request ids, /metrics through
+//! promtool, error codes.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use super::support::{Node, TOKEN, client};
+
+#[tokio::test]
+async fn auth_errors_and_request_ids_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path(), &[]);
+    let http = client();
+
+    let doc: Value = http
+        .get(node.url("/api/v1/openapi.json"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/api/v1/") || path == "/api/v1/feed" {
+            continue;
+        }
+        for method in ops.as_object().unwrap().keys() {
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            for token in [None, Some("wrong-token-0000000000000")] {
+                let mut req = http.request(m.clone(), node.url(path)).header("x-request-id", "e2e-req-1");
+                if let Some(t) = token {
+                    req = req.bearer_auth(t);
+                }
+                let res = req.send().await.unwrap();
+                assert_eq!(res.status(), 401, "{m} {path}");
+                assert_eq!(res.headers()["x-request-id"], "e2e-req-1");
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "unauthorized");
+                assert_eq!(body["error"]["request_id"], "e2e-req-1");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4);
+
+    // Good token; generated request id.
+    let res = http.get(node.url("/api/v1/info")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(uuid_like(res.headers()["x-request-id"].to_str().unwrap()));
+    let info: Value = res.json().await.unwrap();
+    assert_eq!(info["data_dir"], dir.path().display().to_string());
+
+    // Oversized body and malformed JSON.
+    let big = format!(r#"{{"toml":"{}"}}"#, "x".repeat(2 * 1024 * 1024));
+    let res = http
+        .post(node.url("/api/v1/config/validate"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    let res = http
+        .post(node.url("/api/v1/config/validate"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"toml\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_json");
+
+    // A DNS-rebinding style Host is refused.
+    let res = http
+        .get(node.url("/health"))
+        .header("host", "attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    node.terminate();
+}
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
+}
+
+#[tokio::test]
+async fn metrics_pass_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path(), &[]);
+    let http = client();
+    for path in ["/livez", "/readyz", "/health", "/nope"] {
+        http.get(node.url(path)).send().await.unwrap();
+    }
+    http.get(node.url("/api/v1/info")).bearer_auth(TOKEN).send().await.unwrap();
+    let text = http.get(node.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for family in [
+        "flightdeck_http_requests_total",
+        "flightdeck_http_request_duration_seconds_bucket",
+        "flightdeck_build_info",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+    ] {
+        assert!(text.contains(family), "missing {family}");
+    }
+    assert!(text.contains(r#"route="/api/v1/info",status="200""#));
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed by the test command (Debian package `prometheus`)");
+    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    node.terminate();
+}

@@ -1,0 +1,135 @@
+//! Process lifecycle and bad input at start: SIGTERM drains and exits 0 with an intact
+//! database; invalid config, port in use, unwritable data dir, newer schema, non-loopback
+//! address each fail with a clear message and a non-zero exit.
+
+use std::time::Duration;
+
+use super::support::{Node, TOKEN, client, flightdeck, integrity, run, signal, wait_timeout};
+
+#[tokio::test]
+async fn sigterm_exits_zero_with_intact_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path(), &[]);
+    let http = client();
+    // Some traffic in flight while the signal arrives.
+    let url = node.url("/health");
+    let load = tokio::spawn(async move {
+        for _ in 0..50 {
+            let _ = http.get(&url).send().await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (code, log) = node.terminate();
+    let _ = load.await;
+    assert_eq!(code, 0, "{}", log.join("\n"));
+    assert!(log.iter().any(|l| l.contains("engine stopped")), "{}", log.join("\n"));
+    assert_eq!(integrity(dir.path()).await, "ok");
+    assert!(!log.iter().any(|l| l.contains(TOKEN)), "the token leaked into the log");
+}
+
+#[tokio::test]
+async fn second_signal_forces_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    // Hold a request open so the graceful stop has something to wait for: a feed client
+    // that never authenticates keeps its connection for up to 10 s.
+    let mut node = Node::start(dir.path(), &[]);
+    let (_ws, _) = tokio_tungstenite::connect_async(node.ws_url()).await.unwrap();
+    signal(&node.child, "INT");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&node.child, "INT");
+    let code = wait_timeout(&mut node.child, Duration::from_secs(10));
+    assert!(code == 130 || code == 0, "exit {code}");
+    assert_eq!(integrity(dir.path()).await, "ok");
+}
+
+#[test]
+fn invalid_config_at_start_names_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[shutdown]\ntimeout_secs = \"later\"\n").unwrap();
+    let mut cmd = flightdeck(dir.path());
+    cmd.arg("--config").arg(&cfg).args(["--secrets", "env", "serve"]).env("FLIGHTDECK_API_TOKEN", TOKEN);
+    let (code, _, err) = run(cmd);
+    assert_ne!(code, 0);
+    assert!(err.contains("bad.toml") && err.contains("shutdown.timeout_secs"), "{err}");
+    assert!(!dir.path().join("flightdeck.db").exists(), "nothing created on a failed start");
+
+    let mut cmd = flightdeck(dir.path());
+    cmd.arg("--config").arg(dir.path().join("missing.toml")).args(["serve"]);
+    let (code, _, err) = run(cmd);
+    assert_ne!(code, 0);
+    assert!(err.contains("missing.toml") && err.contains("does not exist"), "{err}");
+
+    let mut cmd = flightdeck(dir.path());
+    cmd.args(["--secrets", "env", "serve"]).env("FLIGHTDECK_SERVER__LISTEN", "not-an-address").env("FLIGHTDECK_API_TOKEN", TOKEN);
+    let (code, _, err) = run(cmd);
+    assert_ne!(code, 0);
+    assert!(err.contains("server.listen"), "{err}");
+}
+
+#[test]
+fn port_in_use_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut cmd = flightdeck(dir.path());
+    cmd.args(["--secrets", "env", "serve", "--listen", &addr]).env("FLIGHTDECK_API_TOKEN", TOKEN);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 1);
+    assert!(err.contains(&addr) && err.contains("already in use"), "{err}");
+}
+
+#[test]
+fn non_loopback_needs_explicit_opt_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = flightdeck(dir.path());
+    cmd.args(["--secrets", "env", "serve", "--listen", "0.0.0.0:0"]).env("FLIGHTDECK_API_TOKEN", TOKEN);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 1);
+    assert!(err.contains("--insecure-listen"), "{err}");
+}
+
+#[test]
+fn unwritable_data_dir_and_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let mut cmd = flightdeck(&file.join("data"));
+    cmd.args(["--secrets", "env", "serve", "--listen", "127.0.0.1:0"]).env("FLIGHTDECK_API_TOKEN", TOKEN);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot use data directory") && err.contains("plain-file"), "{err}");
+
+    // A database from the future.
+    let data = dir.path().join("future");
+    let (code, _, _) = run({
+        let mut c = flightdeck(&data);
+        c.args(["db", "migrate"]);
+        c
+    });
+    assert_eq!(code, 0);
+    let db = data.join("flightdeck.db");
+    let ok = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"INSERT INTO _sqlx_migrations VALUES (999, 'future', CURRENT_TIMESTAMP, 1, x'00', 0)\"); c.commit()",
+            db.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let before = std::fs::read(&db).unwrap();
+    let mut cmd = flightdeck(&data);
+    cmd.args(["--secrets", "env", "serve", "--listen", "127.0.0.1:0"]).env("FLIGHTDECK_API_TOKEN", TOKEN);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 1);
+    assert!(err.contains("newer Flightdeck") && err.contains("999"), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+    let (code, out, _) = run({
+        let mut c = flightdeck(&data);
+        c.args(["db", "status"]);
+        c
+    });
+    assert_eq!(code, 1);
+    assert!(out.contains("newer Flightdeck"), "{out}");
+}
