@@ -20,7 +20,9 @@ tokio::task_local! {
 
 /// The current request id, or "-" outside a request.
 pub fn current_request_id() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| "-".into())
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "-".into())
 }
 
 /// The error body's inner object.
@@ -138,9 +140,11 @@ impl IntoResponse for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match &r {
-            JsonRejection::JsonDataError(_) | JsonRejection::JsonSyntaxError(_) => {
-                Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidJson, r.body_text())
-            }
+            JsonRejection::JsonDataError(_) | JsonRejection::JsonSyntaxError(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidJson,
+                r.body_text(),
+            ),
             JsonRejection::MissingJsonContentType(_) => Self::from_status(r.status()),
             _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::from_status(r.status()),
             _ => Self::new(r.status(), ErrorCode::BadRequest, r.body_text()),

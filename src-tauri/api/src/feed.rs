@@ -15,8 +15,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use flightdeck_engine::events::FeedEvent;
 use flightdeck_engine::telemetry::SubscriberGuard;
@@ -102,7 +102,9 @@ impl FeedSession {
             Ok(e) => Some(ServerMessage::Event((*e).clone())),
             Err(RecvError::Lagged(n)) => Some(ServerMessage::Error {
                 code: ErrorCode::FeedLagged,
-                message: format!("{n} events were dropped because this client fell behind; refetch state"),
+                message: format!(
+                    "{n} events were dropped because this client fell behind; refetch state"
+                ),
             }),
             Err(RecvError::Closed) => None,
         }

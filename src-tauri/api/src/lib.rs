@@ -102,10 +102,7 @@ fn public_routes() -> OpenApiRouter<AppState> {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, api) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .merge(public_routes())
-        .nest(
-            "/api/v1",
-            v1_routes().routes(routes!(feed::feed)),
-        )
+        .nest("/api/v1", v1_routes().routes(routes!(feed::feed)))
         .split_for_parts();
     api
 }

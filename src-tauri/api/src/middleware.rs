@@ -30,8 +30,7 @@ fn sane_request_id(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
     let ok = !s.is_empty()
         && s.len() <= 128
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     ok.then(|| s.to_string())
 }
@@ -65,9 +64,8 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     if (status.is_client_error() || status.is_server_error())
         && response.extensions().get::<Rendered>().is_none()
     {
-        response = REQUEST_ID.sync_scope(id.clone(), || {
-            ApiError::from_status(status).into_response()
-        });
+        response =
+            REQUEST_ID.sync_scope(id.clone(), || ApiError::from_status(status).into_response());
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
@@ -81,7 +79,11 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         .with_label_values(&labels)
         .observe(elapsed.as_secs_f64());
     span.in_scope(|| {
-        tracing::debug!(status = status.as_u16(), latency_ms = elapsed.as_secs_f64() * 1000.0, "served");
+        tracing::debug!(
+            status = status.as_u16(),
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "served"
+        );
     });
     response
 }
@@ -130,11 +132,16 @@ pub async fn check_host(State(state): State<AppState>, req: Request, next: Next)
             .map(|h| hosts.allows(host_part(h)))
             .unwrap_or(false);
         if !ok {
-            return forbidden("the Host header does not name this node (add it to server.allowed_hosts to allow it)");
+            return forbidden(
+                "the Host header does not name this node (add it to server.allowed_hosts to allow it)",
+            );
         }
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let ok = origin.to_str().map(|o| origin_allowed(hosts, o)).unwrap_or(false);
+        let ok = origin
+            .to_str()
+            .map(|o| origin_allowed(hosts, o))
+            .unwrap_or(false);
         if !ok {
             return forbidden("requests from this Origin are not allowed");
         }

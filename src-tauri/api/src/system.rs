@@ -72,7 +72,10 @@ pub async fn health(State(state): State<AppState>) -> Json<HealthReport> {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     match state.engine.metrics().render() {
         Ok(text) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
             text,
         )
             .into_response(),

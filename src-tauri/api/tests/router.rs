@@ -84,7 +84,11 @@ fn authed(b: axum::http::request::Builder) -> axum::http::request::Builder {
 fn assert_error(r: &Reply, status: StatusCode, code: &str) {
     assert_eq!(r.status, status, "{:?}", r.json);
     assert_eq!(r.json["error"]["code"], code, "{:?}", r.json);
-    assert!(r.json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
     let rid = r.headers.get("x-request-id").unwrap().to_str().unwrap();
     assert_eq!(r.json["error"]["request_id"], rid);
 }
@@ -120,7 +124,9 @@ async fn auth_enforced_on_every_v1_route() {
     let n = node().await;
     let doc = send(
         &n.app,
-        authed(get("/api/v1/openapi.json")).body(Body::empty()).unwrap(),
+        authed(get("/api/v1/openapi.json"))
+            .body(Body::empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(doc.status, StatusCode::OK);
@@ -132,7 +138,11 @@ async fn auth_enforced_on_every_v1_route() {
         }
         for method in ops.as_object().unwrap().keys() {
             let m = method.to_uppercase();
-            for auth in [None, Some("Bearer wrong-token-000000000000"), Some("Basic abc")] {
+            for auth in [
+                None,
+                Some("Bearer wrong-token-000000000000"),
+                Some("Basic abc"),
+            ] {
                 let mut b = Request::builder()
                     .method(m.as_str())
                     .uri(path)
@@ -158,9 +168,16 @@ async fn auth_enforced_on_every_v1_route() {
             checked += 1;
         }
     }
-    assert!(checked >= 4, "only {checked} operations found in the document");
+    assert!(
+        checked >= 4,
+        "only {checked} operations found in the document"
+    );
     // The document itself is behind auth too.
-    let r = send(&n.app, get("/api/v1/openapi.json").body(Body::empty()).unwrap()).await;
+    let r = send(
+        &n.app,
+        get("/api/v1/openapi.json").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized");
     n.engine.shutdown().await;
 }
@@ -168,7 +185,11 @@ async fn auth_enforced_on_every_v1_route() {
 #[tokio::test]
 async fn info_reports_the_node() {
     let n = node().await;
-    let r = send(&n.app, authed(get("/api/v1/info")).body(Body::empty()).unwrap()).await;
+    let r = send(
+        &n.app,
+        authed(get("/api/v1/info")).body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json["node_id"], n.engine.node_id());
     assert_eq!(r.json["version"], env!("CARGO_PKG_VERSION"));
@@ -212,10 +233,21 @@ async fn error_codes_table() {
     let big = format!(r#"{{"toml":"{}"}}"#, "x".repeat(4096));
     // (request, status, code)
     let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
-        (get("/nope").body(Body::empty()).unwrap(), StatusCode::NOT_FOUND, "not_found"),
-        (authed(get("/api/v1/nope")).body(Body::empty()).unwrap(), StatusCode::NOT_FOUND, "not_found"),
         (
-            authed(Request::delete("/api/v1/info")).header(header::HOST, "localhost").body(Body::empty()).unwrap(),
+            get("/nope").body(Body::empty()).unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            authed(get("/api/v1/nope")).body(Body::empty()).unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            authed(Request::delete("/api/v1/info"))
+                .header(header::HOST, "localhost")
+                .body(Body::empty())
+                .unwrap(),
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
         ),
@@ -260,17 +292,25 @@ async fn error_codes_table() {
             "payload_too_large",
         ),
         (
-            authed(Request::post("/api/v1/config/reload")).body(Body::empty()).unwrap(),
+            authed(Request::post("/api/v1/config/reload"))
+                .body(Body::empty())
+                .unwrap(),
             StatusCode::BAD_REQUEST,
             "bad_request",
         ),
         (
-            Request::get("/health").header(header::HOST, "evil.example:7878").body(Body::empty()).unwrap(),
+            Request::get("/health")
+                .header(header::HOST, "evil.example:7878")
+                .body(Body::empty())
+                .unwrap(),
             StatusCode::FORBIDDEN,
             "forbidden_host",
         ),
         (
-            authed(get("/api/v1/info")).header(header::ORIGIN, "https://evil.example").body(Body::empty()).unwrap(),
+            authed(get("/api/v1/info"))
+                .header(header::ORIGIN, "https://evil.example")
+                .body(Body::empty())
+                .unwrap(),
             StatusCode::FORBIDDEN,
             "forbidden_host",
         ),
@@ -282,7 +322,10 @@ async fn error_codes_table() {
         assert_error(&r, status, code);
     }
     // Allowed extra host and same-machine origins pass.
-    for (host, origin) in [("node.lan:7878", "http://node.lan:7878"), ("127.0.0.1:7878", "http://localhost:1420")] {
+    for (host, origin) in [
+        ("node.lan:7878", "http://node.lan:7878"),
+        ("127.0.0.1:7878", "http://localhost:1420"),
+    ] {
         let r = send(
             &n.app,
             authed(Request::get("/api/v1/info"))
@@ -306,7 +349,11 @@ async fn validate_config_reports_problems() {
             .body(Body::from(body.to_string()))
             .unwrap()
     };
-    let ok = send(&n.app, post(r#"{"toml":"[server]\nlisten = \"127.0.0.1:9\"\n"}"#)).await;
+    let ok = send(
+        &n.app,
+        post(r#"{"toml":"[server]\nlisten = \"127.0.0.1:9\"\n"}"#),
+    )
+    .await;
     assert_eq!(ok.json["valid"], true);
     let bad = send(&n.app, post(r#"{"toml":"[shutdown]\ntimeout_secs = 0\n"}"#)).await;
     assert_eq!(bad.json["valid"], false);
@@ -319,19 +366,41 @@ async fn validate_config_reports_problems() {
 async fn metrics_label_matched_routes() {
     let n = node().await;
     send(&n.app, get("/livez").body(Body::empty()).unwrap()).await;
-    send(&n.app, authed(get("/api/v1/info")).body(Body::empty()).unwrap()).await;
-    send(&n.app, get("/no/such/path/123").body(Body::empty()).unwrap()).await;
+    send(
+        &n.app,
+        authed(get("/api/v1/info")).body(Body::empty()).unwrap(),
+    )
+    .await;
+    send(
+        &n.app,
+        get("/no/such/path/123").body(Body::empty()).unwrap(),
+    )
+    .await;
     let res = n
         .app
         .clone()
         .oneshot(get("/metrics").body(Body::empty()).unwrap())
         .await
         .unwrap();
-    assert!(res.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
-    let text = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-    assert!(text.contains(r#"flightdeck_http_requests_total{method="GET",route="/livez",status="200"} 1"#), "{text}");
+    assert!(
+        res.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text =
+        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(
+        text.contains(
+            r#"flightdeck_http_requests_total{method="GET",route="/livez",status="200"} 1"#
+        ),
+        "{text}"
+    );
     assert!(text.contains(r#"route="/api/v1/info",status="200""#));
     assert!(text.contains(r#"route="unmatched",status="404""#));
-    assert!(!text.contains("/no/such/path"), "raw paths must not become labels");
+    assert!(
+        !text.contains("/no/such/path"),
+        "raw paths must not become labels"
+    );
     n.engine.shutdown().await;
 }

@@ -112,8 +112,7 @@ impl HealthChecks {
 
     async fn check_database(&self, degraded_after: Duration) -> DependencyHealth {
         let started = std::time::Instant::now();
-        let (status, message) = match tokio::time::timeout(CHECK_TIMEOUT, self.store.ping()).await
-        {
+        let (status, message) = match tokio::time::timeout(CHECK_TIMEOUT, self.store.ping()).await {
             Ok(Ok(took)) if took > degraded_after => (
                 HealthStatus::Degraded,
                 Some(format!("slow: {} ms", ms(took))),
@@ -154,7 +153,10 @@ impl HealthChecks {
     fn check_config(&self) -> DependencyHealth {
         let started = std::time::Instant::now();
         let st = self.config.status();
-        let source = st.path.clone().unwrap_or_else(|| "built-in defaults".into());
+        let source = st
+            .path
+            .clone()
+            .unwrap_or_else(|| "built-in defaults".into());
         let (status, message) = match st.state {
             ConfigState::Ok => (HealthStatus::Healthy, Some(format!("loaded from {source}"))),
             ConfigState::Error => (
@@ -177,9 +179,8 @@ impl HealthChecks {
             deps.iter()
                 .filter_map(|d| {
                     let before = last.insert(d.name.clone(), d.status);
-                    (before != Some(d.status)).then(|| {
-                        (d.name.clone(), before, d.status, d.message.clone())
-                    })
+                    (before != Some(d.status))
+                        .then(|| (d.name.clone(), before, d.status, d.message.clone()))
                 })
                 .collect()
         };

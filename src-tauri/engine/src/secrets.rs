@@ -31,7 +31,9 @@ const ALTERNATIVES: &str = "on a headless server choose explicitly: `--secrets f
 /// Failures of the secret stores.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SecretsError {
-    #[error("the OS keychain is not reachable: {cause}; start or unlock your keyring, or {ALTERNATIVES}")]
+    #[error(
+        "the OS keychain is not reachable: {cause}; start or unlock your keyring, or {ALTERNATIVES}"
+    )]
     KeychainUnavailable { cause: String },
     #[error("secrets file {path}: {reason}")]
     File { path: PathBuf, reason: String },
@@ -137,14 +139,15 @@ pub struct Secrets {
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Secrets").field("backend", &self.kind).finish()
+        f.debug_struct("Secrets")
+            .field("backend", &self.kind)
+            .finish()
     }
 }
 
 fn keychain_cause(e: &keyring_core::Error) -> String {
     let text = e.to_string();
-    let hint = if text.contains("Failed to connect") || text.contains("DBUS_SESSION_BUS_ADDRESS")
-    {
+    let hint = if text.contains("Failed to connect") || text.contains("DBUS_SESSION_BUS_ADDRESS") {
         "no D-Bus session bus"
     } else if text.contains("ServiceUnknown") || text.contains("was not provided by any") {
         "no Secret Service (GNOME Keyring, KWallet) on the session bus"

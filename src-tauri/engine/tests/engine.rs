@@ -29,15 +29,27 @@ async fn migrations_apply_and_are_recorded() {
     let before = Store::inspect(&dir.path().join(DB_FILE)).await.unwrap();
     assert!(!before.exists);
     assert_eq!(before.pending.len() as i64, latest_version());
-    assert!(!dir.path().join(DB_FILE).exists(), "inspect must not create the file");
+    assert!(
+        !dir.path().join(DB_FILE).exists(),
+        "inspect must not create the file"
+    );
 
     let store = Store::open(dir.path()).await.unwrap();
     assert_eq!(store.schema_version().await.unwrap(), latest_version());
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
-    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(store.pool()).await.unwrap();
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!(sync, 2, "synchronous = FULL");
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(store.pool()).await.unwrap();
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!(fk, 1);
     store.close().await;
 
@@ -66,16 +78,32 @@ async fn newer_schema_is_refused_and_left_untouched() {
     store.close().await;
     let db = dir.path().join(DB_FILE);
     let bytes_before = std::fs::read(&db).unwrap();
-    let listing_before: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let listing_before: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
 
     let err = Engine::open(options(dir.path())).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::SchemaTooNew);
     let msg = err.to_string();
-    assert!(msg.contains("newer Flightdeck") && msg.contains("9999") && msg.contains("untouched"), "{msg}");
-    assert!(matches!(Store::open(dir.path()).await, Err(StoreError::SchemaTooNew { found: 9999, .. })));
+    assert!(
+        msg.contains("newer Flightdeck") && msg.contains("9999") && msg.contains("untouched"),
+        "{msg}"
+    );
+    assert!(matches!(
+        Store::open(dir.path()).await,
+        Err(StoreError::SchemaTooNew { found: 9999, .. })
+    ));
 
-    assert_eq!(std::fs::read(&db).unwrap(), bytes_before, "the database file changed");
-    let mut listing_after: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        bytes_before,
+        "the database file changed"
+    );
+    let mut listing_after: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     let mut lb = listing_before.clone();
     lb.sort();
     listing_after.sort();
@@ -123,7 +151,11 @@ async fn config_hot_reload_applies_valid_and_rejects_invalid() {
     let mut watch = engine.config().subscribe();
 
     // A valid change applies, and a restart-only key is reported as such.
-    std::fs::write(&path, "[feed]\nmetrics_interval_ms = 500\n[server]\nlisten = \"127.0.0.1:9999\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "[feed]\nmetrics_interval_ms = 500\n[server]\nlisten = \"127.0.0.1:9999\"\n",
+    )
+    .unwrap();
     let ev = next_config_event(&mut rx).await;
     assert_eq!(ev.outcome, ConfigOutcome::Applied, "{ev:?}");
     assert!(ev.changed.contains(&"feed.metrics_interval_ms".to_string()));
@@ -136,14 +168,30 @@ async fn config_hot_reload_applies_valid_and_rejects_invalid() {
     std::fs::write(&path, "[feed]\nmetrics_interval_ms = \"fast\"\n").unwrap();
     let ev = next_config_event(&mut rx).await;
     assert_eq!(ev.outcome, ConfigOutcome::Rejected);
-    assert!(ev.message.contains("feed.metrics_interval_ms"), "{}", ev.message);
+    assert!(
+        ev.message.contains("feed.metrics_interval_ms"),
+        "{}",
+        ev.message
+    );
     assert_eq!(engine.config().current().feed.metrics_interval_ms, 500);
-    assert!(!watch.has_changed().unwrap(), "a rejected change must not be published as config");
+    assert!(
+        !watch.has_changed().unwrap(),
+        "a rejected change must not be published as config"
+    );
     assert_eq!(engine.config().status().state, ConfigState::Error);
     let report = engine.health().await;
-    let cfg = report.dependencies.iter().find(|d| d.name == "config").unwrap();
+    let cfg = report
+        .dependencies
+        .iter()
+        .find(|d| d.name == "config")
+        .unwrap();
     assert_eq!(cfg.status, HealthStatus::Degraded);
-    assert!(cfg.message.as_deref().unwrap().contains("previous configuration in force"));
+    assert!(
+        cfg.message
+            .as_deref()
+            .unwrap()
+            .contains("previous configuration in force")
+    );
     assert_eq!(engine.info().config.state, ConfigState::Error);
 
     // Fixing the file clears the error.
@@ -170,19 +218,30 @@ async fn shutdown_drains_in_flight_work_and_keeps_commits() {
     engine
         .spawn_work(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            sqlx::query("INSERT INTO meta (key, value, updated_at) VALUES ('drained', 'yes', 'now')")
-                .execute(&pool)
-                .await
-                .unwrap();
+            sqlx::query(
+                "INSERT INTO meta (key, value, updated_at) VALUES ('drained', 'yes', 'now')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
         })
         .unwrap();
     let outcome = engine.shutdown_within(Duration::from_secs(5)).await;
     assert_eq!(outcome, ShutdownOutcome::Drained);
-    assert!(engine.spawn_work(async {}).is_none(), "intake stops at shutdown");
+    assert!(
+        engine.spawn_work(async {}).is_none(),
+        "intake stops at shutdown"
+    );
 
     let store = Store::open(dir.path()).await.unwrap();
-    assert_eq!(store.meta_get("drained").await.unwrap().as_deref(), Some("yes"));
-    let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(
+        store.meta_get("drained").await.unwrap().as_deref(),
+        Some("yes")
+    );
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!(check, "ok");
     store.close().await;
 }
@@ -205,7 +264,10 @@ async fn metrics_topic_publishes_samples() {
     let mut rx = engine.events().subscribe(None).receiver;
     let mut seqs = Vec::new();
     while seqs.len() < 3 {
-        let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         if let Event::Metrics(m) = &ev.event {
             assert!(m.rss_bytes > 0);
             assert!(m.db_size_bytes > 0);
@@ -221,10 +283,11 @@ async fn health_transitions_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(options(dir.path())).await.unwrap();
     engine.health().await;
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM health_transitions WHERE from_status IS NULL")
-        .fetch_one(engine.store().pool())
-        .await
-        .unwrap();
+    let rows: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM health_transitions WHERE from_status IS NULL")
+            .fetch_one(engine.store().pool())
+            .await
+            .unwrap();
     assert_eq!(rows, 3, "one initial row per dependency");
     engine.shutdown().await;
 }
@@ -236,10 +299,27 @@ fn engine_has_no_ui_or_http_server_dependencies() {
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml");
     for package in ["flightdeck-engine", "flightdeck-api"] {
         let out = std::process::Command::new(&cargo)
-            .args(["tree", "--offline", "--manifest-path", manifest, "-p", package, "-e", "normal", "--prefix", "none", "--format", "{lib}"])
+            .args([
+                "tree",
+                "--offline",
+                "--manifest-path",
+                manifest,
+                "-p",
+                package,
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+                "--format",
+                "{lib}",
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let tree = String::from_utf8(out.stdout).unwrap();
         let mut forbidden = vec!["tauri", "wry", "tao", "webkit2gtk", "gtk"];
         if package == "flightdeck-engine" {
@@ -247,7 +327,12 @@ fn engine_has_no_ui_or_http_server_dependencies() {
         }
         for line in tree.lines() {
             let name = line.split_whitespace().next().unwrap_or("");
-            assert!(!forbidden.iter().any(|f| name == *f || name.starts_with(&format!("{f}_"))), "{package} depends on {name}");
+            assert!(
+                !forbidden
+                    .iter()
+                    .any(|f| name == *f || name.starts_with(&format!("{f}_"))),
+                "{package} depends on {name}"
+            );
         }
     }
 }

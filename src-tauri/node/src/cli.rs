@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "flightdeck", version, about = "Flightdeck: a control center for AI agents. Headless node and CLI.")]
+#[command(
+    name = "flightdeck",
+    version,
+    about = "Flightdeck: a control center for AI agents. Headless node and CLI."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

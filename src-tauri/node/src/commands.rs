@@ -18,7 +18,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token { rotate } => token(&cli.global, *rotate).await,
         Command::Db(DbCommand::Status) => db_status(&cli.global).await,
         Command::Db(DbCommand::Migrate) => db_migrate(&cli.global).await,
-        Command::Config(ConfigCommand::Check { file }) => config_check(&cli.global, file.as_deref()),
+        Command::Config(ConfigCommand::Check { file }) => {
+            config_check(&cli.global, file.as_deref())
+        }
         Command::Config(ConfigCommand::Show) => {
             let (config, _) = load_config(&cli.global)?;
             println!("{}", serde_json::to_string_pretty(&config)?);
@@ -98,13 +100,18 @@ async fn token(global: &Global, rotate: bool) -> anyhow::Result<ExitCode> {
     let secrets = Secrets::open_async(config.secrets.backend, dir, env_token()).await?;
     if rotate {
         if env_token().is_some() {
-            bail!("{TOKEN_ENV} is set: it overrides the stored token, so rotating the stored one would change nothing; unset it first");
+            bail!(
+                "{TOKEN_ENV} is set: it overrides the stored token, so rotating the stored one would change nothing; unset it first"
+            );
         }
         secrets.forget_api_token().await?;
     }
     let (token, source) = secrets.api_token().await?;
     if matches!(source, TokenSource::Generated) {
-        eprintln!("flightdeck: generated a new API token and stored it ({:?})", secrets.kind());
+        eprintln!(
+            "flightdeck: generated a new API token and stored it ({:?})",
+            secrets.kind()
+        );
     }
     println!("{}", token.expose());
     Ok(ExitCode::SUCCESS)
@@ -115,7 +122,9 @@ async fn db_status(global: &Global) -> anyhow::Result<ExitCode> {
     let s = Store::inspect(&path).await?;
     println!("database:        {}", s.path.display());
     if !s.exists {
-        println!("state:           not created yet (created on first start or `flightdeck db migrate`)");
+        println!(
+            "state:           not created yet (created on first start or `flightdeck db migrate`)"
+        );
     }
     println!("schema version:  {}", s.current_version);
     println!("latest known:    {}", s.latest_version);

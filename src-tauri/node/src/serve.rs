@@ -67,7 +67,9 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
     let token = match token {
         Ok((token, source)) => {
             if source == TokenSource::Generated {
-                tracing::info!("generated a new API token and stored it; `flightdeck token` prints it");
+                tracing::info!(
+                    "generated a new API token and stored it; `flightdeck token` prints it"
+                );
             }
             token
         }
@@ -82,7 +84,9 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
         Err(e) => {
             engine.shutdown_within(Duration::from_secs(1)).await;
             if e.kind() == std::io::ErrorKind::AddrInUse {
-                bail!("{addr} is already in use: another process listens there; stop it or pick another address with --listen");
+                bail!(
+                    "{addr} is already in use: another process listens there; stop it or pick another address with --listen"
+                );
             }
             return Err(anyhow::Error::new(e).context(format!("cannot listen on {addr}")));
         }

@@ -364,10 +364,7 @@ impl Config {
             );
         }
         if !(1..=3600).contains(&self.shutdown.timeout_secs) {
-            bad(
-                "shutdown.timeout_secs",
-                "must be between 1 and 3600".into(),
-            );
+            bad("shutdown.timeout_secs", "must be between 1 and 3600".into());
         }
         if !(100..=60_000).contains(&self.feed.metrics_interval_ms) {
             bad(

@@ -40,13 +40,55 @@ fn values_and_env_overrides() {
 fn errors_name_source_key_and_reason() {
     // (file text, env, expected source fragment, expected key, expected reason fragment)
     let cases: &[(&str, &[(&str, &str)], &str, &str, &str)] = &[
-        ("[shutdown]\ntimeout_secs = \"soon\"\n", &[], "flightdeck.toml", "shutdown.timeout_secs", "invalid type"),
-        ("[server]\nlisen = \"x\"\n", &[], "flightdeck.toml", "server", "unknown field"),
-        ("[server]\nlisten = \"nowhere\"\n", &[], "flightdeck.toml", "server.listen", "not an IP address"),
-        ("[shutdown]\ntimeout_secs = 0\n", &[], "flightdeck.toml", "shutdown.timeout_secs", "between 1 and 3600"),
-        ("[log]\nlevel = \"info,[[\"\n", &[], "flightdeck.toml", "log.level", "not a log filter"),
-        ("[feed]\nmetrics_interval_ms = 5\n", &[], "flightdeck.toml", "feed.metrics_interval_ms", "between"),
-        ("", &[("FLIGHTDECK_SHUTDOWN__TIMEOUT_SECS", "abc")], "FLIGHTDECK_SHUTDOWN__TIMEOUT_SECS", "shutdown.timeout_secs", "invalid type"),
+        (
+            "[shutdown]\ntimeout_secs = \"soon\"\n",
+            &[],
+            "flightdeck.toml",
+            "shutdown.timeout_secs",
+            "invalid type",
+        ),
+        (
+            "[server]\nlisen = \"x\"\n",
+            &[],
+            "flightdeck.toml",
+            "server",
+            "unknown field",
+        ),
+        (
+            "[server]\nlisten = \"nowhere\"\n",
+            &[],
+            "flightdeck.toml",
+            "server.listen",
+            "not an IP address",
+        ),
+        (
+            "[shutdown]\ntimeout_secs = 0\n",
+            &[],
+            "flightdeck.toml",
+            "shutdown.timeout_secs",
+            "between 1 and 3600",
+        ),
+        (
+            "[log]\nlevel = \"info,[[\"\n",
+            &[],
+            "flightdeck.toml",
+            "log.level",
+            "not a log filter",
+        ),
+        (
+            "[feed]\nmetrics_interval_ms = 5\n",
+            &[],
+            "flightdeck.toml",
+            "feed.metrics_interval_ms",
+            "between",
+        ),
+        (
+            "",
+            &[("FLIGHTDECK_SHUTDOWN__TIMEOUT_SECS", "abc")],
+            "FLIGHTDECK_SHUTDOWN__TIMEOUT_SECS",
+            "shutdown.timeout_secs",
+            "invalid type",
+        ),
         ("this is = = not toml", &[], "flightdeck.toml", "", ""),
     ];
     for (text, env, source, key, reason) in cases {
@@ -93,12 +135,19 @@ fn changed_keys_and_handle() {
     assert_eq!(*rx.borrow_and_update().clone(), b);
     h.reject(&ConfigError::Missing { path: "x".into() });
     assert_eq!(h.status().state, ConfigState::Error);
-    assert_eq!(*h.current(), b, "a rejected change leaves the config in force");
+    assert_eq!(
+        *h.current(),
+        b,
+        "a rejected change leaves the config in force"
+    );
 }
 
 #[test]
 fn annotated_example_is_valid() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/flightdeck.example.toml");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../assets/flightdeck.example.toml"
+    );
     let c = Config::load_with_env(Some(std::path::Path::new(example)), true, Vec::new()).unwrap();
     assert_eq!(c, Config::default(), "the example documents the defaults");
 }

@@ -12,7 +12,10 @@ fn db_status_then_migrate() {
         c
     });
     assert_eq!(code, 0);
-    assert!(out.contains("not created yet") && out.contains("pending:         1, 2"), "{out}");
+    assert!(
+        out.contains("not created yet") && out.contains("pending:         1, 2"),
+        "{out}"
+    );
     assert!(!dir.path().join("flightdeck.db").exists());
     let (code, out, _) = run({
         let mut c = flightdeck(dir.path());
@@ -33,14 +36,21 @@ fn db_status_then_migrate() {
 fn config_check_reports_every_problem() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("c.toml");
-    std::fs::write(&f, "[server]\nlisten = \"nope\"\n[shutdown]\ntimeout_secs = 0\n").unwrap();
+    std::fs::write(
+        &f,
+        "[server]\nlisten = \"nope\"\n[shutdown]\ntimeout_secs = 0\n",
+    )
+    .unwrap();
     let (code, _, err) = run({
         let mut c = flightdeck(dir.path());
         c.args(["config", "check"]).arg(&f);
         c
     });
     assert_eq!(code, 1);
-    assert!(err.contains("server.listen") && err.contains("shutdown.timeout_secs"), "{err}");
+    assert!(
+        err.contains("server.listen") && err.contains("shutdown.timeout_secs"),
+        "{err}"
+    );
     std::fs::write(&f, "[log]\nlevel = \"debug\"\n").unwrap();
     let (code, out, _) = run({
         let mut c = flightdeck(dir.path());
@@ -51,7 +61,9 @@ fn config_check_reports_every_problem() {
     assert!(out.contains(": ok"));
     let (code, out, _) = run({
         let mut c = flightdeck(dir.path());
-        c.arg("--config").arg(&f).args(["--log-format", "json", "config", "show"]);
+        c.arg("--config")
+            .arg(&f)
+            .args(["--log-format", "json", "config", "show"]);
         c
     });
     assert_eq!(code, 0);
@@ -77,14 +89,21 @@ fn token_with_file_backend_is_stable_and_private() {
     let (_, c, _) = token(&["--rotate"]);
     assert_ne!(a, c);
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir.path().join("secrets.json")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.path().join("secrets.json"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
 
 #[test]
 fn bad_arguments_exit_2_with_usage() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [&["serve", "--bogus"][..], &["--secrets", "vault", "token"][..], &["nope"][..]] {
+    for args in [
+        &["serve", "--bogus"][..],
+        &["--secrets", "vault", "token"][..],
+        &["nope"][..],
+    ] {
         let (code, _, err) = run({
             let mut c = flightdeck(dir.path());
             c.args(args);

@@ -10,7 +10,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::support::{Node, TOKEN};
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(node: &Node) -> Ws {
     let (ws, _) = connect_async(node.ws_url()).await.unwrap();
@@ -50,7 +51,11 @@ async fn feed_auth_sequence_and_resume() {
 
     // Wrong token: an error message, then close 4401.
     let mut ws = connect(&node).await;
-    ws.send(Message::text(json!({"type":"auth","token":"nope-nope-nope-nope","resume_from":null}).to_string())).await.unwrap();
+    ws.send(Message::text(
+        json!({"type":"auth","token":"nope-nope-nope-nope","resume_from":null}).to_string(),
+    ))
+    .await
+    .unwrap();
     let err = next(&mut ws).await;
     assert_eq!(err["type"], "error");
     assert_eq!(err["code"], "unauthorized");
@@ -63,7 +68,11 @@ async fn feed_auth_sequence_and_resume() {
 
     // Good token: welcome, then metrics events with increasing seq.
     let mut ws = connect(&node).await;
-    ws.send(Message::text(json!({"type":"auth","token":TOKEN,"resume_from":null}).to_string())).await.unwrap();
+    ws.send(Message::text(
+        json!({"type":"auth","token":TOKEN,"resume_from":null}).to_string(),
+    ))
+    .await
+    .unwrap();
     let welcome = next(&mut ws).await;
     assert_eq!(welcome["type"], "welcome");
     assert_eq!(welcome["resumed"], false);
@@ -88,15 +97,27 @@ async fn feed_auth_sequence_and_resume() {
     // Reconnect and resume: the events missed meanwhile are replayed in order.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let mut ws = connect(&node).await;
-    ws.send(Message::text(json!({"type":"auth","token":TOKEN,"resume_from":last}).to_string())).await.unwrap();
+    ws.send(Message::text(
+        json!({"type":"auth","token":TOKEN,"resume_from":last}).to_string(),
+    ))
+    .await
+    .unwrap();
     let welcome = next(&mut ws).await;
     assert_eq!(welcome["resumed"], true);
     let first = next_of_type(&mut ws, "event", None).await;
-    assert_eq!(first["seq"].as_u64().unwrap(), last + 1, "resume starts right after the last seen");
+    assert_eq!(
+        first["seq"].as_u64().unwrap(),
+        last + 1,
+        "resume starts right after the last seen"
+    );
 
     // A resume point from another run (or too old) is not resumed: the client must refetch.
     let mut ws2 = connect(&node).await;
-    ws2.send(Message::text(json!({"type":"auth","token":TOKEN,"resume_from":5}).to_string())).await.unwrap();
+    ws2.send(Message::text(
+        json!({"type":"auth","token":TOKEN,"resume_from":5}).to_string(),
+    ))
+    .await
+    .unwrap();
     assert_eq!(next(&mut ws2).await["resumed"], false);
 
     // Shutdown closes the feed with 1001 (going away), and the node exits 0.
@@ -120,26 +141,50 @@ async fn config_reload_reaches_the_feed() {
     let cfg = dir.path().join("flightdeck.toml");
     std::fs::write(&cfg, "[feed]\nmetrics_interval_ms = 1000\n").unwrap();
     let mut cmd = super::support::flightdeck(dir.path());
-    cmd.arg("--config").arg(&cfg).args(["--secrets", "env", "serve", "--listen", "127.0.0.1:0"]).env("FLIGHTDECK_API_TOKEN", TOKEN);
+    cmd.arg("--config")
+        .arg(&cfg)
+        .args(["--secrets", "env", "serve", "--listen", "127.0.0.1:0"])
+        .env("FLIGHTDECK_API_TOKEN", TOKEN);
     let node = Node::spawn(cmd, dir.path());
     let mut ws = connect(&node).await;
-    ws.send(Message::text(json!({"type":"auth","token":TOKEN,"resume_from":null}).to_string())).await.unwrap();
+    ws.send(Message::text(
+        json!({"type":"auth","token":TOKEN,"resume_from":null}).to_string(),
+    ))
+    .await
+    .unwrap();
     next_of_type(&mut ws, "welcome", None).await;
 
     std::fs::write(&cfg, "[feed]\nmetrics_interval_ms = 200\n").unwrap();
     let ev = next_of_type(&mut ws, "event", Some("config")).await;
     assert_eq!(ev["payload"]["outcome"], "applied");
-    assert_eq!(ev["payload"]["changed"], json!(["feed.metrics_interval_ms"]));
+    assert_eq!(
+        ev["payload"]["changed"],
+        json!(["feed.metrics_interval_ms"])
+    );
 
     std::fs::write(&cfg, "[feed]\nmetrics_interval_ms = -1\n").unwrap();
     let ev = next_of_type(&mut ws, "event", Some("config")).await;
     assert_eq!(ev["payload"]["outcome"], "rejected");
     let msg = ev["payload"]["message"].as_str().unwrap();
-    assert!(msg.contains("flightdeck.toml") && msg.contains("feed.metrics_interval_ms"), "{msg}");
+    assert!(
+        msg.contains("flightdeck.toml") && msg.contains("feed.metrics_interval_ms"),
+        "{msg}"
+    );
 
-    let health: Value = reqwest::get(node.url("/health")).await.unwrap().json().await.unwrap();
+    let health: Value = reqwest::get(node.url("/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "degraded");
-    let config = health["dependencies"].as_array().unwrap().iter().find(|d| d["name"] == "config").unwrap().clone();
+    let config = health["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "config")
+        .unwrap()
+        .clone();
     assert_eq!(config["status"], "degraded");
     let (code, _) = node.terminate();
     assert_eq!(code, 0);

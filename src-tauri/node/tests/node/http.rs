@@ -31,7 +31,9 @@ async fn auth_errors_and_request_ids_over_http() {
         for method in ops.as_object().unwrap().keys() {
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             for token in [None, Some("wrong-token-0000000000000")] {
-                let mut req = http.request(m.clone(), node.url(path)).header("x-request-id", "e2e-req-1");
+                let mut req = http
+                    .request(m.clone(), node.url(path))
+                    .header("x-request-id", "e2e-req-1");
                 if let Some(t) = token {
                     req = req.bearer_auth(t);
                 }
@@ -48,7 +50,12 @@ async fn auth_errors_and_request_ids_over_http() {
     assert!(checked >= 4);
 
     // Good token; generated request id.
-    let res = http.get(node.url("/api/v1/info")).bearer_auth(TOKEN).send().await.unwrap();
+    let res = http
+        .get(node.url("/api/v1/info"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert!(uuid_like(res.headers()["x-request-id"].to_str().unwrap()));
     let info: Value = res.json().await.unwrap();
@@ -102,8 +109,19 @@ async fn metrics_pass_promtool() {
     for path in ["/livez", "/readyz", "/health", "/nope"] {
         http.get(node.url(path)).send().await.unwrap();
     }
-    http.get(node.url("/api/v1/info")).bearer_auth(TOKEN).send().await.unwrap();
-    let text = http.get(node.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    http.get(node.url("/api/v1/info"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let text = http
+        .get(node.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for family in [
         "flightdeck_http_requests_total",
         "flightdeck_http_request_duration_seconds_bucket",
@@ -121,7 +139,12 @@ async fn metrics_pass_promtool() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool is installed by the test command (Debian package `prometheus`)");
-    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = promtool.wait_with_output().unwrap();
     assert!(
         out.status.success(),

@@ -23,17 +23,24 @@ impl Keyring {
         for d in ["data", "runtime", "config"] {
             std::fs::create_dir_all(xdg.path().join(d)).unwrap();
         }
-        let mut perms = std::fs::metadata(xdg.path().join("runtime")).unwrap().permissions();
+        let mut perms = std::fs::metadata(xdg.path().join("runtime"))
+            .unwrap()
+            .permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o700);
         std::fs::set_permissions(xdg.path().join("runtime"), perms).unwrap();
         let mut bus = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
-            .arg(format!("--address=unix:path={}/bus", xdg.path().join("runtime").display()))
+            .arg(format!(
+                "--address=unix:path={}/bus",
+                xdg.path().join("runtime").display()
+            ))
             .stdout(Stdio::piped())
             .spawn()
             .expect("dbus-daemon is installed by the test command");
         let mut line = String::new();
-        BufReader::new(bus.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(bus.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let address = line.trim().to_string();
         let mut keyring = Command::new("gnome-keyring-daemon")
             .args(["--foreground", "--unlock", "--components=secrets"])
@@ -50,7 +57,12 @@ impl Keyring {
             let mut stdin = keyring.stdin.take().unwrap();
             stdin.write_all(b"test-keyring-password").unwrap();
         }
-        let k = Keyring { bus, keyring, address, xdg };
+        let k = Keyring {
+            bus,
+            keyring,
+            address,
+            xdg,
+        };
         k.wait_for_secret_service();
         k
     }
@@ -59,7 +71,14 @@ impl Keyring {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             let out = Command::new("dbus-send")
-                .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", "string:org.freedesktop.secrets"])
+                .args([
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ])
                 .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
                 .output()
                 .unwrap();
@@ -88,7 +107,9 @@ impl Drop for Keyring {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 fn all_bytes(dir: &Path) -> Vec<u8> {
@@ -121,7 +142,13 @@ async fn token_lives_in_the_keychain() {
     // It is in the Secret Service, under the flightdeck service.
     let mut lookup = Command::new("secret-tool");
     keyring.apply(&mut lookup);
-    lookup.args(["lookup", "service", "flightdeck", "username", &format!("api-token:{}", dir.path().display())]);
+    lookup.args([
+        "lookup",
+        "service",
+        "flightdeck",
+        "username",
+        &format!("api-token:{}", dir.path().display()),
+    ]);
     let (code, stored, err) = run(lookup);
     assert_eq!(code, 0, "{err}");
     assert_eq!(stored.trim(), token);
@@ -133,16 +160,37 @@ async fn token_lives_in_the_keychain() {
     cmd.args(["--secrets", "keychain", "serve", "--listen", "127.0.0.1:0"]);
     let node = Node::spawn(cmd, dir.path());
     let http = client();
-    let res = http.get(node.url("/api/v1/info")).bearer_auth(&token).send().await.unwrap();
+    let res = http
+        .get(node.url("/api/v1/info"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    let health: serde_json::Value = http.get(node.url("/health")).send().await.unwrap().json().await.unwrap();
-    let secrets = health["dependencies"].as_array().unwrap().iter().find(|d| d["name"] == "secrets").unwrap().clone();
+    let health: serde_json::Value = http
+        .get(node.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secrets = health["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "secrets")
+        .unwrap()
+        .clone();
     assert_eq!(secrets["status"], "healthy", "{secrets}");
     assert!(secrets["message"].as_str().unwrap().contains("keychain"));
     let (code, log) = node.terminate();
     assert_eq!(code, 0);
     assert!(!log.iter().any(|l| l.contains(&token)), "token in the log");
-    assert!(!contains(&all_bytes(dir.path()), &token), "token in the data dir");
+    assert!(
+        !contains(&all_bytes(dir.path()), &token),
+        "token in the data dir"
+    );
 }
 
 #[test]
@@ -150,7 +198,10 @@ fn no_keychain_is_a_clear_error_with_alternatives() {
     let dir = tempfile::tempdir().unwrap();
     for env in [
         // No session bus at all.
-        vec![("DBUS_SESSION_BUS_ADDRESS", format!("unix:path={}/no-bus", dir.path().display()))],
+        vec![(
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}/no-bus", dir.path().display()),
+        )],
     ] {
         let mut c = flightdeck(dir.path());
         for (k, v) in &env {
@@ -160,7 +211,10 @@ fn no_keychain_is_a_clear_error_with_alternatives() {
         let (code, out, err) = run(c);
         assert_eq!(code, 1, "{out}");
         assert!(err.contains("keychain is not reachable"), "{err}");
-        assert!(err.contains("--secrets file") && err.contains("--secrets env"), "{err}");
+        assert!(
+            err.contains("--secrets file") && err.contains("--secrets env"),
+            "{err}"
+        );
     }
     // A bus without a Secret Service.
     let keyring_less = {
@@ -172,15 +226,26 @@ fn no_keychain_is_a_clear_error_with_alternatives() {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(bus.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(bus.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         (bus, line.trim().to_string(), xdg)
     };
     let (mut bus, address, _xdg) = keyring_less;
     let mut c = flightdeck(dir.path());
-    c.env("DBUS_SESSION_BUS_ADDRESS", &address).args(["--secrets", "keychain", "serve", "--listen", "127.0.0.1:0"]);
+    c.env("DBUS_SESSION_BUS_ADDRESS", &address).args([
+        "--secrets",
+        "keychain",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     let (code, _, err) = run(c);
     let _ = bus.kill();
     let _ = bus.wait();
     assert_eq!(code, 1);
-    assert!(err.contains("keychain is not reachable") && err.contains("--secrets file"), "{err}");
+    assert!(
+        err.contains("keychain is not reachable") && err.contains("--secrets file"),
+        "{err}"
+    );
 }

@@ -22,9 +22,16 @@ async fn sigterm_exits_zero_with_intact_database() {
     let (code, log) = node.terminate();
     let _ = load.await;
     assert_eq!(code, 0, "{}", log.join("\n"));
-    assert!(log.iter().any(|l| l.contains("engine stopped")), "{}", log.join("\n"));
+    assert!(
+        log.iter().any(|l| l.contains("engine stopped")),
+        "{}",
+        log.join("\n")
+    );
     assert_eq!(integrity(dir.path()).await, "ok");
-    assert!(!log.iter().any(|l| l.contains(TOKEN)), "the token leaked into the log");
+    assert!(
+        !log.iter().any(|l| l.contains(TOKEN)),
+        "the token leaked into the log"
+    );
 }
 
 #[tokio::test]
@@ -33,7 +40,9 @@ async fn second_signal_forces_exit() {
     // Hold a request open so the graceful stop has something to wait for: a feed client
     // that never authenticates keeps its connection for up to 10 s.
     let mut node = Node::start(dir.path(), &[]);
-    let (_ws, _) = tokio_tungstenite::connect_async(node.ws_url()).await.unwrap();
+    let (_ws, _) = tokio_tungstenite::connect_async(node.ws_url())
+        .await
+        .unwrap();
     signal(&node.child, "INT");
     tokio::time::sleep(Duration::from_millis(300)).await;
     signal(&node.child, "INT");
@@ -48,20 +57,36 @@ fn invalid_config_at_start_names_file_and_key() {
     let cfg = dir.path().join("bad.toml");
     std::fs::write(&cfg, "[shutdown]\ntimeout_secs = \"later\"\n").unwrap();
     let mut cmd = flightdeck(dir.path());
-    cmd.arg("--config").arg(&cfg).args(["--secrets", "env", "serve"]).env("FLIGHTDECK_API_TOKEN", TOKEN);
+    cmd.arg("--config")
+        .arg(&cfg)
+        .args(["--secrets", "env", "serve"])
+        .env("FLIGHTDECK_API_TOKEN", TOKEN);
     let (code, _, err) = run(cmd);
     assert_ne!(code, 0);
-    assert!(err.contains("bad.toml") && err.contains("shutdown.timeout_secs"), "{err}");
-    assert!(!dir.path().join("flightdeck.db").exists(), "nothing created on a failed start");
+    assert!(
+        err.contains("bad.toml") && err.contains("shutdown.timeout_secs"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("flightdeck.db").exists(),
+        "nothing created on a failed start"
+    );
 
     let mut cmd = flightdeck(dir.path());
-    cmd.arg("--config").arg(dir.path().join("missing.toml")).args(["serve"]);
+    cmd.arg("--config")
+        .arg(dir.path().join("missing.toml"))
+        .args(["serve"]);
     let (code, _, err) = run(cmd);
     assert_ne!(code, 0);
-    assert!(err.contains("missing.toml") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("missing.toml") && err.contains("does not exist"),
+        "{err}"
+    );
 
     let mut cmd = flightdeck(dir.path());
-    cmd.args(["--secrets", "env", "serve"]).env("FLIGHTDECK_SERVER__LISTEN", "not-an-address").env("FLIGHTDECK_API_TOKEN", TOKEN);
+    cmd.args(["--secrets", "env", "serve"])
+        .env("FLIGHTDECK_SERVER__LISTEN", "not-an-address")
+        .env("FLIGHTDECK_API_TOKEN", TOKEN);
     let (code, _, err) = run(cmd);
     assert_ne!(code, 0);
     assert!(err.contains("server.listen"), "{err}");
@@ -73,17 +98,22 @@ fn port_in_use_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let mut cmd = flightdeck(dir.path());
-    cmd.args(["--secrets", "env", "serve", "--listen", &addr]).env("FLIGHTDECK_API_TOKEN", TOKEN);
+    cmd.args(["--secrets", "env", "serve", "--listen", &addr])
+        .env("FLIGHTDECK_API_TOKEN", TOKEN);
     let (code, _, err) = run(cmd);
     assert_eq!(code, 1);
-    assert!(err.contains(&addr) && err.contains("already in use"), "{err}");
+    assert!(
+        err.contains(&addr) && err.contains("already in use"),
+        "{err}"
+    );
 }
 
 #[test]
 fn non_loopback_needs_explicit_opt_in() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = flightdeck(dir.path());
-    cmd.args(["--secrets", "env", "serve", "--listen", "0.0.0.0:0"]).env("FLIGHTDECK_API_TOKEN", TOKEN);
+    cmd.args(["--secrets", "env", "serve", "--listen", "0.0.0.0:0"])
+        .env("FLIGHTDECK_API_TOKEN", TOKEN);
     let (code, _, err) = run(cmd);
     assert_eq!(code, 1);
     assert!(err.contains("--insecure-listen"), "{err}");
@@ -95,10 +125,14 @@ fn unwritable_data_dir_and_newer_schema() {
     let file = dir.path().join("plain-file");
     std::fs::write(&file, "x").unwrap();
     let mut cmd = flightdeck(&file.join("data"));
-    cmd.args(["--secrets", "env", "serve", "--listen", "127.0.0.1:0"]).env("FLIGHTDECK_API_TOKEN", TOKEN);
+    cmd.args(["--secrets", "env", "serve", "--listen", "127.0.0.1:0"])
+        .env("FLIGHTDECK_API_TOKEN", TOKEN);
     let (code, _, err) = run(cmd);
     assert_eq!(code, 1);
-    assert!(err.contains("cannot use data directory") && err.contains("plain-file"), "{err}");
+    assert!(
+        err.contains("cannot use data directory") && err.contains("plain-file"),
+        "{err}"
+    );
 
     // A database from the future.
     let data = dir.path().join("future");
@@ -120,10 +154,14 @@ fn unwritable_data_dir_and_newer_schema() {
     assert!(ok.success());
     let before = std::fs::read(&db).unwrap();
     let mut cmd = flightdeck(&data);
-    cmd.args(["--secrets", "env", "serve", "--listen", "127.0.0.1:0"]).env("FLIGHTDECK_API_TOKEN", TOKEN);
+    cmd.args(["--secrets", "env", "serve", "--listen", "127.0.0.1:0"])
+        .env("FLIGHTDECK_API_TOKEN", TOKEN);
     let (code, _, err) = run(cmd);
     assert_eq!(code, 1);
-    assert!(err.contains("newer Flightdeck") && err.contains("999"), "{err}");
+    assert!(
+        err.contains("newer Flightdeck") && err.contains("999"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&db).unwrap(), before);
     let (code, out, _) = run({
         let mut c = flightdeck(&data);

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Whole-process figures (docs/benchmarks.md): node idle RSS, /api/v1/info throughput and
+# latency at 32 connections (wrk), desktop launch-to-first-paint and PSS after 60 s idle next
+# to an empty Tauri 2 app built the same way. Release builds. Prints figures; asserts nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+command -v wrk >/dev/null || { sudo_=""; [ "$(id -u)" != 0 ] && sudo_=sudo; $sudo_ apt-get install -y -q --no-install-recommends wrk; }
+
+npm --prefix ui run build >/dev/null
+cargo build --release --locked -p flightdeck-node -p flightdeck-desktop --features custom-protocol
+CARGO_TARGET_DIR=$PWD/target cargo build --release --manifest-path benches/empty-tauri/Cargo.toml
+
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB, $(uname -r)"
+
+# --- node: idle RSS and /api/v1/info under load
+token=bench-token-0123456789abcdef
+FLIGHTDECK_API_TOKEN=$token target/release/flightdeck --data-dir "$tmp/node" --secrets env \
+  serve --listen 127.0.0.1:0 >"$tmp/node.out" 2>"$tmp/node.err" &
+node_pid=$!
+for _ in $(seq 100); do grep -q listening "$tmp/node.out" && break; sleep 0.1; done
+addr=$(sed -n 's/.*listening on http:\/\///p' "$tmp/node.out")
+sleep 10
+echo "node idle RSS after 10 s: $(awk '/VmRSS/{printf "%.1f MiB", $2/1024}' /proc/$node_pid/status)"
+wrk -t2 -c32 -d15s --latency -H "Authorization: Bearer $token" "http://$addr/api/v1/info" | tee "$tmp/wrk.txt"
+echo "node RSS after load: $(awk '/VmRSS/{printf "%.1f MiB", $2/1024}' /proc/$node_pid/status)"
+kill -TERM $node_pid; wait $node_pid || true
+
+# --- desktop windows under Xvfb
+d=97; while [ -e "/tmp/.X11-unix/X$d" ]; do d=$((d+1)); done
+Xvfb ":$d" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+export DISPLAY=":$d"; sleep 1
+
+pss_tree() { # sum of PSS (kB) of a process and its descendants
+  local pids; pids="$1 $(pgrep -d ' ' -P "$1" || true)"
+  for c in $(pgrep -P "$1" || true); do pids="$pids $(pgrep -d ' ' -P "$c" || true)"; done
+  local sum=0
+  for p in $pids; do
+    [ -r "/proc/$p/smaps_rollup" ] || continue
+    sum=$((sum + $(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup")))
+  done
+  echo "$sum"
+}
+
+measure() { # name, binary, window title
+  local name=$1 bin=$2 title=$3
+  local blank; blank=$(import -window root -colorspace gray -format '%[fx:standard_deviation]' info:)
+  local t0; t0=$(date +%s.%N)
+  FLIGHTDECK_DATA_DIR="$tmp/desktop" XDG_CONFIG_HOME="$tmp/cfg-$name" "$bin" >/dev/null 2>&1 &
+  local pid=$!
+  xdotool search --sync --onlyvisible --name "$title" >/dev/null
+  local mapped; mapped=$(date +%s.%N)
+  local painted=""
+  for _ in $(seq 200); do
+    sd=$(import -window root -colorspace gray -format '%[fx:standard_deviation]' info:)
+    if awk -v a="$sd" -v b="$blank" 'BEGIN{exit !(a>b+0.02)}'; then painted=$(date +%s.%N); break; fi
+    sleep 0.05
+  done
+  sleep 60
+  local pss; pss=$(pss_tree "$pid")
+  printf '%-14s window mapped %.2f s, first paint %.2f s, PSS after 60 s idle %.1f MiB\n' "$name" \
+    "$(awk -v a="$mapped" -v b="$t0" "BEGIN{print a-b}")" "$(awk -v a="${painted:-$mapped}" -v b="$t0" "BEGIN{print a-b}")" "$(awk -v p="$pss" "BEGIN{print p/1024}")"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  sleep 1
+}
+measure flightdeck target/release/flightdeck-desktop Flightdeck
+measure empty-tauri target/release/empty-tauri EmptyTauri

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Installs what Flightdeck needs on Debian/Ubuntu, only what is missing.
+#   scripts/deps.sh build   - to build and run the desktop app and the node
+#   scripts/deps.sh test    - plus everything the test suite uses
+# Uses sudo when not root. Never downloads anything but Debian packages, crates and npm
+# packages (no browser or binary downloads).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-build}
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+build_pkgs=(build-essential pkg-config curl wget file libssl-dev libwebkit2gtk-4.1-dev
+  libxdo-dev libayatana-appindicator3-dev librsvg2-dev)
+test_pkgs=(xvfb xauth x11-utils xdotool imagemagick webkit2gtk-driver chromium
+  gnome-keyring libsecret-tools dbus dbus-x11 keyutils prometheus python3 sqlite3 iproute2 procps)
+
+pkgs=("${build_pkgs[@]}")
+[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null; then
+    echo "error: these packages are missing and this is not a Debian/Ubuntu system: ${missing[*]}" >&2
+    exit 1
+  fi
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "error: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    SUDO=sudo
+  fi
+  say "installing system packages: ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Rust: the toolchain comes from rustup (Debian's cargo is too old for edition 2024).
+if ! command -v cargo >/dev/null; then
+  echo "error: cargo not found. Install Rust with rustup (https://rustup.rs), then run this again." >&2
+  exit 1
+fi
+need_rust=1.90
+have_rust=$(rustc --version | awk '{print $2}')
+if [ "$(printf '%s\n%s\n' "$need_rust" "$have_rust" | sort -V | head -1)" != "$need_rust" ]; then
+  echo "error: Rust $have_rust is older than $need_rust; run 'rustup update'." >&2
+  exit 1
+fi
+
+# Node.js 20.19+ for Vite 8.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "error: Node.js 20.19+ and npm are needed for the UI (https://nodejs.org, or NodeSource's Debian packages)." >&2
+  exit 1
+fi
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' || {
+  echo "error: Node.js $(node --version) is too old; Vite 8 needs 20.19 or newer." >&2
+  exit 1
+}
+
+# npm packages of the UI (and of the browser/desktop tests), from the lockfile.
+if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+  say "installing npm packages (ui)"
+  npm ci --prefix ui --no-audit --no-fund
+fi
+
+if [ "$mode" = test ]; then
+  # tauri-driver (WebDriver for the real window), built from crates.io into target/tools.
+  if [ ! -x target/tools/bin/tauri-driver ]; then
+    say "installing tauri-driver"
+    cargo install tauri-driver --locked --version '^2' --root target/tools
+  fi
+fi

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make test`: install what the tests need, then run every test: lints, Rust unit and
+# integration tests (real SQLite, real keychain, real node over HTTP/WS, promtool), UI unit
+# tests, browser e2e (Debian chromium), desktop e2e (real window under Xvfb via WebDriver).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+ARTIFACTS_DIR=${ARTIFACTS_DIR:-$PWD/target/test-artifacts}
+export ARTIFACTS_DIR
+mkdir -p "$ARTIFACTS_DIR"
+start=$(date +%s)
+step() { printf '\n==> [%ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+
+step "dependencies"
+scripts/deps.sh test
+
+# One feature set everywhere so the build, clippy and tests share compiled dependencies.
+FEATURES=(--workspace --features custom-protocol --locked)
+
+step "UI: install, typecheck, unit tests, build"
+npm --prefix ui run typecheck
+npm --prefix ui test
+npm --prefix ui run build
+
+step "Rust: format and lints"
+cargo fmt --all -- --check
+cargo clippy "${FEATURES[@]}" --all-targets -- -D warnings
+
+step "Rust: build"
+cargo build "${FEATURES[@]}"
+
+step "Rust: unit, integration and node end-to-end tests"
+cargo test "${FEATURES[@]}"
+
+step "browser end-to-end (headless chromium against flightdeck serve)"
+FLIGHTDECK_BIN=$PWD/target/debug/flightdeck node --test --test-concurrency=1 tests/ui/
+
+step "desktop end-to-end (real window under Xvfb, WebDriver)"
+tests/desktop/run.sh
+
+step "done in $(( $(date +%s) - start ))s"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Inside dbus-run-session: an unlocked gnome-keyring, fresh XDG dirs, tauri-driver, the tests.
+set -euo pipefail
+tmp=$(mktemp -d)
+export XDG_DATA_HOME=$tmp/data XDG_CONFIG_HOME=$tmp/config XDG_RUNTIME_DIR=$tmp/runtime
+mkdir -p "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" "$XDG_RUNTIME_DIR"; chmod 700 "$XDG_RUNTIME_DIR"
+export FLIGHTDECK_DATA_DIR=$tmp/flightdeck
+
+printf %s test-keyring-password | gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>&1 &
+keyring=$!
+driver_pid=""
+cleanup() {
+  [ -n "$driver_pid" ] && kill "$driver_pid" 2>/dev/null || true
+  kill "$keyring" 2>/dev/null || true
+  pkill -f "$FLIGHTDECK_DESKTOP_APP" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+for _ in $(seq 100); do
+  dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+    org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q true && break
+  sleep 0.1
+done
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+native=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$TAURI_DRIVER" --port "$port" --native-port "$native" >"$ARTIFACTS_DIR/tauri-driver.log" 2>&1 &
+driver_pid=$!
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$port/status" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+export WEBDRIVER_URL=http://127.0.0.1:$port
+node --test --test-concurrency=1 tests/desktop/

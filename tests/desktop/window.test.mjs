@@ -1,0 +1,115 @@
+// The real desktop window under Xvfb, driven over WebDriver (tauri-driver): it shows the UI
+// with live data from the embedded engine, reached in-process (no TCP port), and the same
+// health dependencies as a node. Screenshots are saved as test artifacts.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+
+const base = process.env.WEBDRIVER_URL;
+const app = process.env.FLIGHTDECK_DESKTOP_APP;
+const artifacts = process.env.ARTIFACTS_DIR ?? "target/test-artifacts";
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+let session;
+
+async function wd(method, path, body) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(60_000),
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json.value;
+}
+
+const s = (path) => `/session/${session}${path}`;
+
+async function find(testid, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const el = await wd("POST", s("/element"), { using: "css selector", value: `[data-testid="${testid}"]` });
+      return el[ELEMENT];
+    } catch (e) {
+      last = e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  throw new Error(`no element ${testid}: ${last}`);
+}
+
+const text = async (testid) => wd("GET", s(`/element/${await find(testid)}/text`));
+const attr = async (testid, name) => wd("GET", s(`/element/${await find(testid)}/attribute/${name}`));
+
+async function waitFor(what, fn, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last})`);
+}
+
+before(async () => {
+  assert.ok(base, "WEBDRIVER_URL is set by tests/desktop/run.sh");
+  const created = await wd("POST", "/session", {
+    capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: app } } },
+  });
+  session = created.sessionId;
+});
+
+after(async () => {
+  if (session) await wd("DELETE", s("")).catch(() => {});
+});
+
+test("the window is titled Flightdeck and shows the overview", async () => {
+  assert.equal(await wd("GET", s("/title")), "Flightdeck");
+  await find("screen-overview");
+  const version = await waitFor("node version", () => text("node-version"));
+  assert.match(version, /\d+\.\d+\.\d+/);
+});
+
+test("live engine data arrives through the Tauri channel", async () => {
+  await waitFor("connected", async () => (await attr("conn-status", "data-state")) === "connected");
+  const first = Number(await waitFor("a first seq", async () => Number(await text("live-seq")) || 0));
+  const later = await waitFor("seq to move", async () => {
+    const n = Number(await text("live-seq"));
+    return n > first ? n : 0;
+  }, 10_000);
+  assert.ok(later > first);
+  const uptime = Number(await text("live-uptime"));
+  assert.ok(Number.isFinite(uptime) && uptime >= 0);
+  const shot = await wd("GET", s("/screenshot"));
+  writeFileSync(join(artifacts, "desktop-overview.png"), Buffer.from(shot, "base64"));
+});
+
+test("health shows the embedded engine's dependencies, keychain included", async () => {
+  await wd("POST", s(`/element/${await find("nav-health")}/click`), {});
+  await find("screen-health");
+  for (const name of ["database", "secrets", "config"]) {
+    const status = await waitFor(`${name} row`, () => attr(`health-row-${name}`, "data-status"));
+    assert.equal(status, "healthy", `${name} is ${status}`);
+  }
+  const shot = await wd("GET", s("/screenshot"));
+  writeFileSync(join(artifacts, "desktop-health.png"), Buffer.from(shot, "base64"));
+  // The whole X screen too, as a person would see it.
+  execFileSync("import", ["-window", "root", join(artifacts, "desktop-screen.png")]);
+});
+
+test("no TCP port is opened by the desktop", async () => {
+  const pids = execFileSync("pgrep", ["-f", app]).toString().trim().split("\n");
+  const listening = execFileSync("ss", ["-ltnpH"]).toString();
+  for (const pid of pids) {
+    assert.ok(!listening.includes(`pid=${pid},`), `desktop pid ${pid} listens on a port:\n${listening}`);
+  }
+});
