@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -45,8 +45,9 @@ function within(ms, what, promise) {
  * Starts `flightdeck serve` and resolves once it prints `listening on http://127.0.0.1:<port>`.
  * The returned handle's `exited` resolves with the exit code and signal.
  */
-function startNode({ dataDir, listen }) {
+function startNode({ dataDir, listen, config }) {
   const args = ["serve", "--data-dir", dataDir, "--listen", listen, "--ui-dir", UI_DIR, "--secrets", "env"];
+  if (config) args.push("--config", config);
   const child = spawn(BIN, args, {
     env: { ...process.env, FLIGHTDECK_API_TOKEN: TOKEN },
     stdio: ["ignore", "pipe", "pipe"],
@@ -301,6 +302,35 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     const seq = await readInt(page, "live-seq");
     assert.ok((await waitIntAbove(page, "live-seq", seq)) > seq, "live-seq should keep moving after the restart");
     await waitConn(page, "connected", 1000);
+  });
+
+  test("a rejected config reload raises the banner; a valid one clears it", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "flightdeck-e2e-config-"));
+    const config = path.join(dir, "flightdeck.toml");
+    await writeFile(config, '[log]\nlevel = "info"\n');
+    let other;
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      other = await startNode({ dataDir: path.join(dir, "data"), listen: "127.0.0.1:0", config });
+      const p = await ctx.newPage();
+      p.setDefaultTimeout(UI_TIMEOUT_MS);
+      await p.goto(`http://127.0.0.1:${other.port}/#token=${encodeURIComponent(TOKEN)}`, { timeout: UI_TIMEOUT_MS });
+      await waitConn(p, "connected");
+      await p.click(byTestId("nav-settings"));
+      await p.waitForSelector(`${byTestId("config-state")}[data-state="ok"]`);
+      assert.equal(await p.$(byTestId("config-banner")), null);
+
+      await writeFile(config, '[log]\nlevel = "info"\nno_such_key = 1\n');
+      await p.waitForSelector(byTestId("config-banner"), { state: "visible", timeout: 10_000 });
+      assert.match((await p.textContent(byTestId("config-banner"))) ?? "", /no_such_key|unknown/i);
+
+      await writeFile(config, '[log]\nlevel = "debug"\n');
+      await p.waitForSelector(byTestId("config-banner"), { state: "detached", timeout: 10_000 });
+    } finally {
+      await ctx.close();
+      await stopNode(other);
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test("the page raised no uncaught errors and no CSP violations", () => {

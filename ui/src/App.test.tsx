@@ -147,7 +147,7 @@ describe("App", () => {
       seq,
       time: `2025-01-01T00:10:0${seq}Z`,
       topic: "config",
-      payload: { outcome, path: "/etc/flightdeck.toml", message, restart_required: [] },
+      payload: { outcome, path: "/etc/flightdeck.toml", message, changed: [], restart_required: [] },
     });
     await push(b, config(1, "rejected", "listen: invalid socket address"));
     expect(q("config-banner")?.textContent).toContain("listen: invalid socket address");

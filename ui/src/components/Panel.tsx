@@ -1,6 +1,5 @@
 import type { ReactNode } from "react";
-import { describeError } from "../backend/apiError";
-import { ApiError } from "../backend/apiError";
+import { ApiError, describeError } from "../backend/apiError";
 import { Icon } from "./Icon";
 
 export function Panel({

@@ -3,6 +3,11 @@ import { useNodeInfo } from "../node/NodeInfoProvider";
 import { ROUTES, type RouteId } from "../routes";
 import { ConnIndicator } from "./ConnIndicator";
 
+/** UUID-like node ids are long; the first group is enough to tell nodes apart at a glance. */
+export function shortId(id: string): string {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-/i.test(id) ? id.slice(0, 8) : id;
+}
+
 export function TopBar({ route }: { route: RouteId }) {
   const feed = useFeed();
   const info = useNodeInfo();
@@ -14,7 +19,7 @@ export function TopBar({ route }: { route: RouteId }) {
       <div className="topbar-right">
         {nodeId ? (
           <span className="node-chip" title={`Node ${nodeId}`}>
-            <span className="node-chip-name mono">{nodeId}</span>
+            <span className="node-chip-name mono">{shortId(nodeId)}</span>
             {info.data ? <span className="node-chip-version">v{info.data.version}</span> : null}
           </span>
         ) : null}

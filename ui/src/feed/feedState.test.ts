@@ -71,7 +71,7 @@ describe("feedReducer", () => {
         seq: 9,
         time: "2025-01-01T00:00:00Z",
         topic: "config",
-        payload: { outcome: "rejected", path: "/etc/fd.toml", message: "listen: invalid address", restart_required: [] },
+        payload: { outcome: "rejected", path: "/etc/fd.toml", message: "listen: invalid address", changed: [], restart_required: [] },
       },
       { type: "error", code: "feed_lagged", message: "fell behind" },
     ]);

@@ -2,14 +2,14 @@ import { describe, expect, it } from "vitest";
 import type { ConfigEvent, NodeInfo } from "../generated/api";
 import { configAlert } from "./configAlert";
 
-function info(state: "ok" | "error", loadedAt: string, error: string | null = null): NodeInfo {
+function info(state: "ok" | "error", loadedAt: string, error: string | null = null, startedAt = "2025-01-01T00:00:00Z"): NodeInfo {
   return {
     version: "0.1.0",
     node_id: "n1",
     data_dir: "/d",
     database_path: "/d/db",
     schema_version: 1,
-    started_at: "2025-01-01T00:00:00Z",
+    started_at: startedAt,
     uptime_seconds: 5,
     config: { path: "/etc/fd.toml", state, error, loaded_at: loadedAt },
   };
@@ -18,7 +18,7 @@ function info(state: "ok" | "error", loadedAt: string, error: string | null = nu
 const notice = (event: Partial<ConfigEvent>, time: string) => ({
   seq: 1,
   time,
-  event: { outcome: "applied" as const, path: "/etc/fd.toml", message: "", restart_required: [], ...event },
+  event: { outcome: "applied" as const, path: "/etc/fd.toml", message: "", changed: [], restart_required: [], ...event } as ConfigEvent,
 });
 
 describe("configAlert", () => {
@@ -49,8 +49,18 @@ describe("configAlert", () => {
     expect(configAlert(null, n)).toEqual({ kind: "restart", fields: ["listen"], path: "/etc/fd.toml" });
   });
 
-  it("lets a fresher status (node restarted since the event) win", () => {
+  it("keeps a restart notice although the status was refetched after the reload", () => {
+    const n = notice({ changed: ["server.listen"], restart_required: ["server.listen"] }, "2025-01-01T00:06:00Z");
+    const refetched = info("ok", "2025-01-01T00:06:01Z");
+    expect(configAlert(refetched, n)).toMatchObject({ kind: "restart", fields: ["server.listen"] });
+  });
+
+  it("lets the status of a node restarted since the event decide", () => {
     const old = notice({ outcome: "rejected", message: "old problem" }, "2025-01-01T00:05:00Z");
-    expect(configAlert(info("ok", "2025-01-01T01:00:00Z"), old)).toBeNull();
+    const restarted = "2025-01-01T01:00:00Z";
+    expect(configAlert(info("ok", restarted, null, restarted), old)).toBeNull();
+    const restartNotice = notice({ restart_required: ["server.listen"] }, "2025-01-01T00:05:00Z");
+    expect(configAlert(info("ok", restarted, null, restarted), restartNotice)).toBeNull();
+    expect(configAlert(info("error", restarted, "still bad", restarted), old)).toMatchObject({ message: "still bad" });
   });
 });

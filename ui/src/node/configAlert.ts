@@ -1,6 +1,7 @@
-// What the app-wide config banner says, from the node's last known config status and the last
-// `config` event of the feed. The newer of the two wins: a rejected reload shows until a later
-// reload applies; a node restarted since the last event is described by its fresh status.
+// What the app-wide config banner says, from the node's config status (NodeInfo) and the last
+// `config` event of the feed. An event speaks for the node process that emitted it: a rejected
+// reload shows until a later reload applies, a restart notice shows until the node restarts.
+// Once the node has restarted since the event (started_at is later), its fresh status decides.
 import type { NodeInfo } from "../generated/api";
 import type { ConfigNotice } from "../feed/feedState";
 
@@ -9,10 +10,9 @@ export type ConfigAlert =
   | { kind: "restart"; fields: string[]; path: string | null };
 
 export function configAlert(info: NodeInfo | null, notice: ConfigNotice | null): ConfigAlert | null {
-  const infoTime = info ? Date.parse(info.config.loaded_at) : Number.NaN;
-  const noticeTime = notice ? Date.parse(notice.time) : Number.NaN;
-  const eventIsNewer = notice !== null && (info === null || !(infoTime > noticeTime));
-  if (notice !== null && eventIsNewer) {
+  const restartedSince =
+    info !== null && notice !== null && Date.parse(info.started_at) > Date.parse(notice.time);
+  if (notice !== null && !restartedSince) {
     const e = notice.event;
     if (e.outcome === "rejected") return { kind: "error", message: e.message, path: e.path };
     if (e.restart_required.length > 0) return { kind: "restart", fields: e.restart_required, path: e.path };

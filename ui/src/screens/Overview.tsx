@@ -22,11 +22,11 @@ function formatMiB(v: number | null): string {
   return v === null ? "—" : formatBytes(v * 1024 * 1024);
 }
 
-function Stat({ label, children, sub }: { label: string; children: ReactNode; sub?: ReactNode }) {
+function Stat({ label, children, sub, long = false }: { label: string; children: ReactNode; sub?: ReactNode; long?: boolean }) {
   return (
     <div className="stat">
       <div className="stat-label">{label}</div>
-      <div className="stat-value">{children}</div>
+      <div className={`stat-value${long ? " stat-value-long" : ""}`}>{children}</div>
       {sub !== undefined ? <div className="stat-sub">{sub}</div> : null}
     </div>
   );
@@ -66,6 +66,7 @@ export function Overview() {
         </Stat>
         <Stat
           label="Live feed"
+          long={String(feed.lastSeq ?? "").length > 9}
           sub={m ? <>{formatInt(m.feed_subscribers)} subscriber{m.feed_subscribers === 1 ? "" : "s"} · {formatInt(m.events_published_total)} events</> : waiting}
         >
           {feed.lastSeq !== null ? (
