@@ -66,17 +66,18 @@ export function Overview() {
         </Stat>
         <Stat
           label="Live feed"
-          long={String(feed.lastSeq ?? "").length > 9}
-          sub={m ? <>{formatInt(m.feed_subscribers)} subscriber{m.feed_subscribers === 1 ? "" : "s"} · {formatInt(m.events_published_total)} events</> : waiting}
+          sub={
+            feed.lastSeq !== null ? (
+              <>
+                seq <span className="mono" data-testid="live-seq">{feed.lastSeq}</span>
+                {m ? <> · {formatInt(m.feed_subscribers)} subscriber{m.feed_subscribers === 1 ? "" : "s"}</> : null}
+              </>
+            ) : (
+              waiting
+            )
+          }
         >
-          {feed.lastSeq !== null ? (
-            <>
-              <span className="stat-hash">#</span>
-              <span data-testid="live-seq">{feed.lastSeq}</span>
-            </>
-          ) : (
-            <Skeleton />
-          )}
+          {m ? <>{formatInt(m.events_published_total)} <span className="stat-unit">events</span></> : <Skeleton />}
         </Stat>
         <Stat
           label="Health"
