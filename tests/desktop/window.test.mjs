@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
 
 const base = process.env.WEBDRIVER_URL;
@@ -117,4 +117,21 @@ test("no TCP port is opened by the desktop (besides WebDriver's inspector)", asy
     const own = listening.filter((l) => l.includes(`pid=${pid},`) && !(inspector && l.includes(` ${inspector} `)));
     assert.deepEqual(own, [], `desktop pid ${pid} listens on a port`);
   }
+});
+
+test("a second launch hands over to the running window and exits", async () => {
+  const second = spawn(app, [], { env: process.env, stdio: "ignore" });
+  const code = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      second.kill("SIGKILL");
+      reject(new Error("the second instance kept running"));
+    }, 20_000);
+    second.on("exit", (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+  assert.equal(code, 0);
+  // The first window still answers.
+  assert.equal(await wd("GET", s("/title")), "Flightdeck");
 });

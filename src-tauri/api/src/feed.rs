@@ -200,8 +200,10 @@ async fn run(mut socket: WebSocket, state: AppState) {
                                 message: format!("not a client message: {e}"),
                             },
                         };
-                        if let Some(frame) = text(&reply) {
-                            if socket.send(frame).await.is_err() { break; }
+                        if let Some(frame) = text(&reply)
+                            && socket.send(frame).await.is_err()
+                        {
+                            break;
                         }
                     }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,

@@ -1,4 +1,6 @@
 //! Integration tests of the api crate: one binary, modules per concern.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod bindings;
 mod router;

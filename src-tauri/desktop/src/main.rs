@@ -105,12 +105,12 @@ fn run() -> anyhow::Result<()> {
         .build(tauri::generate_context!())
         .context("starting the window")?;
     app.run(|handle, event| {
-        if let tauri::RunEvent::Exit = event {
-            if let Some(desktop) = handle.try_state::<commands::Desktop>() {
-                let engine = desktop.engine.clone();
-                let outcome = tauri::async_runtime::block_on(engine.shutdown());
-                tracing::info!(?outcome, "desktop closed");
-            }
+        if let tauri::RunEvent::Exit = event
+            && let Some(desktop) = handle.try_state::<commands::Desktop>()
+        {
+            let engine = desktop.engine.clone();
+            let outcome = tauri::async_runtime::block_on(engine.shutdown());
+            tracing::info!(?outcome, "desktop closed");
         }
     });
     Ok(())

@@ -1,6 +1,8 @@
 //! Engine integration tests on real SQLite files in temp dirs: migrations, refusal of a newer
 //! schema, config hot reload (valid and invalid), shutdown drain, and the dependency boundary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::time::Duration;
 

@@ -39,13 +39,13 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
              --insecure-listen (or set server.insecure_listen = true)"
         );
     }
-    if let Some(dir) = &args.ui_dir {
-        if !dir.join("index.html").is_file() {
-            bail!(
-                "--ui-dir {}: no index.html there (build the UI with `npm --prefix ui run build`)",
-                dir.display()
-            );
-        }
+    if let Some(dir) = &args.ui_dir
+        && !dir.join("index.html").is_file()
+    {
+        bail!(
+            "--ui-dir {}: no index.html there (build the UI with `npm --prefix ui run build`)",
+            dir.display()
+        );
     }
     let log = init_logging(&config)?;
     let data_dir = data_dir(global)?;

@@ -93,7 +93,7 @@ pub enum SecretsBackend {
 }
 
 /// The whole configuration. Every field has a default, so an empty file is valid.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -157,19 +157,6 @@ pub struct HealthConfig {
     /// A check slower than this is reported degraded, in milliseconds.
     #[ts(type = "number")]
     pub degraded_after_ms: u64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            log: LogConfig::default(),
-            secrets: SecretsConfig::default(),
-            shutdown: ShutdownConfig::default(),
-            feed: FeedConfig::default(),
-            health: HealthConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {

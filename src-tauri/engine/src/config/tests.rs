@@ -39,7 +39,8 @@ fn values_and_env_overrides() {
 #[test]
 fn errors_name_source_key_and_reason() {
     // (file text, env, expected source fragment, expected key, expected reason fragment)
-    let cases: &[(&str, &[(&str, &str)], &str, &str, &str)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, &'a str, &'a str);
+    let cases: &[Case] = &[
         (
             "[shutdown]\ntimeout_secs = \"soon\"\n",
             &[],

@@ -154,3 +154,42 @@ async fn metrics_pass_promtool() {
     );
     node.terminate();
 }
+
+/// JSON logs carry the request id on the request's lines.
+#[tokio::test]
+async fn json_logs_carry_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = super::support::flightdeck(dir.path());
+    cmd.args([
+        "--secrets",
+        "env",
+        "--log-format",
+        "json",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .env("FLIGHTDECK_API_TOKEN", TOKEN)
+    .env("RUST_LOG", "info,flightdeck_api=debug");
+    let node = Node::spawn(cmd, dir.path());
+    let res = client()
+        .get(node.url("/api/v1/info"))
+        .bearer_auth(TOKEN)
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (code, log) = node.terminate();
+    assert_eq!(code, 0);
+    let lines: Vec<Value> = log
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let served = lines
+        .iter()
+        .find(|l| l["span"]["request_id"] == "trace-me-123")
+        .unwrap_or_else(|| panic!("no line with the request id: {log:#?}"));
+    assert_eq!(served["span"]["route"], "/api/v1/info");
+    assert_eq!(served["status"], 200);
+}
