@@ -13,7 +13,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 build_pkgs=(build-essential pkg-config curl wget file libssl-dev libwebkit2gtk-4.1-dev
   libxdo-dev libayatana-appindicator3-dev librsvg2-dev)
 test_pkgs=(xvfb xauth x11-utils xdotool imagemagick webkit2gtk-driver chromium
-  gnome-keyring libsecret-tools dbus dbus-x11 keyutils prometheus python3 sqlite3 iproute2 procps)
+  gnome-keyring libsecret-tools dbus dbus-x11 keyutils python3 sqlite3 iproute2 procps)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -66,6 +66,20 @@ if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.packa
 fi
 
 if [ "$mode" = test ]; then
+  # promtool, taken out of Debian's prometheus package without installing it (installing
+  # would start a Prometheus server on the machine).
+  if [ ! -x target/tools/bin/promtool ]; then
+    say "fetching promtool from Debian's prometheus package"
+    mkdir -p target/tools/bin target/tools/deb
+    if ! (cd target/tools/deb && apt-get download prometheus >/dev/null 2>&1); then
+      SUDO=""; [ "$(id -u)" != 0 ] && SUDO=sudo
+      $SUDO apt-get update -q
+      (cd target/tools/deb && apt-get download prometheus)
+    fi
+    dpkg-deb -x target/tools/deb/prometheus_*.deb target/tools/deb/root
+    ln -sf "$PWD/target/tools/deb/root/usr/bin/promtool" target/tools/bin/promtool
+    target/tools/bin/promtool --version >/dev/null
+  fi
   # tauri-driver (WebDriver for the real window), built from crates.io into target/tools.
   if [ ! -x target/tools/bin/tauri-driver ]; then
     say "installing tauri-driver"

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 ARTIFACTS_DIR=${ARTIFACTS_DIR:-$PWD/target/test-artifacts}
 export ARTIFACTS_DIR
+# promtool and tauri-driver are installed into target/tools by scripts/deps.sh.
+export PATH="$PWD/target/tools/bin:$PATH"
 mkdir -p "$ARTIFACTS_DIR"
 start=$(date +%s)
 step() { printf '\n==> [%ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }

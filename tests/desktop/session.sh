@@ -12,7 +12,11 @@ driver_pid=""
 cleanup() {
   [ -n "$driver_pid" ] && kill "$driver_pid" 2>/dev/null || true
   kill "$keyring" 2>/dev/null || true
-  pkill -f "$FLIGHTDECK_DESKTOP_APP" 2>/dev/null || true
+  # Only the app instances of this run (they carry our temporary data dir), never a
+  # developer's own window.
+  for pid in $(pgrep -f "$FLIGHTDECK_DESKTOP_APP" || true); do
+    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "FLIGHTDECK_DATA_DIR=$FLIGHTDECK_DATA_DIR" && kill "$pid" 2>/dev/null || true
+  done
   rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -3,7 +3,7 @@
 // health dependencies as a node. Screenshots are saved as test artifacts.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
 
@@ -26,6 +26,7 @@ async function wd(method, path, body) {
 }
 
 const s = (path) => `/session/${session}${path}`;
+const dataDir = process.env.FLIGHTDECK_DATA_DIR;
 
 async function find(testid, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
@@ -72,6 +73,20 @@ after(async () => {
   if (session) await wd("DELETE", s("")).catch(() => {});
 });
 
+function appPids() {
+  try {
+    return execFileSync("pgrep", ["-f", app]).toString().trim().split("\n").filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`).toString().split("\0").includes(`FLIGHTDECK_DATA_DIR=${dataDir}`);
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return [];
+  }
+}
+
 test("the window is titled Flightdeck and shows the overview", async () => {
   assert.equal(await wd("GET", s("/title")), "Flightdeck");
   await find("screen-overview");
@@ -107,7 +122,8 @@ test("health shows the embedded engine's dependencies, keychain included", async
 });
 
 test("no TCP port is opened by the desktop (besides WebDriver's inspector)", async () => {
-  const pids = execFileSync("pgrep", ["-f", app]).toString().trim().split("\n");
+  const pids = appPids();
+  assert.ok(pids.length > 0, "the app runs");
   const listening = execFileSync("ss", ["-ltnpH"]).toString().split("\n");
   for (const pid of pids) {
     // WebKitWebDriver makes WebKit listen on WEBKIT_INSPECTOR_SERVER for automation; that
@@ -134,4 +150,28 @@ test("a second launch hands over to the running window and exits", async () => {
   assert.equal(code, 0);
   // The first window still answers.
   assert.equal(await wd("GET", s("/title")), "Flightdeck");
+});
+
+test("SIGTERM closes the window gracefully: engine shut down, database intact", async () => {
+  const pids = appPids();
+  assert.equal(pids.length, 1);
+  process.kill(Number(pids[0]), "SIGTERM");
+  const deadline = Date.now() + 20_000;
+  while (appPids().length > 0) {
+    assert.ok(Date.now() < deadline, "the app did not exit within 20 s");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  session = undefined; // the browser is gone with the app
+  const db = join(dataDir, "flightdeck.db");
+  // A graceful close checkpoints the WAL into the database (TRUNCATE) and closes the pool,
+  // leaving no WAL content behind. Checked before anything else opens the file.
+  let wal = 0;
+  try {
+    wal = statSync(`${db}-wal`).size;
+  } catch {
+    wal = 0;
+  }
+  assert.equal(wal, 0, "the WAL was not checkpointed: the engine did not shut down gracefully");
+  const check = execFileSync("sqlite3", [db, "PRAGMA integrity_check;"]).toString().trim();
+  assert.equal(check, "ok");
 });

@@ -30,6 +30,8 @@ use crate::AppState;
 
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(20);
+/// A client that does not accept a frame for this long is disconnected.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Close code for a failed authentication (application range 4000-4999).
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 
@@ -152,8 +154,20 @@ async fn refuse(mut socket: WebSocket, message: &str) {
     close(socket, CLOSE_UNAUTHORIZED, "unauthorized").await;
 }
 
+/// Sends one frame; a client that does not take it within [`SEND_TIMEOUT`] is dropped.
+async fn send(socket: &mut WebSocket, frame: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(frame)).await,
+        Ok(Ok(()))
+    )
+}
+
 async fn run(mut socket: WebSocket, state: AppState) {
-    let first = tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await;
+    let cancel = state.engine.shutdown_token();
+    let first = tokio::select! {
+        _ = cancel.cancelled() => return close(socket, 1001, "node shutting down").await,
+        first = tokio::time::timeout(AUTH_TIMEOUT, socket.recv()) => first,
+    };
     let resume_from = match first {
         Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<ClientMessage>(&t) {
             Ok(ClientMessage::Auth { token, resume_from }) if state.token.matches(&token) => {
@@ -171,7 +185,6 @@ async fn run(mut socket: WebSocket, state: AppState) {
         Ok(_) => return refuse(socket, "expected an auth message").await,
         Err(_) => return refuse(socket, "no auth message within 10 s").await,
     };
-    let cancel = state.engine.shutdown_token();
     let mut session = FeedSession::open(&state.engine, resume_from);
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
@@ -184,7 +197,7 @@ async fn run(mut socket: WebSocket, state: AppState) {
             msg = session.next() => {
                 let Some(msg) = msg else { break };
                 let Some(frame) = text(&msg) else { continue };
-                if socket.send(frame).await.is_err() { break; }
+                if !send(&mut socket, frame).await { break; }
             }
             incoming = socket.recv() => {
                 match incoming {
@@ -201,7 +214,7 @@ async fn run(mut socket: WebSocket, state: AppState) {
                             },
                         };
                         if let Some(frame) = text(&reply)
-                            && socket.send(frame).await.is_err()
+                            && !send(&mut socket, frame).await
                         {
                             break;
                         }
@@ -211,7 +224,7 @@ async fn run(mut socket: WebSocket, state: AppState) {
                 }
             }
             _ = ping.tick() => {
-                if socket.send(Message::Ping(Default::default())).await.is_err() { break; }
+                if !send(&mut socket, Message::Ping(Default::default())).await { break; }
             }
         }
     }

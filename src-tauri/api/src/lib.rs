@@ -123,13 +123,15 @@ pub fn router(engine: Engine, options: ApiOptions) -> Router {
                 async move { axum::Json((*doc).clone()) }
             }),
         )
-        .route_layer(axum::middleware::from_fn_with_state(
+        // Unknown paths and methods under /api/v1 answer 404/405 only to a holder of the
+        // token: `layer` (not `route_layer`) so nothing is discoverable without it.
+        .route("/{*rest}", axum::routing::any(not_found))
+        .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::require_token,
         ));
-    let v1 = authed
-        .route("/feed", axum::routing::get(feed::feed))
-        .route("/{*rest}", axum::routing::any(not_found));
+    // The feed authenticates by its first message (browsers cannot set WebSocket headers).
+    let v1 = authed.route("/feed", axum::routing::get(feed::feed));
     let mut app = Router::from(public_routes()).nest("/api/v1", v1);
     app = match options.ui_dir {
         Some(dir) => {

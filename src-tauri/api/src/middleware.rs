@@ -19,6 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use flightdeck_engine::ErrorCode;
 use flightdeck_engine::secrets::ApiToken;
+use flightdeck_engine::telemetry::IntGauge;
 use tracing::Instrument;
 
 use crate::AppState;
@@ -54,12 +55,13 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let metrics = state.engine.metrics().clone();
-    metrics.http_in_flight.inc();
+    // A guard, not inc/dec: hyper drops this future when the client goes away mid-request.
+    let in_flight = InFlight::new(metrics.http_in_flight.clone());
     let mut response = REQUEST_ID
         .scope(id.clone(), next.run(req))
         .instrument(span.clone())
         .await;
-    metrics.http_in_flight.dec();
+    drop(in_flight);
     let status = response.status();
     if (status.is_client_error() || status.is_server_error())
         && response.extensions().get::<Rendered>().is_none()
@@ -86,6 +88,22 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         );
     });
     response
+}
+
+/// Counts a request in flight until dropped.
+struct InFlight(IntGauge);
+
+impl InFlight {
+    fn new(gauge: IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// Host names this node answers to.

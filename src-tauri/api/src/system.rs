@@ -1,6 +1,7 @@
 //! Unauthenticated probes: `/livez`, `/readyz`, `/health`, `/metrics`.
 //!
-//! They reveal nothing secret: status, version, dependency names and latencies.
+//! They reveal nothing secret and no paths: status, version, dependency names, latencies and
+//! short messages. Costly checks are reused for a moment, so polling them cannot load the node.
 
 use axum::Json;
 use axum::extract::State;
@@ -49,12 +50,15 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             status: "ready".into(),
         })
         .into_response(),
-        Err(e) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unavailable,
-            format!("database not ready: {e}"),
-        )
-        .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: database check failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                "the database is not ready; see the node's log",
+            )
+            .into_response()
+        }
     }
 }
 

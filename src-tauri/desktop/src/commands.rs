@@ -25,6 +25,15 @@ pub struct Desktop {
 }
 
 impl Desktop {
+    /// Stops every feed (the page that read them is gone).
+    pub fn stop_all_feeds(&self) {
+        if let Ok(mut feeds) = self.feeds.lock() {
+            for (_, task) in feeds.drain() {
+                task.abort();
+            }
+        }
+    }
+
     pub fn new(engine: Engine, router: axum::Router, token: ApiToken) -> Self {
         Self {
             engine,
@@ -115,11 +124,12 @@ pub fn feed_subscribe(
             }
         }
     });
-    state
+    let mut feeds = state
         .feeds
         .lock()
-        .map_err(|_| "feed registry poisoned".to_string())?
-        .insert(id, task);
+        .map_err(|_| "feed registry poisoned".to_string())?;
+    feeds.retain(|_, t| !t.inner().is_finished());
+    feeds.insert(id, task);
     Ok(id)
 }
 

@@ -40,6 +40,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// SIGINT/SIGTERM close the app like the window's close button: the engine shuts down
+/// gracefully in the `Exit` event.
+fn spawn_signal_handler(handle: tauri::AppHandle) {
+    #[cfg(unix)]
+    tauri::async_runtime::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::warn!("cannot install signal handlers; signals end the app abruptly");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("signal received: closing");
+        handle.exit(0);
+    });
+    #[cfg(not(unix))]
+    let _ = handle;
+}
+
 fn display_available() -> Result<(), &'static str> {
     #[cfg(target_os = "linux")]
     {
@@ -74,15 +98,33 @@ fn run() -> anyhow::Result<()> {
             }
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build())
+        .on_page_load(|webview, payload| {
+            // A reload or navigation leaves the old page's feeds without a reader: stop them.
+            if payload.event() == tauri::webview::PageLoadEvent::Started
+                && let Some(desktop) = webview.try_state::<commands::Desktop>()
+            {
+                desktop.stop_all_feeds();
+            }
+        })
         .setup(move |app| {
-            let engine = tauri::async_runtime::block_on(Engine::open(EngineOptions {
+            // Opened here, after the single-instance check, so a second launch never touches
+            // the database. A failure is reported in one line, not as a panic of `setup`.
+            let opened = tauri::async_runtime::block_on(Engine::open(EngineOptions {
                 data_dir: data_dir.clone(),
                 config: config.clone(),
                 config_path: config_path.clone(),
                 watch_config: true,
                 overrides: ConfigOverrides::default(),
                 env_token: std::env::var(TOKEN_ENV).ok(),
-            }))?;
+            }));
+            let engine = match opened {
+                Ok(engine) => engine,
+                Err(e) => {
+                    eprintln!("flightdeck-desktop: error: {e}");
+                    std::process::exit(1);
+                }
+            };
+            spawn_signal_handler(app.handle().clone());
             let token = ApiToken::generate()?;
             let api = router(
                 engine.clone(),

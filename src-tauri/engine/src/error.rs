@@ -113,18 +113,32 @@ mod tests {
 
     #[test]
     fn wire_names_match_serde() {
-        for code in [
-            ErrorCode::BadRequest,
-            ErrorCode::InvalidJson,
-            ErrorCode::PayloadTooLarge,
-            ErrorCode::Unauthorized,
-            ErrorCode::ForbiddenHost,
-            ErrorCode::SchemaTooNew,
-            ErrorCode::SecretsUnavailable,
-            ErrorCode::FeedLagged,
-        ] {
+        use ErrorCode::*;
+        let all = [
+            BadRequest,
+            InvalidJson,
+            UnsupportedMediaType,
+            PayloadTooLarge,
+            Unauthorized,
+            ForbiddenHost,
+            NotFound,
+            MethodNotAllowed,
+            Unavailable,
+            Internal,
+            ConfigInvalid,
+            SchemaTooNew,
+            SchemaDirty,
+            DataDirUnwritable,
+            Database,
+            SecretsUnavailable,
+            SecretMissing,
+            FeedLagged,
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for code in all {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert!(seen.insert(code.as_str()), "duplicate wire name {code}");
         }
     }
 }

@@ -167,7 +167,7 @@ impl EventBus {
             Some(from) => {
                 let oldest = state.recent.front().map(|e| e.seq);
                 match oldest {
-                    Some(oldest) if from + 1 >= oldest && from < state.seq => (
+                    Some(oldest) if from.saturating_add(1) >= oldest && from < state.seq => (
                         state
                             .recent
                             .iter()

@@ -19,6 +19,9 @@ use crate::store::Store;
 
 /// How long one check may take before it counts as unhealthy.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// Results of the checks that cost something (a query, a D-Bus call) are reused for this long,
+/// so `/health`, which needs no token, cannot be used to load the node.
+const REUSE_FOR: Duration = Duration::from_secs(2);
 
 /// Status of a dependency or of the node. Ordered from best to worst.
 #[derive(
@@ -71,6 +74,9 @@ pub struct HealthChecks {
     pub secrets: Result<Secrets, SecretsError>,
     pub config: ConfigHandle,
     last: Arc<Mutex<HashMap<String, HealthStatus>>>,
+    /// The last database and secrets results; the async mutex also makes concurrent reports
+    /// share one round of checks.
+    recent: Arc<tokio::sync::Mutex<Option<(std::time::Instant, [DependencyHealth; 2])>>>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -84,16 +90,13 @@ impl HealthChecks {
             secrets,
             config,
             last: Arc::new(Mutex::new(HashMap::new())),
+            recent: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 
     /// Runs every check (concurrently) and records transitions.
     pub async fn report(&self, version: &str, uptime_seconds: u64) -> HealthReport {
-        let degraded_after = Duration::from_millis(self.config.current().health.degraded_after_ms);
-        let (db, secrets) = tokio::join!(
-            self.check_database(degraded_after),
-            self.check_secrets(degraded_after)
-        );
+        let [db, secrets] = self.costly_checks().await;
         let dependencies = vec![db, secrets, self.check_config()];
         self.record_transitions(&dependencies).await;
         let status = dependencies
@@ -110,6 +113,23 @@ impl HealthChecks {
         }
     }
 
+    async fn costly_checks(&self) -> [DependencyHealth; 2] {
+        let mut recent = self.recent.lock().await;
+        if let Some((at, deps)) = recent.as_ref()
+            && at.elapsed() < REUSE_FOR
+        {
+            return deps.clone();
+        }
+        let degraded_after = Duration::from_millis(self.config.current().health.degraded_after_ms);
+        let (db, secrets) = tokio::join!(
+            self.check_database(degraded_after),
+            self.check_secrets(degraded_after)
+        );
+        let deps = [db, secrets];
+        *recent = Some((std::time::Instant::now(), deps.clone()));
+        deps
+    }
+
     async fn check_database(&self, degraded_after: Duration) -> DependencyHealth {
         let started = std::time::Instant::now();
         let (status, message) = match tokio::time::timeout(CHECK_TIMEOUT, self.store.ping()).await {
@@ -117,11 +137,15 @@ impl HealthChecks {
                 HealthStatus::Degraded,
                 Some(format!("slow: {} ms", ms(took))),
             ),
-            Ok(Ok(_)) => (
-                HealthStatus::Healthy,
-                Some(format!("SQLite {}", self.store.path().display())),
-            ),
-            Ok(Err(e)) => (HealthStatus::Unhealthy, Some(e.to_string())),
+            Ok(Ok(_)) => (HealthStatus::Healthy, Some("SQLite (WAL)".into())),
+            Ok(Err(e)) => {
+                // The detail (with paths) goes to the log; /health needs no token.
+                tracing::warn!(error = %e, "database check failed");
+                (
+                    HealthStatus::Unhealthy,
+                    Some("the database does not answer; see the node's log".into()),
+                )
+            }
             Err(_) => (
                 HealthStatus::Unhealthy,
                 Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
@@ -153,9 +177,16 @@ impl HealthChecks {
     fn check_config(&self) -> DependencyHealth {
         let started = std::time::Instant::now();
         let st = self.config.status();
+        // File name only: /health needs no token, and paths reveal the user's home.
         let source = st
             .path
-            .clone()
+            .as_deref()
+            .map(|p| {
+                std::path::Path::new(p)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| p.to_string())
+            })
             .unwrap_or_else(|| "built-in defaults".into());
         let (status, message) = match st.state {
             ConfigState::Ok => (HealthStatus::Healthy, Some(format!("loaded from {source}"))),

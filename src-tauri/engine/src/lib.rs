@@ -5,7 +5,8 @@
 //! [`Engine::shutdown`] on the way out.
 //!
 //! Invariants:
-//! - No dependency on tauri, axum or any UI (checked by `tests/boundaries.rs`).
+//! - No dependency on tauri, axum or any UI (checked by the
+//!   `engine_has_no_ui_or_http_server_dependencies` test in `tests/engine.rs`).
 //! - No global state: config, paths and the pool are passed in.
 //! - State is written to the store first, then published on the event bus.
 //! - Shutdown: intake stops (the cancellation token fires), in-flight work tracked by the
@@ -45,7 +46,7 @@ pub use error::{EngineError, ErrorCode};
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What a binary decides before opening the engine.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EngineOptions {
     pub data_dir: PathBuf,
     /// The validated config in force at start.
@@ -57,6 +58,17 @@ pub struct EngineOptions {
     pub overrides: config::ConfigOverrides,
     /// FLIGHTDECK_API_TOKEN, if set.
     pub env_token: Option<String>,
+}
+
+impl std::fmt::Debug for EngineOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineOptions")
+            .field("data_dir", &self.data_dir)
+            .field("config_path", &self.config_path)
+            .field("watch_config", &self.watch_config)
+            .field("env_token", &self.env_token.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// What `/api/v1/info` answers.
@@ -346,13 +358,19 @@ impl Engine {
             w.take();
         }
         self.inner.tracker.close();
-        let outcome = match tokio::time::timeout(timeout, self.inner.tracker.wait()).await {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let outcome = match tokio::time::timeout_at(deadline, self.inner.tracker.wait()).await {
             Ok(()) => ShutdownOutcome::Drained,
             Err(_) => ShutdownOutcome::TimedOut {
                 still_running: self.inner.tracker.len(),
             },
         };
-        self.inner.store.close().await;
+        // Closing gets what is left of the budget, and at least a moment to checkpoint.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.inner
+            .store
+            .close_within(left.max(Duration::from_millis(500)))
+            .await;
         tracing::info!(?outcome, "engine stopped");
         outcome
     }

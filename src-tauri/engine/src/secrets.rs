@@ -41,7 +41,7 @@ pub enum SecretsError {
     InsecureFile { path: PathBuf, mode: u32 },
     #[error("`--secrets env` needs {TOKEN_ENV} to be set")]
     EnvMissing,
-    #[error("{TOKEN_ENV} is not a usable token: {reason}")]
+    #[error("not a usable API token: {reason}")]
     InvalidToken { reason: String },
     #[error("the secret store call did not finish: {reason}")]
     Join { reason: String },
@@ -119,6 +119,25 @@ pub enum TokenSource {
     File,
     /// Generated now and stored in the backend.
     Generated,
+}
+
+/// A token read back from a store must be as good as one we would accept from the user: an
+/// empty or mangled value would otherwise match an empty bearer.
+fn stored(value: &str) -> Result<ApiToken, SecretsError> {
+    ApiToken::parse(value)
+        .map_err(|e| e.in_context("the stored token (replace it with `flightdeck token --rotate`)"))
+}
+
+impl SecretsError {
+    /// Says where an invalid token came from.
+    fn in_context(self, what: &str) -> Self {
+        match self {
+            Self::InvalidToken { reason } => Self::InvalidToken {
+                reason: format!("{what}: {reason}"),
+            },
+            other => other,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -216,7 +235,8 @@ impl Secrets {
     /// is stored first.
     pub async fn api_token(&self) -> Result<(ApiToken, TokenSource), SecretsError> {
         if let Some(t) = &self.env_token {
-            return Ok((ApiToken::parse(t)?, TokenSource::Environment));
+            let token = ApiToken::parse(t).map_err(|e| e.in_context(TOKEN_ENV))?;
+            return Ok((token, TokenSource::Environment));
         }
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.api_token_blocking())
@@ -232,7 +252,7 @@ impl Secrets {
             Backend::Keychain(store) => {
                 let entry = self.entry(store)?;
                 match entry.get_password() {
-                    Ok(t) => Ok((ApiToken(t), TokenSource::Keychain)),
+                    Ok(t) => Ok((stored(&t)?, TokenSource::Keychain)),
                     Err(keyring_core::Error::NoEntry) => {
                         let token = ApiToken::generate()?;
                         entry.set_password(token.expose()).map_err(|e| {
@@ -248,7 +268,7 @@ impl Secrets {
                 }
             }
             Backend::File(path) => match file::read(path)? {
-                Some(t) => Ok((ApiToken(t), TokenSource::File)),
+                Some(t) => Ok((stored(&t)?, TokenSource::File)),
                 None => {
                     let token = ApiToken::generate()?;
                     file::write(path, token.expose())?;
@@ -293,7 +313,7 @@ impl Secrets {
                 }
                 Backend::File(path) => {
                     file::read(path)?;
-                    format!("file {}", path.display())
+                    format!("file {FILE_NAME} in the data dir")
                 }
             };
             Ok((what, started.elapsed()))

@@ -108,7 +108,15 @@ pub fn ensure_dir_writable(dir: &Path) -> Result<(), StoreError> {
         path: dir.to_path_buf(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(fail)?;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+        // The database holds the node's state: keep it to its owner.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+        }
+    }
     let probe = dir.join(format!(".write-probe-{}", std::process::id()));
     std::fs::write(&probe, b"ok").map_err(fail)?;
     std::fs::remove_file(&probe).map_err(fail)?;
@@ -144,6 +152,17 @@ impl Store {
                 path: path.clone(),
                 source,
             })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let private = std::fs::Permissions::from_mode(0o600);
+            std::fs::set_permissions(&path, private).map_err(|source| {
+                StoreError::DataDirUnwritable {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
         MIGRATOR
             .run(&pool)
             .await
@@ -278,15 +297,27 @@ impl Store {
             .sum()
     }
 
-    /// Checkpoints the WAL and closes every connection. Waits for connections in use.
-    pub async fn close(&self) {
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await
-        {
-            tracing::warn!(%error, "WAL checkpoint at close failed; the WAL is replayed at next open");
+    /// Checkpoints the WAL and closes every connection, waiting up to `limit` for
+    /// connections still in use (abandoned work must not hang the exit; SQLite's WAL makes
+    /// whatever was committed durable either way).
+    pub async fn close_within(&self, limit: Duration) {
+        let close = async {
+            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!(%error, "WAL checkpoint at close failed; the WAL is replayed at next open");
+            }
+            self.pool.close().await;
+        };
+        if tokio::time::timeout(limit, close).await.is_err() {
+            tracing::warn!("database connections still busy at exit; closing without waiting");
         }
-        self.pool.close().await;
+    }
+
+    /// [`Store::close_within`] with a generous limit, for tools and tests.
+    pub async fn close(&self) {
+        self.close_within(Duration::from_secs(10)).await;
     }
 
     fn err(&self, source: sqlx::Error) -> StoreError {

@@ -285,12 +285,20 @@ async fn health_transitions_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(options(dir.path())).await.unwrap();
     engine.health().await;
-    let rows: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM health_transitions WHERE from_status IS NULL")
-            .fetch_one(engine.store().pool())
-            .await
-            .unwrap();
-    assert_eq!(rows, 3, "one initial row per dependency");
+    // The background loop may be the one recording the first statuses: wait for its writes.
+    let mut rows = 0i64;
+    for _ in 0..100 {
+        rows =
+            sqlx::query_scalar("SELECT COUNT(*) FROM health_transitions WHERE from_status IS NULL")
+                .fetch_one(engine.store().pool())
+                .await
+                .unwrap();
+        if rows >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rows, 3, "one initial row per dependency, no duplicates");
     engine.shutdown().await;
 }
 

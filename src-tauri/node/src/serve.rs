@@ -95,7 +95,11 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
 
     let mut allowed_hosts = config.server.allowed_hosts.clone();
     if !local.ip().is_unspecified() {
-        allowed_hosts.push(local.ip().to_string());
+        // As it appears in a Host header: IPv6 in brackets.
+        allowed_hosts.push(match local.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+        });
     }
     let app = router(
         engine.clone(),
@@ -107,23 +111,28 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
         },
     );
 
-    // Apply log level changes from config reloads.
-    let mut config_rx = engine.config().subscribe();
-    let stop_logs = engine.shutdown_token();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop_logs.cancelled() => break,
-                changed = config_rx.changed() => {
-                    if changed.is_err() { break; }
-                    let level = config_rx.borrow_and_update().log.level.clone();
-                    if let Err(error) = log.set_level(&level) {
-                        tracing::warn!(%error, "could not apply the new log level");
+    // Apply log level changes from config reloads (RUST_LOG, when set, keeps winning).
+    if std::env::var_os("RUST_LOG").is_none_or(|v| v.is_empty()) {
+        let mut config_rx = engine.config().subscribe();
+        let stop_logs = engine.shutdown_token();
+        let mut level = config.log.level.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop_logs.cancelled() => break,
+                    changed = config_rx.changed() => {
+                        if changed.is_err() { break; }
+                        let new = config_rx.borrow_and_update().log.level.clone();
+                        if new == level { continue; }
+                        match log.set_level(&new) {
+                            Ok(()) => level = new,
+                            Err(error) => tracing::warn!(%error, "could not apply the new log level"),
+                        }
                     }
                 }
             }
-        }
-    });
+        });
+    }
 
     let stop = CancellationToken::new();
     // Registered before the "listening" line so no early signal hits the default handler.
@@ -145,18 +154,29 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
         })
         .into_future();
     tokio::pin!(server);
-    let timeout = Duration::from_secs(engine.config().current().shutdown.timeout_secs);
+    // One budget (read when the signal arrives, so reloads count) for draining requests and
+    // then the engine's own work.
+    let mut deadline = None;
     let served = tokio::select! {
         res = &mut server => res,
-        _ = stop.cancelled() => match tokio::time::timeout(timeout, &mut server).await {
-            Ok(res) => res,
-            Err(_) => {
-                tracing::warn!(timeout_secs = timeout.as_secs(), "requests still in flight after the timeout; closing them");
-                Ok(())
+        _ = stop.cancelled() => {
+            let budget = Duration::from_secs(engine.config().current().shutdown.timeout_secs);
+            let until = tokio::time::Instant::now() + budget;
+            deadline = Some(until);
+            match tokio::time::timeout_at(until, &mut server).await {
+                Ok(res) => res,
+                Err(_) => {
+                    tracing::warn!(timeout_secs = budget.as_secs(), "requests still in flight after the timeout; closing them");
+                    Ok(())
+                }
             }
-        },
+        }
     };
-    let outcome = engine.shutdown().await;
+    let left = match deadline {
+        Some(until) => until.saturating_duration_since(tokio::time::Instant::now()),
+        None => Duration::from_secs(engine.config().current().shutdown.timeout_secs),
+    };
+    let outcome = engine.shutdown_within(left).await;
     served.context("serving HTTP")?;
     tracing::info!(?outcome, "stopped");
     Ok(ExitCode::SUCCESS)

@@ -375,6 +375,16 @@ impl Config {
         }
     }
 
+    /// `self` with the keys in [`RESTART_KEYS`] taken from `running`: what a reload can put in
+    /// force without a restart.
+    pub fn with_restart_keys_of(&self, running: &Config) -> Config {
+        let mut c = self.clone();
+        c.server = running.server.clone();
+        c.secrets = running.secrets.clone();
+        c.log.format = running.log.format;
+        c
+    }
+
     /// Dotted keys whose values differ between `self` and `other`.
     pub fn changed_keys(&self, other: &Config) -> Vec<String> {
         let a = serde_json::to_value(self).unwrap_or_default();

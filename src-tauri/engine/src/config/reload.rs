@@ -100,8 +100,12 @@ pub type Publish = Box<dyn Fn(Event) + Send + Sync>;
 pub fn reload(handle: &ConfigHandle, path: &Path) -> Event {
     let was_error = handle.status().error.is_some();
     let event = match handle.load_again() {
-        Ok(config) => {
-            let changed = handle.apply(config);
+        Ok(loaded) => {
+            let running = handle.current();
+            let changed = running.changed_keys(&loaded);
+            // Restart-only keys keep their running values, so what the node reports is what
+            // it uses; the event says which changes wait for a restart.
+            handle.apply(loaded.with_restart_keys_of(&running));
             if changed.is_empty() && !was_error {
                 return Event::Config(ConfigEvent {
                     outcome: ConfigOutcome::Applied,

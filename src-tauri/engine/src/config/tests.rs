@@ -144,6 +144,30 @@ fn changed_keys_and_handle() {
 }
 
 #[test]
+fn restart_keys_stay_as_running() {
+    let running = Config::default();
+    let mut file = Config::default();
+    file.server.listen = "127.0.0.1:1".into();
+    file.server.insecure_listen = true;
+    file.server.body_limit_bytes = 4096;
+    file.server.allowed_hosts = vec!["x".into()];
+    file.secrets.backend = SecretsBackend::File;
+    file.log.format = LogFormat::Json;
+    file.log.level = "debug".into();
+    let mut changed = running.changed_keys(&file);
+    changed.retain(|k| k != "log.level");
+    changed.sort();
+    let mut listed: Vec<String> = RESTART_KEYS.iter().map(|k| k.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        changed, listed,
+        "RESTART_KEYS covers exactly what with_restart_keys_of keeps"
+    );
+    let kept = file.with_restart_keys_of(&running);
+    assert_eq!(running.changed_keys(&kept), vec!["log.level".to_string()]);
+}
+
+#[test]
 fn annotated_example_is_valid() {
     let example = concat!(
         env!("CARGO_MANIFEST_DIR"),

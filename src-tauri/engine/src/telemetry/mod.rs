@@ -7,10 +7,12 @@
 mod logging;
 
 pub use logging::{LogHandle, init_logging};
+/// Re-exported for guards in the API crate.
+pub use prometheus::IntGauge;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Failures of telemetry setup.

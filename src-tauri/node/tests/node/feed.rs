@@ -61,6 +61,16 @@ async fn feed_auth_sequence_and_resume() {
     assert_eq!(err["code"], "unauthorized");
     assert_eq!(next(&mut ws).await["close"], 4401);
 
+    // A WebSocket opened from a foreign page is refused before the upgrade.
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        node.ws_url(),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    let err = connect_async(req).await.unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+
     // Not an auth message first: refused too.
     let mut ws = connect(&node).await;
     ws.send(Message::text(r#"{"type":"ping"}"#)).await.unwrap();
