@@ -76,8 +76,11 @@ pub struct HealthChecks {
     last: Arc<Mutex<HashMap<String, HealthStatus>>>,
     /// The last database and secrets results; the async mutex also makes concurrent reports
     /// share one round of checks.
-    recent: Arc<tokio::sync::Mutex<Option<(std::time::Instant, [DependencyHealth; 2])>>>,
+    recent: Arc<tokio::sync::Mutex<Option<Recent>>>,
 }
+
+/// When the costly checks last ran, and what they found.
+type Recent = (std::time::Instant, [DependencyHealth; 2]);
 
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
