@@ -4,6 +4,8 @@
 # to an empty Tauri 2 app built the same way. Release builds. Prints figures; asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A desktop session has a D-Bus session bus (the single-instance plugin uses it).
+if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]; then exec dbus-run-session -- "$0" "$@"; fi
 scripts/deps.sh test
 command -v wrk >/dev/null || { sudo_=""; [ "$(id -u)" != 0 ] && sudo_=sudo; $sudo_ apt-get install -y -q --no-install-recommends wrk; }
 
