@@ -152,6 +152,12 @@ test("a second launch hands over to the running window and exits", async () => {
   assert.equal(await wd("GET", s("/title")), "Flightdeck");
 });
 
+test("the window can be resized (its size is saved on close, see the next tests)", async () => {
+  const rect = await wd("POST", s("/window/rect"), { width: 1100, height: 700 });
+  assert.equal(rect.width, 1100);
+  assert.equal(rect.height, 700);
+});
+
 test("SIGTERM closes the window gracefully: engine shut down, database intact", async () => {
   const pids = appPids();
   assert.equal(pids.length, 1);
@@ -161,7 +167,9 @@ test("SIGTERM closes the window gracefully: engine shut down, database intact", 
     assert.ok(Date.now() < deadline, "the app did not exit within 20 s");
     await new Promise((r) => setTimeout(r, 100));
   }
-  session = undefined; // the browser is gone with the app
+  // The browser is gone with the app; end the WebDriver session too.
+  await wd("DELETE", s("")).catch(() => {});
+  session = undefined;
   const db = join(dataDir, "flightdeck.db");
   // A graceful close checkpoints the WAL into the database (TRUNCATE) and closes the pool,
   // leaving no WAL content behind. Checked before anything else opens the file.
@@ -174,4 +182,15 @@ test("SIGTERM closes the window gracefully: engine shut down, database intact", 
   assert.equal(wal, 0, "the WAL was not checkpointed: the engine did not shut down gracefully");
   const check = execFileSync("sqlite3", [db, "PRAGMA integrity_check;"]).toString().trim();
   assert.equal(check, "ok");
+});
+
+test("the window's size is restored at the next launch", async () => {
+  const created = await wd("POST", "/session", {
+    capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: app } } },
+  });
+  session = created.sessionId;
+  await find("screen-overview");
+  const rect = await wd("GET", s("/window/rect"));
+  assert.equal(rect.width, 1100);
+  assert.equal(rect.height, 700);
 });
