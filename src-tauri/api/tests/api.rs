@@ -5,3 +5,4 @@
 mod bindings;
 mod feed;
 mod router;
+mod support;

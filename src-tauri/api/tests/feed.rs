@@ -1,9 +1,8 @@
 //! The feed session without a socket: a slow subscriber lags alone and is told so.
 
 use flightdeck_api::feed::{FeedSession, ServerMessage};
-use flightdeck_engine::config::{Config, SecretsBackend};
+use flightdeck_engine::ErrorCode;
 use flightdeck_engine::events::{ConfigEvent, ConfigOutcome, Event};
-use flightdeck_engine::{Engine, EngineOptions, ErrorCode};
 
 fn event(n: usize) -> Event {
     Event::Config(ConfigEvent {
@@ -18,19 +17,8 @@ fn event(n: usize) -> Event {
 #[tokio::test]
 async fn a_slow_subscriber_lags_alone_and_is_told() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.secrets.backend = SecretsBackend::Env;
-    config.feed.metrics_interval_ms = 60_000;
-    let engine = Engine::open(EngineOptions {
-        data_dir: dir.path().to_path_buf(),
-        config,
-        config_path: None,
-        watch_config: false,
-        overrides: Default::default(),
-        env_token: Some("feed-test-token-0123456789".into()),
-    })
-    .await
-    .unwrap();
+    // No metrics samples in the way: only the events this test publishes.
+    let engine = crate::support::engine(dir.path(), |c| c.feed.metrics_interval_ms = 60_000).await;
     let mut slow = FeedSession::open(&engine, None);
     let mut fast = FeedSession::open(&engine, None);
     assert!(matches!(

@@ -5,14 +5,13 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use flightdeck_api::{ApiOptions, router};
-use flightdeck_engine::config::{Config, SecretsBackend};
+use flightdeck_engine::Engine;
 use flightdeck_engine::secrets::ApiToken;
-use flightdeck_engine::{Engine, EngineOptions};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-const TOKEN: &str = "router-test-token-0123456789";
+use crate::support::TOKEN;
 
 struct Node {
     app: Router,
@@ -22,18 +21,7 @@ struct Node {
 
 async fn node_with_limit(body_limit_bytes: usize) -> Node {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.secrets.backend = SecretsBackend::Env;
-    let engine = Engine::open(EngineOptions {
-        data_dir: dir.path().to_path_buf(),
-        config,
-        config_path: None,
-        watch_config: false,
-        overrides: Default::default(),
-        env_token: Some(TOKEN.into()),
-    })
-    .await
-    .unwrap();
+    let engine = crate::support::engine(dir.path(), |_| {}).await;
     let app = router(
         engine.clone(),
         ApiOptions {
