@@ -7,9 +7,10 @@ run:
 test:
 	@scripts/test.sh
 
-# A headless node with the web dashboard on 127.0.0.1:7878.
+# A headless node with the web dashboard on 127.0.0.1:7878. Extra `flightdeck serve` flags go
+# in ARGS, e.g. `make node ARGS="--secrets file"` on a server without a keychain.
 node:
-	@scripts/node.sh
+	@scripts/node.sh $(ARGS)
 
 # Regenerate ui/src/generated/api.ts and docs/openapi.json from the Rust types.
 bindings:

@@ -34,30 +34,45 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   say "installing system packages: ${missing[*]}"
   $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Through `env`: sudo resets the environment, and apt must not stop to ask questions.
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# Rust: the toolchain comes from rustup (Debian's cargo is too old for edition 2024).
+# Toolchains that apt cannot provide (Debian's are too old). Every missing one is reported at
+# once, with what to do about it.
+problems=()
 if ! command -v cargo >/dev/null; then
-  echo "error: cargo not found. Install Rust with rustup (https://rustup.rs), then run this again." >&2
-  exit 1
+  problems+=("cargo not found: install Rust with rustup (https://rustup.rs)")
+else
+  need_rust=1.90
+  have_rust=$(rustc --version | awk '{print $2}')
+  if [ "$(printf '%s\n%s\n' "$need_rust" "$have_rust" | sort -V | head -1)" != "$need_rust" ]; then
+    problems+=("Rust $have_rust is older than $need_rust: run 'rustup update'")
+  fi
+  if [ "$mode" = test ]; then
+    for component in rustfmt clippy; do
+      sub=${component/rustfmt/fmt}
+      if ! cargo "$sub" --version >/dev/null 2>&1; then
+        if command -v rustup >/dev/null; then
+          say "adding the Rust component $component"
+          rustup component add "$component" || problems+=("cargo $sub is missing and 'rustup component add $component' failed")
+        else
+          problems+=("cargo $sub is missing: install the $component component of your Rust toolchain")
+        fi
+      fi
+    done
+  fi
 fi
-need_rust=1.90
-have_rust=$(rustc --version | awk '{print $2}')
-if [ "$(printf '%s\n%s\n' "$need_rust" "$have_rust" | sort -V | head -1)" != "$need_rust" ]; then
-  echo "error: Rust $have_rust is older than $need_rust; run 'rustup update'." >&2
-  exit 1
-fi
-
 # Node.js 20.19+ for Vite 8.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  echo "error: Node.js 20.19+ and npm are needed for the UI (https://nodejs.org, or NodeSource's Debian packages)." >&2
+  problems+=("Node.js 20.19+ and npm are needed for the UI (https://nodejs.org, or NodeSource's Debian packages)")
+elif ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; then
+  problems+=("Node.js $(node --version) is too old: Vite 8 needs 20.19 or newer")
+fi
+if [ ${#problems[@]} -gt 0 ]; then
+  for p in "${problems[@]}"; do echo "error: $p" >&2; done
   exit 1
 fi
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' || {
-  echo "error: Node.js $(node --version) is too old; Vite 8 needs 20.19 or newer." >&2
-  exit 1
-}
 
 # npm packages of the UI (and of the browser/desktop tests), from the lockfile.
 if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
@@ -76,13 +91,15 @@ if [ "$mode" = test ]; then
       $SUDO apt-get update -q
       (cd target/tools/deb && apt-get download prometheus)
     fi
-    dpkg-deb -x target/tools/deb/prometheus_*.deb target/tools/deb/root
-    ln -sf "$PWD/target/tools/deb/root/usr/bin/promtool" target/tools/bin/promtool
+    deb=$(ls -1 target/tools/deb/prometheus_*.deb | sort -V | tail -1)
+    dpkg-deb -x "$deb" target/tools/deb/root
+    # Relative, so the checkout can move.
+    ln -sf ../deb/root/usr/bin/promtool target/tools/bin/promtool
     target/tools/bin/promtool --version >/dev/null
   fi
   # tauri-driver (WebDriver for the real window), built from crates.io into target/tools.
   if [ ! -x target/tools/bin/tauri-driver ]; then
     say "installing tauri-driver"
-    cargo install tauri-driver --locked --version '^2' --root target/tools
+    cargo install tauri-driver --locked --version '~2.1' --root target/tools
   fi
 fi

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
-  echo "flightdeck: no display (DISPLAY/WAYLAND_DISPLAY unset): the desktop window cannot open here; for a headless node run 'make node' (or: flightdeck serve)." >&2
+  echo "flightdeck: no display (DISPLAY/WAYLAND_DISPLAY unset), so the desktop window cannot open here; for a headless node run: make node ARGS='--secrets file'" >&2
   exit 1
 fi
 

@@ -35,7 +35,7 @@ step "Rust: unit, integration and node end-to-end tests"
 cargo test "${FEATURES[@]}"
 
 step "browser end-to-end (headless chromium against flightdeck serve)"
-FLIGHTDECK_BIN=$PWD/target/debug/flightdeck node --test --test-concurrency=1 tests/ui/
+FLIGHTDECK_BIN=$PWD/target/debug/flightdeck node --test --test-concurrency=1 tests/ui/*.test.mjs
 
 step "desktop end-to-end (real window under Xvfb, WebDriver)"
 tests/desktop/run.sh

@@ -20,19 +20,23 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-for _ in $(seq 100); do
+has_keyring() {
   dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
-    org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q true && break
-  sleep 0.1
-done
+    org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q true
+}
+for _ in $(seq 100); do has_keyring && break; sleep 0.1; done
+has_keyring || { echo "gnome-keyring did not take org.freedesktop.secrets on the test bus within 10 s" >&2; exit 1; }
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 native=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$TAURI_DRIVER" --port "$port" --native-port "$native" >"$ARTIFACTS_DIR/tauri-driver.log" 2>&1 &
 driver_pid=$!
+up=""
 for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$port/status" >/dev/null 2>&1 && break
+  curl -fsS "http://127.0.0.1:$port/status" >/dev/null 2>&1 && { up=1; break; }
   sleep 0.1
 done
+[ -n "$up" ] || { echo "tauri-driver did not answer on port $port within 10 s (see $ARTIFACTS_DIR/tauri-driver.log)" >&2; exit 1; }
 export WEBDRIVER_URL=http://127.0.0.1:$port
-node --test --test-concurrency=1 tests/desktop/
+# Files, not the folder: Node 22+ treats a folder argument as a module and fails.
+node --test --test-concurrency=1 tests/desktop/*.test.mjs

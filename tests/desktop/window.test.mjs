@@ -194,3 +194,28 @@ test("the window's size is restored at the next launch", async () => {
   assert.equal(rect.width, 1100);
   assert.equal(rect.height, 700);
 });
+
+test("when the engine cannot open, the window stays and says why", async () => {
+  await wd("DELETE", s("")).catch(() => {});
+  session = undefined;
+  // A data dir that is a regular file cannot be used: the engine refuses it.
+  const notADir = join(dataDir, "..", "not-a-directory");
+  writeFileSync(notADir, "x");
+  const created = await wd("POST", "/session", {
+    capabilities: {
+      alwaysMatch: { browserName: "wry", "tauri:options": { application: app, args: ["--data-dir", notADir] } },
+    },
+  });
+  session = created.sessionId;
+  assert.equal(await wd("GET", s("/title")), "Flightdeck");
+  const banner = await waitFor("the start-up banner", () => text("startup-banner"));
+  assert.match(banner, /could not start/i);
+  assert.equal(await attr("startup-banner", "data-code"), "data_dir_unwritable");
+  const note = await waitFor("the start-up error", () => text("error-note"));
+  assert.match(note, /could not start/i);
+  assert.match(note, /not-a-directory/);
+  const code = await attr("error-note", "data-code");
+  assert.equal(code, "data_dir_unwritable");
+  const shot = await wd("GET", s("/screenshot"));
+  writeFileSync(join(artifacts, "desktop-startup-error.png"), Buffer.from(shot, "base64"));
+});

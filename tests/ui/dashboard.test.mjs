@@ -42,6 +42,20 @@ function within(ms, what, promise) {
 }
 
 /**
+ * The environment for a node under test: none of the developer's Flightdeck settings
+ * (FLIGHTDECK_*, RUST_LOG) and a private config dir, so a `~/.config/flightdeck` file or an
+ * exported override cannot change what the test sees.
+ */
+function isolatedEnv(dataDir) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith("FLIGHTDECK_") && k !== "RUST_LOG") env[k] = v;
+  }
+  env.XDG_CONFIG_HOME = path.join(dataDir, ".config");
+  return env;
+}
+
+/**
  * Starts `flightdeck serve` and resolves once it prints `listening on http://127.0.0.1:<port>`.
  * The returned handle's `exited` resolves with the exit code and signal.
  */
@@ -49,7 +63,7 @@ function startNode({ dataDir, listen, config }) {
   const args = ["serve", "--data-dir", dataDir, "--listen", listen, "--ui-dir", UI_DIR, "--secrets", "env"];
   if (config) args.push("--config", config);
   const child = spawn(BIN, args, {
-    env: { ...process.env, FLIGHTDECK_API_TOKEN: TOKEN },
+    env: { ...isolatedEnv(dataDir), FLIGHTDECK_API_TOKEN: TOKEN },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const output = [];
@@ -175,11 +189,16 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     page = await context.newPage();
     page.setDefaultTimeout(UI_TIMEOUT_MS);
-    page.on("pageerror", (err) => pageErrors.push(String(err)));
-    page.on("console", (msg) => {
+    watchErrors(page);
+  });
+
+  /** Collects uncaught errors and CSP violations of `p` (every page of every context). */
+  function watchErrors(p) {
+    p.on("pageerror", (err) => pageErrors.push(`${p.url()}: ${err}`));
+    p.on("console", (msg) => {
       if (msg.type() === "error" && /Content Security Policy/i.test(msg.text())) cspViolations.push(msg.text());
     });
-  });
+  }
 
   after(async () => {
     // Always runs: never leave a node or a browser behind.
@@ -206,14 +225,27 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     }
   });
 
-  test("health screen lists the node's dependencies with a status", async () => {
+  test("health screen lists the node's dependencies with status, latency and last check", async () => {
     await page.click(byTestId("nav-health"));
     const statuses = new Set(["healthy", "degraded", "unhealthy"]);
     const overall = await page.getAttribute(byTestId("health-overall"), "data-status");
     assert.ok(statuses.has(overall), `health-overall data-status=${overall}`);
-    for (const dep of ["database", "secrets", "config"]) {
-      const status = await page.getAttribute(byTestId(`health-row-${dep}`), "data-status");
-      assert.ok(statuses.has(status), `health-row-${dep} data-status=${status}`);
+    // What the node itself reports: the screen must show the same dependencies and statuses.
+    const report = await (await fetch(`${base}/health`)).json();
+    const names = report.dependencies.map((d) => d.name).sort();
+    assert.deepEqual(names, ["config", "database", "secrets"]);
+    for (const dep of report.dependencies) {
+      const row = byTestId(`health-row-${dep.name}`);
+      const status = await page.getAttribute(row, "data-status");
+      assert.ok(statuses.has(status), `health-row-${dep.name} data-status=${status}`);
+      // env secrets, no config file, a fresh database: all three are healthy on this node.
+      assert.equal(status, "healthy", `health-row-${dep.name}`);
+      const latency = (await page.textContent(`${row} td:nth-child(3)`)) ?? "";
+      assert.match(latency.trim(), /^\d+(\.\d)? ms$/, `response time of ${dep.name}: ${latency}`);
+      const lastCheck = await page.getAttribute(`${row} td:nth-child(4)`, "title");
+      assert.ok(lastCheck && lastCheck.length > 0, `last check of ${dep.name} has no timestamp`);
+      const ago = (await page.textContent(`${row} td:nth-child(4)`)) ?? "";
+      assert.match(ago.trim(), /^(just now|\d+[smhd] ago)$/, `last check of ${dep.name}: ${ago}`);
     }
   });
 
@@ -236,6 +268,7 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     try {
       const p = await fresh.newPage();
+      watchErrors(p);
       p.setDefaultTimeout(UI_TIMEOUT_MS);
       await p.goto(`${base}/`, { timeout: UI_TIMEOUT_MS });
       await p.waitForSelector(byTestId("signin-form"), { state: "visible" });
@@ -313,6 +346,7 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     try {
       other = await startNode({ dataDir: path.join(dir, "data"), listen: "127.0.0.1:0", config });
       const p = await ctx.newPage();
+      watchErrors(p);
       p.setDefaultTimeout(UI_TIMEOUT_MS);
       await p.goto(`http://127.0.0.1:${other.port}/#token=${encodeURIComponent(TOKEN)}`, { timeout: UI_TIMEOUT_MS });
       await waitConn(p, "connected");

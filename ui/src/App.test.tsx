@@ -17,7 +17,14 @@ const INFO: NodeInfo = {
   schema_version: 4,
   started_at: "2025-01-01T00:00:00Z",
   uptime_seconds: 42,
-  config: { path: "/etc/flightdeck.toml", state: "ok", error: null, loaded_at: "2025-01-01T00:00:00Z" },
+  config: {
+    path: "/etc/flightdeck.toml",
+    state: "ok",
+    error: null,
+    loaded_at: "2025-01-01T00:00:00Z",
+    watching: true,
+    watch_error: null,
+  },
 };
 
 const HEALTH: HealthReport = {
@@ -37,8 +44,11 @@ class FakeBackend implements Backend {
   onMessage: ((m: ServerMessage) => void) | null = null;
   onState: ((s: ConnState) => void) | null = null;
   requests: string[] = [];
+  /** When set, every request fails with it (a node or engine that could not start). */
+  failWith: ApiError | null = null;
   async request<T>(method: HttpMethod, path: string): Promise<T> {
     this.requests.push(`${method} ${path}`);
+    if (this.failWith) throw this.failWith;
     if (path === "/api/v1/info") return INFO as T;
     if (path === "/health") return HEALTH as T;
     throw new ApiError(404, "not_found", "no route");
@@ -153,6 +163,21 @@ describe("App", () => {
     expect(q("config-banner")?.textContent).toContain("listen: invalid socket address");
     await push(b, config(2, "applied", "reloaded"));
     expect(q("config-banner")).toBeNull();
+  });
+
+  it("says why when the engine could not start, and not for a node that is merely restarting", async () => {
+    const b = new FakeBackend();
+    b.failWith = new ApiError(503, "schema_too_new", "Flightdeck could not start: the database is newer", "startup");
+    await render(b);
+    expect(q("startup-banner")?.getAttribute("data-code")).toBe("schema_too_new");
+    expect(q("startup-banner")?.textContent).toContain("could not start: the database is newer");
+
+    const restarting = new FakeBackend();
+    restarting.failWith = new ApiError(503, "unavailable", "the node is shutting down");
+    await act(async () => root.unmount());
+    root = createRoot(container);
+    await render(restarting);
+    expect(q("startup-banner")).toBeNull();
   });
 
   it("shows the sign-in form when the session has no token", async () => {

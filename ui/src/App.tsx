@@ -5,6 +5,7 @@ import { BackendProvider, useBackend, useSession } from "./backend/context";
 import { ConfigBanner } from "./components/ConfigBanner";
 import { Sidebar } from "./components/Sidebar";
 import { SignIn } from "./components/SignIn";
+import { StartupBanner } from "./components/StartupBanner";
 import { TopBar } from "./components/TopBar";
 import { FeedProvider } from "./feed/FeedProvider";
 import { NodeInfoProvider } from "./node/NodeInfoProvider";
@@ -36,6 +37,7 @@ function Dashboard() {
           <Sidebar current={route} />
           <div className="main">
             <TopBar route={route} />
+            <StartupBanner />
             <ConfigBanner />
             <main className="content">
               <Screen route={route} />

@@ -1,8 +1,8 @@
 //! The one API error type: `{"error": {"code", "message", "request_id"}}` with a stable code.
 //!
 //! Invariants: 5xx bodies never carry internals (the detail is logged with the request id);
-//! every error response, including axum's own (404, 405, 413...), has this shape (the
-//! `observe` middleware rewrites bare ones).
+//! every error response, including axum's own (404, 405, 413...) and the 408 of the request
+//! timeout, has this shape (the `observe` middleware rewrites bare ones).
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -88,6 +88,16 @@ impl ApiError {
 
     /// The default error for a bare status produced outside our handlers.
     pub fn from_status(status: StatusCode) -> Self {
+        if status == StatusCode::REQUEST_TIMEOUT {
+            return Self::new(
+                status,
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the request did not complete within {} s; try again",
+                    crate::REQUEST_TIMEOUT.as_secs()
+                ),
+            );
+        }
         let (code, message) = match status {
             StatusCode::BAD_REQUEST => (ErrorCode::BadRequest, "bad request"),
             StatusCode::UNAUTHORIZED => (ErrorCode::Unauthorized, "missing or wrong bearer token"),

@@ -7,33 +7,47 @@
 //! on WebSockets); the server answers `welcome` (with `resumed`: whether events after N were
 //! replayed; if not, the client should refetch its state), then `event`s in `seq` order. A gap
 //! in `seq` means this client lagged and lost events (an `error` with code `feed_lagged` says
-//! so). `{"type":"ping"}` gets `{"type":"pong"}`; the server also sends WebSocket pings.
+//! so). `{"type":"ping"}` gets `{"type":"pong"}`. WebSocket pings and pongs are ignored before
+//! the auth message (some clients send them right after connecting); after it the server
+//! pings every 20 s and closes (4408) a client it has heard nothing from, not even a pong,
+//! for 60 s.
 //!
 //! Invariants: a slow client never slows the bus or other clients (bounded per-subscriber
-//! buffer); sessions end when the engine shuts down.
+//! buffer, and a send that takes longer than 10 s drops the client); a dead client is
+//! dropped within three ping intervals; sessions end when the engine shuts down. The
+//! protocol runs over any `Stream + Sink` of messages, so it is tested without a socket on
+//! paused time.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
 use flightdeck_engine::events::FeedEvent;
 use flightdeck_engine::telemetry::SubscriberGuard;
 use flightdeck_engine::{Engine, ErrorCode};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
 use ts_rs::TS;
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::error::ApiError;
 
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// A client that does not accept a frame for this long is disconnected.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client heard from neither a message nor a pong for this long is closed.
+const IDLE_LIMIT: Duration = Duration::from_secs(3 * PING_EVERY.as_secs());
 /// Close code for a failed authentication (application range 4000-4999).
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// Close code for a client that went silent (no pong, no message) for [`IDLE_LIMIT`].
+pub const CLOSE_IDLE: u16 = 4408;
 
 /// What the server sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
@@ -123,9 +137,24 @@ impl std::fmt::Debug for FeedSession {
 #[utoipa::path(get, path = "/feed", tag = "feed",
     description = "WebSocket. First message: ClientMessage::auth; then ServerMessage frames.",
     responses((status = 101, description = "Switching to the WebSocket feed")))]
-pub async fn feed(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
-    ws.max_message_size(64 * 1024)
-        .on_upgrade(move |socket| run(socket, state))
+pub async fn feed(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    State(state): State<AppState>,
+) -> Response {
+    match ws {
+        Ok(ws) => ws
+            .max_message_size(64 * 1024)
+            .on_upgrade(move |socket| run(socket, state)),
+        Err(rejection) => ApiError::new(
+            rejection.status(),
+            ErrorCode::BadRequest,
+            format!(
+                "this route is the WebSocket feed and the upgrade failed: {}",
+                rejection.body_text()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 fn text(msg: &ServerMessage) -> Option<Message> {
@@ -134,64 +163,103 @@ fn text(msg: &ServerMessage) -> Option<Message> {
         .map(|s| Message::Text(Utf8Bytes::from(s)))
 }
 
-async fn close(mut socket: WebSocket, code: u16, reason: &str) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from(reason.to_string()),
-        })))
-        .await;
+async fn close<S: FeedSocket>(socket: &mut S, code: u16, reason: &str) {
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason.to_string()),
+    }));
+    let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(frame)).await;
 }
 
-async fn refuse(mut socket: WebSocket, message: &str) {
+async fn refuse<S: FeedSocket>(socket: &mut S, message: &str) {
     let err = ServerMessage::Error {
         code: ErrorCode::Unauthorized,
         message: message.into(),
     };
     if let Some(m) = text(&err) {
-        let _ = socket.send(m).await;
+        let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(m)).await;
     }
     close(socket, CLOSE_UNAUTHORIZED, "unauthorized").await;
 }
 
 /// Sends one frame; a client that does not take it within [`SEND_TIMEOUT`] is dropped.
-async fn send(socket: &mut WebSocket, frame: Message) -> bool {
+async fn send<S: FeedSocket>(socket: &mut S, frame: Message) -> bool {
     matches!(
         tokio::time::timeout(SEND_TIMEOUT, socket.send(frame)).await,
         Ok(Ok(()))
     )
 }
 
-async fn run(mut socket: WebSocket, state: AppState) {
+/// What the protocol runs over: axum's `WebSocket`, or channels in tests.
+pub(crate) trait FeedSocket:
+    Stream<Item = Result<Message, axum::Error>> + Sink<Message> + Unpin + Send
+{
+}
+
+impl<S> FeedSocket for S where
+    S: Stream<Item = Result<Message, axum::Error>> + Sink<Message> + Unpin + Send
+{
+}
+
+/// The first data frame, skipping control frames; `None` when the client closed or failed.
+async fn first_message<S: FeedSocket>(socket: &mut S) -> Option<Message> {
+    loop {
+        match socket.next().await? {
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(m) => return Some(m),
+        }
+    }
+}
+
+/// The reply to a message from an authenticated client.
+fn reply_to(text: &str) -> ServerMessage {
+    match serde_json::from_str::<ClientMessage>(text) {
+        Ok(ClientMessage::Ping) => ServerMessage::Pong,
+        Ok(ClientMessage::Auth { .. }) => ServerMessage::Error {
+            code: ErrorCode::BadRequest,
+            message: "already authenticated".into(),
+        },
+        Err(e) => ServerMessage::Error {
+            code: ErrorCode::InvalidJson,
+            message: format!("not a client message: {e}"),
+        },
+    }
+}
+
+pub(crate) async fn run<S: FeedSocket>(mut socket: S, state: AppState) {
     let cancel = state.engine.shutdown_token();
     let first = tokio::select! {
-        _ = cancel.cancelled() => return close(socket, 1001, "node shutting down").await,
-        first = tokio::time::timeout(AUTH_TIMEOUT, socket.recv()) => first,
+        _ = cancel.cancelled() => return close(&mut socket, 1001, "node shutting down").await,
+        first = tokio::time::timeout(AUTH_TIMEOUT, first_message(&mut socket)) => first,
     };
     let resume_from = match first {
-        Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<ClientMessage>(&t) {
+        Ok(Some(Message::Text(t))) => match serde_json::from_str::<ClientMessage>(&t) {
             Ok(ClientMessage::Auth { token, resume_from }) if state.token.matches(&token) => {
                 resume_from
             }
-            Ok(ClientMessage::Auth { .. }) => return refuse(socket, "wrong token").await,
+            Ok(ClientMessage::Auth { .. }) => return refuse(&mut socket, "wrong token").await,
             _ => {
                 return refuse(
-                    socket,
+                    &mut socket,
                     "the first message must be {\"type\":\"auth\",\"token\":\"…\"}",
                 )
                 .await;
             }
         },
-        Ok(_) => return refuse(socket, "expected an auth message").await,
-        Err(_) => return refuse(socket, "no auth message within 10 s").await,
+        Ok(Some(_)) => return refuse(&mut socket, "expected an auth message").await,
+        Ok(None) => return,
+        Err(_) => return refuse(&mut socket, "no auth message within 10 s").await,
     };
     let mut session = FeedSession::open(&state.engine, resume_from);
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
+    // Anything from the client (a message, a pong) proves it is still there.
+    let mut last_heard = Instant::now();
     loop {
         tokio::select! {
             _ = cancel.cancelled() => {
-                close(socket, 1001, "node shutting down").await;
+                close(&mut socket, 1001, "node shutting down").await;
                 return;
             }
             msg = session.next() => {
@@ -199,33 +267,33 @@ async fn run(mut socket: WebSocket, state: AppState) {
                 let Some(frame) = text(&msg) else { continue };
                 if !send(&mut socket, frame).await { break; }
             }
-            incoming = socket.recv() => {
+            incoming = socket.next() => {
                 match incoming {
                     Some(Ok(Message::Text(t))) => {
-                        let reply = match serde_json::from_str::<ClientMessage>(&t) {
-                            Ok(ClientMessage::Ping) => ServerMessage::Pong,
-                            Ok(ClientMessage::Auth { .. }) => ServerMessage::Error {
-                                code: ErrorCode::BadRequest,
-                                message: "already authenticated".into(),
-                            },
-                            Err(e) => ServerMessage::Error {
-                                code: ErrorCode::InvalidJson,
-                                message: format!("not a client message: {e}"),
-                            },
-                        };
-                        if let Some(frame) = text(&reply)
+                        last_heard = Instant::now();
+                        if let Some(frame) = text(&reply_to(&t))
                             && !send(&mut socket, frame).await
                         {
                             break;
                         }
                     }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => {} // pongs and binary frames are ignored
+                    // Pongs, pings (answered by the WebSocket layer) and binary frames.
+                    Some(Ok(_)) => last_heard = Instant::now(),
                 }
             }
             _ = ping.tick() => {
+                if last_heard.elapsed() >= IDLE_LIMIT {
+                    tracing::debug!("closing a feed client that went silent");
+                    close(&mut socket, CLOSE_IDLE, "no pong or message for 60 s").await;
+                    return;
+                }
                 if !send(&mut socket, Message::Ping(Default::default())).await { break; }
             }
         }
     }
 }
+
+#[cfg(test)]
+#[path = "feed_tests.rs"]
+mod tests;

@@ -3,42 +3,61 @@
 //! The headless node serves it over TCP; the desktop shell hands requests to it in-process
 //! (`tower::ServiceExt::oneshot`) and streams the feed through [`feed::FeedSession`], so the
 //! two can never expose different command sets. The OpenAPI document is generated from the
-//! handlers' annotations (utoipa) and served at `/api/v1/openapi.json`.
+//! handlers' annotations (utoipa, [`openapi()`]) and served at `/api/v1/openapi.json`.
 //!
 //! Invariants: no dependency on tauri; every `/api/v1` route except the WebSocket feed (which
 //! authenticates by its first message) sits behind bearer auth; every error is an
-//! [`error::ApiErrorBody`].
+//! [`error::ApiErrorBody`], also for a panicking handler and a timed-out request.
 
+pub mod dashboard;
 pub mod error;
 pub mod feed;
+pub mod hosts;
 pub mod middleware;
+mod openapi;
+pub mod shell;
 pub mod system;
 pub mod v1;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use flightdeck_engine::Engine;
 use flightdeck_engine::secrets::ApiToken;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
-use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::error::ApiError;
-use crate::middleware::AllowedHosts;
+use crate::hosts::AllowedHosts;
+
+pub use crate::openapi::openapi;
 
 /// Content-Security-Policy of the node's own dashboard.
 pub const DASHBOARD_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
     frame-ancestors 'none'; form-action 'self'";
+
+/// How long an HTTP request (reading its body included) may take before it is answered 408.
+/// The WebSocket feed is not affected: its upgrade answers at once.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How requests reach the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Over a TCP listener (`flightdeck serve`): every request must name an allowed host.
+    Tcp,
+    /// Handed over in-process by the desktop shell: requests carry no Host header, and the
+    /// webview's origins (`tauri://localhost`, `http://tauri.localhost`) are allowed.
+    InProcess,
+}
 
 /// How the router is set up.
 #[derive(Debug, Clone)]
@@ -46,11 +65,14 @@ pub struct ApiOptions {
     /// The bearer token clients must present.
     pub token: ApiToken,
     /// Host names accepted besides loopback (config `server.allowed_hosts`, listen address).
+    /// Check entries with [`hosts::normalize_host`] first: the router ignores bad ones.
     pub allowed_hosts: Vec<String>,
     /// Serve the dashboard (ui/dist) at `/` from here.
     pub ui_dir: Option<PathBuf>,
     /// Largest request body.
     pub body_limit_bytes: usize,
+    /// TCP (the node) or in-process (the desktop).
+    pub transport: Transport,
 }
 
 /// Shared state of every handler.
@@ -59,70 +81,28 @@ pub struct AppState {
     pub engine: Engine,
     pub token: Arc<ApiToken>,
     pub hosts: Arc<AllowedHosts>,
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Flightdeck node API", description = "One API for the desktop, the browser dashboard and fleet clients."),
-    modifiers(&BearerAuth),
-    components(schemas(feed::ClientMessage, feed::ServerMessage, error::ApiErrorBody))
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        if let Some(components) = openapi.components.as_mut() {
-            components.add_security_scheme(
-                "bearer",
-                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-            );
-        }
-    }
-}
-
-fn v1_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(v1::info))
-        .routes(routes!(v1::config))
-        .routes(routes!(v1::validate_config))
-        .routes(routes!(v1::reload_config))
-}
-
-fn public_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(system::livez))
-        .routes(routes!(system::readyz))
-        .routes(routes!(system::health))
-        .routes(routes!(system::metrics))
-}
-
-/// The OpenAPI document, as generated from the handlers.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
-        .merge(public_routes())
-        .nest("/api/v1", v1_routes().routes(routes!(feed::feed)))
-        .split_for_parts();
-    api
+    pub transport: Transport,
+    /// The OpenAPI document, serialized once.
+    pub openapi: Bytes,
 }
 
 /// Builds the node's router over `engine`.
 pub fn router(engine: Engine, options: ApiOptions) -> Router {
+    let openapi = openapi().to_json().map(Bytes::from).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot serialize the OpenAPI document");
+        Bytes::from_static(b"{}")
+    });
     let state = AppState {
         engine,
         token: Arc::new(options.token),
-        hosts: Arc::new(AllowedHosts::new(options.allowed_hosts)),
+        hosts: Arc::new(AllowedHosts::new(
+            options.allowed_hosts,
+            options.transport == Transport::InProcess,
+        )),
+        transport: options.transport,
+        openapi,
     };
-    let doc = Arc::new(openapi());
-    let authed = Router::from(v1_routes())
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || {
-                let doc = doc.clone();
-                async move { axum::Json((*doc).clone()) }
-            }),
-        )
+    let authed = Router::from(openapi::v1_routes())
         // Unknown paths and methods under /api/v1 answer 404/405 only to a holder of the
         // token: `layer` (not `route_layer`) so nothing is discoverable without it.
         .route("/{*rest}", axum::routing::any(not_found))
@@ -132,20 +112,28 @@ pub fn router(engine: Engine, options: ApiOptions) -> Router {
         ));
     // The feed authenticates by its first message (browsers cannot set WebSocket headers).
     let v1 = authed.route("/feed", axum::routing::get(feed::feed));
-    let mut app = Router::from(public_routes()).nest("/api/v1", v1);
+    let mut app = Router::from(openapi::public_routes()).nest("/api/v1", v1);
     app = match options.ui_dir {
-        Some(dir) => {
-            let index = dir.join("index.html");
-            app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)))
-        }
+        Some(dir) => app.fallback(move |req: Request| dashboard::serve(dir.clone(), req)),
         None => app.fallback(not_found),
     };
+    with_layers(app, state, options.body_limit_bytes)
+}
+
+/// The middleware stack around `app`'s routes, outermost last.
+fn with_layers(app: Router<AppState>, state: AppState, body_limit_bytes: usize) -> Router {
     app.layer(axum::middleware::from_fn_with_state(
         state.clone(),
         middleware::check_host,
     ))
-    .layer(DefaultBodyLimit::max(options.body_limit_bytes))
-    .layer(RequestBodyLimitLayer::new(options.body_limit_bytes))
+    .layer(DefaultBodyLimit::max(body_limit_bytes))
+    .layer(RequestBodyLimitLayer::new(body_limit_bytes))
+    .layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        REQUEST_TIMEOUT,
+    ))
+    // Inside `observe`, so a panic's 500 has the request id and is counted and logged.
+    .layer(CatchPanicLayer::custom(middleware::panic_response))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         middleware::observe,
@@ -168,3 +156,6 @@ pub fn router(engine: Engine, options: ApiOptions) -> Router {
 async fn not_found() -> impl IntoResponse {
     ApiError::not_found()
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,29 +1,33 @@
-//! Cross-cutting middleware: request ids, tracing spans, HTTP metrics, uniform error bodies,
-//! Host/Origin checks and bearer auth.
+//! Cross-cutting middleware: request ids, tracing spans, HTTP metrics, request logging,
+//! uniform error bodies, panics, Host/Origin checks and bearer auth.
 //!
 //! Invariants:
 //! - Every response carries `X-Request-ID` (the client's, if sane, else a new UUID) and every
 //!   log line of the request is inside a span that has it.
-//! - Metric labels use the matched route pattern, never the raw path.
+//! - Metric labels are bounded: the matched route pattern (never the raw path) and one of the
+//!   standard methods or `OTHER` (clients choose method names freely).
+//! - A bare error from outside our handlers (axum's 405, a 408 timeout...) gets the JSON body
+//!   but keeps its other headers (`Allow`...).
 //! - A request naming a Host or Origin that is not this node's is refused before routing's
-//!   handlers run (DNS rebinding, cross-site requests to a loopback node).
+//!   handlers run (DNS rebinding, cross-site requests to a loopback node); over TCP a request
+//!   must name one.
+//! - Logs never carry headers, bodies or tokens; a panic's message goes to the log, never to
+//!   the client.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::any::Any;
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use flightdeck_engine::ErrorCode;
-use flightdeck_engine::secrets::ApiToken;
 use flightdeck_engine::telemetry::IntGauge;
 use tracing::Instrument;
 
-use crate::AppState;
 use crate::error::{ApiError, REQUEST_ID, Rendered};
+use crate::{AppState, Transport};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -36,7 +40,23 @@ fn sane_request_id(v: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_string())
 }
 
-/// Request id, span, metrics and error-body normalisation, in one place.
+/// The method as a metric label: the standard ones by name, anything else `OTHER`.
+pub(crate) fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
+/// Request id, span, metrics, logging and error-body normalisation, in one place.
 pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = req
@@ -52,8 +72,8 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().clone();
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let method = method_label(req.method());
+    let span = tracing::info_span!("request", request_id = %id, method, route = %route);
     let metrics = state.engine.metrics().clone();
     // A guard, not inc/dec: hyper drops this future when the client goes away mid-request.
     let in_flight = InFlight::new(metrics.http_in_flight.clone());
@@ -66,28 +86,62 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     if (status.is_client_error() || status.is_server_error())
         && response.extensions().get::<Rendered>().is_none()
     {
+        let original = std::mem::take(response.headers_mut());
         response =
             REQUEST_ID.sync_scope(id.clone(), || ApiError::from_status(status).into_response());
+        keep_headers(response.headers_mut(), original);
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     let elapsed = started.elapsed();
     let status_label = status.as_u16().to_string();
-    let labels = [method.as_str(), route.as_str(), status_label.as_str()];
+    let labels = [method, route.as_str(), status_label.as_str()];
     metrics.http_requests.with_label_values(&labels).inc();
     metrics
         .http_duration
         .with_label_values(&labels)
         .observe(elapsed.as_secs_f64());
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
-        tracing::debug!(
-            status = status.as_u16(),
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            "served"
-        );
+        // One line per request; the span adds request_id, method and route.
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), latency_ms, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), latency_ms, "served");
+        }
     });
     response
+}
+
+/// Copies `original`'s headers into a rewritten error response, except those describing the
+/// old body and those the new response sets itself.
+fn keep_headers(fresh: &mut HeaderMap, original: HeaderMap) {
+    let mut current = None;
+    for (name, value) in original {
+        // `HeaderMap`'s iterator names only the first of repeated values.
+        if let Some(name) = name {
+            current = (name != header::CONTENT_TYPE
+                && name != header::CONTENT_LENGTH
+                && name != header::TRANSFER_ENCODING
+                && !fresh.contains_key(&name))
+            .then_some(name);
+        }
+        if let Some(name) = &current {
+            fresh.append(name.clone(), value);
+        }
+    }
+}
+
+/// The response to a panicking handler: a JSON 500 under the request id; the panic's message
+/// goes to the log only.
+pub(crate) fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into());
+    ApiError::internal(format_args!("handler panicked: {message}")).into_response()
 }
 
 /// Counts a request in flight until dropped.
@@ -106,75 +160,34 @@ impl Drop for InFlight {
     }
 }
 
-/// Host names this node answers to.
-#[derive(Debug, Clone)]
-pub struct AllowedHosts {
-    names: HashSet<String>,
-}
-
-impl AllowedHosts {
-    /// Loopback names, the desktop's origins, plus `extra` (config `server.allowed_hosts` and
-    /// the listen address).
-    pub fn new(extra: impl IntoIterator<Item = String>) -> Self {
-        let mut names: HashSet<String> = ["localhost", "127.0.0.1", "[::1]", "tauri.localhost"]
-            .into_iter()
-            .map(String::from)
-            .collect();
-        names.extend(extra.into_iter().map(|h| h.to_ascii_lowercase()));
-        Self { names }
-    }
-
-    fn allows(&self, host: &str) -> bool {
-        self.names.contains(&host.to_ascii_lowercase())
-    }
-}
-
-/// The host part of `host[:port]` or `[v6]:port`.
-fn host_part(authority: &str) -> &str {
-    if authority.starts_with('[') {
-        match authority.find(']') {
-            Some(end) => &authority[..=end],
-            None => authority,
-        }
-    } else {
-        authority.split(':').next().unwrap_or(authority)
-    }
-}
-
-/// Refuses requests whose Host or Origin is not this node (403 `forbidden_host`).
+/// Refuses requests whose Host (or absolute-form authority) or Origin is not this node
+/// (403 `forbidden_host`), and, over TCP, requests that name no host at all (400).
 pub async fn check_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let hosts = &state.hosts;
-    if let Some(host) = req.headers().get(header::HOST) {
-        let ok = host
-            .to_str()
-            .map(|h| hosts.allows(host_part(h)))
-            .unwrap_or(false);
-        if !ok {
-            return forbidden(
-                "the Host header does not name this node (add it to server.allowed_hosts to allow it)",
-            );
-        }
+    let host = req.headers().get(header::HOST);
+    let authority = req.uri().authority();
+    if host.is_none() && authority.is_none() && state.transport == Transport::Tcp {
+        // HTTP/1.0 clients may omit it; a node over TCP must still know who was meant.
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            "a Host header naming this node is required",
+        )
+        .into_response();
     }
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let ok = origin
-            .to_str()
-            .map(|o| origin_allowed(hosts, o))
-            .unwrap_or(false);
-        if !ok {
-            return forbidden("requests from this Origin are not allowed");
-        }
+    let host_ok = host.is_none_or(|h| h.to_str().is_ok_and(|h| hosts.allows(h)));
+    let authority_ok = authority.is_none_or(|a| hosts.allows(a.as_str()));
+    if !host_ok || !authority_ok {
+        return forbidden(
+            "the Host header does not name this node (add it to server.allowed_hosts to allow it)",
+        );
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN)
+        && !origin.to_str().is_ok_and(|o| hosts.allows_origin(o))
+    {
+        return forbidden("requests from this Origin are not allowed");
     }
     next.run(req).await
-}
-
-fn origin_allowed(hosts: &AllowedHosts, origin: &str) -> bool {
-    if origin == "tauri://localhost" {
-        return true;
-    }
-    let Some((scheme, rest)) = origin.split_once("://") else {
-        return false;
-    };
-    matches!(scheme, "http" | "https") && hosts.allows(host_part(rest))
 }
 
 fn forbidden(message: &str) -> Response {
@@ -199,41 +212,9 @@ fn bearer(req: &Request<Body>) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The token in force, shared by the auth middleware and the feed.
-pub type SharedToken = Arc<ApiToken>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_and_origin_table() {
-        let hosts = AllowedHosts::new(["node.lan".to_string()]);
-        let cases = [
-            ("127.0.0.1:7878", true),
-            ("localhost", true),
-            ("LOCALHOST:80", true),
-            ("[::1]:7878", true),
-            ("node.lan:7878", true),
-            ("evil.example:7878", false),
-            ("127.0.0.1.evil.example", false),
-        ];
-        for (h, ok) in cases {
-            assert_eq!(hosts.allows(host_part(h)), ok, "{h}");
-        }
-        let origins = [
-            ("http://127.0.0.1:7878", true),
-            ("http://localhost:1420", true),
-            ("tauri://localhost", true),
-            ("http://tauri.localhost", true),
-            ("https://evil.example", false),
-            ("null", false),
-            ("file://", false),
-        ];
-        for (o, ok) in origins {
-            assert_eq!(origin_allowed(&hosts, o), ok, "{o}");
-        }
-    }
 
     #[test]
     fn request_id_sanity() {
@@ -245,5 +226,55 @@ mod tests {
         }
         let long = HeaderValue::from_str(&"a".repeat(129)).unwrap();
         assert!(sane_request_id(&long).is_none());
+    }
+
+    #[test]
+    fn method_labels_are_bounded() {
+        for (m, want) in [
+            (Method::GET, "GET"),
+            (Method::PATCH, "PATCH"),
+            (Method::from_bytes(b"FOO1").unwrap(), "OTHER"),
+            (Method::from_bytes(b"get").unwrap(), "OTHER"),
+        ] {
+            assert_eq!(method_label(&m), want);
+        }
+    }
+
+    #[test]
+    fn rewritten_errors_keep_headers_but_not_the_old_body_type() {
+        let mut original = HeaderMap::new();
+        original.insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
+        original.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        original.insert(header::CONTENT_LENGTH, HeaderValue::from_static("3"));
+        original.append("x-multi", HeaderValue::from_static("a"));
+        original.append("x-multi", HeaderValue::from_static("b"));
+        let mut fresh = HeaderMap::new();
+        fresh.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        keep_headers(&mut fresh, original);
+        assert_eq!(fresh[header::ALLOW], "GET,HEAD");
+        assert_eq!(fresh[header::CONTENT_TYPE], "application/json");
+        assert!(!fresh.contains_key(header::CONTENT_LENGTH));
+        let multi: Vec<_> = fresh.get_all("x-multi").iter().collect();
+        assert_eq!(multi, ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_panic_becomes_a_json_500_without_its_message() {
+        let response = REQUEST_ID
+            .scope("rid-7".into(), async {
+                panic_response(Box::new("secret detail"))
+            })
+            .await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"]["code"], "internal");
+        assert_eq!(body["error"]["request_id"], "rid-7");
+        assert!(!String::from_utf8_lossy(&bytes).contains("secret detail"));
     }
 }

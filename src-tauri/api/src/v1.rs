@@ -1,4 +1,6 @@
 //! `/api/v1` JSON routes (bearer auth is applied by the router): node info and configuration.
+//! The error responses every route shares (401, 403...) are documented by `openapi.rs`; the
+//! annotations here list only what is particular to a route.
 
 use axum::Json;
 use axum::extract::State;
@@ -16,8 +18,7 @@ use crate::error::{ApiError, ApiErrorBody, ApiJson};
 /// The node's identity and state.
 #[utoipa::path(get, path = "/info", tag = "node",
     responses(
-        (status = 200, description = "Node info", body = NodeInfo),
-        (status = 401, description = "Missing or wrong token", body = ApiErrorBody)),
+        (status = 200, description = "Node info", body = NodeInfo)),
     security(("bearer" = [])))]
 pub async fn info(State(state): State<AppState>) -> Json<NodeInfo> {
     Json(state.engine.info())
@@ -33,14 +34,13 @@ pub struct ConfigView {
 /// The configuration in force (it holds no secrets) and whether the last change was rejected.
 #[utoipa::path(get, path = "/config", tag = "config",
     responses(
-        (status = 200, description = "Config in force", body = ConfigView),
-        (status = 401, description = "Missing or wrong token", body = ApiErrorBody)),
+        (status = 200, description = "Config in force", body = ConfigView)),
     security(("bearer" = [])))]
 pub async fn config(State(state): State<AppState>) -> Json<ConfigView> {
-    let handle = state.engine.config();
+    let (config, status) = state.engine.config().snapshot();
     Json(ConfigView {
-        config: (*handle.current()).clone(),
-        status: handle.status(),
+        config: (*config).clone(),
+        status,
     })
 }
 
@@ -63,9 +63,7 @@ pub struct ValidateConfigResponse {
     request_body = ValidateConfigRequest,
     responses(
         (status = 200, description = "Check result", body = ValidateConfigResponse),
-        (status = 400, description = "Malformed JSON", body = ApiErrorBody),
-        (status = 401, description = "Missing or wrong token", body = ApiErrorBody),
-        (status = 413, description = "Body too large", body = ApiErrorBody)),
+        (status = 400, description = "Malformed JSON", body = ApiErrorBody)),
     security(("bearer" = [])))]
 pub async fn validate_config(
     ApiJson(req): ApiJson<ValidateConfigRequest>,
@@ -86,8 +84,7 @@ pub async fn validate_config(
 #[utoipa::path(post, path = "/config/reload", tag = "config",
     responses(
         (status = 200, description = "Applied or rejected; the previous config stays in force when rejected", body = ConfigEvent),
-        (status = 400, description = "The node was started without a config file", body = ApiErrorBody),
-        (status = 401, description = "Missing or wrong token", body = ApiErrorBody)),
+        (status = 400, description = "The node was started without a config file", body = ApiErrorBody)),
     security(("bearer" = [])))]
 pub async fn reload_config(State(state): State<AppState>) -> Result<Json<ConfigEvent>, ApiError> {
     state.engine.reload_config().map(Json).ok_or_else(|| {

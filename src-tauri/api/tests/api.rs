@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bindings;
+mod dashboard;
 mod feed;
+mod hosts;
 mod router;
 mod support;

@@ -1,4 +1,5 @@
-//! The feed session without a socket: a slow subscriber lags alone and is told so.
+//! The feed: a slow subscriber lags alone and is told (no socket); over a real socket, a
+//! WebSocket ping before the auth message is ignored.
 
 use flightdeck_api::feed::{FeedSession, ServerMessage};
 use flightdeck_engine::ErrorCode;
@@ -68,4 +69,45 @@ async fn a_slow_subscriber_lags_alone_and_is_told() {
         "it catches up to the newest event"
     );
     engine.shutdown().await;
+}
+
+/// Over a real socket: a client's WebSocket ping before its auth message is not taken as the
+/// auth message.
+#[tokio::test]
+async fn a_ping_before_auth_is_ignored() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let engine = crate::support::engine(dir.path(), |_| {}).await;
+    let app = flightdeck_api::router(engine.clone(), crate::support::options());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/feed"))
+        .await
+        .unwrap();
+    ws.send(Message::Ping(vec![7].into())).await.unwrap();
+    ws.send(Message::text(format!(
+        r#"{{"type":"auth","token":"{}","resume_from":null}}"#,
+        crate::support::TOKEN
+    )))
+    .await
+    .unwrap();
+    let first_text = loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("no frame within 10 s")
+            .expect("closed")
+            .unwrap();
+        match msg {
+            Message::Text(t) => break serde_json::from_str::<serde_json::Value>(&t).unwrap(),
+            Message::Pong(p) => assert_eq!(p.as_ref(), [7]),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(first_text["type"], "welcome", "{first_text}");
+    engine.shutdown().await;
+    server.abort();
 }

@@ -1,84 +1,15 @@
 //! The router through `oneshot`: auth on every /api/v1 route, error codes, request ids, host
 //! checks, body limits. Each test opens a real engine on a fresh SQLite file.
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use flightdeck_api::{ApiOptions, router};
-use flightdeck_engine::Engine;
-use flightdeck_engine::secrets::ApiToken;
 use http_body_util::BodyExt;
-use serde_json::Value;
 use tower::ServiceExt;
 
-use crate::support::TOKEN;
-
-struct Node {
-    app: Router,
-    engine: Engine,
-    _dir: tempfile::TempDir,
-}
+use crate::support::{Node, assert_error, authed, get, node, node_with, send};
 
 async fn node_with_limit(body_limit_bytes: usize) -> Node {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = crate::support::engine(dir.path(), |_| {}).await;
-    let app = router(
-        engine.clone(),
-        ApiOptions {
-            token: ApiToken::parse(TOKEN).unwrap(),
-            allowed_hosts: vec!["node.lan".into()],
-            ui_dir: None,
-            body_limit_bytes,
-        },
-    );
-    Node {
-        app,
-        engine,
-        _dir: dir,
-    }
-}
-
-async fn node() -> Node {
-    node_with_limit(1024 * 1024).await
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    json: Value,
-}
-
-async fn send(app: &Router, req: Request<Body>) -> Reply {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers,
-        json,
-    }
-}
-
-fn get(path: &str) -> axum::http::request::Builder {
-    Request::get(path).header(header::HOST, "127.0.0.1:7878")
-}
-
-fn authed(b: axum::http::request::Builder) -> axum::http::request::Builder {
-    b.header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-}
-
-fn assert_error(r: &Reply, status: StatusCode, code: &str) {
-    assert_eq!(r.status, status, "{:?}", r.json);
-    assert_eq!(r.json["error"]["code"], code, "{:?}", r.json);
-    assert!(
-        r.json["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty())
-    );
-    let rid = r.headers.get("x-request-id").unwrap().to_str().unwrap();
-    assert_eq!(r.json["error"]["request_id"], rid);
+    node_with(|o| o.body_limit_bytes = body_limit_bytes).await
 }
 
 #[tokio::test]
@@ -389,6 +320,72 @@ async fn metrics_label_matched_routes() {
     assert!(
         !text.contains("/no/such/path"),
         "raw paths must not become labels"
+    );
+    n.engine.shutdown().await;
+}
+
+/// Clients choose method names freely; the metric labels must not follow them.
+#[tokio::test]
+async fn unknown_methods_share_one_metric_label() {
+    let n = node().await;
+    for i in 0..5 {
+        let r = send(
+            &n.app,
+            Request::builder()
+                .method(format!("FOO{i}").as_str())
+                .uri("/livez")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    }
+    let text = String::from_utf8(
+        send(&n.app, get("/metrics").body(Body::empty()).unwrap())
+            .await
+            .body,
+    )
+    .unwrap();
+    assert!(
+        text.contains(
+            r#"flightdeck_http_requests_total{method="OTHER",route="/livez",status="405"} 5"#
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("FOO"), "{text}");
+    n.engine.shutdown().await;
+}
+
+/// The JSON error body replaces axum's, but its headers stay.
+#[tokio::test]
+async fn method_not_allowed_keeps_its_allow_header() {
+    let n = node().await;
+    let r = send(
+        &n.app,
+        authed(Request::delete("/api/v1/info"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let allow = r.headers[header::ALLOW].to_str().unwrap();
+    assert!(allow.contains("GET"), "{allow}");
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/json");
+    let r = send(&n.app, Request::post("/livez").body(Body::empty()).unwrap()).await;
+    assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    assert!(r.headers.contains_key(header::ALLOW));
+    n.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failed_websocket_upgrade_says_why() {
+    let n = node().await;
+    let r = send(&n.app, get("/api/v1/feed").body(Body::empty()).unwrap()).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "bad_request");
+    let message = r.json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("WebSocket") && message.contains("upgrade"),
+        "{message}"
     );
     n.engine.shutdown().await;
 }

@@ -6,20 +6,19 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use flightdeck_api::feed::{FeedSession, ServerMessage};
-use flightdeck_engine::Engine;
-use flightdeck_engine::secrets::ApiToken;
-use serde::{Deserialize, Serialize};
+use flightdeck_api::shell::{ShellRequest as ApiRequest, ShellResponse as ApiResponse};
 use tauri::ipc::Channel;
 use tower::ServiceExt;
+
+use crate::startup::Startup;
 
 /// Largest response body handed to the webview.
 const MAX_RESPONSE: usize = 32 * 1024 * 1024;
 
 /// State shared by the commands.
+#[derive(Default)]
 pub struct Desktop {
-    pub engine: Engine,
-    router: axum::Router,
-    token: ApiToken,
+    pub startup: Startup,
     feeds: Mutex<HashMap<u32, tauri::async_runtime::JoinHandle<()>>>,
     next_id: AtomicU32,
 }
@@ -33,31 +32,6 @@ impl Desktop {
             }
         }
     }
-
-    pub fn new(engine: Engine, router: axum::Router, token: ApiToken) -> Self {
-        Self {
-            engine,
-            router,
-            token,
-            feeds: Mutex::new(HashMap::new()),
-            next_id: AtomicU32::new(1),
-        }
-    }
-}
-
-/// A request from the UI, as the web backend would send it over HTTP.
-#[derive(Debug, Deserialize)]
-pub struct ApiRequest {
-    method: String,
-    path: String,
-    body: Option<String>,
-}
-
-/// The Router's answer.
-#[derive(Debug, Serialize)]
-pub struct ApiResponse {
-    status: u16,
-    body: String,
 }
 
 /// Hands one request to the shared Router in-process.
@@ -74,12 +48,21 @@ pub async fn api_request(
     }
     let method = http::Method::from_bytes(request.method.as_bytes())
         .map_err(|_| format!("not an HTTP method: {}", request.method))?;
+    let ready = match state.startup.wait().await {
+        Ok(ready) => ready,
+        Err(failure) => {
+            return Ok(ApiResponse {
+                status: http::StatusCode::SERVICE_UNAVAILABLE.as_u16(),
+                body: failure.body(),
+            });
+        }
+    };
     let mut builder = http::Request::builder()
         .method(method)
         .uri(&request.path)
         .header(
             http::header::AUTHORIZATION,
-            format!("Bearer {}", state.token.expose()),
+            format!("Bearer {}", ready.token.expose()),
         );
     if request.body.is_some() {
         builder = builder.header(http::header::CONTENT_TYPE, "application/json");
@@ -87,7 +70,7 @@ pub async fn api_request(
     let req = builder
         .body(axum::body::Body::from(request.body.unwrap_or_default()))
         .map_err(|e| format!("bad request: {e}"))?;
-    let response = match state.router.clone().oneshot(req).await {
+    let response = match ready.router.clone().oneshot(req).await {
         Ok(r) => r,
         Err(never) => match never {},
     };
@@ -103,13 +86,17 @@ pub async fn api_request(
 
 /// Streams the live feed into `channel`; returns an id for `feed_unsubscribe`.
 #[tauri::command]
-pub fn feed_subscribe(
+pub async fn feed_subscribe(
     state: tauri::State<'_, Desktop>,
     channel: Channel<ServerMessage>,
     resume_from: Option<u64>,
 ) -> Result<u32, String> {
-    let id = state.next_id.fetch_add(1, Ordering::Relaxed);
-    let engine = state.engine.clone();
+    let ready = state.startup.wait().await.map_err(|f| f.message)?;
+    let id = state
+        .next_id
+        .fetch_add(1, Ordering::Relaxed)
+        .wrapping_add(1);
+    let engine = ready.engine.clone();
     let cancel = engine.shutdown_token();
     let task = tauri::async_runtime::spawn(async move {
         let mut session = FeedSession::open(&engine, resume_from);

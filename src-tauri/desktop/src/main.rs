@@ -6,21 +6,24 @@
 //! through a Tauri channel. The in-process bearer token is generated per launch, lives only in
 //! this process's memory, and is never sent to the webview.
 //!
-//! Lifecycle: single instance (a second launch focuses the first window); window size and
-//! position restored (window-state plugin); closing the window shuts the engine down
-//! gracefully (in-flight work drained, database checkpointed).
+//! Lifecycle: single instance (a second launch focuses the first window); the engine opens in
+//! the background once the window exists (`startup`), and a failure to open is shown in the
+//! window; window size and position restored (window-state plugin); closing the window or
+//! SIGINT/SIGTERM shuts the engine down gracefully (in-flight work drained, database
+//! checkpointed); a second signal exits at once with 130.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod startup;
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use flightdeck_api::{ApiOptions, router};
-use flightdeck_engine::config::{Config, ConfigOverrides};
+use flightdeck_engine::config::{Config, ConfigSource};
 use flightdeck_engine::secrets::{ApiToken, TOKEN_ENV};
-use flightdeck_engine::{Engine, EngineOptions, paths, telemetry};
+use flightdeck_engine::{Engine, EngineOptions, ErrorCode, paths, telemetry};
 use tauri::Manager;
 
 fn main() -> ExitCode {
@@ -57,8 +60,14 @@ fn spawn_signal_handler(handle: tauri::AppHandle) {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
-        tracing::info!("signal received: closing");
+        tracing::info!("signal received: closing (a second signal exits at once)");
         handle.exit(0);
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        eprintln!("flightdeck-desktop: second signal: exiting without waiting");
+        std::process::exit(130);
     });
     #[cfg(not(unix))]
     let _ = handle;
@@ -75,19 +84,39 @@ fn display_available() -> Result<(), &'static str> {
     Ok(())
 }
 
+/// `flightdeck-desktop [--data-dir D] [--config F]`; the same environment variables as the
+/// node (`FLIGHTDECK_DATA_DIR`, `FLIGHTDECK_CONFIG`) are read when a flag is absent.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "flightdeck-desktop",
+    version,
+    about = "The Flightdeck desktop window"
+)]
+struct Args {
+    /// Where the database lives [default: $XDG_DATA_HOME/flightdeck]
+    #[arg(long, env = "FLIGHTDECK_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
+    /// The TOML configuration file [default: $XDG_CONFIG_HOME/flightdeck/flightdeck.toml]
+    #[arg(long, env = "FLIGHTDECK_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+}
+
 fn run() -> anyhow::Result<()> {
-    let data_dir = match std::env::var_os("FLIGHTDECK_DATA_DIR") {
-        Some(d) if !d.is_empty() => d.into(),
-        _ => paths::default_data_dir().context("cannot determine a data directory")?,
+    let args = <Args as clap::Parser>::parse();
+    let data_dir = match args.data_dir.filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d,
+        None => paths::default_data_dir().context("cannot determine a data directory")?,
     };
-    let (config_path, required) = match std::env::var_os("FLIGHTDECK_CONFIG") {
-        Some(p) if !p.is_empty() => (Some(p.into()), true),
-        _ => (paths::default_config_file(), false),
+    let (config_path, required) = match args.config.filter(|p| !p.as_os_str().is_empty()) {
+        Some(p) => (Some(p), true),
+        None => (paths::default_config_file(), false),
     };
-    let config = Config::load(config_path.as_deref(), required)
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let _log = telemetry::init_logging(&config.log.level, config.log.format)?;
-    let config_path = config_path.filter(|p: &std::path::PathBuf| p.exists());
+    // A bad configuration does not stop the window: it opens and says why the engine could
+    // not start (and the log says it too).
+    let config_source = ConfigSource::new(config_path, required);
+    let loaded = config_source.load();
+    let log_config = loaded.as_ref().map(|c| c.log.clone()).unwrap_or_default();
+    let log = telemetry::init_logging(&log_config.level, log_config.format)?;
 
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
@@ -108,35 +137,23 @@ fn run() -> anyhow::Result<()> {
         })
         .setup(move |app| {
             // Opened here, after the single-instance check, so a second launch never touches
-            // the database. A failure is reported in one line, not as a panic of `setup`.
-            let opened = tauri::async_runtime::block_on(Engine::open(EngineOptions {
-                data_dir: data_dir.clone(),
-                config: config.clone(),
-                config_path: config_path.clone(),
-                watch_config: true,
-                overrides: ConfigOverrides::default(),
-                env_token: std::env::var(TOKEN_ENV).ok(),
-            }));
-            let engine = match opened {
-                Ok(engine) => engine,
-                Err(e) => {
-                    eprintln!("flightdeck-desktop: error: {e}");
-                    std::process::exit(1);
-                }
-            };
+            // the database; in the background, so the window paints at once. A failure is
+            // shown in the window (and logged), not a panic of `setup`.
+            app.manage(commands::Desktop::default());
             spawn_signal_handler(app.handle().clone());
-            let token = ApiToken::generate()?;
-            let api = router(
-                engine.clone(),
-                ApiOptions {
-                    token: token.clone(),
-                    allowed_hosts: Vec::new(),
-                    ui_dir: None,
-                    body_limit_bytes: usize::try_from(config.server.body_limit_bytes)
-                        .unwrap_or(usize::MAX),
-                },
-            );
-            app.manage(commands::Desktop::new(engine, api, token));
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                let outcome = open_engine(loaded, data_dir, config_source, log).await;
+                let desktop = handle.state::<commands::Desktop>();
+                match outcome {
+                    Ok(ready) => desktop.startup.ready(ready),
+                    Err(failure) => {
+                        tracing::error!(code = failure.code.as_str(), "{}", failure.message);
+                        eprintln!("flightdeck-desktop: error: {}", failure.message);
+                        desktop.startup.failed(failure);
+                    }
+                }
+            });
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -149,11 +166,52 @@ fn run() -> anyhow::Result<()> {
     app.run(|handle, event| {
         if let tauri::RunEvent::Exit = event
             && let Some(desktop) = handle.try_state::<commands::Desktop>()
+            && let Some(engine) = desktop.startup.engine()
         {
-            let engine = desktop.engine.clone();
             let outcome = tauri::async_runtime::block_on(engine.shutdown());
             tracing::info!(?outcome, "desktop closed");
         }
     });
     Ok(())
+}
+
+/// Opens the engine and the in-process Router with a per-launch token.
+async fn open_engine(
+    loaded: Result<Config, flightdeck_engine::config::ConfigError>,
+    data_dir: std::path::PathBuf,
+    config_source: ConfigSource,
+    log: telemetry::LogHandle,
+) -> Result<startup::Ready, startup::Failure> {
+    let failure = |code: ErrorCode, e: &dyn std::fmt::Display| startup::Failure {
+        code,
+        message: format!("Flightdeck could not start: {e}"),
+    };
+    let config = loaded.map_err(|e| failure(e.code(), &e))?;
+    let body_limit_bytes = usize::try_from(config.server.body_limit_bytes).unwrap_or(usize::MAX);
+    let engine = Engine::open(EngineOptions {
+        data_dir,
+        config,
+        config_source,
+        watch_config: true,
+        env_token: std::env::var(TOKEN_ENV).ok(),
+    })
+    .await
+    .map_err(|e| failure(e.code(), &e))?;
+    engine.follow_log_level(log);
+    let token = ApiToken::generate().map_err(|e| failure(e.code(), &e))?;
+    let router = router(
+        engine.clone(),
+        ApiOptions {
+            token: token.clone(),
+            allowed_hosts: Vec::new(),
+            ui_dir: None,
+            body_limit_bytes,
+            transport: flightdeck_api::Transport::InProcess,
+        },
+    );
+    Ok(startup::Ready {
+        engine,
+        router,
+        token,
+    })
 }

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     NotFound,
     /// The route exists but not with this method.
     MethodNotAllowed,
+    /// The request did not complete in time (the node answered 408).
+    RequestTimeout,
     /// The node is starting, stopping or a dependency is down.
     Unavailable,
     /// Something failed inside the node; details are in its log under the request id.
@@ -40,6 +42,8 @@ pub enum ErrorCode {
     SchemaDirty,
     /// The data directory cannot be created or written.
     DataDirUnwritable,
+    /// Another Flightdeck (desktop or `flightdeck serve`) holds the data directory.
+    DataDirLocked,
     /// The database could not be opened or queried.
     Database,
     /// The secret store (keychain, file) is unreachable or refused the operation.
@@ -62,12 +66,14 @@ impl ErrorCode {
             Self::ForbiddenHost => "forbidden_host",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "request_timeout",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
             Self::ConfigInvalid => "config_invalid",
             Self::SchemaTooNew => "schema_too_new",
             Self::SchemaDirty => "schema_dirty",
             Self::DataDirUnwritable => "data_dir_unwritable",
+            Self::DataDirLocked => "data_dir_locked",
             Self::Database => "database",
             Self::SecretsUnavailable => "secrets_unavailable",
             Self::SecretMissing => "secret_missing",
@@ -123,12 +129,14 @@ mod tests {
             ForbiddenHost,
             NotFound,
             MethodNotAllowed,
+            RequestTimeout,
             Unavailable,
             Internal,
             ConfigInvalid,
             SchemaTooNew,
             SchemaDirty,
             DataDirUnwritable,
+            DataDirLocked,
             Database,
             SecretsUnavailable,
             SecretMissing,

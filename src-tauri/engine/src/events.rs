@@ -20,6 +20,8 @@ use tokio::sync::broadcast;
 use ts_rs::TS;
 use utoipa::ToSchema;
 
+use crate::health::HealthStatus;
+
 /// Events kept for resuming clients.
 const REPLAY: usize = 512;
 /// Per-subscriber buffer before it lags.
@@ -63,12 +65,21 @@ pub struct ConfigEvent {
     pub restart_required: Vec<String>,
 }
 
-/// Everything that happens on a node and is worth telling a live client.
+/// Everything that happens on a node and is worth telling a live client. The variant's
+/// snake_case name is the feed topic (`metrics`, `config`, `health`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
 #[serde(tag = "topic", content = "payload", rename_all = "snake_case")]
 pub enum Event {
     Metrics(MetricsSample),
     Config(ConfigEvent),
+    /// A dependency's health changed; published after the transition was stored. The
+    /// message is the one `/health` shows (no paths).
+    Health {
+        dependency: String,
+        from: HealthStatus,
+        to: HealthStatus,
+        message: Option<String>,
+    },
 }
 
 /// An event with its place in the node's stream.
@@ -232,6 +243,23 @@ mod tests {
         assert_eq!(json["seq"], 11);
         assert_eq!(json["topic"], "metrics");
         assert_eq!(json["payload"]["uptime_seconds"], 1);
+    }
+
+    #[test]
+    fn health_events_are_on_the_health_topic() {
+        let bus = EventBus::starting_at(0);
+        bus.publish(Event::Health {
+            dependency: "secrets".into(),
+            from: HealthStatus::Healthy,
+            to: HealthStatus::Unhealthy,
+            message: Some("the OS keychain is not reachable: the keyring is locked".into()),
+        });
+        let sub = bus.subscribe(Some(0));
+        let json = serde_json::to_value(&*sub.replay[0]).unwrap();
+        assert_eq!(json["topic"], "health");
+        assert_eq!(json["payload"]["dependency"], "secrets");
+        assert_eq!(json["payload"]["from"], "healthy");
+        assert_eq!(json["payload"]["to"], "unhealthy");
     }
 
     #[test]

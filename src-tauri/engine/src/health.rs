@@ -1,8 +1,14 @@
 //! Health: a check of every dependency (database, secrets, config), the overall status as
 //! the worst of them, and the history of transitions in the store.
 //!
-//! Invariants: a check never hangs the report (each has a timeout and then counts as
-//! unhealthy); a transition is written to `health_transitions` before it is logged.
+//! Invariants:
+//! - A check never hangs the report (each has a timeout and then counts as unhealthy).
+//! - The report is served unauthenticated at `/health`: its messages are short reasons with
+//!   no paths or socket addresses. The full detail goes to the log (on each transition) and,
+//!   for the config, to the authenticated `/api/v1/info`.
+//! - A transition is written to `health_transitions` (through the store) first, then logged
+//!   and published as [`Event::Health`]; the first observation after start is stored, not
+//!   published.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,6 +20,7 @@ use ts_rs::TS;
 use utoipa::ToSchema;
 
 use crate::config::{ConfigHandle, ConfigState};
+use crate::events::Event;
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::Store;
 
@@ -79,8 +86,16 @@ pub struct HealthChecks {
     recent: Arc<tokio::sync::Mutex<Option<Recent>>>,
 }
 
+/// A dependency's check, with the detail that must not leave the node unauthenticated.
+#[derive(Clone, Debug)]
+struct Checked {
+    public: DependencyHealth,
+    /// The full reason (may name paths), for the log.
+    detail: Option<String>,
+}
+
 /// When the costly checks last ran, and what they found.
-type Recent = (std::time::Instant, [DependencyHealth; 2]);
+type Recent = (std::time::Instant, [Checked; 2]);
 
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
@@ -97,11 +112,18 @@ impl HealthChecks {
         }
     }
 
-    /// Runs every check (concurrently) and records transitions.
-    pub async fn report(&self, version: &str, uptime_seconds: u64) -> HealthReport {
+    /// Runs every check (the costly ones concurrently), records transitions and hands each
+    /// one, once stored, to `publish`.
+    pub async fn report(
+        &self,
+        version: &str,
+        uptime_seconds: u64,
+        publish: &(dyn Fn(Event) + Send + Sync),
+    ) -> HealthReport {
         let [db, secrets] = self.costly_checks().await;
-        let dependencies = vec![db, secrets, self.check_config()];
-        self.record_transitions(&dependencies).await;
+        let checked = [db, secrets, self.check_config()];
+        self.record_transitions(&checked, publish).await;
+        let dependencies: Vec<DependencyHealth> = checked.into_iter().map(|c| c.public).collect();
         let status = dependencies
             .iter()
             .map(|d| d.status)
@@ -116,7 +138,7 @@ impl HealthChecks {
         }
     }
 
-    async fn costly_checks(&self) -> [DependencyHealth; 2] {
+    async fn costly_checks(&self) -> [Checked; 2] {
         let mut recent = self.recent.lock().await;
         if let Some((at, deps)) = recent.as_ref()
             && at.elapsed() < REUSE_FOR
@@ -133,54 +155,63 @@ impl HealthChecks {
         deps
     }
 
-    async fn check_database(&self, degraded_after: Duration) -> DependencyHealth {
+    async fn check_database(&self, degraded_after: Duration) -> Checked {
         let started = std::time::Instant::now();
-        let (status, message) = match tokio::time::timeout(CHECK_TIMEOUT, self.store.ping()).await {
-            Ok(Ok(took)) if took > degraded_after => (
-                HealthStatus::Degraded,
-                Some(format!("slow: {} ms", ms(took))),
-            ),
-            Ok(Ok(_)) => (HealthStatus::Healthy, Some("SQLite (WAL)".into())),
-            Ok(Err(e)) => {
-                // The detail (with paths) goes to the log; /health needs no token.
-                tracing::warn!(error = %e, "database check failed");
-                (
+        let (status, message, detail) =
+            match tokio::time::timeout(CHECK_TIMEOUT, self.store.ping()).await {
+                Ok(Ok(took)) if took > degraded_after => (
+                    HealthStatus::Degraded,
+                    Some(format!("slow: {} ms", ms(took))),
+                    None,
+                ),
+                Ok(Ok(_)) => (HealthStatus::Healthy, Some("SQLite (WAL)".into()), None),
+                Ok(Err(e)) => (
                     HealthStatus::Unhealthy,
                     Some("the database does not answer; see the node's log".into()),
-                )
-            }
-            Err(_) => (
-                HealthStatus::Unhealthy,
-                Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
-            ),
-        };
-        dep("database", status, started.elapsed(), message)
+                    Some(e.to_string()),
+                ),
+                Err(_) => (
+                    HealthStatus::Unhealthy,
+                    Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+                    None,
+                ),
+            };
+        checked("database", status, started.elapsed(), message, detail)
     }
 
-    async fn check_secrets(&self, degraded_after: Duration) -> DependencyHealth {
+    async fn check_secrets(&self, degraded_after: Duration) -> Checked {
         let started = std::time::Instant::now();
-        let (status, message) = match &self.secrets {
-            Err(e) => (HealthStatus::Unhealthy, Some(e.to_string())),
+        let failed = |e: &SecretsError| {
+            (
+                HealthStatus::Unhealthy,
+                Some(e.public_message()),
+                Some(e.to_string()),
+            )
+        };
+        let (status, message, detail) = match &self.secrets {
+            Err(e) => failed(e),
             Ok(s) => match tokio::time::timeout(CHECK_TIMEOUT, s.probe()).await {
                 Ok(Ok((what, took))) if took > degraded_after => (
                     HealthStatus::Degraded,
                     Some(format!("{what}: slow, {} ms", ms(took))),
+                    None,
                 ),
-                Ok(Ok((what, _))) => (HealthStatus::Healthy, Some(what)),
-                Ok(Err(e)) => (HealthStatus::Unhealthy, Some(e.to_string())),
+                Ok(Ok((what, _))) => (HealthStatus::Healthy, Some(what), None),
+                Ok(Err(e)) => failed(&e),
                 Err(_) => (
                     HealthStatus::Unhealthy,
                     Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+                    None,
                 ),
             },
         };
-        dep("secrets", status, started.elapsed(), message)
+        checked("secrets", status, started.elapsed(), message, detail)
     }
 
-    fn check_config(&self) -> DependencyHealth {
+    fn check_config(&self) -> Checked {
         let started = std::time::Instant::now();
         let st = self.config.status();
-        // File name only: /health needs no token, and paths reveal the user's home.
+        // File name only: paths reveal the user's home.
         let source = st
             .path
             .as_deref()
@@ -188,69 +219,95 @@ impl HealthChecks {
                 std::path::Path::new(p)
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| p.to_string())
+                    .unwrap_or_else(|| "the config file".into())
             })
             .unwrap_or_else(|| "built-in defaults".into());
-        let (status, message) = match st.state {
-            ConfigState::Ok => (HealthStatus::Healthy, Some(format!("loaded from {source}"))),
+        let (status, message, detail) = match st.state {
+            ConfigState::Ok => (
+                HealthStatus::Healthy,
+                Some(format!("loaded from {source}")),
+                None,
+            ),
+            // The error text names the file's absolute path: /api/v1/info has it.
             ConfigState::Error => (
                 HealthStatus::Degraded,
                 Some(format!(
-                    "last change rejected, previous configuration in force: {}",
-                    st.error.unwrap_or_default()
+                    "the last change to {source} was rejected; the previous configuration in \
+                     force stays (details: /api/v1/info)"
                 )),
+                st.error,
             ),
         };
-        dep("config", status, started.elapsed(), message)
+        checked("config", status, started.elapsed(), message, detail)
     }
 
-    async fn record_transitions(&self, deps: &[DependencyHealth]) {
-        let changes: Vec<(String, Option<HealthStatus>, HealthStatus, Option<String>)> = {
+    async fn record_transitions(
+        &self,
+        checked: &[Checked],
+        publish: &(dyn Fn(Event) + Send + Sync),
+    ) {
+        let changes: Vec<(&Checked, Option<HealthStatus>)> = {
             let mut last = match self.last.lock() {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };
-            deps.iter()
-                .filter_map(|d| {
-                    let before = last.insert(d.name.clone(), d.status);
-                    (before != Some(d.status))
-                        .then(|| (d.name.clone(), before, d.status, d.message.clone()))
+            checked
+                .iter()
+                .filter_map(|c| {
+                    let before = last.insert(c.public.name.clone(), c.public.status);
+                    (before != Some(c.public.status)).then_some((c, before))
                 })
                 .collect()
         };
-        for (name, from, to, message) in changes {
-            let res = sqlx::query(
-                "INSERT INTO health_transitions (dependency, from_status, to_status, message, at) \
-                 VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(&name)
-            .bind(from.map(HealthStatus::as_str))
-            .bind(to.as_str())
-            .bind(&message)
-            .bind(Utc::now().to_rfc3339())
-            .execute(self.store.pool())
-            .await;
+        for (c, from) in changes {
+            let d = &c.public;
+            let res = self
+                .store
+                .record_health_transition(
+                    &d.name,
+                    from.map(HealthStatus::as_str),
+                    d.status.as_str(),
+                    d.message.as_deref(),
+                )
+                .await;
             if let Err(error) = res {
-                tracing::debug!(%error, dependency = %name, "could not record health transition");
+                tracing::debug!(%error, dependency = %d.name, "could not record health transition");
             }
-            if from.is_some() {
-                tracing::warn!(dependency = %name, from = ?from, to = ?to, message = ?message, "health changed");
+            let detail = c.detail.as_deref().or(d.message.as_deref());
+            match from {
+                Some(from) => {
+                    tracing::warn!(dependency = %d.name, from = from.as_str(), to = d.status.as_str(), detail, "health changed");
+                    publish(Event::Health {
+                        dependency: d.name.clone(),
+                        from,
+                        to: d.status,
+                        message: d.message.clone(),
+                    });
+                }
+                None if d.status != HealthStatus::Healthy => {
+                    tracing::warn!(dependency = %d.name, status = d.status.as_str(), detail, "dependency not healthy at start");
+                }
+                None => {}
             }
         }
     }
 }
 
-fn dep(
+fn checked(
     name: &str,
     status: HealthStatus,
     took: Duration,
     message: Option<String>,
-) -> DependencyHealth {
-    DependencyHealth {
-        name: name.into(),
-        status,
-        response_time_ms: ms(took),
-        last_check: Utc::now(),
-        message,
+    detail: Option<String>,
+) -> Checked {
+    Checked {
+        public: DependencyHealth {
+            name: name.into(),
+            status,
+            response_time_ms: ms(took),
+            last_check: Utc::now(),
+            message,
+        },
+        detail,
     }
 }

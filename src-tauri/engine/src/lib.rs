@@ -9,11 +9,14 @@
 //!   `engine_has_no_ui_or_http_server_dependencies` test in `tests/engine.rs`).
 //! - No global state: config, paths and the pool are passed in.
 //! - State is written to the store first, then published on the event bus.
-//! - Shutdown: intake stops (the cancellation token fires), in-flight work tracked by the
-//!   engine gets up to `shutdown.timeout_secs` to finish, then the pool is checkpointed and
-//!   closed. Nothing that was committed is lost.
+//! - One engine per data dir: the store holds the data-dir lock from open to shutdown.
+//! - The data dir is canonicalized once at open; everything after sees that one path.
+//! - Shutdown (see `lifecycle.rs`) runs once: intake stops (the cancellation token fires),
+//!   in-flight work tracked by the engine gets up to `shutdown.timeout_secs` to finish, then
+//!   the pool is checkpointed and closed and the lock released. Nothing committed is lost.
 
 pub mod config;
+pub mod data_dir;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -21,6 +24,8 @@ pub mod paths;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+
+mod lifecycle;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,6 +46,7 @@ use crate::store::Store;
 use crate::telemetry::Metrics;
 
 pub use error::{EngineError, ErrorCode};
+pub use lifecycle::ShutdownOutcome;
 
 /// The version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -48,14 +54,14 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// What a binary decides before opening the engine.
 #[derive(Clone)]
 pub struct EngineOptions {
+    /// Any spelling; the engine works with its canonical form.
     pub data_dir: PathBuf,
     /// The validated config in force at start.
     pub config: Config,
-    /// The file it came from, watched for changes when `watch_config`.
-    pub config_path: Option<PathBuf>,
+    /// Where it came from (file, environment snapshot, flags): reloads read it the same way.
+    /// The file is watched for changes when `watch_config`.
+    pub config_source: config::ConfigSource,
     pub watch_config: bool,
-    /// Command-line flags, re-applied on every reload.
-    pub overrides: config::ConfigOverrides,
     /// FLIGHTDECK_API_TOKEN, if set.
     pub env_token: Option<String>,
 }
@@ -64,7 +70,7 @@ impl std::fmt::Debug for EngineOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EngineOptions")
             .field("data_dir", &self.data_dir)
-            .field("config_path", &self.config_path)
+            .field("config_path", &self.config_source.path)
             .field("watch_config", &self.watch_config)
             .field("env_token", &self.env_token.as_ref().map(|_| "***"))
             .finish_non_exhaustive()
@@ -87,15 +93,6 @@ pub struct NodeInfo {
     pub config: ConfigStatus,
 }
 
-/// How a shutdown went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShutdownOutcome {
-    /// Every tracked task finished in time.
-    Drained,
-    /// The timeout passed with tasks still running; they were abandoned.
-    TimedOut { still_running: usize },
-}
-
 struct Inner {
     data_dir: PathBuf,
     store: Store,
@@ -111,6 +108,15 @@ struct Inner {
     cancel: CancellationToken,
     tracker: TaskTracker,
     watcher: std::sync::Mutex<Option<ConfigWatcher>>,
+    /// Set by the first shutdown; later calls return it.
+    stopped: tokio::sync::OnceCell<ShutdownOutcome>,
+}
+
+impl Drop for Inner {
+    /// Dropped without a shutdown: stop the background loops (they hold only weak handles).
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
 }
 
 /// Handle to a running engine. Cheap to clone.
@@ -134,25 +140,26 @@ impl Engine {
     /// inside a tokio runtime.
     pub async fn open(options: EngineOptions) -> Result<Self, EngineError> {
         let store = Store::open(&options.data_dir).await?;
+        let data_dir = store.data_dir().to_path_buf();
         let schema_version = store.schema_version().await?;
         let node_id = store
             .meta_get_or_insert("node_id", &uuid::Uuid::new_v4().to_string())
             .await?;
         let secrets = Secrets::open_async(
             options.config.secrets.backend,
-            options.data_dir.clone(),
+            data_dir.clone(),
             options.env_token.clone(),
         )
         .await;
         if let Err(error) = &secrets {
             tracing::warn!(%error, "secret store unavailable");
         }
-        let config = ConfigHandle::new(options.config, options.config_path, options.overrides);
+        let config = ConfigHandle::new(options.config, options.config_source);
         let metrics = Metrics::new(VERSION)?;
         let health = HealthChecks::new(store.clone(), secrets.clone(), config.clone());
         let engine = Self {
             inner: Arc::new(Inner {
-                data_dir: options.data_dir,
+                data_dir,
                 store,
                 config,
                 secrets,
@@ -166,6 +173,7 @@ impl Engine {
                 cancel: CancellationToken::new(),
                 tracker: TaskTracker::new(),
                 watcher: std::sync::Mutex::new(None),
+                stopped: tokio::sync::OnceCell::new(),
             }),
         };
         if options.watch_config {
@@ -176,12 +184,14 @@ impl Engine {
                     Engine { inner }.publish(event);
                 }
             });
+            // A watcher that cannot be set up is logged and shown in the config status; the
+            // engine runs on (reloads stay available through `reload_config`).
             let watcher = ConfigWatcher::spawn(
                 engine.inner.config.clone(),
                 publish,
                 engine.inner.cancel.clone(),
                 &engine.inner.tracker,
-            )?;
+            );
             if let Ok(mut slot) = engine.inner.watcher.lock() {
                 *slot = watcher;
             }
@@ -234,19 +244,6 @@ impl Engine {
         self.inner.started.elapsed()
     }
 
-    /// Runs `work` as in-flight work that shutdown waits for. Refused (returns `None`) once
-    /// shutdown has started.
-    pub fn spawn_work<F>(&self, work: F) -> Option<tokio::task::JoinHandle<F::Output>>
-    where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        if self.inner.cancel.is_cancelled() {
-            return None;
-        }
-        Some(self.inner.tracker.spawn(work))
-    }
-
     /// The node's identity and state.
     pub fn info(&self) -> NodeInfo {
         NodeInfo {
@@ -263,9 +260,12 @@ impl Engine {
 
     /// Checks every dependency now.
     pub async fn health(&self) -> HealthReport {
+        let publish = |event| {
+            self.publish(event);
+        };
         self.inner
             .health
-            .report(VERSION, self.uptime().as_secs())
+            .report(VERSION, self.uptime().as_secs(), &publish)
             .await
     }
 
@@ -301,77 +301,14 @@ impl Engine {
     }
 
     /// Reloads the config file now (as the watcher does on a change) and publishes the
-    /// outcome. `None` when the config did not come from a file.
+    /// outcome if it is news (an unchanged file is answered, not published). `None` when the
+    /// config does not come from a file.
     pub fn reload_config(&self) -> Option<events::ConfigEvent> {
-        let path = self.inner.config.path()?.to_path_buf();
-        let event = config::reload::reload(&self.inner.config, &path);
-        self.publish(event.clone());
-        match event {
-            Event::Config(c) => Some(c),
-            Event::Metrics(_) => None,
+        self.inner.config.path()?;
+        let reloaded = config::reload::reload(&self.inner.config);
+        if reloaded.is_news() {
+            self.publish(Event::Config(reloaded.event().clone()));
         }
-    }
-
-    fn spawn_sampler(&self) {
-        let engine = self.clone();
-        let cancel = self.inner.cancel.clone();
-        self.inner.tracker.spawn(async move {
-            loop {
-                let every = engine.inner.config.current().feed.metrics_interval_ms;
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_millis(every)) => {
-                        engine.publish(Event::Metrics(engine.metrics_sample()));
-                    }
-                }
-            }
-        });
-    }
-
-    fn spawn_health_loop(&self) {
-        let engine = self.clone();
-        let cancel = self.inner.cancel.clone();
-        self.inner.tracker.spawn(async move {
-            loop {
-                // Check first so transitions are recorded from the start.
-                let _ = engine.health().await;
-                let every = engine.inner.config.current().health.interval_secs;
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(every)) => {}
-                }
-            }
-        });
-    }
-
-    /// Stops intake, waits up to the configured timeout for in-flight work, then closes the
-    /// store. Idempotent.
-    pub async fn shutdown(&self) -> ShutdownOutcome {
-        let timeout = Duration::from_secs(self.inner.config.current().shutdown.timeout_secs);
-        self.shutdown_within(timeout).await
-    }
-
-    /// [`Engine::shutdown`] with an explicit timeout.
-    pub async fn shutdown_within(&self, timeout: Duration) -> ShutdownOutcome {
-        self.inner.cancel.cancel();
-        if let Ok(mut w) = self.inner.watcher.lock() {
-            w.take();
-        }
-        self.inner.tracker.close();
-        let deadline = tokio::time::Instant::now() + timeout;
-        let outcome = match tokio::time::timeout_at(deadline, self.inner.tracker.wait()).await {
-            Ok(()) => ShutdownOutcome::Drained,
-            Err(_) => ShutdownOutcome::TimedOut {
-                still_running: self.inner.tracker.len(),
-            },
-        };
-        // Closing gets what is left of the budget, and at least a moment to checkpoint.
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        self.inner
-            .store
-            .close_within(left.max(Duration::from_millis(500)))
-            .await;
-        tracing::info!(?outcome, "engine stopped");
-        outcome
+        Some(reloaded.into_event())
     }
 }

@@ -1,5 +1,6 @@
 //! Command-line arguments. Every flag that has a config key overrides it.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -74,10 +75,11 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (overrides `server.listen`). Port 0 picks a free port.
-    #[arg(long, value_name = "ADDR")]
+    /// Address to listen on (overrides `server.listen`): an IP address with a port, or
+    /// `localhost:PORT` (127.0.0.1). Port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
     pub listen: Option<String>,
-    /// Accept a non-loopback address without TLS.
+    /// Accept a non-loopback address without TLS (plain HTTP; trusted networks only).
     #[arg(long)]
     pub insecure_listen: bool,
     /// Serve the web dashboard (a built ui/dist) at `/`.
@@ -100,6 +102,51 @@ pub enum ConfigCommand {
         /// File to check.
         file: Option<PathBuf>,
     },
-    /// Print the effective configuration (file, environment and flags merged) as TOML-like JSON.
+    /// Print the effective configuration (file, environment and flags merged) as JSON.
     Show,
+}
+
+/// `--listen`: `IP:PORT`, or `localhost:PORT` meaning `127.0.0.1:PORT`.
+fn parse_listen(value: &str) -> Result<String, String> {
+    if value.parse::<SocketAddr>().is_ok() {
+        return Ok(value.to_string());
+    }
+    match value.rsplit_once(':') {
+        Some((host, port))
+            if host.eq_ignore_ascii_case("localhost") && port.parse::<u16>().is_ok() =>
+        {
+            Ok(format!("127.0.0.1:{port}"))
+        }
+        _ => Err(format!(
+            "`{value}` is not an IP address with a port or localhost:PORT (e.g. 127.0.0.1:7878)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses() {
+        for (given, want) in [
+            ("127.0.0.1:7878", Some("127.0.0.1:7878")),
+            ("[::1]:0", Some("[::1]:0")),
+            ("0.0.0.0:80", Some("0.0.0.0:80")),
+            ("localhost:7878", Some("127.0.0.1:7878")),
+            ("LocalHost:0", Some("127.0.0.1:0")),
+            ("localhost", None),
+            ("localhost:http", None),
+            ("node.lan:7878", None),
+            ("127.0.0.1", None),
+        ] {
+            assert_eq!(parse_listen(given).ok().as_deref(), want, "{given}");
+        }
+    }
+
+    #[test]
+    fn arguments_are_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use flightdeck_engine::config::{Config, ConfigError, ConfigOverrides, LogFormat, SecretsBackend};
+use flightdeck_engine::config::{
+    Config, ConfigError, ConfigOverrides, ConfigSource, LogFormat, SecretsBackend,
+};
 use flightdeck_engine::secrets::{Secrets, TOKEN_ENV, TokenSource};
 use flightdeck_engine::store::{DB_FILE, Store};
 use flightdeck_engine::{paths, telemetry};
@@ -29,13 +31,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The data dir from `--data-dir`/FLIGHTDECK_DATA_DIR, else the XDG default.
+/// The data dir from `--data-dir`/FLIGHTDECK_DATA_DIR, else the XDG default. Canonical when
+/// it exists (absolute otherwise), so every spelling names one node and one keychain token;
+/// nothing is created here (the engine canonicalizes again once it has created the dir).
 pub fn data_dir(global: &Global) -> anyhow::Result<PathBuf> {
-    match &global.data_dir {
-        Some(d) => Ok(d.clone()),
+    let dir = match &global.data_dir {
+        Some(d) => d.clone(),
         None => paths::default_data_dir()
-            .context("cannot determine a data directory (no home directory?); pass --data-dir"),
-    }
+            .context("cannot determine a data directory (no home directory?); pass --data-dir")?,
+    };
+    Ok(std::fs::canonicalize(&dir)
+        .or_else(|_| std::path::absolute(&dir))
+        .unwrap_or(dir))
 }
 
 /// The config file to use: `--config` (must exist) or the XDG default (if it exists).
@@ -63,20 +70,20 @@ pub fn overrides(global: &Global) -> ConfigOverrides {
     }
 }
 
-/// Loads the config with `overrides` applied; returns it and the file it came from (if any).
+/// Loads the config with `overrides` applied; returns it and where it came from (the file,
+/// which may be absent from its default location, the environment, the flags).
 pub fn load_config_with(
     global: &Global,
     overrides: &ConfigOverrides,
-) -> anyhow::Result<(Config, Option<PathBuf>)> {
+) -> anyhow::Result<(Config, ConfigSource)> {
     let (path, required) = config_path(global);
-    let config = Config::load(path.as_deref(), required).map_err(config_error)?;
-    let config = overrides.apply(config).map_err(config_error)?;
-    let used = path.filter(|p| p.exists());
-    Ok((config, used))
+    let source = ConfigSource::new(path, required).with_overrides(overrides.clone());
+    let config = source.load().map_err(config_error)?;
+    Ok((config, source))
 }
 
 /// Loads the config with the global flags applied.
-pub fn load_config(global: &Global) -> anyhow::Result<(Config, Option<PathBuf>)> {
+pub fn load_config(global: &Global) -> anyhow::Result<(Config, ConfigSource)> {
     load_config_with(global, &overrides(global))
 }
 

@@ -2,7 +2,7 @@
 //!
 //! A thin adapter: it parses arguments, loads the config, opens the engine, and hands it to
 //! the API router. Errors are printed as one clear line (with their causes) and exit 1;
-//! argument errors exit 2 (clap).
+//! argument errors exit 2 (clap's, and a [`UsageError`]).
 
 mod cli;
 mod commands;
@@ -11,6 +11,18 @@ mod serve;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+/// A command line that cannot work as given (exit 2, like clap's argument errors).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -31,7 +43,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("flightdeck: error: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

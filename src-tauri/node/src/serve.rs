@@ -1,10 +1,13 @@
 //! `flightdeck serve`: the engine and the API on a TCP listener until SIGINT/SIGTERM.
 //!
-//! Lifecycle: load config → logging → open the engine → get the token → bind → serve. On the
-//! first signal: stop accepting, close feeds, give in-flight requests and engine work up to
-//! `shutdown.timeout_secs`, checkpoint and close the database, exit 0. A second signal exits
-//! at once (130). The engine writes before it acknowledges, so a forced exit still loses
-//! nothing committed.
+//! Lifecycle: load and check the config → logging → signal handlers → bind → open the engine
+//! → get the token → serve. The listener is bound before the engine opens, so a start that
+//! fails on the address (port in use, refused non-loopback address) creates nothing: no data
+//! dir, no database, no token. A signal during start-up stops the node cleanly once the
+//! engine is open. On the first signal: stop accepting, close feeds, give in-flight requests
+//! and engine work up to `shutdown.timeout_secs`, checkpoint and close the database, exit 0.
+//! A second signal exits at once (130). The engine writes before it acknowledges, so a forced
+//! exit still loses nothing committed.
 
 use std::future::IntoFuture;
 use std::io::Write;
@@ -13,11 +16,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use flightdeck_api::{ApiOptions, router};
+use flightdeck_api::hosts::normalize_host;
+use flightdeck_api::{ApiOptions, Transport, router};
 use flightdeck_engine::secrets::TokenSource;
 use flightdeck_engine::{Engine, EngineOptions};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::UsageError;
 use crate::cli::{Global, ServeArgs};
 use crate::commands::{data_dir, env_token, init_logging, load_config_with, overrides};
 
@@ -25,7 +31,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
     let mut overrides = overrides(global);
     overrides.listen = args.listen.clone();
     overrides.insecure_listen = args.insecure_listen.then_some(true);
-    let (config, config_path) = load_config_with(global, &overrides)?;
+    let (config, config_source) = load_config_with(global, &overrides)?;
     let addr: SocketAddr = config.server.listen.parse().with_context(|| {
         format!(
             "`{}` is not an IP address with a port, e.g. 127.0.0.1:7878",
@@ -33,11 +39,12 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
         )
     })?;
     if !addr.ip().is_loopback() && !config.server.insecure_listen {
-        bail!(
+        return Err(UsageError(format!(
             "refusing to listen on {addr}: it is not a loopback address and TLS is not configured \
              (TLS comes with fleet support). To serve plain HTTP on a trusted network anyway, pass \
              --insecure-listen (or set server.insecure_listen = true)"
-        );
+        ))
+        .into());
     }
     if let Some(dir) = &args.ui_dir
         && !dir.join("index.html").is_file()
@@ -47,59 +54,58 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
             dir.display()
         );
     }
+    let mut allowed_hosts = Vec::new();
+    for entry in &config.server.allowed_hosts {
+        let host = normalize_host(entry).map_err(|reason| {
+            anyhow::anyhow!(
+                "invalid configuration: key `server.allowed_hosts`: `{entry}`: {reason}"
+            )
+        })?;
+        allowed_hosts.push(host);
+    }
     let log = init_logging(&config)?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "serving plain HTTP on a non-loopback address (--insecure-listen): anyone who can \
+             reach it can try the API, and the token and all data cross the network unencrypted; \
+             use it only on a network you trust"
+        );
+    }
     let data_dir = data_dir(global)?;
 
+    // Before anything slow: a signal from here on stops the node cleanly.
+    let stop = CancellationToken::new();
+    let signals = Signals::register().context("installing signal handlers")?;
+    tokio::spawn(signals.run(stop.clone()));
+
+    // Before the engine creates or migrates anything, so a taken port leaves no trace.
+    let listener = bind(addr).await?;
+    let local = listener.local_addr().context("reading the bound address")?;
+
     let engine = Engine::open(EngineOptions {
-        data_dir: data_dir.clone(),
+        data_dir,
         config: config.clone(),
-        config_path,
+        config_source,
         watch_config: true,
-        overrides,
         env_token: env_token(),
     })
     .await?;
-
-    let token = match engine.secrets() {
-        Ok(secrets) => secrets.api_token().await,
-        Err(e) => Err(e.clone()),
-    };
-    let token = match token {
-        Ok((token, source)) => {
-            if source == TokenSource::Generated {
-                tracing::info!(
-                    "generated a new API token and stored it; `flightdeck token` prints it"
-                );
-            }
-            token
-        }
+    let token = match api_token(&engine).await {
+        Ok(token) => token,
         Err(e) => {
             engine.shutdown_within(Duration::from_secs(1)).await;
-            return Err(anyhow::Error::new(e).context("cannot get the API token"));
+            return Err(e);
         }
     };
+    if stop.is_cancelled() {
+        let outcome = engine.shutdown().await;
+        tracing::info!(?outcome, "stopped during start-up");
+        return Ok(ExitCode::SUCCESS);
+    }
 
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            engine.shutdown_within(Duration::from_secs(1)).await;
-            if e.kind() == std::io::ErrorKind::AddrInUse {
-                bail!(
-                    "{addr} is already in use: another process listens there; stop it or pick another address with --listen"
-                );
-            }
-            return Err(anyhow::Error::new(e).context(format!("cannot listen on {addr}")));
-        }
-    };
-    let local = listener.local_addr().context("reading the bound address")?;
-
-    let mut allowed_hosts = config.server.allowed_hosts.clone();
     if !local.ip().is_unspecified() {
-        // As it appears in a Host header: IPv6 in brackets.
-        allowed_hosts.push(match local.ip() {
-            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-            std::net::IpAddr::V4(ip) => ip.to_string(),
-        });
+        allowed_hosts.push(local.ip().to_string());
     }
     let app = router(
         engine.clone(),
@@ -108,36 +114,10 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
             allowed_hosts,
             ui_dir: args.ui_dir.clone(),
             body_limit_bytes: usize::try_from(config.server.body_limit_bytes).unwrap_or(usize::MAX),
+            transport: Transport::Tcp,
         },
     );
-
-    // Apply log level changes from config reloads (RUST_LOG, when set, keeps winning).
-    if std::env::var_os("RUST_LOG").is_none_or(|v| v.is_empty()) {
-        let mut config_rx = engine.config().subscribe();
-        let stop_logs = engine.shutdown_token();
-        let mut level = config.log.level.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop_logs.cancelled() => break,
-                    changed = config_rx.changed() => {
-                        if changed.is_err() { break; }
-                        let new = config_rx.borrow_and_update().log.level.clone();
-                        if new == level { continue; }
-                        match log.set_level(&new) {
-                            Ok(()) => level = new,
-                            Err(error) => tracing::warn!(%error, "could not apply the new log level"),
-                        }
-                    }
-                }
-            }
-        });
-    }
-
-    let stop = CancellationToken::new();
-    // Registered before the "listening" line so no early signal hits the default handler.
-    let signals = Signals::register().context("installing signal handlers")?;
-    tokio::spawn(signals.run(stop.clone()));
+    engine.follow_log_level(log);
 
     // The one line scripts wait for; the token is never printed here.
     println!("flightdeck listening on http://{local}");
@@ -180,6 +160,30 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
     served.context("serving HTTP")?;
     tracing::info!(?outcome, "stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    match TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
+            "{addr} is already in use: another process listens there; stop it or pick another address with --listen"
+        ),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot listen on {addr}"))),
+    }
+}
+
+async fn api_token(engine: &Engine) -> anyhow::Result<flightdeck_engine::secrets::ApiToken> {
+    let secrets = engine
+        .secrets()
+        .map_err(|e| anyhow::Error::new(e.clone()).context("cannot get the API token"))?;
+    let (token, source) = secrets
+        .api_token()
+        .await
+        .context("cannot get the API token")?;
+    if source == TokenSource::Generated {
+        tracing::info!("generated a new API token and stored it; `flightdeck token` prints it");
+    }
+    Ok(token)
 }
 
 /// SIGINT and SIGTERM, registered up front.

@@ -2,13 +2,10 @@
 // (`api_request`) and carries the feed over a Tauri channel (`feed_subscribe`). No token here:
 // the shell authenticates in-process.
 import { Channel, invoke } from "@tauri-apps/api/core";
-import type { ServerMessage } from "../generated/api";
+import type { ServerMessage, ShellRequest, ShellResponse } from "../generated/api";
 import { ApiError, apiErrorFromResponse, parseSuccessBody } from "./apiError";
 import type { Backend, ConnState, HttpMethod } from "./backend";
 import { Backoff } from "./backoff";
-
-/** What `api_request` returns: the Router's status and JSON body text. */
-type ShellResponse = { status: number; body: string };
 
 export type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
 
@@ -24,9 +21,8 @@ export class TauriBackend implements Backend {
   async request<T>(method: HttpMethod, path: string, body?: unknown): Promise<T> {
     let res: ShellResponse;
     try {
-      res = await this.call<ShellResponse>("api_request", {
-        request: { method, path, body: body === undefined ? null : JSON.stringify(body) },
-      });
+      const request: ShellRequest = { method, path, body: body === undefined ? null : JSON.stringify(body) };
+      res = await this.call<ShellResponse>("api_request", { request });
     } catch (err) {
       const detail = err instanceof Error ? err.message : String(err);
       throw new ApiError(0, "ipc_error", `The desktop shell did not answer (${detail}).`);

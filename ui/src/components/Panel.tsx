@@ -29,7 +29,7 @@ export function Panel({
 export function ErrorNote({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
   const code = error instanceof ApiError ? error.code : null;
   return (
-    <div className="error-note" role="alert">
+    <div className="error-note" role="alert" data-testid="error-note" data-code={code ?? undefined}>
       <Icon name="alert" />
       <div>
         <div>{describeError(error)}</div>

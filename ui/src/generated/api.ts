@@ -1,22 +1,9 @@
 // Generated from the Rust types by src-tauri/api/tests/bindings.rs (ts-rs).
 // Do not edit: run `make bindings` after changing the Rust types.
 
-export type ErrorCode = "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged";
-export type ErrorDetail = { code: ErrorCode, message: string, request_id: string, };
 export type ApiErrorBody = { error: ErrorDetail, };
-export type ProbeStatus = { status: string, };
-export type HealthStatus = "healthy" | "degraded" | "unhealthy";
-export type DependencyHealth = { name: string, status: HealthStatus, response_time_ms: number, last_check: string, message: string | null, };
-export type HealthReport = { status: HealthStatus, version: string, uptime_seconds: number, timestamp: string, dependencies: Array<DependencyHealth>, };
-export type ConfigState = "ok" | "error";
-export type ConfigStatus = { path: string | null, state: ConfigState, 
-/**
- * The last rejected change, while the previous config stays in force.
- */
-error: string | null, loaded_at: string, };
-export type NodeInfo = { version: string, node_id: string, data_dir: string, database_path: string, schema_version: number, started_at: string, uptime_seconds: number, config: ConfigStatus, };
-export type MetricsSample = { uptime_seconds: number, http_requests_total: number, http_requests_in_flight: number, feed_subscribers: number, rss_bytes: number, db_size_bytes: number, events_published_total: number, };
-export type ConfigOutcome = "applied" | "rejected";
+export type ClientMessage = { "type": "auth", token: string, resume_from: number | null, } | { "type": "ping" };
+export type Config = { server: ServerConfig, log: LogConfig, secrets: SecretsConfig, shutdown: ShutdownConfig, feed: FeedConfig, health: HealthConfig, };
 export type ConfigEvent = { outcome: ConfigOutcome, path: string | null, message: string, 
 /**
  * Keys that changed.
@@ -26,16 +13,68 @@ changed: Array<string>,
  * Changed keys that take effect only after a restart.
  */
 restart_required: Array<string>, };
-export type Event = { "topic": "metrics", "payload": MetricsSample } | { "topic": "config", "payload": ConfigEvent };
-export type FeedEvent = { seq: number, time: string, } & ({ "topic": "metrics", "payload": MetricsSample } | { "topic": "config", "payload": ConfigEvent });
-export type ServerMessage = { "type": "welcome", node_id: string, 
+export type ConfigOutcome = "applied" | "rejected";
+export type ConfigProblem = { 
 /**
- * The last sequence number published before this session started.
+ * The file path, `environment variable FLIGHTDECK_...`, or `defaults`.
  */
-seq: number, resumed: boolean, } | { "type": "event" } & FeedEvent | { "type": "pong" } | { "type": "error", code: ErrorCode, message: string, };
-export type ClientMessage = { "type": "auth", token: string, resume_from: number | null, } | { "type": "ping" };
+source: string, 
+/**
+ * Dotted key, e.g. `server.listen`; empty when the whole file is unreadable.
+ */
+key: string, reason: string, };
+export type ConfigState = "ok" | "error";
+export type ConfigStatus = { 
+/**
+ * The file the config in force was read from; `null` on built-in defaults.
+ */
+path: string | null, state: ConfigState, 
+/**
+ * The last rejected change, while the previous config stays in force.
+ */
+error: string | null, loaded_at: string, 
+/**
+ * Changes to the file are picked up on their own (the watcher is armed).
+ */
+watching: boolean, 
+/**
+ * Why changes are not picked up although watching was asked for (set up failed, or the
+ * directory went away); `null` otherwise.
+ */
+watch_error: string | null, };
+export type ConfigView = { config: Config, status: ConfigStatus, };
+export type DependencyHealth = { name: string, status: HealthStatus, response_time_ms: number, last_check: string, message: string | null, };
+export type ErrorCode = "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged";
+export type ErrorDetail = { code: ErrorCode, message: string, request_id: string, };
+export type Event = { "topic": "metrics", "payload": MetricsSample } | { "topic": "config", "payload": ConfigEvent } | { "topic": "health", "payload": { dependency: string, from: HealthStatus, to: HealthStatus, message: string | null, } };
+export type FeedConfig = { 
+/**
+ * Interval of the `metrics` topic, in milliseconds.
+ */
+metrics_interval_ms: number, };
+export type FeedEvent = { seq: number, time: string, } & ({ "topic": "metrics", "payload": MetricsSample } | { "topic": "config", "payload": ConfigEvent } | { "topic": "health", "payload": { dependency: string, from: HealthStatus, to: HealthStatus, message: string | null, } });
+export type HealthConfig = { 
+/**
+ * Interval of the background health checks, in seconds.
+ */
+interval_secs: number, 
+/**
+ * A check slower than this is reported degraded, in milliseconds.
+ */
+degraded_after_ms: number, };
+export type HealthReport = { status: HealthStatus, version: string, uptime_seconds: number, timestamp: string, dependencies: Array<DependencyHealth>, };
+export type HealthStatus = "healthy" | "degraded" | "unhealthy";
+export type LogConfig = { 
+/**
+ * A tracing filter, e.g. `info` or `info,flightdeck_api=debug`.
+ */
+level: string, format: LogFormat, };
 export type LogFormat = "text" | "json";
+export type MetricsSample = { uptime_seconds: number, http_requests_total: number, http_requests_in_flight: number, feed_subscribers: number, rss_bytes: number, db_size_bytes: number, events_published_total: number, };
+export type NodeInfo = { version: string, node_id: string, data_dir: string, database_path: string, schema_version: number, started_at: string, uptime_seconds: number, config: ConfigStatus, };
+export type ProbeStatus = { status: string, };
 export type SecretsBackend = "keychain" | "file" | "env";
+export type SecretsConfig = { backend: SecretsBackend, };
 export type ServerConfig = { 
 /**
  * Address of the HTTP/WebSocket API. Loopback unless `insecure_listen`.
@@ -53,42 +92,30 @@ body_limit_bytes: number,
  * Extra host names accepted in the Host header (besides loopback names).
  */
 allowed_hosts: Array<string>, };
-export type LogConfig = { 
+export type ServerMessage = { "type": "welcome", node_id: string, 
 /**
- * A tracing filter, e.g. `info` or `info,flightdeck_api=debug`.
+ * The last sequence number published before this session started.
  */
-level: string, format: LogFormat, };
-export type SecretsConfig = { backend: SecretsBackend, };
+seq: number, resumed: boolean, } | { "type": "event" } & FeedEvent | { "type": "pong" } | { "type": "error", code: ErrorCode, message: string, };
+export type ShellRequest = { 
+/**
+ * An HTTP method, e.g. `GET`.
+ */
+method: string, 
+/**
+ * Path and query, starting with a single `/`.
+ */
+path: string, 
+/**
+ * A JSON body, already serialized.
+ */
+body: string | null, };
+export type ShellResponse = { status: number, body: string, };
 export type ShutdownConfig = { 
 /**
  * How long in-flight work may take to finish after a stop signal.
  */
 timeout_secs: number, };
-export type FeedConfig = { 
-/**
- * Interval of the `metrics` topic, in milliseconds.
- */
-metrics_interval_ms: number, };
-export type HealthConfig = { 
-/**
- * Interval of the background health checks, in seconds.
- */
-interval_secs: number, 
-/**
- * A check slower than this is reported degraded, in milliseconds.
- */
-degraded_after_ms: number, };
-export type Config = { server: ServerConfig, log: LogConfig, secrets: SecretsConfig, shutdown: ShutdownConfig, feed: FeedConfig, health: HealthConfig, };
-export type ConfigProblem = { 
-/**
- * The file path, `environment variable FLIGHTDECK_...`, or `defaults`.
- */
-source: string, 
-/**
- * Dotted key, e.g. `server.listen`; empty when the whole file is unreadable.
- */
-key: string, reason: string, };
-export type ConfigView = { config: Config, status: ConfigStatus, };
 export type ValidateConfigRequest = { 
 /**
  * The TOML text.

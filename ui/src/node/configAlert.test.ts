@@ -11,7 +11,7 @@ function info(state: "ok" | "error", loadedAt: string, error: string | null = nu
     schema_version: 1,
     started_at: startedAt,
     uptime_seconds: 5,
-    config: { path: "/etc/fd.toml", state, error, loaded_at: loadedAt },
+    config: { path: "/etc/fd.toml", state, error, loaded_at: loadedAt, watching: true, watch_error: null },
   };
 }
 

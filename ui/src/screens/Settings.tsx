@@ -38,6 +38,17 @@ export function Settings() {
             <dd title={formatTimestamp(config.loaded_at)}>
               {formatTimestamp(config.loaded_at)} <span className="muted">({formatRelative(config.loaded_at, now)})</span>
             </dd>
+            <dt>Watching</dt>
+            <dd data-testid="config-watching" data-watching={String(config.watching)}>
+              {config.watching ? (
+                "yes: changes apply without a restart"
+              ) : (
+                <span className="text-warn">
+                  no{config.watch_error ? `: ${config.watch_error}` : ""}. Changes apply at the next start, or
+                  when watching resumes.
+                </span>
+              )}
+            </dd>
             {config.error ? (
               <>
                 <dt>Error</dt>

@@ -1,4 +1,6 @@
-//! Table-driven tests of loading and validation.
+//! Table-driven tests of loading, validation and the environment snapshot.
+
+use std::ffi::OsString;
 
 use super::*;
 
@@ -91,6 +93,42 @@ fn errors_name_source_key_and_reason() {
             "invalid type",
         ),
         ("this is = = not toml", &[], "flightdeck.toml", "", ""),
+        // A bad value from the environment blames the variable, not the file.
+        (
+            "[server]\nlisten = \"127.0.0.1:9000\"\n",
+            &[("FLIGHTDECK_SERVER__LISTEN", "nowhere")],
+            "environment variable FLIGHTDECK_SERVER__LISTEN",
+            "server.listen",
+            "not an IP address",
+        ),
+        (
+            "",
+            &[("FLIGHTDECK_SERVER__LISTN", "127.0.0.1:1")],
+            "environment variable FLIGHTDECK_SERVER__LISTN",
+            "server.listn",
+            "unknown key `server.listn` (keys of [server]: ",
+        ),
+        (
+            "",
+            &[("FLIGHTDECK_NOPE__X", "1")],
+            "environment variable FLIGHTDECK_NOPE__X",
+            "nope.x",
+            "there is no section `nope`",
+        ),
+        (
+            "",
+            &[("FLIGHTDECK_SERVER_LISTEN", "127.0.0.1:1")],
+            "environment variable FLIGHTDECK_SERVER_LISTEN",
+            "",
+            "e.g. FLIGHTDECK_SERVER__LISTEN",
+        ),
+        (
+            "",
+            &[("FLIGHTDECK_LOG", "debug")],
+            "environment variable FLIGHTDECK_LOG",
+            "",
+            "FLIGHTDECK_LOG__<KEY> (keys: format, level)",
+        ),
     ];
     for (text, env, source, key, reason) in cases {
         let err = load(text, env).unwrap_err();
@@ -102,6 +140,99 @@ fn errors_name_source_key_and_reason() {
         assert!(p.key.starts_with(key), "{text}: key {}", p.key);
         assert!(p.reason.contains(reason), "{text}: reason {}", p.reason);
         assert!(err.to_string().contains(source), "{err}");
+        if p.key.is_empty() {
+            continue;
+        }
+        assert!(err.to_string().contains(&p.key), "{err}");
+        if !env.is_empty() {
+            assert!(
+                !p.source.contains("flightdeck.toml"),
+                "{text}: blames the file for {env:?}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn known_flags_are_not_settings_and_tooling_is_only_ignored() {
+    let env = EnvSnapshot::from_vars(
+        [
+            ("FLIGHTDECK_CONFIG", "/etc/fd.toml"),
+            ("FLIGHTDECK_DATA_DIR", "/var/lib/fd"),
+            ("FLIGHTDECK_UI_DIR", "/srv/ui"),
+            ("FLIGHTDECK_API_TOKEN", "secret-token-value"),
+            ("FLIGHTDECK_BIN", "/bin/flightdeck"),
+            ("FLIGHTDECK_LOG__LEVEL", "debug"),
+            ("PATH", "/usr/bin"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    assert_eq!(env.problems(), &[]);
+    assert_eq!(env.ignored(), &["FLIGHTDECK_BIN".to_string()]);
+    assert_eq!(
+        env.overrides().collect::<Vec<_>>(),
+        vec![("FLIGHTDECK_LOG__LEVEL", "debug")]
+    );
+    assert!(
+        !format!("{env:?}").contains("secret-token-value"),
+        "the snapshot never holds the token"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn non_utf8_environment_is_a_problem_not_a_panic() {
+    use std::os::unix::ffi::OsStringExt;
+    let bad = || OsString::from_vec(vec![b'a', 0xff, b'b']);
+    let mut bad_name = b"FLIGHTDECK_LOG__".to_vec();
+    bad_name.push(0xfe);
+    let env = EnvSnapshot::from_os_vars([
+        (OsString::from("FLIGHTDECK_LOG__LEVEL"), bad()),
+        (OsString::from_vec(bad_name), OsString::from("x")),
+        (OsString::from("FLIGHTDECK_API_TOKEN"), bad()),
+        // Paths may be any OS string; other people's variables are none of our business.
+        (OsString::from("FLIGHTDECK_DATA_DIR"), bad()),
+        (OsString::from("HOME"), bad()),
+        (OsString::from_vec(vec![b'X', 0xff]), OsString::from("y")),
+    ]);
+    let problems = env.problems();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert_eq!(
+        problems[0].source,
+        "environment variable FLIGHTDECK_LOG__LEVEL"
+    );
+    assert_eq!(problems[0].key, "log.level");
+    assert!(problems[0].reason.contains("not valid UTF-8"));
+    assert!(
+        problems[1].reason.contains("FLIGHTDECK_LOG__"),
+        "{problems:?}"
+    );
+    assert_eq!(
+        problems[2].source,
+        "environment variable FLIGHTDECK_API_TOKEN"
+    );
+    let source = ConfigSource {
+        env,
+        ..ConfigSource::default()
+    };
+    let err = source.load().unwrap_err();
+    assert!(
+        err.to_string().contains("FLIGHTDECK_LOG__LEVEL"),
+        "a load reports the environment's problems: {err}"
+    );
+}
+
+#[test]
+fn a_directory_is_not_a_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for required in [true, false] {
+        let err = Config::load_with_env(Some(dir.path()), required, Vec::new()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("is not a regular file") && msg.contains("directory"),
+            "{msg}"
+        );
+        assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
     }
 }
 
@@ -129,7 +260,7 @@ fn changed_keys_and_handle() {
     keys.sort();
     assert_eq!(keys, vec!["log.level", "server.listen"]);
 
-    let h = ConfigHandle::new(a, None, ConfigOverrides::default());
+    let h = ConfigHandle::new(a, ConfigSource::default());
     let mut rx = h.subscribe();
     assert_eq!(h.apply(b.clone()).len(), 2);
     assert!(rx.has_changed().unwrap());

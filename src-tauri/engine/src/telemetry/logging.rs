@@ -22,6 +22,21 @@ impl std::fmt::Debug for LogHandle {
 }
 
 impl LogHandle {
+    /// A handle on a filter layer that is not installed anywhere, with that layer: for
+    /// tests, or a binary composing its own subscriber. The handle works while the layer
+    /// lives.
+    pub fn detached(
+        level: &str,
+    ) -> Result<(Self, reload::Layer<EnvFilter, Registry>), TelemetryError> {
+        let (layer, filter) = reload::Layer::new(parse(level)?);
+        Ok((Self { filter }, layer))
+    }
+
+    /// The filter in force, as text (`None` once the layer is gone).
+    pub fn current(&self) -> Option<String> {
+        self.filter.with_current(|f| f.to_string()).ok()
+    }
+
     /// Puts a new filter in force (e.g. after a config reload).
     pub fn set_level(&self, level: &str) -> Result<(), TelemetryError> {
         let filter = parse(level)?;

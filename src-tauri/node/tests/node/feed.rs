@@ -71,18 +71,8 @@ async fn feed_auth_sequence_and_resume() {
     let err = connect_async(req).await.unwrap_err();
     assert!(err.to_string().contains("403"), "{err}");
 
-    // No auth message at all: refused after 10 s.
-    let mut silent = connect(&node).await;
-    let started = std::time::Instant::now();
-    let frame = tokio::time::timeout(Duration::from_secs(20), silent.next())
-        .await
-        .expect("refused within 20 s")
-        .unwrap()
-        .unwrap();
-    let err: Value = serde_json::from_str(frame.to_text().unwrap()).unwrap();
-    assert_eq!(err["code"], "unauthorized");
-    assert!(err["message"].as_str().unwrap().contains("10 s"));
-    assert!(started.elapsed() >= Duration::from_secs(9));
+    // No auth message at all: refused after 10 s (timed on paused time in the api crate's
+    // unit tests, `feed::tests`).
 
     // Not an auth message first: refused too.
     let mut ws = connect(&node).await;

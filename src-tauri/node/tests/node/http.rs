@@ -1,5 +1,5 @@
 //! The API over a real socket: auth on every /api/v1 route, request ids, /metrics through
-//! promtool, error codes.
+//! promtool, error codes (404, 405 with `Allow`, 413, 415, 400 for a missing Host, 403).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -88,7 +88,8 @@ async fn auth_errors_and_request_ids_over_http() {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
-    node.terminate();
+    let (code, log) = node.terminate();
+    assert_eq!(code, 0, "{}", log.join("\n"));
 }
 
 /// Sends only the head of a JSON POST announcing `len` bytes; returns the status and body.
@@ -169,7 +170,8 @@ async fn metrics_pass_promtool() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    node.terminate();
+    let (code, log) = node.terminate();
+    assert_eq!(code, 0, "{}", log.join("\n"));
 }
 
 /// JSON logs carry the request id on the request's lines.
@@ -209,4 +211,69 @@ async fn json_logs_carry_the_request_id() {
         .unwrap_or_else(|| panic!("no line with the request id: {log:#?}"));
     assert_eq!(served["span"]["route"], "/api/v1/info");
     assert_eq!(served["status"], 200);
+}
+
+/// What a client gets wrong, over real HTTP: each a JSON error with its code.
+#[tokio::test]
+async fn wrong_path_method_and_media_type_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path(), &[]);
+    let http = client();
+    let check = |res: reqwest::Response, status: u16, code: &'static str| async move {
+        assert_eq!(res.status(), status, "{code}");
+        let allow = res.headers().get("allow").cloned();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{body}");
+        allow
+    };
+    let res = http.get(node.url("/no/such/page")).send().await.unwrap();
+    check(res, 404, "not_found").await;
+    let res = http
+        .get(node.url("/api/v1/nope"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    check(res, 404, "not_found").await;
+    let res = http
+        .delete(node.url("/api/v1/info"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let allow = check(res, 405, "method_not_allowed").await;
+    assert!(
+        allow.is_some_and(|a| a.to_str().unwrap().contains("GET")),
+        "405 without Allow"
+    );
+    let res = http
+        .post(node.url("/api/v1/config/validate"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "text/plain")
+        .body(r#"{"toml":""}"#)
+        .send()
+        .await
+        .unwrap();
+    check(res, 415, "unsupported_media_type").await;
+
+    // HTTP/1.0 allows leaving the Host out; over TCP the node still wants one.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(&node.addr).await.unwrap();
+    conn.write_all(b"GET /livez HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        conn.read_to_end(&mut reply),
+    )
+    .await
+    .expect("no reply within 10 s")
+    .unwrap();
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.starts_with("HTTP/1.0 400"), "{text}");
+    assert!(text.contains("\"bad_request\""), "{text}");
+
+    let (code, log) = node.terminate();
+    assert_eq!(code, 0, "{}", log.join("\n"));
 }

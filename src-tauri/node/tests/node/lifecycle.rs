@@ -1,6 +1,7 @@
 //! Process lifecycle and bad input at start: SIGTERM drains and exits 0 with an intact
-//! database; invalid config, port in use, unwritable data dir, newer schema, non-loopback
-//! address each fail with a clear message and a non-zero exit.
+//! database that the next start reopens as the same node; invalid config, port in use,
+//! unwritable data dir, newer schema, non-loopback address each fail with a clear message
+//! and a non-zero exit, and a failed bind leaves no database behind.
 
 use std::time::Duration;
 
@@ -11,6 +12,17 @@ async fn sigterm_exits_zero_with_intact_database() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), &[]);
     let http = client();
+    // Something the first start wrote: the node id, created on first open.
+    let info: serde_json::Value = http
+        .get(node.url("/api/v1/info"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let node_id = info["node_id"].as_str().unwrap().to_string();
     // Some traffic in flight while the signal arrives.
     let url = node.url("/health");
     let load = tokio::spawn(async move {
@@ -32,6 +44,22 @@ async fn sigterm_exits_zero_with_intact_database() {
         !log.iter().any(|l| l.contains(TOKEN)),
         "the token leaked into the log"
     );
+
+    // The same data dir starts again as the same node.
+    let node = Node::start(dir.path(), &[]);
+    let info: serde_json::Value = client()
+        .get(node.url("/api/v1/info"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["node_id"], node_id.as_str());
+    let (code, log) = node.terminate();
+    assert_eq!(code, 0, "{}", log.join("\n"));
+    assert_eq!(integrity(dir.path()).await, "ok");
 }
 
 #[tokio::test]
@@ -102,11 +130,12 @@ fn invalid_config_at_start_names_file_and_key() {
 }
 
 #[test]
-fn port_in_use_is_a_clear_error() {
+fn port_in_use_is_a_clear_error_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let mut cmd = flightdeck(dir.path());
+    let mut cmd = flightdeck(&data);
     cmd.args(["--secrets", "env", "serve", "--listen", &addr])
         .env("FLIGHTDECK_API_TOKEN", TOKEN);
     let (code, _, err) = run(cmd);
@@ -115,17 +144,74 @@ fn port_in_use_is_a_clear_error() {
         err.contains(&addr) && err.contains("already in use"),
         "{err}"
     );
+    assert!(
+        !data.join("flightdeck.db").exists(),
+        "the port is checked before the database is created"
+    );
 }
 
 #[test]
 fn non_loopback_needs_explicit_opt_in() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = flightdeck(dir.path());
+    let data = dir.path().join("fresh");
+    let mut cmd = flightdeck(&data);
     cmd.args(["--secrets", "env", "serve", "--listen", "0.0.0.0:0"])
         .env("FLIGHTDECK_API_TOKEN", TOKEN);
     let (code, _, err) = run(cmd);
-    assert_eq!(code, 1);
-    assert!(err.contains("--insecure-listen"), "{err}");
+    assert_eq!(code, 2, "a usage error: {err}");
+    assert!(
+        err.contains("not a loopback address") && err.contains("--insecure-listen"),
+        "{err}"
+    );
+    assert!(!data.join("flightdeck.db").exists());
+}
+
+/// With the flag, a non-loopback address serves (reached here through loopback only) and the
+/// log says plainly what that means.
+#[tokio::test]
+async fn insecure_listen_serves_and_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = flightdeck(dir.path());
+    cmd.args([
+        "--secrets",
+        "env",
+        "serve",
+        "--listen",
+        "0.0.0.0:0",
+        "--insecure-listen",
+    ])
+    .env("FLIGHTDECK_API_TOKEN", TOKEN);
+    let node = Node::spawn(cmd, dir.path());
+    let port = node.addr.rsplit(':').next().unwrap().to_string();
+    let res = client()
+        .get(format!("http://127.0.0.1:{port}/livez"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (code, log) = node.terminate();
+    assert_eq!(code, 0, "{}", log.join("\n"));
+    assert!(
+        log.iter()
+            .any(|l| l.contains("WARN") && l.contains("plain HTTP on a non-loopback address")),
+        "{}",
+        log.join("\n")
+    );
+}
+
+/// `--listen localhost:PORT` is loopback.
+#[tokio::test]
+async fn listen_accepts_localhost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = flightdeck(dir.path());
+    cmd.args(["--secrets", "env", "serve", "--listen", "localhost:0"])
+        .env("FLIGHTDECK_API_TOKEN", TOKEN);
+    let node = Node::spawn(cmd, dir.path());
+    assert!(node.addr.starts_with("127.0.0.1:"), "{}", node.addr);
+    let res = client().get(node.url("/livez")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let (code, log) = node.terminate();
+    assert_eq!(code, 0, "{}", log.join("\n"));
 }
 
 #[test]
@@ -134,7 +220,9 @@ fn unwritable_data_dir_and_newer_schema() {
     let file = dir.path().join("plain-file");
     std::fs::write(&file, "x").unwrap();
     let mut cmd = flightdeck(&file.join("data"));
+    // Only the data dir is unusable: the (absent) config file's default place is fine.
     cmd.args(["--secrets", "env", "serve", "--listen", "127.0.0.1:0"])
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg-config"))
         .env("FLIGHTDECK_API_TOKEN", TOKEN);
     let (code, _, err) = run(cmd);
     assert_eq!(code, 1);

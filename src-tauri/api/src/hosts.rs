@@ -1,0 +1,222 @@
+//! The host names this node answers to, for the Host/Origin checks against DNS rebinding.
+//!
+//! Entries (config `server.allowed_hosts`, the listen address) and the names in requests go
+//! through the same [`normalize_host`], so `Node.LAN:7878`, `node.lan` and `node.lan.` are one
+//! name, and `::1`, `[::1]` and `[0:0:0:0:0:0:0:1]:80` are another. Invariant: a name that
+//! does not normalize is never allowed (it cannot match anything).
+
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Names every node answers to.
+const LOOPBACK: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+/// Extra names of the desktop's webview (Windows serves the UI from `http://tauri.localhost`).
+const WEBVIEW: [&str; 1] = ["tauri.localhost"];
+
+/// The host part of `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address,
+/// lower-cased, IPv6 in brackets, IPs in their canonical form, a trailing dot removed.
+///
+/// Errors name what is wrong, for a config message: URLs, paths, user info, wildcards, bad
+/// ports and characters a host name cannot have are refused.
+pub fn normalize_host(entry: &str) -> Result<String, String> {
+    let s = entry.trim();
+    if s.is_empty() {
+        return Err("empty host name".into());
+    }
+    if s.contains("://") {
+        return Err("a host name, not a URL: drop the scheme (e.g. `node.lan`)".into());
+    }
+    if s.contains(['/', '@', '?', '#', '*', ' ', '\t']) {
+        return Err("a bare host name or IP is expected (no path, user, query or wildcard)".into());
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']').ok_or("`[` without a closing `]`")?;
+        let ip: Ipv6Addr = inside
+            .parse()
+            .map_err(|_| format!("`{inside}` is not an IPv6 address"))?;
+        match after {
+            "" => {}
+            p => check_port(p.strip_prefix(':').ok_or("unexpected text after `]`")?)?,
+        }
+        return Ok(format!("[{ip}]"));
+    }
+    if s.matches(':').count() > 1 {
+        // A bare IPv6 address (it cannot carry a port without brackets).
+        let ip: Ipv6Addr = s.parse().map_err(|_| {
+            format!("`{s}` is not an IPv6 address (put it in brackets to add a port)")
+        })?;
+        return Ok(format!("[{ip}]"));
+    }
+    let name = match s.split_once(':') {
+        Some((name, port)) => {
+            check_port(port)?;
+            name
+        }
+        None => s,
+    };
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    if let Ok(ip) = name.parse::<Ipv4Addr>() {
+        return Ok(ip.to_string());
+    }
+    check_dns_name(&name)?;
+    Ok(name)
+}
+
+fn check_port(port: &str) -> Result<(), String> {
+    match port.parse::<u16>() {
+        Ok(_) if !port.starts_with('+') => Ok(()),
+        _ => Err(format!("`{port}` is not a port")),
+    }
+}
+
+fn check_dns_name(name: &str) -> Result<(), String> {
+    if name.len() > 253 {
+        return Err("a host name is at most 253 characters".into());
+    }
+    for label in name.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(format!(
+                "`{name}` is not a host name (letters, digits, `-` and `_` between dots)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Host names this node answers to.
+#[derive(Debug, Clone)]
+pub struct AllowedHosts {
+    names: HashSet<String>,
+    /// The desktop's in-process path: its webview's names and `tauri://localhost` too.
+    webview: bool,
+}
+
+impl AllowedHosts {
+    /// Loopback names (plus the webview's when `webview`), plus `extra` (config
+    /// `server.allowed_hosts` and the listen address), normalized. An entry that does not
+    /// normalize is left out with a warning: binaries check entries up front with
+    /// [`normalize_host`] to refuse them with a clear message instead.
+    pub fn new(extra: impl IntoIterator<Item = String>, webview: bool) -> Self {
+        let mut names: HashSet<String> = LOOPBACK.into_iter().map(String::from).collect();
+        if webview {
+            names.extend(WEBVIEW.into_iter().map(String::from));
+        }
+        for entry in extra {
+            match normalize_host(&entry) {
+                Ok(name) => {
+                    names.insert(name);
+                }
+                Err(reason) => {
+                    tracing::warn!(entry = %entry, %reason, "ignoring an allowed host entry");
+                }
+            }
+        }
+        Self { names, webview }
+    }
+
+    /// Whether `authority` (`host[:port]` from a Host header or an Origin) names this node.
+    pub fn allows(&self, authority: &str) -> bool {
+        normalize_host(authority).is_ok_and(|name| self.names.contains(&name))
+    }
+
+    /// Whether a request from the page at `origin` may reach this node.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        if self.webview && origin == "tauri://localhost" {
+            return true;
+        }
+        let Some((scheme, rest)) = origin.split_once("://") else {
+            return false;
+        };
+        matches!(scheme, "http" | "https") && self.allows(rest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalization_table() {
+        let ok = [
+            ("node.lan", "node.lan"),
+            ("Node.LAN:7878", "node.lan"),
+            ("node.lan.", "node.lan"),
+            ("  node.lan  ", "node.lan"),
+            ("my_host-1", "my_host-1"),
+            ("10.0.0.7", "10.0.0.7"),
+            ("10.0.0.7:80", "10.0.0.7"),
+            ("::1", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("[0:0:0:0:0:0:0:1]:7878", "[::1]"),
+            ("FE80::A", "[fe80::a]"),
+        ];
+        for (entry, want) in ok {
+            assert_eq!(normalize_host(entry).as_deref(), Ok(want), "{entry}");
+        }
+        let bad = [
+            ("", "empty"),
+            ("http://node.lan", "URL"),
+            ("node.lan/x", "bare host"),
+            ("user@node.lan", "bare host"),
+            ("*.lan", "wildcard"),
+            ("node.lan:http", "not a port"),
+            ("node.lan:70000", "not a port"),
+            ("node.lan:", "not a port"),
+            ("[::1", "closing"),
+            ("[nope]", "IPv6"),
+            ("[::1]x", "after"),
+            ("fe80::1:80:x", "IPv6"),
+            ("-node", "host name"),
+            ("a..b", "host name"),
+            ("nöde", "host name"),
+        ];
+        for (entry, why) in bad {
+            let err = normalize_host(entry).expect_err(entry);
+            assert!(err.contains(why), "{entry}: {err}");
+        }
+    }
+
+    #[test]
+    fn host_and_origin_table() {
+        let hosts = AllowedHosts::new(["Node.LAN".to_string(), "bad entry/".to_string()], false);
+        let cases = [
+            ("127.0.0.1:7878", true),
+            ("localhost", true),
+            ("LOCALHOST:80", true),
+            ("[::1]:7878", true),
+            ("node.lan:7878", true),
+            ("node.lan.", true),
+            ("evil.example:7878", false),
+            ("127.0.0.1.evil.example", false),
+            ("tauri.localhost", false),
+            ("bad entry/", false),
+        ];
+        for (h, ok) in cases {
+            assert_eq!(hosts.allows(h), ok, "{h}");
+        }
+        let origins = [
+            ("http://127.0.0.1:7878", true),
+            ("http://localhost:1420", true),
+            ("https://node.lan", true),
+            ("tauri://localhost", false),
+            ("http://tauri.localhost", false),
+            ("https://evil.example", false),
+            ("null", false),
+            ("file://", false),
+        ];
+        for (o, ok) in origins {
+            assert_eq!(hosts.allows_origin(o), ok, "{o}");
+        }
+        let desktop = AllowedHosts::new(Vec::new(), true);
+        assert!(desktop.allows_origin("tauri://localhost"));
+        assert!(desktop.allows_origin("http://tauri.localhost"));
+        assert!(!desktop.allows_origin("tauri://evil"));
+    }
+}

@@ -1,0 +1,106 @@
+//! The rules a [`Config`] must satisfy beyond its types (ranges, parsable addresses and log
+//! filters), and who gets the blame when one is broken.
+//!
+//! Invariants: every rule reports the dotted key and a reason a user can act on; the source
+//! named is the layer that set the value (the file, the environment variable, the flags).
+//!
+//! Must never: read files or the environment, or change the config it checks.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use super::{Config, ConfigError, ConfigProblem};
+
+/// A broken rule: the dotted key and why.
+type Violation = (&'static str, String);
+
+impl Config {
+    /// Checks values beyond their types; every problem is blamed on `path` (or on
+    /// `configuration` when there is none). A load blames the layer that set each value.
+    pub fn validate(&self, path: Option<&Path>) -> Result<(), ConfigError> {
+        let source = path
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "configuration".into());
+        into_result(
+            self.violations()
+                .into_iter()
+                .map(|(key, reason)| ConfigProblem {
+                    source: source.clone(),
+                    key: key.into(),
+                    reason,
+                })
+                .collect(),
+        )
+    }
+
+    /// [`Config::validate`], naming for each key the source `figment` says set it.
+    pub(super) fn validate_against(&self, figment: &figment::Figment) -> Vec<ConfigProblem> {
+        self.violations()
+            .into_iter()
+            .map(|(key, reason)| ConfigProblem {
+                source: figment
+                    .find_metadata(key)
+                    .map(super::load::source_name)
+                    .unwrap_or_else(|| "configuration".into()),
+                key: key.into(),
+                reason,
+            })
+            .collect()
+    }
+
+    fn violations(&self) -> Vec<Violation> {
+        let mut out: Vec<Violation> = Vec::new();
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            out.push((
+                "server.listen",
+                format!(
+                    "`{}` is not an IP address with a port, e.g. 127.0.0.1:7878",
+                    self.server.listen
+                ),
+            ));
+        }
+        let ranges: [(&'static str, u64, u64, u64); 5] = [
+            (
+                "server.body_limit_bytes",
+                self.server.body_limit_bytes,
+                1024,
+                64 * 1024 * 1024,
+            ),
+            ("shutdown.timeout_secs", self.shutdown.timeout_secs, 1, 3600),
+            (
+                "feed.metrics_interval_ms",
+                self.feed.metrics_interval_ms,
+                100,
+                60_000,
+            ),
+            ("health.interval_secs", self.health.interval_secs, 1, 3600),
+            (
+                "health.degraded_after_ms",
+                self.health.degraded_after_ms,
+                1,
+                60_000,
+            ),
+        ];
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            out.push((
+                "log.level",
+                format!("`{}` is not a log filter: {e}", self.log.level),
+            ));
+        }
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                out.push((key, format!("must be between {min} and {max}")));
+            }
+        }
+        out
+    }
+}
+
+/// `Ok` when there is nothing to report.
+pub(super) fn into_result(problems: Vec<ConfigProblem>) -> Result<(), ConfigError> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid { problems })
+    }
+}
