@@ -201,7 +201,11 @@ fn read_file(path: &Path) -> (Option<Fingerprint>, Result<Option<String>, Config
         })
     };
     match std::fs::metadata(path) {
-        Err(e) if e.kind() == ErrorKind::NotFound => return (Some(Fingerprint::Absent), Ok(None)),
+        // A parent that is a file (say, a stray file named like the config dir) means there is
+        // no config file here, like a missing one.
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            return (Some(Fingerprint::Absent), Ok(None));
+        }
         Err(e) => return (None, unreadable(format!("cannot read: {e}"))),
         Ok(m) if !m.is_file() => {
             let what = if m.is_dir() {

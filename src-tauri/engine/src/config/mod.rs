@@ -16,6 +16,7 @@
 
 mod env;
 mod handle;
+mod host_name;
 mod load;
 pub mod reload;
 mod validate;
@@ -31,6 +32,7 @@ use crate::error::ErrorCode;
 
 pub use env::{ENV_PREFIX, EnvSnapshot};
 pub use handle::{ConfigHandle, ConfigState, ConfigStatus};
+pub use host_name::normalize_host;
 pub use load::{ConfigOverrides, ConfigSource};
 pub use watch::ConfigWatcher;
 

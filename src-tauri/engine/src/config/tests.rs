@@ -65,6 +65,13 @@ fn errors_name_source_key_and_reason() {
             "not an IP address",
         ),
         (
+            "[server]\nallowed_hosts = [\"node.lan\", \"http://evil.example\"]\n",
+            &[],
+            "flightdeck.toml",
+            "server.allowed_hosts",
+            "`http://evil.example`: a host name, not a URL",
+        ),
+        (
             "[shutdown]\ntimeout_secs = 0\n",
             &[],
             "flightdeck.toml",
@@ -234,6 +241,22 @@ fn a_directory_is_not_a_config_file() {
         );
         assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
     }
+}
+
+#[test]
+fn a_file_in_place_of_the_config_dir_means_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let stray = dir.path().join("flightdeck");
+    std::fs::write(&stray, "not a directory").unwrap();
+    let path = stray.join("flightdeck.toml");
+    assert_eq!(
+        Config::load_with_env(Some(&path), false, Vec::new()).unwrap(),
+        Config::default()
+    );
+    assert!(matches!(
+        Config::load_with_env(Some(&path), true, Vec::new()),
+        Err(ConfigError::Missing { .. })
+    ));
 }
 
 #[test]

@@ -59,6 +59,11 @@ impl Config {
                 ),
             ));
         }
+        for entry in &self.server.allowed_hosts {
+            if let Err(reason) = super::normalize_host(entry) {
+                out.push(("server.allowed_hosts", format!("`{entry}`: {reason}")));
+            }
+        }
         let ranges: [(&'static str, u64, u64, u64); 5] = [
             (
                 "server.body_limit_bytes",

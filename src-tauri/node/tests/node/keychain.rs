@@ -9,6 +9,45 @@ use std::time::{Duration, Instant};
 
 use super::support::{Node, client, flightdeck, run};
 
+/// A private session bus in `dir` that activates no services: the system's
+/// `org.freedesktop.secrets` activation file (installed with gnome-keyring) would otherwise start
+/// a keyring with the developer's HOME the moment anything asks for the Secret Service.
+fn private_bus(dir: &Path) -> (Child, String) {
+    let config = dir.join("bus.conf");
+    std::fs::write(
+        &config,
+        format!(
+            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={}/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let mut bus = Command::new("dbus-daemon")
+        .args(["--nofork", "--print-address=1"])
+        .arg(format!("--config-file={}", config.display()))
+        .env("HOME", dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("dbus-daemon is installed by the test command");
+    let mut line = String::new();
+    BufReader::new(bus.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (bus, line.trim().to_string())
+}
+
 /// A private session bus with an unlocked gnome-keyring on it.
 struct Keyring {
     bus: Child,
@@ -28,22 +67,10 @@ impl Keyring {
             .permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o700);
         std::fs::set_permissions(xdg.path().join("runtime"), perms).unwrap();
-        let mut bus = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .arg(format!(
-                "--address=unix:path={}/bus",
-                xdg.path().join("runtime").display()
-            ))
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("dbus-daemon is installed by the test command");
-        let mut line = String::new();
-        BufReader::new(bus.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line.trim().to_string();
+        let (bus, address) = private_bus(&xdg.path().join("runtime"));
         let mut keyring = Command::new("gnome-keyring-daemon")
             .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("HOME", xdg.path())
             .env("DBUS_SESSION_BUS_ADDRESS", &address)
             .env("XDG_DATA_HOME", xdg.path().join("data"))
             .env("XDG_RUNTIME_DIR", xdg.path().join("runtime"))
@@ -217,21 +244,8 @@ fn no_keychain_is_a_clear_error_with_alternatives() {
         );
     }
     // A bus without a Secret Service.
-    let keyring_less = {
-        let xdg = tempfile::tempdir().unwrap();
-        let mut bus = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .arg(format!("--address=unix:path={}/bus", xdg.path().display()))
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(bus.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        (bus, line.trim().to_string(), xdg)
-    };
-    let (mut bus, address, _xdg) = keyring_less;
+    let xdg = tempfile::tempdir().unwrap();
+    let (mut bus, address) = private_bus(xdg.path());
     let mut c = flightdeck(dir.path());
     c.env("DBUS_SESSION_BUS_ADDRESS", &address).args([
         "--secrets",
@@ -248,4 +262,5 @@ fn no_keychain_is_a_clear_error_with_alternatives() {
         err.contains("keychain is not reachable") && err.contains("--secrets file"),
         "{err}"
     );
+    assert!(err.contains("no Secret Service"), "{err}");
 }
