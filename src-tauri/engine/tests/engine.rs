@@ -31,6 +31,23 @@ fn options(dir: &Path) -> EngineOptions {
     }
 }
 
+/// Like [`options`], with the config read from `path` (env secrets), watched when `watch`.
+fn options_with_file(dir: &Path, path: &Path, required: bool, watch: bool) -> EngineOptions {
+    let mut opts = options(dir);
+    opts.config_source = ConfigSource {
+        path: Some(path.to_path_buf()),
+        required,
+        env: EnvSnapshot::default(),
+        overrides: ConfigOverrides {
+            secrets_backend: Some(SecretsBackend::Env),
+            ..Default::default()
+        },
+    };
+    opts.config = opts.config_source.load().unwrap();
+    opts.watch_config = watch;
+    opts
+}
+
 #[tokio::test]
 async fn migrations_apply_and_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
@@ -148,19 +165,9 @@ async fn config_hot_reload_applies_valid_and_rejects_invalid() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flightdeck.toml");
     std::fs::write(&path, "[feed]\nmetrics_interval_ms = 1000\n").unwrap();
-    let mut opts = options(dir.path());
-    opts.config_source = ConfigSource {
-        path: Some(path.clone()),
-        required: true,
-        env: EnvSnapshot::default(),
-        overrides: ConfigOverrides {
-            secrets_backend: Some(SecretsBackend::Env),
-            ..Default::default()
-        },
-    };
-    opts.config = opts.config_source.load().unwrap();
-    opts.watch_config = true;
-    let engine = Engine::open(opts).await.unwrap();
+    let engine = Engine::open(options_with_file(dir.path(), &path, true, true))
+        .await
+        .unwrap();
     let mut rx = engine.events().subscribe(None).receiver;
     let mut watch = engine.config().subscribe();
 
@@ -235,19 +242,9 @@ async fn engine_starts_when_the_config_dir_cannot_be_watched_yet() {
     let dir = tempfile::tempdir().unwrap();
     let config_dir = dir.path().join("config-not-yet");
     let path = config_dir.join("flightdeck.toml");
-    let mut opts = options(dir.path());
-    opts.config_source = ConfigSource {
-        path: Some(path.clone()),
-        required: false,
-        env: EnvSnapshot::default(),
-        overrides: ConfigOverrides {
-            secrets_backend: Some(SecretsBackend::Env),
-            ..Default::default()
-        },
-    };
-    opts.config = opts.config_source.load().unwrap();
-    opts.watch_config = true;
-    let engine = Engine::open(opts).await.unwrap();
+    let engine = Engine::open(options_with_file(dir.path(), &path, false, true))
+        .await
+        .unwrap();
     let status = engine.config().status();
     assert_eq!(status.state, ConfigState::Ok);
     assert_eq!(status.path, None, "running on the built-in defaults");

@@ -5,34 +5,19 @@
 use std::path::Path;
 use std::time::Duration;
 
-use flightdeck_engine::config::{
-    ConfigOverrides, ConfigSource, ConfigState, EnvSnapshot, SecretsBackend,
-};
+use flightdeck_engine::Engine;
+use flightdeck_engine::config::{ConfigState, SecretsBackend};
 use flightdeck_engine::events::{ConfigOutcome, Event};
 use flightdeck_engine::health::{HealthReport, HealthStatus};
 use flightdeck_engine::secrets::FILE_NAME;
-use flightdeck_engine::{Engine, EngineOptions};
 
-use crate::options;
+use crate::{options, options_with_file};
 
 /// An engine whose config comes from `<dir>/flightdeck.toml`, reloaded by hand.
 async fn engine_with_config_file(dir: &Path) -> (Engine, std::path::PathBuf) {
     let path = dir.join("flightdeck.toml");
     std::fs::write(&path, "[feed]\nmetrics_interval_ms = 60000\n").unwrap();
-    let source = ConfigSource {
-        path: Some(path.clone()),
-        required: true,
-        env: EnvSnapshot::default(),
-        overrides: ConfigOverrides {
-            secrets_backend: Some(SecretsBackend::Env),
-            ..Default::default()
-        },
-    };
-    let opts = EngineOptions {
-        config: source.load().unwrap(),
-        config_source: source,
-        ..options(&dir.join("data"))
-    };
+    let opts = options_with_file(&dir.join("data"), &path, true, false);
     (Engine::open(opts).await.unwrap(), path)
 }
 

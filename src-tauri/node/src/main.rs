@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod http_server;
 mod serve;
 
 use std::process::ExitCode;

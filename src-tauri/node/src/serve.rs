@@ -9,7 +9,6 @@
 //! A second signal exits at once (130). The engine writes before it acknowledges, so a forced
 //! exit still loses nothing committed.
 
-use std::future::IntoFuture;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -26,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::UsageError;
 use crate::cli::{Global, ServeArgs};
 use crate::commands::{data_dir, env_token, init_logging, load_config_with, overrides};
+use crate::http_server;
 
 pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let mut overrides = overrides(global);
@@ -126,13 +126,21 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
 
     let graceful = stop.clone();
     let engine_stop = engine.shutdown_token();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            graceful.cancelled().await;
-            // Feeds and background loops end on the engine's token.
-            engine_stop.cancel();
-        })
-        .into_future();
+    tokio::spawn(async move {
+        graceful.cancelled().await;
+        // Feeds and background loops end on the engine's token.
+        engine_stop.cancel();
+    });
+    let server = async {
+        http_server::serve(
+            listener,
+            app,
+            stop.clone(),
+            http_server::HEADER_READ_TIMEOUT,
+        )
+        .await;
+        Ok::<(), std::io::Error>(())
+    };
     tokio::pin!(server);
     // One budget (read when the signal arrives, so reloads count) for draining requests and
     // then the engine's own work.

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use super::support::{Node, TOKEN, client};
+use super::support::{Node, TOKEN, client, get_json};
 
 #[tokio::test]
 async fn auth_errors_and_request_ids_over_http() {
@@ -14,15 +14,7 @@ async fn auth_errors_and_request_ids_over_http() {
     let node = Node::start(dir.path(), &[]);
     let http = client();
 
-    let doc: Value = http
-        .get(node.url("/api/v1/openapi.json"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = get_json(&http, &node.url("/api/v1/openapi.json"), Some(TOKEN)).await;
     let mut checked = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {
         if !path.starts_with("/api/v1/") || path == "/api/v1/feed" {

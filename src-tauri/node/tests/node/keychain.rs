@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::support::{Node, client, flightdeck, run};
+use super::support::{Node, client, flightdeck, get_json, run};
 
 /// A private session bus in `dir` that activates no services: the system's
 /// `org.freedesktop.secrets` activation file (installed with gnome-keyring) would otherwise start
@@ -194,14 +194,7 @@ async fn token_lives_in_the_keychain() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let health: serde_json::Value = http
-        .get(node.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = get_json(&http, &node.url("/health"), None).await;
     let secrets = health["dependencies"]
         .as_array()
         .unwrap()

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use super::support::{Node, TOKEN, client, flightdeck, integrity, run, signal, wait_timeout};
+use super::support::{
+    Node, TOKEN, client, flightdeck, get_json, integrity, run, signal, wait_timeout,
+};
 
 #[tokio::test]
 async fn sigterm_exits_zero_with_intact_database() {
@@ -13,15 +15,7 @@ async fn sigterm_exits_zero_with_intact_database() {
     let node = Node::start(dir.path(), &[]);
     let http = client();
     // Something the first start wrote: the node id, created on first open.
-    let info: serde_json::Value = http
-        .get(node.url("/api/v1/info"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: serde_json::Value = get_json(&http, &node.url("/api/v1/info"), Some(TOKEN)).await;
     let node_id = info["node_id"].as_str().unwrap().to_string();
     // Some traffic in flight while the signal arrives.
     let url = node.url("/health");
@@ -47,15 +41,7 @@ async fn sigterm_exits_zero_with_intact_database() {
 
     // The same data dir starts again as the same node.
     let node = Node::start(dir.path(), &[]);
-    let info: serde_json::Value = client()
-        .get(node.url("/api/v1/info"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: serde_json::Value = get_json(&client(), &node.url("/api/v1/info"), Some(TOKEN)).await;
     assert_eq!(info["node_id"], node_id.as_str());
     let (code, log) = node.terminate();
     assert_eq!(code, 0, "{}", log.join("\n"));

@@ -157,3 +157,12 @@ pub async fn integrity(dir: &Path) -> String {
         .await
         .unwrap()
 }
+
+/// GET `url` (with the bearer token when given) and parse the JSON body.
+pub async fn get_json(http: &reqwest::Client, url: &str, token: Option<&str>) -> serde_json::Value {
+    let mut req = http.get(url);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
