@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use flightdeck_engine::clock::SystemClock;
 use flightdeck_engine::config::{Config, SecretsBackend};
 use flightdeck_engine::{Engine, EngineOptions};
 use serde_json::Value;
@@ -28,6 +29,7 @@ pub(crate) async fn engine(dir: &Path) -> Engine {
         config_source: Default::default(),
         watch_config: false,
         env_token: Some(TOKEN.into()),
+        clock: SystemClock::shared(),
     })
     .await
     .unwrap()

@@ -5,6 +5,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use flightdeck_api::{ApiOptions, Transport, router};
+use flightdeck_engine::clock::SystemClock;
 use flightdeck_engine::config::{Config, SecretsBackend};
 use flightdeck_engine::secrets::ApiToken;
 use flightdeck_engine::{Engine, EngineOptions};
@@ -25,6 +26,7 @@ pub async fn engine(dir: &std::path::Path, tweak: impl FnOnce(&mut Config)) -> E
         config_source: Default::default(),
         watch_config: false,
         env_token: Some(TOKEN.into()),
+        clock: SystemClock::shared(),
     })
     .await
     .unwrap()

@@ -40,6 +40,13 @@ pub async fn api_request(
     state: tauri::State<'_, Desktop>,
     request: ApiRequest,
 ) -> Result<ApiResponse, String> {
+    handle(&state.startup, request).await
+}
+
+/// What `api_request` does, apart from Tauri: validate the request, wait for the engine, add
+/// the in-process token, run the Router. An `Err` is a request the UI should never make; every
+/// answer of the Router, errors included, is an `Ok`.
+pub async fn handle(startup: &Startup, request: ApiRequest) -> Result<ApiResponse, String> {
     if !request.path.starts_with('/') || request.path.starts_with("//") {
         return Err(format!(
             "path must start with a single '/': {}",
@@ -48,7 +55,7 @@ pub async fn api_request(
     }
     let method = http::Method::from_bytes(request.method.as_bytes())
         .map_err(|_| format!("not an HTTP method: {}", request.method))?;
-    let ready = match state.startup.wait().await {
+    let ready = match startup.wait().await {
         Ok(ready) => ready,
         Err(failure) => {
             return Ok(ApiResponse {
@@ -132,4 +139,124 @@ pub fn feed_unsubscribe(state: tauri::State<'_, Desktop>, id: u32) -> Result<(),
         task.abort();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use flightdeck_api::{ApiOptions, Transport, router};
+    use flightdeck_engine::clock::SystemClock;
+    use flightdeck_engine::config::{Config, SecretsBackend};
+    use flightdeck_engine::secrets::ApiToken;
+    use flightdeck_engine::{Engine, EngineOptions, ErrorCode};
+
+    use super::*;
+    use crate::startup::{Failure, Ready};
+
+    fn request(method: &str, path: &str, body: Option<&str>) -> ApiRequest {
+        ApiRequest {
+            method: method.into(),
+            path: path.into(),
+            body: body.map(String::from),
+        }
+    }
+
+    /// A started desktop: an engine in `dir` behind the in-process Router.
+    async fn ready(dir: &std::path::Path) -> (Startup, Engine) {
+        let mut config = Config::default();
+        config.secrets.backend = SecretsBackend::Env;
+        let engine = Engine::open(EngineOptions {
+            data_dir: dir.to_path_buf(),
+            config,
+            config_source: Default::default(),
+            watch_config: false,
+            env_token: None,
+            clock: SystemClock::shared(),
+        })
+        .await
+        .unwrap();
+        let token = ApiToken::generate().unwrap();
+        let router = router(
+            engine.clone(),
+            ApiOptions {
+                token: token.clone(),
+                allowed_hosts: Vec::new(),
+                ui_dir: None,
+                body_limit_bytes: 1024 * 1024,
+                transport: Transport::InProcess,
+            },
+        );
+        let startup = Startup::default();
+        startup.ready(Ready {
+            engine: engine.clone(),
+            router,
+            token,
+        });
+        (startup, engine)
+    }
+
+    #[tokio::test]
+    async fn requests_reach_the_router_with_the_in_process_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let (startup, engine) = ready(dir.path()).await;
+        // The UI sends no token: the shell adds it, so /api/v1 answers.
+        let info = handle(&startup, request("GET", "/api/v1/info", None))
+            .await
+            .unwrap();
+        assert_eq!(info.status, 200, "{}", info.body);
+        let info: serde_json::Value = serde_json::from_str(&info.body).unwrap();
+        assert_eq!(info["node_id"], engine.node_id());
+
+        // A JSON body is sent as JSON; the Router's own errors come back as answers.
+        let check = handle(
+            &startup,
+            request("POST", "/api/v1/config/validate", Some("{\"toml\": 5}")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(check.status, 400, "{}", check.body);
+        let err: serde_json::Value = serde_json::from_str(&check.body).unwrap();
+        assert_eq!(err["error"]["code"], "invalid_json");
+        let missing = handle(&startup, request("GET", "/api/v1/nope", None))
+            .await
+            .unwrap();
+        assert_eq!(missing.status, 404);
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn malformed_requests_are_refused_before_the_router() {
+        let dir = tempfile::tempdir().unwrap();
+        let (startup, engine) = ready(dir.path()).await;
+        for (method, path) in [
+            ("GET", "api/v1/info"),
+            ("GET", "//evil.example/api/v1/info"),
+            ("GET", ""),
+            ("NOT A METHOD", "/api/v1/info"),
+        ] {
+            let refused = handle(&startup, request(method, path, None)).await;
+            assert!(refused.is_err(), "{method} {path:?} was accepted");
+        }
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_start_answers_every_request_with_its_reason() {
+        let startup = Startup::default();
+        startup.failed(Failure {
+            code: ErrorCode::DataDirLocked,
+            message: "Flightdeck could not start: in use by pid 42".into(),
+        });
+        let answer = handle(&startup, request("GET", "/api/v1/info", None))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 503);
+        let body: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        assert_eq!(body["error"]["code"], "data_dir_locked");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("pid 42")),
+            "{body}"
+        );
+    }
 }

@@ -21,6 +21,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use flightdeck_api::{ApiOptions, router};
+use flightdeck_engine::clock::SystemClock;
 use flightdeck_engine::config::{Config, ConfigSource};
 use flightdeck_engine::secrets::{ApiToken, TOKEN_ENV};
 use flightdeck_engine::{Engine, EngineOptions, ErrorCode, paths, telemetry};
@@ -194,6 +195,7 @@ async fn open_engine(
         config_source,
         watch_config: true,
         env_token: std::env::var(TOKEN_ENV).ok(),
+        clock: SystemClock::shared(),
     })
     .await
     .map_err(|e| failure(e.code(), &e))?;

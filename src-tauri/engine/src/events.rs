@@ -6,6 +6,8 @@
 //! - Sequence numbers strictly increase across the node's restarts: they start at the
 //!   process start time in microseconds since the epoch, so a number remembered from a
 //!   previous run is never mistaken for one of this run (and stays below 2^53 for JavaScript).
+//! - Start and event times come from the engine's [`Clock`](crate::clock::Clock), never from
+//!   the system clock directly.
 //! - Subscribing and replaying happen under the same lock as publishing, so a subscriber sees
 //!   every event after its resume point exactly once, in order, unless it lags.
 //! - A slow subscriber never blocks the publisher: the broadcast drops its oldest events and
@@ -20,6 +22,7 @@ use tokio::sync::broadcast;
 use ts_rs::TS;
 use utoipa::ToSchema;
 
+use crate::clock::SharedClock;
 use crate::health::HealthStatus;
 
 /// Events kept for resuming clients.
@@ -116,24 +119,22 @@ struct State {
 pub struct EventBus {
     tx: broadcast::Sender<Arc<FeedEvent>>,
     state: Arc<Mutex<State>>,
-}
-
-impl Default for EventBus {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// Stamps each event's `time`.
+    clock: SharedClock,
 }
 
 impl EventBus {
-    pub fn new() -> Self {
-        let start = u64::try_from(Utc::now().timestamp_micros()).unwrap_or(0);
-        Self::starting_at(start)
+    /// A bus whose sequence starts at `clock`'s time in microseconds since the epoch.
+    pub fn new(clock: SharedClock) -> Self {
+        let start = u64::try_from(clock.now().timestamp_micros()).unwrap_or(0);
+        Self::starting_at(start, clock)
     }
 
     /// A bus whose first event gets `start + 1` (tests use small numbers).
-    pub fn starting_at(start: u64) -> Self {
+    pub fn starting_at(start: u64, clock: SharedClock) -> Self {
         let (tx, _) = broadcast::channel(CAPACITY);
         Self {
+            clock,
             tx,
             state: Arc::new(Mutex::new(State {
                 seq: start,
@@ -157,7 +158,7 @@ impl EventBus {
         state.published += 1;
         let item = Arc::new(FeedEvent {
             seq: state.seq,
-            time: Utc::now(),
+            time: self.clock.now(),
             event,
         });
         if state.recent.len() == REPLAY {
@@ -218,7 +219,14 @@ impl EventBus {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::clock::{ManualClock, SystemClock};
+
+    fn bus_at(start: u64) -> EventBus {
+        EventBus::starting_at(start, SystemClock::shared())
+    }
 
     fn sample(n: u64) -> Event {
         Event::Metrics(MetricsSample {
@@ -234,7 +242,7 @@ mod tests {
 
     #[test]
     fn seq_increases_and_serializes_flat() {
-        let bus = EventBus::starting_at(10);
+        let bus = bus_at(10);
         assert_eq!(bus.publish(sample(1)), 11);
         assert_eq!(bus.publish(sample(2)), 12);
         let sub = bus.subscribe(Some(10));
@@ -247,7 +255,7 @@ mod tests {
 
     #[test]
     fn health_events_are_on_the_health_topic() {
-        let bus = EventBus::starting_at(0);
+        let bus = bus_at(0);
         bus.publish(Event::Health {
             dependency: "secrets".into(),
             from: HealthStatus::Healthy,
@@ -264,7 +272,7 @@ mod tests {
 
     #[test]
     fn resume_table() {
-        let bus = EventBus::starting_at(0);
+        let bus = bus_at(0);
         for i in 0..(REPLAY as u64 + 10) {
             bus.publish(sample(i));
         }
@@ -290,7 +298,7 @@ mod tests {
 
     #[tokio::test]
     async fn live_after_replay_without_gap() {
-        let bus = EventBus::starting_at(0);
+        let bus = bus_at(0);
         bus.publish(sample(1));
         let mut sub = bus.subscribe(Some(0));
         bus.publish(sample(2));
@@ -300,10 +308,31 @@ mod tests {
 
     #[test]
     fn new_bus_starts_above_any_previous_run() {
-        let a = EventBus::new();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let b = EventBus::new();
-        assert!(b.last_seq() > a.last_seq());
+        let clock = Arc::new(ManualClock::new(
+            DateTime::parse_from_rfc3339("2030-01-02T03:04:05Z")
+                .unwrap()
+                .to_utc(),
+        ));
+        let a = EventBus::new(clock.clone());
+        assert_eq!(a.last_seq(), 1_893_553_445_000_000);
+        clock.advance(Duration::from_millis(2));
+        let b = EventBus::new(clock.clone());
+        assert_eq!(b.last_seq(), a.last_seq() + 2_000);
         assert!(b.last_seq() < (1u64 << 53));
+    }
+
+    #[test]
+    fn events_are_stamped_by_the_bus_clock() {
+        let start = DateTime::parse_from_rfc3339("2030-01-02T03:04:05Z")
+            .unwrap()
+            .to_utc();
+        let clock = Arc::new(ManualClock::new(start));
+        let bus = EventBus::starting_at(0, clock.clone());
+        bus.publish(sample(1));
+        let later = clock.advance(Duration::from_secs(60));
+        bus.publish(sample(2));
+        let sub = bus.subscribe(Some(0));
+        let times: Vec<_> = sub.replay.iter().map(|e| e.time).collect();
+        assert_eq!(times, [start, later]);
     }
 }

@@ -8,7 +8,9 @@
 //!   for the config, to the authenticated `/api/v1/info`.
 //! - A transition is written to `health_transitions` (through the store) first, then logged
 //!   and published as [`Event::Health`]; the first observation after start is stored, not
-//!   published.
+//!   published. It is stored with the time of the check that saw it.
+//! - Timestamps come from the engine's [`Clock`](crate::clock::Clock); durations (response
+//!   times, the reuse window) from the monotonic clock.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use utoipa::ToSchema;
 
+use crate::clock::SharedClock;
 use crate::config::{ConfigHandle, ConfigState};
 use crate::events::Event;
 use crate::secrets::{Secrets, SecretsError};
@@ -80,6 +83,7 @@ pub struct HealthChecks {
     pub store: Store,
     pub secrets: Result<Secrets, SecretsError>,
     pub config: ConfigHandle,
+    clock: SharedClock,
     last: Arc<Mutex<HashMap<String, HealthStatus>>>,
     /// The last database and secrets results; the async mutex also makes concurrent reports
     /// share one round of checks.
@@ -102,11 +106,17 @@ fn ms(d: Duration) -> f64 {
 }
 
 impl HealthChecks {
-    pub fn new(store: Store, secrets: Result<Secrets, SecretsError>, config: ConfigHandle) -> Self {
+    pub fn new(
+        store: Store,
+        secrets: Result<Secrets, SecretsError>,
+        config: ConfigHandle,
+        clock: SharedClock,
+    ) -> Self {
         Self {
             store,
             secrets,
             config,
+            clock,
             last: Arc::new(Mutex::new(HashMap::new())),
             recent: Arc::new(tokio::sync::Mutex::new(None)),
         }
@@ -133,7 +143,7 @@ impl HealthChecks {
             status,
             version: version.to_string(),
             uptime_seconds,
-            timestamp: Utc::now(),
+            timestamp: self.clock.now(),
             dependencies,
         }
     }
@@ -176,7 +186,7 @@ impl HealthChecks {
                     None,
                 ),
             };
-        checked("database", status, started.elapsed(), message, detail)
+        self.checked("database", status, started.elapsed(), message, detail)
     }
 
     async fn check_secrets(&self, degraded_after: Duration) -> Checked {
@@ -205,7 +215,7 @@ impl HealthChecks {
                 ),
             },
         };
-        checked("secrets", status, started.elapsed(), message, detail)
+        self.checked("secrets", status, started.elapsed(), message, detail)
     }
 
     fn check_config(&self) -> Checked {
@@ -238,7 +248,7 @@ impl HealthChecks {
                 st.error,
             ),
         };
-        checked("config", status, started.elapsed(), message, detail)
+        self.checked("config", status, started.elapsed(), message, detail)
     }
 
     async fn record_transitions(
@@ -268,6 +278,7 @@ impl HealthChecks {
                     from.map(HealthStatus::as_str),
                     d.status.as_str(),
                     d.message.as_deref(),
+                    d.last_check,
                 )
                 .await;
             if let Err(error) = res {
@@ -291,23 +302,25 @@ impl HealthChecks {
             }
         }
     }
-}
 
-fn checked(
-    name: &str,
-    status: HealthStatus,
-    took: Duration,
-    message: Option<String>,
-    detail: Option<String>,
-) -> Checked {
-    Checked {
-        public: DependencyHealth {
-            name: name.into(),
-            status,
-            response_time_ms: ms(took),
-            last_check: Utc::now(),
-            message,
-        },
-        detail,
+    /// A check that ended now.
+    fn checked(
+        &self,
+        name: &str,
+        status: HealthStatus,
+        took: Duration,
+        message: Option<String>,
+        detail: Option<String>,
+    ) -> Checked {
+        Checked {
+            public: DependencyHealth {
+                name: name.into(),
+                status,
+                response_time_ms: ms(took),
+                last_check: self.clock.now(),
+                message,
+            },
+            detail,
+        }
     }
 }

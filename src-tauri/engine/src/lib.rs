@@ -7,7 +7,9 @@
 //! Invariants:
 //! - No dependency on tauri, axum or any UI (checked by the
 //!   `engine_has_no_ui_or_http_server_dependencies` test in `tests/engine.rs`).
-//! - No global state: config, paths and the pool are passed in.
+//! - No global state: config, clock, paths and the pool are passed in. Wall-clock time is
+//!   read only through [`EngineOptions::clock`], so tests run on a [`clock::ManualClock`].
+//!   (Durations and deadlines use the monotonic clock.)
 //! - State is written to the store first, then published on the event bus.
 //! - One engine per data dir: the store holds the data-dir lock from open to shutdown.
 //! - The data dir is canonicalized once at open; everything after sees that one path.
@@ -15,6 +17,7 @@
 //!   in-flight work tracked by the engine gets up to `shutdown.timeout_secs` to finish, then
 //!   the pool is checkpointed and closed and the lock released. Nothing committed is lost.
 
+pub mod clock;
 pub mod config;
 pub mod data_dir;
 pub mod error;
@@ -38,6 +41,7 @@ use tokio_util::task::TaskTracker;
 use ts_rs::TS;
 use utoipa::ToSchema;
 
+use crate::clock::SharedClock;
 use crate::config::{Config, ConfigHandle, ConfigStatus, ConfigWatcher};
 use crate::events::{Event, EventBus, MetricsSample};
 use crate::health::{HealthChecks, HealthReport};
@@ -64,6 +68,9 @@ pub struct EngineOptions {
     pub watch_config: bool,
     /// FLIGHTDECK_API_TOKEN, if set.
     pub env_token: Option<String>,
+    /// Every wall-clock time the engine stamps or stores: [`clock::SystemClock`] in the
+    /// binaries, a [`clock::ManualClock`] in tests.
+    pub clock: SharedClock,
 }
 
 impl std::fmt::Debug for EngineOptions {
@@ -73,6 +80,7 @@ impl std::fmt::Debug for EngineOptions {
             .field("config_path", &self.config_source.path)
             .field("watch_config", &self.watch_config)
             .field("env_token", &self.env_token.as_ref().map(|_| "***"))
+            .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
 }
@@ -101,6 +109,7 @@ struct Inner {
     bus: EventBus,
     metrics: Metrics,
     health: HealthChecks,
+    clock: SharedClock,
     node_id: String,
     schema_version: i64,
     started: Instant,
@@ -139,11 +148,12 @@ impl Engine {
     /// background tasks (metrics sampler, health checks, config watcher). Must be called
     /// inside a tokio runtime.
     pub async fn open(options: EngineOptions) -> Result<Self, EngineError> {
+        let clock = options.clock;
         let store = Store::open(&options.data_dir).await?;
         let data_dir = store.data_dir().to_path_buf();
         let schema_version = store.schema_version().await?;
         let node_id = store
-            .meta_get_or_insert("node_id", &uuid::Uuid::new_v4().to_string())
+            .meta_get_or_insert("node_id", &uuid::Uuid::new_v4().to_string(), clock.now())
             .await?;
         let secrets = Secrets::open_async(
             options.config.secrets.backend,
@@ -154,22 +164,28 @@ impl Engine {
         if let Err(error) = &secrets {
             tracing::warn!(%error, "secret store unavailable");
         }
-        let config = ConfigHandle::new(options.config, options.config_source);
+        let config = ConfigHandle::new(options.config, options.config_source, clock.clone());
         let metrics = Metrics::new(VERSION)?;
-        let health = HealthChecks::new(store.clone(), secrets.clone(), config.clone());
+        let health = HealthChecks::new(
+            store.clone(),
+            secrets.clone(),
+            config.clone(),
+            clock.clone(),
+        );
         let engine = Self {
             inner: Arc::new(Inner {
                 data_dir,
                 store,
                 config,
                 secrets,
-                bus: EventBus::new(),
+                bus: EventBus::new(clock.clone()),
                 metrics,
                 health,
                 node_id,
                 schema_version,
                 started: Instant::now(),
-                started_at: Utc::now(),
+                started_at: clock.now(),
+                clock,
                 cancel: CancellationToken::new(),
                 tracker: TaskTracker::new(),
                 watcher: std::sync::Mutex::new(None),
@@ -229,6 +245,11 @@ impl Engine {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The clock the engine stamps times with; later domains (SLAs, escalations) read it too.
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
     }
 
     /// Fires when shutdown starts: long-lived work (feeds, loops) stops on it.

@@ -256,6 +256,7 @@ mod tests {
             config_source: source,
             watch_config: false,
             env_token: Some("lifecycle-test-token-123".into()),
+            clock: crate::clock::SystemClock::shared(),
         })
         .await
         .unwrap();

@@ -107,7 +107,11 @@ async fn database_wal_and_shm_are_private_from_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(options(dir.path())).await.unwrap();
     // A write makes sure the WAL exists while the engine runs.
-    engine.store().meta_get_or_insert("k", "v").await.unwrap();
+    engine
+        .store()
+        .meta_get_or_insert("k", "v", engine.clock().now())
+        .await
+        .unwrap();
     let db = dir.path().join(DB_FILE);
     for file in [db.clone(), sidecar(&db, "-wal"), sidecar(&db, "-shm")] {
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
@@ -223,7 +227,11 @@ async fn an_older_schema_is_upgraded_with_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
     let id = store
-        .meta_get_or_insert("node_id", "node-from-version-1")
+        .meta_get_or_insert(
+            "node_id",
+            "node-from-version-1",
+            chrono::DateTime::UNIX_EPOCH,
+        )
         .await
         .unwrap();
     // Back to what version 1 left: its tables and its row in the migrations table only.

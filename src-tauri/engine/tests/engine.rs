@@ -7,10 +7,13 @@
 mod data_files;
 /// What the unauthenticated health report shows, and the health topic.
 mod health_report;
+/// Every wall-clock time the engine stamps or stores comes from its injected clock.
+mod wall_clock;
 
 use std::path::Path;
 use std::time::Duration;
 
+use flightdeck_engine::clock::SystemClock;
 use flightdeck_engine::config::{
     Config, ConfigOverrides, ConfigSource, ConfigState, EnvSnapshot, SecretsBackend,
 };
@@ -28,6 +31,7 @@ fn options(dir: &Path) -> EngineOptions {
         config_source: Default::default(),
         watch_config: false,
         env_token: Some("engine-test-token-123456".into()),
+        clock: SystemClock::shared(),
     }
 }
 

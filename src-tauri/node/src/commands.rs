@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use flightdeck_engine::config::{
-    Config, ConfigError, ConfigOverrides, ConfigSource, LogFormat, SecretsBackend,
+    Config, ConfigError, ConfigOverrides, ConfigSource, EnvSnapshot, LogFormat, SecretsBackend,
 };
 use flightdeck_engine::secrets::{Secrets, TOKEN_ENV, TokenSource};
 use flightdeck_engine::store::{DB_FILE, Store};
@@ -167,6 +167,11 @@ fn config_check(global: &Global, file: Option<&Path>) -> anyhow::Result<ExitCode
         Some(f) => (Some(f.to_path_buf()), true),
         None => config_path(global),
     };
+    // Not errors (tooling may set its own FLIGHTDECK_* variables), but a check should say so:
+    // a misspelt name would otherwise change nothing, silently.
+    for name in EnvSnapshot::capture().ignored() {
+        eprintln!("warning: {name} is neither a Flightdeck setting nor a flag; it is ignored");
+    }
     match Config::load(path.as_deref(), required) {
         Ok(_) => {
             match path.filter(|p| p.exists()) {

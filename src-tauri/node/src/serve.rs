@@ -17,6 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use flightdeck_api::hosts::normalize_host;
 use flightdeck_api::{ApiOptions, Transport, router};
+use flightdeck_engine::clock::SystemClock;
 use flightdeck_engine::secrets::TokenSource;
 use flightdeck_engine::{Engine, EngineOptions};
 use tokio::net::TcpListener;
@@ -89,6 +90,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
         config_source,
         watch_config: true,
         env_token: env_token(),
+        clock: SystemClock::shared(),
     })
     .await?;
     let token = match api_token(&engine).await {

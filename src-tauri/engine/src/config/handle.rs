@@ -10,6 +10,7 @@
 //!   config really changed.
 //! - One reload at a time ([`ConfigHandle::lock_reloads`]): the watcher and an explicit
 //!   reload (`POST /api/v1/config/reload`) never interleave.
+//! - `loaded_at` comes from the engine's [`Clock`](crate::clock::Clock), never the system clock.
 //!
 //! Must never: hold a lock across an `.await`, or publish events (that is the caller's job).
 
@@ -24,6 +25,7 @@ use utoipa::ToSchema;
 
 use super::load::Fingerprint;
 use super::{Config, ConfigError, ConfigSource};
+use crate::clock::SharedClock;
 
 /// Whether the config in force came from a clean load, the last error if a reload failed, and
 /// whether changes to the file are noticed.
@@ -59,12 +61,15 @@ pub struct ConfigHandle {
     /// Held for the whole of a reload; holds the file's fingerprint as last read (`None`:
     /// unknown, so the next reload reads and compares in full).
     reloads: Arc<Mutex<Option<Fingerprint>>>,
+    /// Stamps `loaded_at`.
+    clock: SharedClock,
 }
 
 impl ConfigHandle {
-    /// Wraps a validated config loaded from `source` (flags already applied). Warns about
-    /// `FLIGHTDECK_*` variables that mean nothing (logging is set up by now).
-    pub fn new(config: Config, source: ConfigSource) -> Self {
+    /// Wraps a validated config loaded from `source` (flags already applied), loaded at
+    /// `clock`'s now. Warns about `FLIGHTDECK_*` variables that mean nothing (logging is set up
+    /// by now).
+    pub fn new(config: Config, source: ConfigSource, clock: SharedClock) -> Self {
         for name in source.env.ignored() {
             tracing::warn!(variable = %name, "environment variable is not a Flightdeck setting; ignored");
         }
@@ -80,12 +85,13 @@ impl ConfigHandle {
                 path,
                 state: ConfigState::Ok,
                 error: None,
-                loaded_at: Utc::now(),
+                loaded_at: clock.now(),
                 watching: false,
                 watch_error: None,
             })),
             source: Arc::new(source),
             reloads: Arc::new(Mutex::new(None)),
+            clock,
         }
     }
 
@@ -143,12 +149,13 @@ impl ConfigHandle {
 
     fn apply_from(&self, config: Config, path: Option<String>) -> Vec<String> {
         let mut changed = Vec::new();
+        let now = self.clock.now();
         self.update(|current, status| {
             changed = current.changed_keys(&config);
             status.path = path;
             status.state = ConfigState::Ok;
             status.error = None;
-            status.loaded_at = Utc::now();
+            status.loaded_at = now;
             if changed.is_empty() {
                 return false;
             }

@@ -16,7 +16,7 @@ fn handle_on(path: &Path, required: bool, env: &[(&str, &str)]) -> ConfigHandle 
         overrides: ConfigOverrides::default(),
     };
     let config = source.load().unwrap();
-    ConfigHandle::new(config, source)
+    ConfigHandle::new(config, source, crate::clock::SystemClock::shared())
 }
 
 fn news(r: Reloaded) -> crate::events::ConfigEvent {

@@ -283,13 +283,26 @@ fn changed_keys_and_handle() {
     keys.sort();
     assert_eq!(keys, vec!["log.level", "server.listen"]);
 
-    let h = ConfigHandle::new(a, ConfigSource::default());
+    let start = chrono::DateTime::parse_from_rfc3339("2030-01-02T03:04:05Z")
+        .unwrap()
+        .to_utc();
+    let clock = std::sync::Arc::new(crate::clock::ManualClock::new(start));
+    let h = ConfigHandle::new(a, ConfigSource::default(), clock.clone());
+    assert_eq!(h.status().loaded_at, start);
     let mut rx = h.subscribe();
+    let applied_at = clock.advance(std::time::Duration::from_secs(60));
     assert_eq!(h.apply(b.clone()).len(), 2);
+    assert_eq!(h.status().loaded_at, applied_at);
     assert!(rx.has_changed().unwrap());
     assert_eq!(*rx.borrow_and_update().clone(), b);
+    clock.advance(std::time::Duration::from_secs(60));
     h.reject(&ConfigError::Missing { path: "x".into() });
     assert_eq!(h.status().state, ConfigState::Error);
+    assert_eq!(
+        h.status().loaded_at,
+        applied_at,
+        "a rejected change loads nothing"
+    );
     assert_eq!(
         *h.current(),
         b,

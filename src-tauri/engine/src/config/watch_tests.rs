@@ -32,7 +32,11 @@ fn watch(path: &Path, required: bool) -> Watched {
         required,
         ..ConfigSource::default()
     };
-    let handle = ConfigHandle::new(source.load().unwrap(), source);
+    let handle = ConfigHandle::new(
+        source.load().unwrap(),
+        source,
+        crate::clock::SystemClock::shared(),
+    );
     let (tx, events) = mpsc::unbounded_channel();
     let publish: Publish = Box::new(move |event| {
         if let Event::Config(c) = event {

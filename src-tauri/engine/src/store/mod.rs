@@ -16,6 +16,7 @@
 //!   [`Store::pool`] or, better, a method here. Queries are plain SQL with `$1`-style
 //!   placeholders, which SQLite and PostgreSQL both accept, so a PostgreSQL backend can be
 //!   added as a second pool kind later.
+//! - Never reads the clock: times to store are arguments (the engine's clock stamps them).
 
 pub mod schema;
 
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -243,16 +245,21 @@ impl Store {
             .map_err(|source| self.err(source))
     }
 
-    /// Returns the value stored under `key`, inserting `value` first if there is none.
-    /// Atomic: two processes racing on a new database agree on one value.
-    pub async fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+    /// Returns the value stored under `key`, inserting `value` (updated at `at`) first if there
+    /// is none. Atomic: two processes racing on a new database agree on one value.
+    pub async fn meta_get_or_insert(
+        &self,
+        key: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
         sqlx::query(
             "INSERT INTO meta (key, value, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (key) DO NOTHING",
         )
         .bind(key)
         .bind(value)
-        .bind(chrono::Utc::now().to_rfc3339())
+        .bind(at.to_rfc3339())
         .execute(&self.pool)
         .await
         .map_err(|source| self.err(source))?;
@@ -260,13 +267,14 @@ impl Store {
         Ok(stored.unwrap_or_else(|| value.to_string()))
     }
 
-    /// Appends a row to the history of health transitions.
+    /// Appends a row to the history of health transitions, observed `at`.
     pub async fn record_health_transition(
         &self,
         dependency: &str,
         from_status: Option<&str>,
         to_status: &str,
         message: Option<&str>,
+        at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO health_transitions (dependency, from_status, to_status, message, at) \
@@ -276,7 +284,7 @@ impl Store {
         .bind(from_status)
         .bind(to_status)
         .bind(message)
-        .bind(chrono::Utc::now().to_rfc3339())
+        .bind(at.to_rfc3339())
         .execute(&self.pool)
         .await
         .map_err(|source| self.err(source))?;

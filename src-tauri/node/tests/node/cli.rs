@@ -59,6 +59,20 @@ fn config_check_reports_every_problem() {
     });
     assert_eq!(code, 0);
     assert!(out.contains(": ok"));
+    // A variable that is no setting and no flag is pointed out, without failing the check.
+    let (code, out, err) = run({
+        let mut c = flightdeck(dir.path());
+        c.env("FLIGHTDECK_COLOUR", "never")
+            .args(["config", "check"])
+            .arg(&f);
+        c
+    });
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(": ok"), "{out}");
+    assert!(
+        err.contains("warning: FLIGHTDECK_COLOUR is neither a Flightdeck setting nor a flag"),
+        "{err}"
+    );
     let (code, out, _) = run({
         let mut c = flightdeck(dir.path());
         c.arg("--config")
