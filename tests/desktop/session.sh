@@ -2,22 +2,37 @@
 # Inside dbus-run-session: an unlocked gnome-keyring, fresh XDG dirs, tauri-driver, the tests.
 set -euo pipefail
 tmp=$(mktemp -d)
-export XDG_DATA_HOME=$tmp/data XDG_CONFIG_HOME=$tmp/config XDG_RUNTIME_DIR=$tmp/runtime
-mkdir -p "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" "$XDG_RUNTIME_DIR"; chmod 700 "$XDG_RUNTIME_DIR"
+export XDG_DATA_HOME=$tmp/data XDG_CONFIG_HOME=$tmp/config XDG_RUNTIME_DIR=$tmp/runtime XDG_CACHE_HOME=$tmp/cache
+mkdir -p "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" "$XDG_RUNTIME_DIR" "$XDG_CACHE_HOME"; chmod 700 "$XDG_RUNTIME_DIR"
 export FLIGHTDECK_DATA_DIR=$tmp/flightdeck
 
 printf %s test-keyring-password | gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>&1 &
 keyring=$!
 driver_pid=""
 cleanup() {
-  [ -n "$driver_pid" ] && kill "$driver_pid" 2>/dev/null || true
-  kill "$keyring" 2>/dev/null || true
+  # Never changes the outcome of the tests: everything here may fail quietly.
+  set +e
+  local app_pids=""
   # Only the app instances of this run (they carry our temporary data dir), never a
   # developer's own window.
-  for pid in $(pgrep -f "$FLIGHTDECK_DESKTOP_APP" || true); do
-    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "FLIGHTDECK_DATA_DIR=$FLIGHTDECK_DATA_DIR" && kill "$pid" 2>/dev/null || true
+  for pid in $(pgrep -f "$FLIGHTDECK_DESKTOP_APP"); do
+    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "FLIGHTDECK_DATA_DIR=$FLIGHTDECK_DATA_DIR" && app_pids="$app_pids $pid"
   done
+  [ -n "$app_pids" ] && kill $app_pids 2>/dev/null
+  [ -n "$driver_pid" ] && kill "$driver_pid" 2>/dev/null
+  # The apps shut down gracefully (checkpoint into $tmp): wait before removing it.
+  for _ in $(seq 150); do
+    alive=""
+    for pid in $app_pids; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ -z "$alive" ] && break
+    sleep 0.1
+  done
+  for pid in $app_pids; do kill -9 "$pid" 2>/dev/null; done
+  [ -n "$driver_pid" ] && wait "$driver_pid" 2>/dev/null
+  kill "$keyring" 2>/dev/null
+  wait "$keyring" 2>/dev/null
   rm -rf "$tmp"
+  return 0
 }
 trap cleanup EXIT
 has_keyring() {

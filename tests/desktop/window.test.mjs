@@ -198,6 +198,12 @@ test("the window's size is restored at the next launch", async () => {
 test("when the engine cannot open, the window stays and says why", async () => {
   await wd("DELETE", s("")).catch(() => {});
   session = undefined;
+  // The previous window must be gone: a second instance would hand over to it and exit.
+  const deadline = Date.now() + 20_000;
+  while (appPids().length > 0) {
+    assert.ok(Date.now() < deadline, "the previous window did not close within 20 s");
+    await new Promise((r) => setTimeout(r, 100));
+  }
   // A data dir that is a regular file cannot be used: the engine refuses it.
   const notADir = join(dataDir, "..", "not-a-directory");
   writeFileSync(notADir, "x");

@@ -14,7 +14,11 @@
 //!
 //! Invariants: a slow client never slows the bus or other clients (bounded per-subscriber
 //! buffer, and a send that takes longer than 10 s drops the client); a dead client is
-//! dropped within three ping intervals; sessions end when the engine shuts down. The
+//! dropped within three ping intervals; sessions end when the engine shuts down, with a 1001
+//! close. Every WebSocket session is counted in the router's [`FeedTasks`] from before its
+//! 101 answer until it has sent its last frame, so a server that waits on
+//! [`FeedTasks::closed`] after cancelling the engine's token exits only once each client was
+//! told (upgraded sockets are out of the HTTP server's hands and its drain). The
 //! protocol runs over any `Stream + Sink` of messages, so it is tested without a socket on
 //! paused time.
 
@@ -32,6 +36,7 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 use ts_rs::TS;
 use utoipa::ToSchema;
 
@@ -133,6 +138,30 @@ impl std::fmt::Debug for FeedSession {
     }
 }
 
+/// The router's WebSocket feed sessions, each running in the task axum spawns for its upgrade.
+/// Cloning shares the count.
+#[derive(Clone, Debug, Default)]
+pub struct FeedTasks(TaskTracker);
+
+impl FeedTasks {
+    /// Sessions running now, those whose upgrade is under way included.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Waits until no session is running. Call it once the engine's shutdown token is
+    /// cancelled (every session then sends its 1001 close, within the 10 s send timeout, and
+    /// ends; one that starts later closes at once) and bound it with the shutdown budget.
+    pub async fn closed(&self) {
+        self.0.close();
+        self.0.wait().await;
+    }
+}
+
 /// Upgrades to the feed WebSocket.
 #[utoipa::path(get, path = "/feed", tag = "feed",
     description = "WebSocket. First message: ClientMessage::auth; then ServerMessage frames.",
@@ -142,9 +171,17 @@ pub async fn feed(
     State(state): State<AppState>,
 ) -> Response {
     match ws {
-        Ok(ws) => ws
-            .max_message_size(64 * 1024)
-            .on_upgrade(move |socket| run(socket, state)),
+        Ok(ws) => {
+            // Counted from before the 101 goes out until the session's last frame: a shutdown
+            // waiting on the feeds cannot miss one whose upgrade is still completing. A failed
+            // upgrade drops the callback, and the count with it.
+            let counted = state.feeds.0.token();
+            ws.max_message_size(64 * 1024)
+                .on_upgrade(move |socket| async move {
+                    run(socket, state).await;
+                    drop(counted);
+                })
+        }
         Err(rejection) => ApiError::new(
             rejection.status(),
             ErrorCode::BadRequest,

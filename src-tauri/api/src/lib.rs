@@ -2,8 +2,10 @@
 //!
 //! The headless node serves it over TCP; the desktop shell hands requests to it in-process
 //! (`tower::ServiceExt::oneshot`) and streams the feed through [`feed::FeedSession`], so the
-//! two can never expose different command sets. The OpenAPI document is generated from the
-//! handlers' annotations (utoipa, [`openapi()`]) and served at `/api/v1/openapi.json`.
+//! two can never expose different command sets. A server of WebSockets builds it with
+//! [`router_with_feeds`] to wait for the feeds' close at shutdown. The OpenAPI document is
+//! generated from the handlers' annotations (utoipa, [`openapi()`]) and served at
+//! `/api/v1/openapi.json`.
 //!
 //! Invariants: no dependency on tauri; every `/api/v1` route except the WebSocket feed (which
 //! authenticates by its first message) sits behind bearer auth; every error is an
@@ -84,10 +86,19 @@ pub struct AppState {
     pub transport: Transport,
     /// The OpenAPI document, serialized once.
     pub openapi: Bytes,
+    /// The WebSocket feed sessions this router started.
+    pub feeds: feed::FeedTasks,
 }
 
-/// Builds the node's router over `engine`.
+/// Builds the router over `engine`.
 pub fn router(engine: Engine, options: ApiOptions) -> Router {
+    router_with_feeds(engine, options).0
+}
+
+/// [`router`], and the handle to the WebSocket feed sessions it will start, which a server
+/// waits on at shutdown ([`feed::FeedTasks::closed`]) so every feed gets its 1001 close
+/// before the process exits.
+pub fn router_with_feeds(engine: Engine, options: ApiOptions) -> (Router, feed::FeedTasks) {
     let openapi = openapi().to_json().map(Bytes::from).unwrap_or_else(|e| {
         tracing::error!(error = %e, "cannot serialize the OpenAPI document");
         Bytes::from_static(b"{}")
@@ -101,7 +112,9 @@ pub fn router(engine: Engine, options: ApiOptions) -> Router {
         )),
         transport: options.transport,
         openapi,
+        feeds: feed::FeedTasks::default(),
     };
+    let feeds = state.feeds.clone();
     let authed = Router::from(openapi::v1_routes())
         // Unknown paths and methods under /api/v1 answer 404/405 only to a holder of the
         // token: `layer` (not `route_layer`) so nothing is discoverable without it.
@@ -117,7 +130,7 @@ pub fn router(engine: Engine, options: ApiOptions) -> Router {
         Some(dir) => app.fallback(move |req: Request| dashboard::serve(dir.clone(), req)),
         None => app.fallback(not_found),
     };
-    with_layers(app, state, options.body_limit_bytes)
+    (with_layers(app, state, options.body_limit_bytes), feeds)
 }
 
 /// The middleware stack around `app`'s routes, outermost last.

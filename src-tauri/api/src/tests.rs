@@ -42,6 +42,7 @@ pub(crate) fn state(engine: Engine) -> AppState {
         hosts: Arc::new(AllowedHosts::new(Vec::new(), false)),
         transport: Transport::Tcp,
         openapi: Bytes::from_static(b"{}"),
+        feeds: Default::default(),
     }
 }
 

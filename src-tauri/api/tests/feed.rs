@@ -1,5 +1,6 @@
 //! The feed: a slow subscriber lags alone and is told (no socket); over a real socket, a
-//! WebSocket ping before the auth message is ignored.
+//! WebSocket ping before the auth message is ignored, and every session is counted until it
+//! has sent its 1001 close, so a server that waits for the feeds can exit right after.
 
 use flightdeck_api::feed::{FeedSession, ServerMessage};
 use flightdeck_engine::ErrorCode;
@@ -110,4 +111,98 @@ async fn a_ping_before_auth_is_ignored() {
     assert_eq!(first_text["type"], "welcome", "{first_text}");
     engine.shutdown().await;
     server.abort();
+}
+
+/// Reads frames until the close frame; its code (`None`: the stream ended without one).
+async fn close_code(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Option<u16> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("no frame within 10 s");
+        match msg {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+/// The server runs on a current-thread runtime of its own, dropped (as a process exit would
+/// drop it) as soon as `FeedTasks::closed` returns after the engine's token is cancelled: the
+/// feed tasks get no other chance to run, yet both feeds, the authenticated one and the one
+/// still before its auth message, have their 1001.
+#[tokio::test]
+async fn every_feed_has_its_close_sent_when_the_feeds_are_closed() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let engine = crate::support::engine(&path, |_| {}).await;
+            let (app, feeds) =
+                flightdeck_api::router_with_feeds(engine.clone(), crate::support::options());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            ready_tx.send((addr, feeds.clone())).unwrap();
+            let _ = stop_rx.await;
+            engine.shutdown_token().cancel();
+            feeds.closed().await;
+        });
+        // `rt` drops here with every task still on it.
+    });
+    let (addr, feeds) = ready_rx.await.unwrap();
+    assert!(feeds.is_empty());
+
+    let url = format!("ws://{addr}/api/v1/feed");
+    let (mut authed, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    authed
+        .send(Message::text(format!(
+            r#"{{"type":"auth","token":"{}","resume_from":null}}"#,
+            crate::support::TOKEN
+        )))
+        .await
+        .unwrap();
+    let welcome = loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), authed.next())
+            .await
+            .expect("no frame within 10 s")
+            .expect("closed")
+            .unwrap();
+        if let Message::Text(t) = msg {
+            break serde_json::from_str::<serde_json::Value>(&t).unwrap();
+        }
+    };
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let (mut waiting, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    // Counted from before the 101 each client has already seen.
+    assert_eq!(feeds.len(), 2);
+
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tokio::task::spawn_blocking(move || server.join()),
+    )
+    .await
+    .expect("the feeds close once the engine's token is cancelled")
+    .unwrap()
+    .unwrap();
+    assert!(feeds.is_empty());
+
+    assert_eq!(close_code(&mut authed).await, Some(1001));
+    assert_eq!(close_code(&mut waiting).await, Some(1001));
 }

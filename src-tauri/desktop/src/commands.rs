@@ -19,18 +19,35 @@ const MAX_RESPONSE: usize = 32 * 1024 * 1024;
 #[derive(Default)]
 pub struct Desktop {
     pub startup: Startup,
-    feeds: Mutex<HashMap<u32, tauri::async_runtime::JoinHandle<()>>>,
+    feeds: Mutex<Feeds>,
     next_id: AtomicU32,
+}
+
+/// The running feeds, and which page load they belong to.
+#[derive(Default)]
+struct Feeds {
+    /// Counts page loads: a subscription asked for by an earlier page (still waiting for the
+    /// engine when the page reloaded) must not start a feed nobody reads.
+    page: u64,
+    tasks: HashMap<u32, tauri::async_runtime::JoinHandle<()>>,
 }
 
 impl Desktop {
     /// Stops every feed (the page that read them is gone).
     pub fn stop_all_feeds(&self) {
         if let Ok(mut feeds) = self.feeds.lock() {
-            for (_, task) in feeds.drain() {
+            feeds.page = feeds.page.wrapping_add(1);
+            for (_, task) in feeds.tasks.drain() {
                 task.abort();
             }
         }
+    }
+
+    fn page(&self) -> Result<u64, String> {
+        self.feeds
+            .lock()
+            .map(|f| f.page)
+            .map_err(|_| "feed registry poisoned".to_string())
     }
 }
 
@@ -98,6 +115,7 @@ pub async fn feed_subscribe(
     channel: Channel<ServerMessage>,
     resume_from: Option<u64>,
 ) -> Result<u32, String> {
+    let page = state.page()?;
     let ready = state.startup.wait().await.map_err(|f| f.message)?;
     let id = state
         .next_id
@@ -105,6 +123,13 @@ pub async fn feed_subscribe(
         .wrapping_add(1);
     let engine = ready.engine.clone();
     let cancel = engine.shutdown_token();
+    let mut feeds = state
+        .feeds
+        .lock()
+        .map_err(|_| "feed registry poisoned".to_string())?;
+    if feeds.page != page {
+        return Err("the page that asked for this feed has been reloaded".into());
+    }
     let task = tauri::async_runtime::spawn(async move {
         let mut session = FeedSession::open(&engine, resume_from);
         loop {
@@ -118,12 +143,8 @@ pub async fn feed_subscribe(
             }
         }
     });
-    let mut feeds = state
-        .feeds
-        .lock()
-        .map_err(|_| "feed registry poisoned".to_string())?;
-    feeds.retain(|_, t| !t.inner().is_finished());
-    feeds.insert(id, task);
+    feeds.tasks.retain(|_, t| !t.inner().is_finished());
+    feeds.tasks.insert(id, task);
     Ok(id)
 }
 
@@ -134,6 +155,7 @@ pub fn feed_unsubscribe(state: tauri::State<'_, Desktop>, id: u32) -> Result<(),
         .feeds
         .lock()
         .map_err(|_| "feed registry poisoned".to_string())?
+        .tasks
         .remove(&id)
     {
         task.abort();

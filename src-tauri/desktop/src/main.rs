@@ -85,6 +85,9 @@ fn display_available() -> Result<(), &'static str> {
     Ok(())
 }
 
+/// How long an exit waits for an engine that is still opening (a slow keychain, a migration).
+const OPEN_WAIT_ON_EXIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// `flightdeck-desktop [--data-dir D] [--config F]`; the same environment variables as the
 /// node (`FLIGHTDECK_DATA_DIR`, `FLIGHTDECK_CONFIG`) are read when a flag is absent.
 #[derive(Debug, clap::Parser)]
@@ -143,8 +146,17 @@ fn run() -> anyhow::Result<()> {
             app.manage(commands::Desktop::default());
             spawn_signal_handler(app.handle().clone());
             let handle = app.handle().clone();
+            let opening =
+                tauri::async_runtime::spawn(open_engine(loaded, data_dir, config_source, log));
             tauri::async_runtime::spawn(async move {
-                let outcome = open_engine(loaded, data_dir, config_source, log).await;
+                // A panic inside the open (a dependency's bug) must not leave every command
+                // waiting for an engine that never comes.
+                let outcome = opening.await.unwrap_or_else(|e| {
+                    Err(startup::Failure {
+                        code: ErrorCode::Internal,
+                        message: format!("Flightdeck could not start: the start-up failed ({e})"),
+                    })
+                });
                 let desktop = handle.state::<commands::Desktop>();
                 match outcome {
                     Ok(ready) => desktop.startup.ready(ready),
@@ -167,10 +179,23 @@ fn run() -> anyhow::Result<()> {
     app.run(|handle, event| {
         if let tauri::RunEvent::Exit = event
             && let Some(desktop) = handle.try_state::<commands::Desktop>()
-            && let Some(engine) = desktop.startup.engine()
         {
-            let outcome = tauri::async_runtime::block_on(engine.shutdown());
-            tracing::info!(?outcome, "desktop closed");
+            // Closed while the engine was still opening: give the open a moment to finish so
+            // it is shut down like any other (drained, checkpointed), not cut off.
+            let engine = tauri::async_runtime::block_on(async {
+                match tokio::time::timeout(OPEN_WAIT_ON_EXIT, desktop.startup.wait()).await {
+                    Ok(Ok(ready)) => Some(ready.engine.clone()),
+                    Ok(Err(_)) => None,
+                    Err(_) => {
+                        tracing::warn!("the engine was still opening at exit; not waiting longer");
+                        None
+                    }
+                }
+            });
+            if let Some(engine) = engine {
+                let outcome = tauri::async_runtime::block_on(engine.shutdown());
+                tracing::info!(?outcome, "desktop closed");
+            }
         }
     });
     Ok(())

@@ -100,14 +100,6 @@ impl Startup {
             }),
         }
     }
-
-    /// The engine, if it is open now (for shutdown).
-    pub fn engine(&self) -> Option<Engine> {
-        match &*self.tx.borrow() {
-            State::Ready(ready) => Some(ready.engine.clone()),
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -139,6 +131,5 @@ mod tests {
             startup.wait().await.err().expect("failed").code,
             ErrorCode::SchemaTooNew
         );
-        assert!(startup.engine().is_none());
     }
 }

@@ -3,9 +3,10 @@
 //!
 //! Invariants:
 //! - Publishers write state to the store first, then publish (the bus is not a log).
-//! - Sequence numbers strictly increase across the node's restarts: they start at the
-//!   process start time in microseconds since the epoch, so a number remembered from a
-//!   previous run is never mistaken for one of this run (and stays below 2^53 for JavaScript).
+//! - Sequence numbers strictly increase across the node's restarts: they start at the time
+//!   the engine opens (its clock's, in microseconds since the epoch), so a number remembered
+//!   from a previous run is never mistaken for one of this run (and stays below 2^53 for
+//!   JavaScript).
 //! - Start and event times come from the engine's [`Clock`](crate::clock::Clock), never from
 //!   the system clock directly.
 //! - Subscribing and replaying happen under the same lock as publishing, so a subscriber sees

@@ -9,11 +9,14 @@
 //! - A transition is written to `health_transitions` (through the store) first, then logged
 //!   and published as [`Event::Health`]; the first observation after start is stored, not
 //!   published. It is stored with the time of the check that saw it.
+//! - Reports run one at a time: one lock is held from the checks to the last publish, so
+//!   each dependency's stored history and its events form one chain in one order (every
+//!   transition starts where the previous one ended), whatever the number of callers.
 //! - Timestamps come from the engine's [`Clock`](crate::clock::Clock); durations (response
 //!   times, the reuse window) from the monotonic clock.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -84,9 +87,10 @@ pub struct HealthChecks {
     pub secrets: Result<Secrets, SecretsError>,
     pub config: ConfigHandle,
     clock: SharedClock,
-    last: Arc<Mutex<HashMap<String, HealthStatus>>>,
-    /// The last database and secrets results; the async mutex also makes concurrent reports
-    /// share one round of checks.
+    /// The last status recorded per dependency. Its lock is what makes reports run one at a
+    /// time (see the module's invariants).
+    last: Arc<tokio::sync::Mutex<HashMap<String, HealthStatus>>>,
+    /// The last database and secrets results, reused for [`REUSE_FOR`].
     recent: Arc<tokio::sync::Mutex<Option<Recent>>>,
 }
 
@@ -117,7 +121,7 @@ impl HealthChecks {
             secrets,
             config,
             clock,
-            last: Arc::new(Mutex::new(HashMap::new())),
+            last: Arc::new(tokio::sync::Mutex::new(HashMap::new())),
             recent: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
@@ -130,9 +134,13 @@ impl HealthChecks {
         uptime_seconds: u64,
         publish: &(dyn Fn(Event) + Send + Sync),
     ) -> HealthReport {
+        // Held until the last transition is published: a report that observed later must
+        // not store or publish before one that observed earlier.
+        let mut last = self.last.lock().await;
         let [db, secrets] = self.costly_checks().await;
         let checked = [db, secrets, self.check_config()];
-        self.record_transitions(&checked, publish).await;
+        self.record_transitions(&mut last, &checked, publish).await;
+        drop(last);
         let dependencies: Vec<DependencyHealth> = checked.into_iter().map(|c| c.public).collect();
         let status = dependencies
             .iter()
@@ -253,24 +261,16 @@ impl HealthChecks {
 
     async fn record_transitions(
         &self,
+        last: &mut HashMap<String, HealthStatus>,
         checked: &[Checked],
         publish: &(dyn Fn(Event) + Send + Sync),
     ) {
-        let changes: Vec<(&Checked, Option<HealthStatus>)> = {
-            let mut last = match self.last.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            checked
-                .iter()
-                .filter_map(|c| {
-                    let before = last.insert(c.public.name.clone(), c.public.status);
-                    (before != Some(c.public.status)).then_some((c, before))
-                })
-                .collect()
-        };
-        for (c, from) in changes {
+        for c in checked {
             let d = &c.public;
+            let from = last.get(&d.name).copied();
+            if from == Some(d.status) {
+                continue;
+            }
             let res = self
                 .store
                 .record_health_transition(
@@ -284,6 +284,8 @@ impl HealthChecks {
             if let Err(error) = res {
                 tracing::debug!(%error, dependency = %d.name, "could not record health transition");
             }
+            // Only now: a report dropped while storing leaves the transition to the next one.
+            last.insert(d.name.clone(), d.status);
             let detail = c.detail.as_deref().or(d.message.as_deref());
             match from {
                 Some(from) => {

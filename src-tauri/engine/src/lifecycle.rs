@@ -112,7 +112,8 @@ impl Engine {
         self.spawn_log_follower(log);
     }
 
-    fn spawn_log_follower(&self, log: LogHandle) {
+    /// The follower itself; its handle tells when it has ended.
+    fn spawn_log_follower(&self, log: LogHandle) -> JoinHandle<()> {
         let mut config = self.inner.config.subscribe();
         let cancel = self.inner.cancel.clone();
         let mut level = config.borrow_and_update().log.level.clone();
@@ -138,7 +139,7 @@ impl Engine {
                     }
                 }
             }
-        });
+        })
     }
 
     /// Stops intake, waits up to the configured timeout for in-flight work, then closes the
@@ -262,7 +263,7 @@ mod tests {
         .unwrap();
         let (log, _layer) = LogHandle::detached("info").unwrap();
         // Not `follow_log_level`: RUST_LOG may be set where the tests run.
-        engine.spawn_log_follower(log.clone());
+        let follower = engine.spawn_log_follower(log.clone());
 
         std::fs::write(&path, "[log]\nlevel = \"debug\"\n").unwrap();
         let applied = engine.reload_config().unwrap();
@@ -277,11 +278,17 @@ mod tests {
         }
         assert_eq!(seen.as_deref(), Some("debug"));
 
-        // After shutdown the follower is gone: a later change is not applied.
+        // Shutdown ends the follower (the engine, and so the config sender, is still alive:
+        // only the shutdown token can have stopped it), so a later change is not applied.
         assert_eq!(engine.shutdown().await, ShutdownOutcome::Drained);
+        tokio::time::timeout(Duration::from_secs(10), follower)
+            .await
+            .expect("the log level follower outlived the shutdown")
+            .unwrap();
         std::fs::write(&path, "[log]\nlevel = \"warn\"\n").unwrap();
-        engine.reload_config();
-        tokio::task::yield_now().await;
+        let ignored = engine.reload_config().unwrap();
+        assert_eq!(ignored.outcome, crate::events::ConfigOutcome::Applied);
+        assert_eq!(engine.config().current().log.level, "warn");
         assert_eq!(log.current().as_deref(), Some("debug"));
     }
 

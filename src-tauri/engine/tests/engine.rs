@@ -1,5 +1,6 @@
 //! Engine integration tests on real SQLite files in temp dirs: migrations, refusal of a newer
-//! schema, config hot reload (valid and invalid), shutdown drain, and the dependency boundary.
+//! schema, config hot reload (valid and invalid), metrics and health, and the dependency
+//! boundary; the rest in the modules below.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -7,6 +8,10 @@
 mod data_files;
 /// What the unauthenticated health report shows, and the health topic.
 mod health_report;
+/// Shutdown: in-flight work drained, commits kept, stuck work abandoned, once.
+mod shutdown;
+/// Processes generating the API token at once hand out one token (file and keychain).
+mod token_race;
 /// Every wall-clock time the engine stamps or stores comes from its injected clock.
 mod wall_clock;
 
@@ -20,7 +25,7 @@ use flightdeck_engine::config::{
 use flightdeck_engine::events::{ConfigOutcome, Event};
 use flightdeck_engine::health::HealthStatus;
 use flightdeck_engine::store::{DB_FILE, Store, StoreError, latest_version};
-use flightdeck_engine::{Engine, EngineOptions, ErrorCode, ShutdownOutcome};
+use flightdeck_engine::{Engine, EngineOptions, ErrorCode};
 
 fn options(dir: &Path) -> EngineOptions {
     let mut config = Config::default();
@@ -271,70 +276,6 @@ async fn engine_starts_when_the_config_dir_cannot_be_watched_yet() {
     );
     assert_eq!(status.path, Some(path.display().to_string()));
     engine.shutdown().await;
-}
-
-#[tokio::test]
-async fn shutdown_drains_in_flight_work_and_keeps_commits() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(options(dir.path())).await.unwrap();
-    let pool = engine.store().pool().clone();
-    let started = engine.shutdown_token();
-    // In-flight work that can only commit once shutdown has begun.
-    engine
-        .spawn_work(async move {
-            started.cancelled().await;
-            sqlx::query(
-                "INSERT INTO meta (key, value, updated_at) VALUES ('drained', 'yes', 'now')",
-            )
-            .execute(&pool)
-            .await
-            .unwrap();
-        })
-        .unwrap();
-    let outcome = engine.shutdown_within(Duration::from_secs(5)).await;
-    assert_eq!(outcome, ShutdownOutcome::Drained);
-    assert!(
-        engine.spawn_work(async {}).is_none(),
-        "intake stops at shutdown"
-    );
-
-    let store = Store::open(dir.path()).await.unwrap();
-    assert_eq!(
-        store.meta_get("drained").await.unwrap().as_deref(),
-        Some("yes")
-    );
-    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(check, "ok");
-    store.close().await;
-}
-
-#[tokio::test]
-async fn shutdown_times_out_on_stuck_work() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(options(dir.path())).await.unwrap();
-    engine.spawn_work(std::future::pending::<()>()).unwrap();
-    let outcome = engine.shutdown_within(Duration::from_millis(200)).await;
-    // The stuck task, and maybe a background loop that had not yet seen the token.
-    assert!(
-        matches!(outcome, ShutdownOutcome::TimedOut { still_running } if still_running >= 1),
-        "{outcome:?}"
-    );
-    // A second call does not run the shutdown again: same outcome, no checkpoint on a
-    // closed pool.
-    assert_eq!(engine.shutdown_within(Duration::MAX).await, outcome);
-}
-
-#[tokio::test]
-async fn shutdown_without_a_deadline_and_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(options(dir.path())).await.unwrap();
-    let first = engine.shutdown_within(Duration::MAX).await;
-    assert_eq!(first, ShutdownOutcome::Drained);
-    assert_eq!(engine.shutdown().await, first);
-    assert!(engine.store().pool().is_closed());
 }
 
 #[tokio::test]

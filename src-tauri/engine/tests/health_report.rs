@@ -134,3 +134,94 @@ async fn a_health_transition_is_stored_then_published() {
         && t.to_status == "degraded"));
     engine.shutdown().await;
 }
+
+/// Reports running at once while the config flaps between valid and rejected: the stored
+/// history and the published events of each dependency still form one chain (every
+/// transition starts where the previous one ended), in the same order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reports_store_and_publish_transitions_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, path) = engine_with_config_file(dir.path()).await;
+    let mut rx = engine.events().subscribe(None).receiver;
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let collector = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        let mut keep = |ev: &Event| {
+            if let Event::Health {
+                dependency,
+                from,
+                to,
+                ..
+            } = ev
+                && dependency == "config"
+            {
+                seen.push((*from, *to));
+            }
+        };
+        loop {
+            tokio::select! {
+                ev = rx.recv() => keep(&ev.unwrap().event),
+                _ = &mut stopped => break,
+            }
+        }
+        while let Ok(ev) = rx.try_recv() {
+            keep(&ev.event);
+        }
+        seen
+    });
+
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let reporters: Vec<_> = (0..4)
+        .map(|_| {
+            let (engine, running) = (engine.clone(), running.clone());
+            tokio::spawn(async move {
+                while running.load(std::sync::atomic::Ordering::SeqCst) {
+                    engine.health().await;
+                }
+            })
+        })
+        .collect();
+    // Fewer events than the bus holds, even if the collector fell behind.
+    for i in 0..100 {
+        let text = if i % 2 == 0 {
+            "[feed]\nmetrics_interval_ms = \"fast\"\n".to_string()
+        } else {
+            format!("[feed]\nmetrics_interval_ms = {}\n", 50_000 + i)
+        };
+        std::fs::write(&path, text).unwrap();
+        engine.reload_config().unwrap();
+        // Observed at least once, whatever the other reporters see.
+        engine.health().await;
+    }
+    running.store(false, std::sync::atomic::Ordering::SeqCst);
+    for r in reporters {
+        r.await.unwrap();
+    }
+    stop.send(()).unwrap();
+    let published = collector.await.unwrap();
+
+    let stored: Vec<(Option<String>, String)> = engine
+        .store()
+        .health_transitions()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.dependency == "config")
+        .map(|t| (t.from_status, t.to_status))
+        .collect();
+    assert!(stored.len() > 2, "the config never flapped: {stored:?}");
+    assert_eq!(stored[0].0, None, "{stored:?}");
+    for pair in stored.windows(2) {
+        assert_eq!(
+            pair[1].0.as_deref(),
+            Some(pair[0].1.as_str()),
+            "stored out of order: {stored:?}"
+        );
+    }
+    let published: Vec<(Option<String>, String)> = published
+        .into_iter()
+        .map(|(from, to)| (Some(from.as_str().to_string()), to.as_str().to_string()))
+        .collect();
+    assert_eq!(published, stored[1..], "published out of order");
+    engine.shutdown().await;
+}

@@ -5,8 +5,14 @@
 //! Router itself bounds whole requests, body included, with its 30 s timeout).
 //!
 //! Lifecycle: `serve` accepts until `stop` is cancelled, then stops accepting, asks every open
-//! connection to finish its current request and close, and returns when all have. WebSocket
-//! upgrades leave hyper's hands when they upgrade; the feed ends them on the engine's token.
+//! connection to finish its current request and close, and returns when all have. If `abort`
+//! is cancelled first (the shutdown budget ran out), every connection still open is aborted:
+//! its handler is dropped and its socket closed, and `serve` returns once all of them are gone.
+//! Dropping the `serve` future aborts them too. Connections live in a `JoinSet` owned by
+//! `serve` (finished ones reaped as new ones arrive), so none outlives it.
+//!
+//! WebSocket upgrades leave hyper's hands when they upgrade: the feed tracks its sessions
+//! itself (`flightdeck_api::feed::FeedTasks`) and ends them on the engine's token.
 
 use std::time::Duration;
 
@@ -15,25 +21,31 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// How long a client may take to send a request's head (request line and headers).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `app` on `listener` until `stop`, then drains the open connections.
+/// Serves `app` on `listener` until `stop`, then drains the open connections; `abort` cuts
+/// the drain short (and, cancelled before `stop`, stops at once).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     stop: CancellationToken,
+    abort: CancellationToken,
     header_read_timeout: Duration,
 ) {
-    let connections = TaskTracker::new();
+    let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => break,
+            _ = abort.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
+        while let Some(done) = connections.try_join_next() {
+            log_panic(done);
+        }
         let stream = match accepted {
             Ok((stream, _peer)) => stream,
             Err(error) => {
@@ -69,8 +81,28 @@ pub async fn serve(
         });
     }
     drop(listener);
-    connections.close();
-    connections.wait().await;
+    let drained = async {
+        while let Some(done) = connections.join_next().await {
+            log_panic(done);
+        }
+    };
+    tokio::select! {
+        () = drained => return,
+        () = abort.cancelled() => {}
+    }
+    let open = connections.len();
+    connections.abort_all();
+    // Aborted tasks finish at their next poll; waiting here means none runs after `serve`.
+    while connections.join_next().await.is_some() {}
+    tracing::debug!(open, "aborted the connections still open");
+}
+
+fn log_panic(done: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = done
+        && error.is_panic()
+    {
+        tracing::error!(%error, "a connection task panicked");
+    }
 }
 
 #[cfg(test)]
@@ -83,7 +115,13 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let app = Router::new().route("/ok", axum::routing::get(|| async { "fine" }));
         let stop = CancellationToken::new();
-        tokio::spawn(serve(listener, app, stop.clone(), timeout));
+        tokio::spawn(serve(
+            listener,
+            app,
+            stop.clone(),
+            CancellationToken::new(),
+            timeout,
+        ));
         (addr, stop)
     }
 
@@ -141,7 +179,13 @@ mod tests {
             }),
         );
         let stop = CancellationToken::new();
-        let server = tokio::spawn(serve(listener, app, stop.clone(), HEADER_READ_TIMEOUT));
+        let server = tokio::spawn(serve(
+            listener,
+            app,
+            stop.clone(),
+            CancellationToken::new(),
+            HEADER_READ_TIMEOUT,
+        ));
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
         client
             .write_all(b"GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -159,5 +203,104 @@ mod tests {
             .unwrap();
         // No longer accepting.
         assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    }
+
+    /// A server whose one route never answers; `entered` fires when a request is in the
+    /// handler, `dropped` when the handler's future is dropped (the connection aborted).
+    fn hanging_app() -> (
+        Router,
+        tokio::sync::oneshot::Receiver<()>,
+        tokio::sync::oneshot::Receiver<()>,
+    ) {
+        let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+        let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel::<()>();
+        let slots = std::sync::Arc::new(std::sync::Mutex::new(Some((entered_tx, dropped_tx))));
+        let app = Router::new().route(
+            "/hang",
+            axum::routing::get(move || {
+                let slots = slots.clone();
+                async move {
+                    let Some((entered, dropped)) = slots.lock().unwrap().take() else {
+                        return "second";
+                    };
+                    let _ = entered.send(());
+                    // Held across the sleep: dropped (never sent) when the future is.
+                    let _dropped = dropped;
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    "never"
+                }
+            }),
+        );
+        (app, entered_rx, dropped_rx)
+    }
+
+    async fn hanging_request(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /hang HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        client
+    }
+
+    #[tokio::test]
+    async fn abort_cuts_the_drain_short_and_closes_the_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (app, entered, dropped) = hanging_app();
+        let (stop, abort) = (CancellationToken::new(), CancellationToken::new());
+        let server = tokio::spawn(serve(
+            listener,
+            app,
+            stop.clone(),
+            abort.clone(),
+            HEADER_READ_TIMEOUT,
+        ));
+        let mut client = hanging_request(addr).await;
+        entered.await.unwrap();
+
+        stop.cancel();
+        // Draining: the request is still in its handler, so `serve` cannot return yet.
+        tokio::task::yield_now().await;
+        assert!(!server.is_finished());
+        abort.cancel();
+        tokio::time::timeout(Duration::from_secs(20), server)
+            .await
+            .expect("serve returns once the drain is cut short")
+            .unwrap();
+        // The handler was dropped, not left running, and the client got no answer.
+        let dropped = tokio::time::timeout(Duration::from_secs(20), dropped)
+            .await
+            .expect("the handler's future is dropped");
+        assert!(dropped.is_err(), "the handler never finished on its own");
+        let answer = read_to_close(&mut client).await;
+        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    }
+
+    #[tokio::test]
+    async fn dropping_serve_aborts_its_connections() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (app, entered, dropped) = hanging_app();
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(serve(
+            listener,
+            app,
+            stop.clone(),
+            CancellationToken::new(),
+            HEADER_READ_TIMEOUT,
+        ));
+        let mut client = hanging_request(addr).await;
+        entered.await.unwrap();
+
+        stop.cancel();
+        server.abort();
+        assert!(server.await.unwrap_err().is_cancelled());
+        let dropped = tokio::time::timeout(Duration::from_secs(20), dropped)
+            .await
+            .expect("the handler's future is dropped");
+        assert!(dropped.is_err(), "the handler never finished on its own");
+        let answer = read_to_close(&mut client).await;
+        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
     }
 }

@@ -4,8 +4,9 @@
 //! → get the token → serve. The listener is bound before the engine opens, so a start that
 //! fails on the address (port in use, refused non-loopback address) creates nothing: no data
 //! dir, no database, no token. A signal during start-up stops the node cleanly once the
-//! engine is open. On the first signal: stop accepting, close feeds, give in-flight requests
-//! and engine work up to `shutdown.timeout_secs`, checkpoint and close the database, exit 0.
+//! engine is open. On the first signal: stop accepting, close feeds (1001), give in-flight
+//! requests, the feeds' close frames and engine work up to `shutdown.timeout_secs` in all
+//! (connections still open then are aborted), checkpoint and close the database, exit 0.
 //! A second signal exits at once (130). The engine writes before it acknowledges, so a forced
 //! exit still loses nothing committed.
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use flightdeck_api::hosts::normalize_host;
-use flightdeck_api::{ApiOptions, Transport, router};
+use flightdeck_api::{ApiOptions, Transport, router_with_feeds};
 use flightdeck_engine::clock::SystemClock;
 use flightdeck_engine::secrets::TokenSource;
 use flightdeck_engine::{Engine, EngineOptions};
@@ -109,7 +110,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
     if !local.ip().is_unspecified() {
         allowed_hosts.push(local.ip().to_string());
     }
-    let app = router(
+    let (app, feeds) = router_with_feeds(
         engine.clone(),
         ApiOptions {
             token,
@@ -126,48 +127,47 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
     let _ = std::io::stdout().flush();
     tracing::info!(%local, dashboard = args.ui_dir.is_some(), "serving");
 
-    let graceful = stop.clone();
-    let engine_stop = engine.shutdown_token();
-    tokio::spawn(async move {
-        graceful.cancelled().await;
-        // Feeds and background loops end on the engine's token.
-        engine_stop.cancel();
-    });
-    let server = async {
-        http_server::serve(
-            listener,
-            app,
-            stop.clone(),
-            http_server::HEADER_READ_TIMEOUT,
-        )
-        .await;
-        Ok::<(), std::io::Error>(())
-    };
+    let abort = CancellationToken::new();
+    let server = http_server::serve(
+        listener,
+        app,
+        stop.clone(),
+        abort.clone(),
+        http_server::HEADER_READ_TIMEOUT,
+    );
     tokio::pin!(server);
-    // One budget (read when the signal arrives, so reloads count) for draining requests and
-    // then the engine's own work.
-    let mut deadline = None;
+    // `serve` returns only after `stop`; until then it runs here.
     let served = tokio::select! {
-        res = &mut server => res,
-        _ = stop.cancelled() => {
-            let budget = Duration::from_secs(engine.config().current().shutdown.timeout_secs);
-            let until = tokio::time::Instant::now() + budget;
-            deadline = Some(until);
-            match tokio::time::timeout_at(until, &mut server).await {
-                Ok(res) => res,
-                Err(_) => {
-                    tracing::warn!(timeout_secs = budget.as_secs(), "requests still in flight after the timeout; closing them");
-                    Ok(())
-                }
-            }
-        }
+        () = &mut server => true,
+        () = stop.cancelled() => false,
     };
-    let left = match deadline {
-        Some(until) => until.saturating_duration_since(tokio::time::Instant::now()),
-        None => Duration::from_secs(engine.config().current().shutdown.timeout_secs),
-    };
+    // Feeds and background loops end on the engine's token: feeds send their 1001 close now,
+    // while the requests in flight drain.
+    engine.shutdown_token().cancel();
+    // One budget (read when the signal arrives, so reloads count) for draining requests, the
+    // feeds' close frames and then the engine's own work.
+    let budget = Duration::from_secs(engine.config().current().shutdown.timeout_secs);
+    let until = tokio::time::Instant::now() + budget;
+    if !served && tokio::time::timeout_at(until, &mut server).await.is_err() {
+        tracing::warn!(
+            timeout_secs = budget.as_secs(),
+            "requests still in flight after the shutdown timeout; aborting their connections"
+        );
+        abort.cancel();
+        server.await;
+    }
+    // No connection is left to start a feed: wait for the running ones to send their close.
+    if tokio::time::timeout_at(until, feeds.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            still_open = feeds.len(),
+            "feeds still closing after the shutdown timeout; dropping them"
+        );
+    }
+    let left = until.saturating_duration_since(tokio::time::Instant::now());
     let outcome = engine.shutdown_within(left).await;
-    served.context("serving HTTP")?;
     tracing::info!(?outcome, "stopped");
     Ok(ExitCode::SUCCESS)
 }

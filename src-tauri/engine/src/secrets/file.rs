@@ -2,11 +2,13 @@
 //!
 //! Invariants:
 //! - The file only ever appears complete and private: it is written to a fresh temporary
-//!   file (created exclusively, 0600, synced), then hard-linked into place, then the
-//!   directory is synced. A leftover temporary file is never reused.
-//! - Created at most once: linking fails when the file exists, so two processes generating
-//!   a token at the same time (`serve` and `token` on first start) end up with the one
-//!   that was linked first, which the loser reads back.
+//!   file (created exclusively, 0600, synced), then hard-linked into place (or, on a file
+//!   system without hard links, renamed into place), then the directory is synced. A
+//!   leftover temporary file is never reused, and is removed when the backend is opened (it
+//!   may hold a token).
+//! - Created at most once: writers hold the generation lock (`secrets.lock`) and read again
+//!   under it, and linking fails when the file exists; the rename fallback replaces, so it
+//!   runs only after checking, under that lock, that there is still no file.
 //! - A file readable by anyone but its owner is refused, not used.
 
 use std::io::Write;
@@ -92,8 +94,18 @@ fn sync_parent(path: &Path) -> Result<(), SecretsError> {
 }
 
 /// Stores `token` at `path` unless a file is already there. Returns whether this call
-/// created it (when not, the caller reads the winner back).
+/// created it (when not, the caller reads the winner back). The caller holds the generation
+/// lock.
 pub(super) fn create_if_absent(path: &Path, token: &str) -> Result<bool, SecretsError> {
+    create_with(path, token, |from, to| std::fs::hard_link(from, to))
+}
+
+/// [`create_if_absent`], placing the temporary file with `link`.
+fn create_with(
+    path: &Path,
+    token: &str,
+    link: impl Fn(&Path, &Path) -> std::io::Result<()>,
+) -> Result<bool, SecretsError> {
     let body = serde_json::to_vec(&Contents {
         api_token: token.to_string(),
     })
@@ -103,28 +115,49 @@ pub(super) fn create_if_absent(path: &Path, token: &str) -> Result<bool, Secrets
         f.write_all(&body)?;
         f.sync_all()
     });
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(err(&tmp, e));
-    }
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    let created = match linked {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-        // A file system without hard links: an exclusive create still keeps one winner.
-        Err(_) => match create_new_private(path) {
-            Ok(mut f) => {
-                f.write_all(&body).map_err(|e| err(path, e))?;
-                f.sync_all().map_err(|e| err(path, e))?;
-                true
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-            Err(e) => return Err(err(path, e)),
+    let placed = match written {
+        Err(e) => Err(err(&tmp, e)),
+        Ok(()) => match link(&tmp, path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            // A file system without hard links: rename the complete file into place. A
+            // rename replaces, so check first; under the generation lock nobody else can
+            // create the file between the check and the rename.
+            Err(_) => match std::fs::symlink_metadata(path) {
+                Ok(_) => Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::rename(&tmp, path)
+                    .map(|()| true)
+                    .map_err(|e| err(path, e)),
+                Err(e) => Err(err(path, e)),
+            },
         },
     };
+    // Gone already after a rename; otherwise it holds the token and must not stay.
+    let _ = std::fs::remove_file(&tmp);
+    let created = placed?;
     sync_parent(path)?;
     Ok(created)
+}
+
+/// Removes the temporary files a writer that died midway left next to `path`
+/// (`secrets.json.*.tmp`, and `secrets.json.tmp` of older builds). Best effort: the caller
+/// holds the generation lock, so none of them is still being written.
+pub(super) fn remove_stale_temporaries(path: &Path) {
+    let Some(dir) = path.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!("{FILE_NAME}.");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let stale = name.starts_with(&prefix)
+            && name.ends_with(".tmp")
+            && entry.file_type().is_ok_and(|t| !t.is_dir());
+        if stale && let Err(error) = std::fs::remove_file(entry.path()) {
+            tracing::debug!(%error, file = %name, "could not remove a stale temporary file");
+        }
+    }
 }
 
 /// Removes the file; a missing file is fine.
@@ -167,6 +200,31 @@ mod tests {
         remove(&path).unwrap();
         remove(&path).unwrap();
         assert_eq!(read(&path).unwrap(), None);
+    }
+
+    #[test]
+    fn without_hard_links_the_complete_file_is_renamed_into_place_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let no_links = |_: &Path, _: &Path| Err(std::io::ErrorKind::Unsupported.into());
+        assert!(create_with(&path, "first-token-0123456789", no_links).unwrap());
+        // The file exists: a second writer neither replaces it nor leaves its copy behind.
+        assert!(!create_with(&path, "second-token-0123456789", no_links).unwrap());
+        assert_eq!(
+            read(&path).unwrap().as_deref(),
+            Some("first-token-0123456789")
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, [FILE_NAME]);
     }
 
     #[test]

@@ -53,9 +53,9 @@ pub(super) fn read(keychain: &Keychain, account: &str) -> Result<Option<String>,
     }
 }
 
-/// Stores `value`, then reads the item back and returns what it holds: when two processes
-/// generate a token at once, the one that wrote last wins and the other adopts its value
-/// instead of handing out a token that no longer works.
+/// Stores `value`, then reads the item back and returns what it holds (the caller holds the
+/// generation lock, so only a writer outside Flightdeck can have replaced it meanwhile).
+/// Reading back also proves the keyring kept the value instead of dropping it silently.
 pub(super) fn store_and_read_back(
     keychain: &Keychain,
     account: &str,

@@ -1,5 +1,6 @@
 //! Tests of the secret stores: tokens never print, the file backend's modes, one account
-//! per data dir, and public messages without paths.
+//! per data dir, one token from concurrent generators, no stale temporary files, and public
+//! messages without paths.
 
 use super::*;
 
@@ -94,6 +95,10 @@ fn public_messages_name_no_paths() {
             path: path.clone(),
             reason: "No such file".into(),
         },
+        SecretsError::Lock {
+            path: path.with_file_name(LOCK_FILE),
+            reason: "Permission denied".into(),
+        },
         SecretsError::EnvMissing,
         SecretsError::Random {
             reason: "boom".into(),
@@ -123,4 +128,72 @@ async fn env_backend_requires_the_variable() {
     let (t, src) = s.api_token().await.unwrap();
     assert_eq!(src, TokenSource::Environment);
     assert_eq!(t.expose(), "env-token-0123456789");
+}
+
+/// Generators that each opened the store themselves (as separate processes do) and find no
+/// token at once all hand out the one that was stored; the lock file stays private.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_generators_hand_out_one_token() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let s = Secrets::open(SecretsBackend::File, dir.path(), None).unwrap();
+                tokio::spawn(async move { s.api_token().await.unwrap() })
+            })
+            .collect();
+        let mut got = Vec::new();
+        for t in tasks {
+            got.push(t.await.unwrap());
+        }
+        let generated = got
+            .iter()
+            .filter(|(_, src)| *src == TokenSource::Generated)
+            .count();
+        assert_eq!(generated, 1);
+        let (first, _) = &got[0];
+        assert!(got.iter().all(|(t, _)| t.matches(first.expose())));
+        let s = Secrets::open(SecretsBackend::File, dir.path(), None).unwrap();
+        let (kept, src) = s.api_token().await.unwrap();
+        assert_eq!(src, TokenSource::File);
+        assert!(kept.matches(first.expose()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let lock = std::fs::metadata(dir.path().join(LOCK_FILE)).unwrap();
+            assert_eq!(lock.permissions().mode() & 0o777, 0o600);
+        }
+    }
+}
+
+/// A writer that died between writing its temporary file and linking it left a token
+/// behind: opening the file backend removes such files, and only those.
+#[test]
+fn opening_the_file_backend_removes_stale_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let stale = ["secrets.json.4242-00ff00ff00ff00ff.tmp", "secrets.json.tmp"];
+    let kept = ["secrets.json.bak", "other.tmp", "flightdeck.db"];
+    for name in stale.iter().chain(&kept) {
+        std::fs::write(
+            dir.path().join(name),
+            r#"{"api_token":"fdk_left-behind-0123456789"}"#,
+        )
+        .unwrap();
+    }
+    // The env backend stores nothing and leaves the directory alone.
+    Secrets::open(
+        SecretsBackend::Env,
+        dir.path(),
+        Some("env-token-0123456789".into()),
+    )
+    .unwrap();
+    assert!(dir.path().join(stale[0]).exists());
+
+    Secrets::open(SecretsBackend::File, dir.path(), None).unwrap();
+    for name in stale {
+        assert!(!dir.path().join(name).exists(), "{name} left behind");
+    }
+    for name in kept {
+        assert!(dir.path().join(name).exists(), "{name} removed");
+    }
 }
