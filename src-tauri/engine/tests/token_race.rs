@@ -6,13 +6,13 @@
 //! `--exact`, told by the environment to be a generator). The children wait on a start file
 //! so that their reads really overlap.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flightdeck_engine::config::SecretsBackend;
 use flightdeck_engine::secrets::{Secrets, TokenSource};
+use flightdeck_testkit::Keyring;
 
 /// Set in a child: where it writes `<token> <source>`.
 const CHILD_OUT: &str = "FLIGHTDECK_TEST_RACE_OUT";
@@ -132,130 +132,5 @@ async fn processes_racing_on_the_keychain_hand_out_one_token() {
         let results = race(&name, GENERATORS, data.path(), &keyring.env());
         let later = race(&name, 1, data.path(), &keyring.env()).remove(0);
         assert_one_token(&results, &later, "Keychain");
-    }
-}
-
-/// A private session bus that activates no services (the system's Secret Service activation
-/// file would start a keyring with the developer's HOME), with an unlocked gnome-keyring.
-struct Keyring {
-    bus: Child,
-    keyring: Child,
-    address: String,
-    xdg: tempfile::TempDir,
-}
-
-impl Keyring {
-    fn start() -> Keyring {
-        let xdg = tempfile::tempdir().unwrap();
-        for d in ["data", "runtime", "config"] {
-            std::fs::create_dir_all(xdg.path().join(d)).unwrap();
-        }
-        let runtime = xdg.path().join("runtime");
-        std::fs::set_permissions(
-            &runtime,
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .unwrap();
-        let config = runtime.join("bus.conf");
-        std::fs::write(
-            &config,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={}/bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"#,
-                runtime.display()
-            ),
-        )
-        .unwrap();
-        let mut bus = Command::new("dbus-daemon")
-            .args(["--nofork", "--print-address=1"])
-            .arg(format!("--config-file={}", config.display()))
-            .env("HOME", xdg.path())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("dbus-daemon is installed by the test command");
-        let mut address = String::new();
-        BufReader::new(bus.stdout.take().unwrap())
-            .read_line(&mut address)
-            .unwrap();
-        let address = address.trim().to_string();
-        let mut keyring = Command::new("gnome-keyring-daemon")
-            .args(["--foreground", "--unlock", "--components=secrets"])
-            .env("HOME", xdg.path())
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
-            .env("XDG_DATA_HOME", xdg.path().join("data"))
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .env("XDG_CONFIG_HOME", xdg.path().join("config"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gnome-keyring-daemon is installed by the test command");
-        keyring
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"test-keyring-password")
-            .unwrap();
-        let k = Keyring {
-            bus,
-            keyring,
-            address,
-            xdg,
-        };
-        k.wait_for_secret_service();
-        k
-    }
-
-    fn wait_for_secret_service(&self) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            let out = Command::new("dbus-send")
-                .args([
-                    "--session",
-                    "--print-reply",
-                    "--dest=org.freedesktop.DBus",
-                    "/org/freedesktop/DBus",
-                    "org.freedesktop.DBus.NameHasOwner",
-                    "string:org.freedesktop.secrets",
-                ])
-                .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
-                .output()
-                .unwrap();
-            if String::from_utf8_lossy(&out.stdout).contains("boolean true") {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("gnome-keyring did not take org.freedesktop.secrets");
-    }
-
-    /// The environment a process needs to reach this keyring.
-    fn env(&self) -> Vec<(String, String)> {
-        let path = |d: &str| self.xdg.path().join(d).display().to_string();
-        vec![
-            ("DBUS_SESSION_BUS_ADDRESS".into(), self.address.clone()),
-            ("XDG_DATA_HOME".into(), path("data")),
-            ("XDG_RUNTIME_DIR".into(), path("runtime")),
-        ]
-    }
-}
-
-impl Drop for Keyring {
-    fn drop(&mut self) {
-        let _ = self.keyring.kill();
-        let _ = self.keyring.wait();
-        let _ = self.bus.kill();
-        let _ = self.bus.wait();
     }
 }
