@@ -165,10 +165,8 @@ pub fn feed_unsubscribe(state: tauri::State<'_, Desktop>, id: u32) -> Result<(),
 
 #[cfg(test)]
 mod tests {
-    use flightdeck_api::{ApiOptions, Transport, router};
     use flightdeck_engine::clock::SystemClock;
     use flightdeck_engine::config::{Config, SecretsBackend};
-    use flightdeck_engine::secrets::ApiToken;
     use flightdeck_engine::{Engine, EngineOptions, ErrorCode};
 
     use super::*;
@@ -196,23 +194,8 @@ mod tests {
         })
         .await
         .unwrap();
-        let token = ApiToken::generate().unwrap();
-        let router = router(
-            engine.clone(),
-            ApiOptions {
-                token: token.clone(),
-                allowed_hosts: Vec::new(),
-                ui_dir: None,
-                body_limit_bytes: 1024 * 1024,
-                transport: Transport::InProcess,
-            },
-        );
         let startup = Startup::default();
-        startup.ready(Ready {
-            engine: engine.clone(),
-            router,
-            token,
-        });
+        startup.ready(Ready::new(engine.clone(), 1024 * 1024).unwrap());
         (startup, engine)
     }
 

@@ -20,10 +20,9 @@ mod startup;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use flightdeck_api::{ApiOptions, router};
 use flightdeck_engine::clock::SystemClock;
 use flightdeck_engine::config::{Config, ConfigSource};
-use flightdeck_engine::secrets::{ApiToken, TOKEN_ENV};
+use flightdeck_engine::secrets::TOKEN_ENV;
 use flightdeck_engine::{Engine, EngineOptions, ErrorCode, paths, telemetry};
 use tauri::Manager;
 
@@ -225,20 +224,5 @@ async fn open_engine(
     .await
     .map_err(|e| failure(e.code(), &e))?;
     engine.follow_log_level(log);
-    let token = ApiToken::generate().map_err(|e| failure(e.code(), &e))?;
-    let router = router(
-        engine.clone(),
-        ApiOptions {
-            token: token.clone(),
-            allowed_hosts: Vec::new(),
-            ui_dir: None,
-            body_limit_bytes,
-            transport: flightdeck_api::Transport::InProcess,
-        },
-    );
-    Ok(startup::Ready {
-        engine,
-        router,
-        token,
-    })
+    startup::Ready::new(engine, body_limit_bytes).map_err(|e| failure(e.code(), &e))
 }

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 
 use flightdeck_api::error::{ApiErrorBody, ErrorDetail};
-use flightdeck_engine::secrets::ApiToken;
+use flightdeck_api::{ApiOptions, Transport, router};
+use flightdeck_engine::secrets::{ApiToken, SecretsError};
 use flightdeck_engine::{Engine, ErrorCode};
 use tokio::sync::watch;
 
@@ -20,6 +21,29 @@ pub struct Ready {
     pub engine: Engine,
     pub router: axum::Router,
     pub token: ApiToken,
+}
+
+impl Ready {
+    /// The in-process side of an open engine: a per-launch token that never leaves this
+    /// process, and the node's very Router with the in-process transport.
+    pub fn new(engine: Engine, body_limit_bytes: usize) -> Result<Self, SecretsError> {
+        let token = ApiToken::generate()?;
+        let router = router(
+            engine.clone(),
+            ApiOptions {
+                token: token.clone(),
+                allowed_hosts: Vec::new(),
+                ui_dir: None,
+                body_limit_bytes,
+                transport: Transport::InProcess,
+            },
+        );
+        Ok(Self {
+            engine,
+            router,
+            token,
+        })
+    }
 }
 
 /// Why the engine did not open, in the API's terms.
