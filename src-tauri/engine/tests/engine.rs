@@ -247,7 +247,8 @@ async fn config_hot_reload_applies_valid_and_rejects_invalid() {
 
 #[tokio::test]
 async fn engine_starts_when_the_config_dir_cannot_be_watched_yet() {
-    // The default location, in a directory that does not exist: defaults, no watch possible.
+    // The default location, in a directory that does not exist (a first launch): defaults,
+    // and no OS watch possible yet. That is no problem to report: the directory is polled for.
     let dir = tempfile::tempdir().unwrap();
     let config_dir = dir.path().join("config-not-yet");
     let path = config_dir.join("flightdeck.toml");
@@ -257,9 +258,10 @@ async fn engine_starts_when_the_config_dir_cannot_be_watched_yet() {
     let status = engine.config().status();
     assert_eq!(status.state, ConfigState::Ok);
     assert_eq!(status.path, None, "running on the built-in defaults");
-    assert!(!status.watching, "{status:?}");
-    let why = status.watch_error.unwrap_or_default();
-    assert!(why.contains("config-not-yet"), "{why}");
+    assert!(
+        status.watching && status.watch_error.is_none(),
+        "{status:?}"
+    );
 
     // Once the directory and the file exist, the watch is armed and the file applied.
     let mut rx = engine.events().subscribe(None).receiver;

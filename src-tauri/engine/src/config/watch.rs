@@ -313,7 +313,11 @@ impl Watches {
                 }
                 None => {}
             }
-            handle.set_watching(failure.is_none(), failure.clone());
+            // A default-location directory that does not exist yet is polled for (every
+            // RETRY), so the file is still picked up when it appears: the status says watching,
+            // and the UI shows no warning for the ordinary "no config yet".
+            let shown = failure.clone().filter(|_| serious);
+            handle.set_watching(shown.is_none(), shown);
         }
         self.failure = failure;
         self.first = false;
