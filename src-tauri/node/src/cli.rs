@@ -1,6 +1,5 @@
 //! Command-line arguments. Every flag that has a config key overrides it.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -108,19 +107,13 @@ pub enum ConfigCommand {
 
 /// `--listen`: `IP:PORT`, or `localhost:PORT` meaning `127.0.0.1:PORT`.
 fn parse_listen(value: &str) -> Result<String, String> {
-    if value.parse::<SocketAddr>().is_ok() {
-        return Ok(value.to_string());
-    }
-    match value.rsplit_once(':') {
-        Some((host, port))
-            if host.eq_ignore_ascii_case("localhost") && port.parse::<u16>().is_ok() =>
-        {
-            Ok(format!("127.0.0.1:{port}"))
-        }
-        _ => Err(format!(
-            "`{value}` is not an IP address with a port or localhost:PORT (e.g. 127.0.0.1:7878)"
-        )),
-    }
+    flightdeck_engine::config::parse_listen(value)
+        .map(|addr| addr.to_string())
+        .ok_or_else(|| {
+            format!(
+                "`{value}` is not an IP address with a port or localhost:PORT (e.g. 127.0.0.1:7878)"
+            )
+        })
 }
 
 #[cfg(test)]

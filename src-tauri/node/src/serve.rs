@@ -34,9 +34,10 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
     overrides.listen = args.listen.clone();
     overrides.insecure_listen = args.insecure_listen.then_some(true);
     let (config, config_source) = load_config_with(global, &overrides)?;
-    let addr: SocketAddr = config.server.listen.parse().with_context(|| {
+    // Validated with the config; the check here only keeps an impossible case explicit.
+    let addr: SocketAddr = config.server.listen_addr().with_context(|| {
         format!(
-            "`{}` is not an IP address with a port, e.g. 127.0.0.1:7878",
+            "`{}` is not an IP address with a port or localhost:PORT, e.g. 127.0.0.1:7878",
             config.server.listen
         )
     })?;

@@ -167,6 +167,24 @@ pub struct HealthConfig {
     pub degraded_after_ms: u64,
 }
 
+impl ServerConfig {
+    /// `listen` as a socket address: `IP:PORT`, or `localhost:PORT` for `127.0.0.1:PORT`.
+    pub fn listen_addr(&self) -> Option<std::net::SocketAddr> {
+        parse_listen(&self.listen)
+    }
+}
+
+/// `IP:PORT`, or `localhost:PORT` (any case) meaning `127.0.0.1:PORT`; never resolves a name.
+pub fn parse_listen(value: &str) -> Option<std::net::SocketAddr> {
+    if let Ok(addr) = value.parse() {
+        return Some(addr);
+    }
+    let (host, port) = value.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    host.eq_ignore_ascii_case("localhost")
+        .then(|| std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {

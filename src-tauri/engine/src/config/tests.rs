@@ -343,3 +343,23 @@ fn annotated_example_is_valid() {
     let c = Config::load_with_env(Some(std::path::Path::new(example)), true, Vec::new()).unwrap();
     assert_eq!(c, Config::default(), "the example documents the defaults");
 }
+
+#[test]
+fn listen_takes_localhost_like_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flightdeck.toml");
+    std::fs::write(&path, "[server]\nlisten = \"localhost:9000\"\n").unwrap();
+    let config = Config::load_with_env(Some(&path), true, Vec::new()).unwrap();
+    assert_eq!(
+        config.server.listen_addr(),
+        Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9000)))
+    );
+    std::fs::write(&path, "[server]\nlisten = \"node.lan:9000\"\n").unwrap();
+    let err = Config::load_with_env(Some(&path), true, Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("server.listen") && err.contains("localhost:PORT"),
+        "{err}"
+    );
+}

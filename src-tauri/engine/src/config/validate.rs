@@ -6,7 +6,6 @@
 //!
 //! Must never: read files or the environment, or change the config it checks.
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use super::{Config, ConfigError, ConfigProblem};
@@ -50,11 +49,11 @@ impl Config {
 
     fn violations(&self) -> Vec<Violation> {
         let mut out: Vec<Violation> = Vec::new();
-        if self.server.listen.parse::<SocketAddr>().is_err() {
+        if self.server.listen_addr().is_none() {
             out.push((
                 "server.listen",
                 format!(
-                    "`{}` is not an IP address with a port, e.g. 127.0.0.1:7878",
+                    "`{}` is not an IP address with a port or localhost:PORT, e.g. 127.0.0.1:7878",
                     self.server.listen
                 ),
             ));
