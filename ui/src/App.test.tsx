@@ -148,6 +148,30 @@ describe("App", () => {
     expect(q("health-row-secrets")?.textContent).toContain("env only");
   });
 
+  it("refetches health at once when the node announces a status change", async () => {
+    window.location.hash = "#/health";
+    const b = new FakeBackend();
+    await render(b);
+    const healthLoads = () => b.requests.filter((r) => r === "GET /health").length;
+    const before = healthLoads();
+    expect(before).toBeGreaterThan(0);
+    await push(b, {
+      type: "event",
+      seq: 3,
+      time: "2025-01-01T00:02:00Z",
+      topic: "health",
+      payload: { dependency: "secrets", from: "degraded", to: "healthy", message: null },
+    });
+    expect(healthLoads()).toBe(before + 1);
+  });
+
+  it("shows whether the configuration file is watched", async () => {
+    window.location.hash = "#/settings";
+    const b = new FakeBackend();
+    await render(b);
+    expect(q("config-watching")?.getAttribute("data-watching")).toBe("true");
+  });
+
   it("raises the config banner on a rejected reload and clears it on an applied one", async () => {
     const b = new FakeBackend();
     await render(b);

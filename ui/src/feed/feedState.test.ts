@@ -81,6 +81,20 @@ describe("feedReducer", () => {
     expect(s.points).toEqual([]);
   });
 
+  it("records the last health change", () => {
+    const s = run([
+      {
+        type: "event",
+        seq: 12,
+        time: "2025-01-01T00:00:00Z",
+        topic: "health",
+        payload: { dependency: "secrets", from: "healthy", to: "unhealthy", message: "keychain locked" },
+      },
+    ]);
+    expect(s.lastSeq).toBe(12);
+    expect(s.lastHealth).toEqual({ seq: 12, dependency: "secrets", to: "unhealthy" });
+  });
+
   it("ignores pongs", () => {
     expect(run([{ type: "pong" }])).toBe(initialFeedState);
   });

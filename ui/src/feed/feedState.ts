@@ -4,7 +4,7 @@
 // a rate is only computed between two samples of the same node process (a counter that goes
 // down or an uptime that goes back means a restart, which leaves a gap rather than a spike).
 import type { ConnState } from "../backend/backend";
-import type { ConfigEvent, MetricsSample, ServerMessage } from "../generated/api";
+import type { ConfigEvent, HealthStatus, MetricsSample, ServerMessage } from "../generated/api";
 
 export const SPARK_CAPACITY = 60;
 
@@ -17,6 +17,9 @@ export type SparkPoint = {
 
 export type ConfigNotice = { event: ConfigEvent; seq: number; time: string };
 
+/** The last dependency status change the node announced; screens showing health refetch on it. */
+export type HealthNotice = { seq: number; dependency: string; to: HealthStatus };
+
 export type FeedState = {
   conn: ConnState;
   /** Increases on every welcome, i.e. every (re)connection; screens refetch when it changes. */
@@ -28,6 +31,7 @@ export type FeedState = {
   metricsTime: string | null;
   points: SparkPoint[];
   lastConfig: ConfigNotice | null;
+  lastHealth: HealthNotice | null;
   lastError: { code: string; message: string } | null;
 };
 
@@ -43,6 +47,7 @@ export const initialFeedState: FeedState = {
   metricsTime: null,
   points: [],
   lastConfig: null,
+  lastHealth: null,
   lastError: null,
 };
 
@@ -102,6 +107,8 @@ export function feedReducer(state: FeedState, action: FeedAction): FeedState {
         }
         case "config":
           return { ...base, lastConfig: { event: m.payload, seq: m.seq, time: m.time } };
+        case "health":
+          return { ...base, lastHealth: { seq: m.seq, dependency: m.payload.dependency, to: m.payload.to } };
         default:
           return base;
       }

@@ -1,4 +1,5 @@
-// Health: the node's overall status and each dependency it checks. Refreshed every 5 s.
+// Health: the node's overall status and each dependency it checks. Refreshed every 5 s, on
+// every (re)connection, and at once when the node announces a status change (`health` topic).
 import { useCallback } from "react";
 import { useBackend } from "../backend/context";
 import { Icon } from "../components/Icon";
@@ -6,6 +7,7 @@ import { ErrorNote, Panel, Skeleton } from "../components/Panel";
 import { StatusBadge } from "../components/StatusBadge";
 import { useNow } from "../data/useNow";
 import { useResource } from "../data/useResource";
+import { useFeed } from "../feed/FeedProvider";
 import { formatDuration, formatRelative, formatTimestamp } from "../format";
 import { fetchHealth, healthCounts } from "../node/health";
 
@@ -13,9 +15,10 @@ const REFRESH_MS = 5000;
 
 export function Health() {
   const backend = useBackend();
+  const feed = useFeed();
   const now = useNow(1000);
   const load = useCallback(() => fetchHealth(backend), [backend]);
-  const health = useResource(load, "health", REFRESH_MS);
+  const health = useResource(load, `${feed.connections}:${feed.lastHealth?.seq ?? ""}`, REFRESH_MS);
   const report = health.data;
   const counts = report ? healthCounts(report) : null;
 

@@ -38,7 +38,7 @@ export function Overview() {
   const info = useNodeInfo();
   const now = useNow(1000);
   const loadHealth = useCallback(() => fetchHealth(backend), [backend]);
-  const health = useResource(loadHealth, feed.connections, 5000);
+  const health = useResource(loadHealth, `${feed.connections}:${feed.lastHealth?.seq ?? ""}`, 5000);
   const m = feed.metrics;
   const lastPoint = feed.points.at(-1);
   const rates = feed.points.map((p) => p.requestsPerSec);
