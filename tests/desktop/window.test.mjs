@@ -13,12 +13,12 @@ const artifacts = process.env.ARTIFACTS_DIR ?? "target/test-artifacts";
 const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 let session;
 
-async function wd(method, path, body) {
+async function wd(method, path, body, timeoutMs = 60_000) {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: { "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(60_000),
+    signal: AbortSignal.timeout(timeoutMs),
   });
   const json = await res.json();
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
@@ -61,12 +61,55 @@ async function waitFor(what, fn, timeoutMs = 20_000) {
   throw new Error(`timed out waiting for ${what} (last: ${last})`);
 }
 
+/** What runs of ours are alive, for failure messages. */
+function processes() {
+  const ps = execFileSync("ps", ["-eo", "pid,ppid,stat,etime,args"]).toString();
+  return ps.split("\n").filter((l) => /flightdeck|WebKit|tauri-driver/.test(l)).join("\n");
+}
+
+/** Whether an instance of the app still holds its single-instance name on the session bus. */
+function singleInstanceNameOwned() {
+  try {
+    const out = execFileSync("dbus-send", [
+      "--session",
+      "--print-reply",
+      "--dest=org.freedesktop.DBus",
+      "/org/freedesktop/DBus",
+      "org.freedesktop.DBus.NameHasOwner",
+      "string:dev.flightdeck.desktop.SingleInstance",
+    ]).toString();
+    return out.includes("boolean true");
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Waits until the previous window is gone: its process, and its single-instance name on the
+ * bus, which the bus releases a moment after the process dies. A launch in between hands over
+ * to a dead instance and exits ("failed to forward arguments to the running instance").
+ */
+async function waitPreviousGone() {
+  const deadline = Date.now() + 20_000;
+  while (appPids().length > 0 || singleInstanceNameOwned()) {
+    assert.ok(Date.now() < deadline, `the previous window did not go away within 20 s:\n${processes()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Starts the app in a new WebDriver session; a failure says which processes were alive. */
+async function newSession(args = []) {
+  const capabilities = { alwaysMatch: { browserName: "wry", "tauri:options": { application: app, args } } };
+  try {
+    return (await wd("POST", "/session", { capabilities })).sessionId;
+  } catch (e) {
+    throw new Error(`no WebDriver session: ${e}\nprocesses:\n${processes()}`);
+  }
+}
+
 before(async () => {
   assert.ok(base, "WEBDRIVER_URL is set by tests/desktop/run.sh");
-  const created = await wd("POST", "/session", {
-    capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: app } } },
-  });
-  session = created.sessionId;
+  session = await newSession();
 });
 
 after(async () => {
@@ -185,10 +228,8 @@ test("SIGTERM closes the window gracefully: engine shut down, database intact", 
 });
 
 test("the window's size is restored at the next launch", async () => {
-  const created = await wd("POST", "/session", {
-    capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: app } } },
-  });
-  session = created.sessionId;
+  await waitPreviousGone();
+  session = await newSession();
   await find("screen-overview");
   const rect = await wd("GET", s("/window/rect"));
   assert.equal(rect.width, 1100);
@@ -199,20 +240,11 @@ test("when the engine cannot open, the window stays and says why", async () => {
   await wd("DELETE", s("")).catch(() => {});
   session = undefined;
   // The previous window must be gone: a second instance would hand over to it and exit.
-  const deadline = Date.now() + 20_000;
-  while (appPids().length > 0) {
-    assert.ok(Date.now() < deadline, "the previous window did not close within 20 s");
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitPreviousGone();
   // A data dir that is a regular file cannot be used: the engine refuses it.
   const notADir = join(dataDir, "..", "not-a-directory");
   writeFileSync(notADir, "x");
-  const created = await wd("POST", "/session", {
-    capabilities: {
-      alwaysMatch: { browserName: "wry", "tauri:options": { application: app, args: ["--data-dir", notADir] } },
-    },
-  });
-  session = created.sessionId;
+  session = await newSession(["--data-dir", notADir]);
   assert.equal(await wd("GET", s("/title")), "Flightdeck");
   const banner = await waitFor("the start-up banner", () => text("startup-banner"));
   assert.match(banner, /could not start/i);
