@@ -1,9 +1,10 @@
 //! `flightdeck serve`: the engine and the API on a TCP listener until SIGINT/SIGTERM.
 //!
-//! Lifecycle: load and check the config → logging → signal handlers → bind → open the engine
-//! → get the token → serve. The listener is bound before the engine opens, so a start that
-//! fails on the address (port in use, refused non-loopback address) creates nothing: no data
-//! dir, no database, no token. A signal during start-up stops the node cleanly once the
+//! Lifecycle: load and check the config → logging → signal handlers → bind → get the token
+//! → open the engine → serve. The listener is bound first, so a start that fails on the
+//! address (port in use, refused non-loopback address) creates nothing: no data dir, no
+//! database, no token; and the token comes before the engine, so a node that could
+//! authenticate no one (no keychain) creates no database either. A signal during start-up stops the node cleanly once the
 //! engine is open. On the first signal: stop accepting, close feeds (1001), give in-flight
 //! requests, the feeds' close frames and engine work up to `shutdown.timeout_secs` in all
 //! (connections still open then are aborted), checkpoint and close the database, exit 0.
@@ -19,7 +20,7 @@ use anyhow::{Context, bail};
 use flightdeck_api::hosts::normalize_host;
 use flightdeck_api::{ApiOptions, Transport, router_with_feeds};
 use flightdeck_engine::clock::SystemClock;
-use flightdeck_engine::secrets::TokenSource;
+use flightdeck_engine::secrets::{Secrets, TokenSource};
 use flightdeck_engine::{Engine, EngineOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -86,6 +87,14 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
     let listener = bind(addr).await?;
     let local = listener.local_addr().context("reading the bound address")?;
 
+    // The token before the engine: a node that could authenticate no one creates nothing
+    // (no database) and says why.
+    flightdeck_engine::store::ensure_dir_writable(&data_dir)?;
+    let secrets = Secrets::open_async(config.secrets.backend, data_dir.clone(), env_token())
+        .await
+        .context("cannot get the API token")?;
+    let token = api_token(&secrets).await?;
+
     let engine = Engine::open(EngineOptions {
         data_dir,
         config: config.clone(),
@@ -95,13 +104,6 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
         clock: SystemClock::shared(),
     })
     .await?;
-    let token = match api_token(&engine).await {
-        Ok(token) => token,
-        Err(e) => {
-            engine.shutdown_within(Duration::from_secs(1)).await;
-            return Err(e);
-        }
-    };
     if stop.is_cancelled() {
         let outcome = engine.shutdown().await;
         tracing::info!(?outcome, "stopped during start-up");
@@ -183,10 +185,7 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     }
 }
 
-async fn api_token(engine: &Engine) -> anyhow::Result<flightdeck_engine::secrets::ApiToken> {
-    let secrets = engine
-        .secrets()
-        .map_err(|e| anyhow::Error::new(e.clone()).context("cannot get the API token"))?;
+async fn api_token(secrets: &Secrets) -> anyhow::Result<flightdeck_engine::secrets::ApiToken> {
     let (token, source) = secrets
         .api_token()
         .await

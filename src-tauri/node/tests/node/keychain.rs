@@ -132,4 +132,6 @@ fn no_keychain_is_a_clear_error_with_alternatives() {
         "{err}"
     );
     assert!(err.contains("no Secret Service"), "{err}");
+    // A node that could authenticate no one created nothing: no database.
+    assert!(!dir.path().join("flightdeck.db").exists());
 }
