@@ -8,6 +8,14 @@ use flightdeck_api::Transport;
 
 use crate::support::{assert_error, node_with, send, send_bare};
 
+/// `GET /livez` with one header set.
+fn livez_with(name: header::HeaderName, value: &str) -> Request<Body> {
+    Request::get("/livez")
+        .header(name, value)
+        .body(Body::empty())
+        .unwrap()
+}
+
 #[tokio::test]
 async fn tcp_requires_a_host_and_refuses_the_webview_origin() {
     let n = node_with(|o| o.transport = Transport::Tcp).await;
@@ -37,14 +45,7 @@ async fn tcp_requires_a_host_and_refuses_the_webview_origin() {
     .await;
     assert_error(&r, StatusCode::FORBIDDEN, "forbidden_host");
     for origin in ["tauri://localhost", "http://tauri.localhost"] {
-        let r = send(
-            &n.app,
-            Request::get("/livez")
-                .header(header::ORIGIN, origin)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let r = send(&n.app, livez_with(header::ORIGIN, origin)).await;
         assert_error(&r, StatusCode::FORBIDDEN, "forbidden_host");
     }
     n.engine.shutdown().await;
@@ -56,25 +57,11 @@ async fn in_process_needs_no_host_and_allows_the_webview() {
     let r = send_bare(&n.app, Request::get("/livez").body(Body::empty()).unwrap()).await;
     assert_eq!(r.status, StatusCode::OK);
     for origin in ["tauri://localhost", "http://tauri.localhost"] {
-        let r = send_bare(
-            &n.app,
-            Request::get("/livez")
-                .header(header::ORIGIN, origin)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let r = send_bare(&n.app, livez_with(header::ORIGIN, origin)).await;
         assert_eq!(r.status, StatusCode::OK, "{origin}");
     }
     // A Host, when there is one, is still checked.
-    let r = send_bare(
-        &n.app,
-        Request::get("/livez")
-            .header(header::HOST, "evil.example")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let r = send_bare(&n.app, livez_with(header::HOST, "evil.example")).await;
     assert_error(&r, StatusCode::FORBIDDEN, "forbidden_host");
     n.engine.shutdown().await;
 }
@@ -97,14 +84,7 @@ async fn allowed_host_entries_are_normalized() {
         ("not a host", StatusCode::FORBIDDEN),
         ("lan", StatusCode::FORBIDDEN),
     ] {
-        let r = send(
-            &n.app,
-            Request::get("/livez")
-                .header(header::HOST, host)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let r = send(&n.app, livez_with(header::HOST, host)).await;
         assert_eq!(r.status, status, "{host}");
     }
     n.engine.shutdown().await;

@@ -110,19 +110,31 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    async fn server(timeout: Duration) -> (std::net::SocketAddr, CancellationToken) {
+    /// A running `serve` of `app` on a free loopback port.
+    struct Started {
+        addr: std::net::SocketAddr,
+        stop: CancellationToken,
+        abort: CancellationToken,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    async fn start(app: Router, header_read_timeout: Duration) -> Started {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = Router::new().route("/ok", axum::routing::get(|| async { "fine" }));
-        let stop = CancellationToken::new();
-        tokio::spawn(serve(
+        let (stop, abort) = (CancellationToken::new(), CancellationToken::new());
+        let task = tokio::spawn(serve(
             listener,
             app,
             stop.clone(),
-            CancellationToken::new(),
-            timeout,
+            abort.clone(),
+            header_read_timeout,
         ));
-        (addr, stop)
+        Started {
+            addr,
+            stop,
+            abort,
+            task,
+        }
     }
 
     /// Reads until the peer closes; bounded so a server that never closes fails the test.
@@ -137,7 +149,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_head_that_never_ends_is_cut_off() {
-        let (addr, stop) = server(Duration::from_millis(200)).await;
+        let app = Router::new().route("/ok", axum::routing::get(|| async { "fine" }));
+        let Started { addr, stop, .. } = start(app, Duration::from_millis(200)).await;
         let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
         slow.write_all(b"GET /ok HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
             .await
@@ -160,8 +173,6 @@ mod tests {
 
     #[tokio::test]
     async fn stop_lets_the_open_request_finish_then_closes() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
         let entered = std::sync::Mutex::new(Some(entered_tx));
         let entered = std::sync::Arc::new(entered);
@@ -178,14 +189,12 @@ mod tests {
                 }
             }),
         );
-        let stop = CancellationToken::new();
-        let server = tokio::spawn(serve(
-            listener,
-            app,
-            stop.clone(),
-            CancellationToken::new(),
-            HEADER_READ_TIMEOUT,
-        ));
+        let Started {
+            addr,
+            stop,
+            task: server,
+            ..
+        } = start(app, HEADER_READ_TIMEOUT).await;
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
         client
             .write_all(b"GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -245,17 +254,13 @@ mod tests {
 
     #[tokio::test]
     async fn abort_cuts_the_drain_short_and_closes_the_connection() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let (app, entered, dropped) = hanging_app();
-        let (stop, abort) = (CancellationToken::new(), CancellationToken::new());
-        let server = tokio::spawn(serve(
-            listener,
-            app,
-            stop.clone(),
-            abort.clone(),
-            HEADER_READ_TIMEOUT,
-        ));
+        let Started {
+            addr,
+            stop,
+            abort,
+            task: server,
+        } = start(app, HEADER_READ_TIMEOUT).await;
         let mut client = hanging_request(addr).await;
         entered.await.unwrap();
 
@@ -279,17 +284,13 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_serve_aborts_its_connections() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let (app, entered, dropped) = hanging_app();
-        let stop = CancellationToken::new();
-        let server = tokio::spawn(serve(
-            listener,
-            app,
-            stop.clone(),
-            CancellationToken::new(),
-            HEADER_READ_TIMEOUT,
-        ));
+        let Started {
+            addr,
+            stop,
+            task: server,
+            ..
+        } = start(app, HEADER_READ_TIMEOUT).await;
         let mut client = hanging_request(addr).await;
         entered.await.unwrap();
 

@@ -173,6 +173,15 @@ pub(super) fn remove(path: &Path) -> Result<(), SecretsError> {
 mod tests {
     use super::*;
 
+    fn assert_private(path: &Path) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+        }
+    }
+
     #[test]
     fn created_once_private_and_no_temporary_left() {
         let dir = tempfile::tempdir().unwrap();
@@ -185,12 +194,7 @@ mod tests {
             read(&path).unwrap().as_deref(),
             Some("first-token-0123456789")
         );
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        assert_private(&path);
         let mut names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -214,12 +218,7 @@ mod tests {
             read(&path).unwrap().as_deref(),
             Some("first-token-0123456789")
         );
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        assert_private(&path);
         let names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -84,15 +84,12 @@ async fn auth_errors_and_request_ids_over_http() {
     assert_eq!(code, 0, "{}", log.join("\n"));
 }
 
-/// Sends only the head of a JSON POST announcing `len` bytes; returns the status and body.
-async fn raw_post_head(addr: &str, len: usize) -> (u16, Value) {
+/// Writes `request` as is on a fresh connection and returns everything the node answers
+/// until it closes (bounded, so a node that never answers fails the test).
+async fn raw_exchange(addr: &str, request: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST /api/v1/config/validate HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
-    );
-    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(request).await.unwrap();
     let mut reply = Vec::new();
     tokio::time::timeout(
         std::time::Duration::from_secs(10),
@@ -101,7 +98,16 @@ async fn raw_post_head(addr: &str, len: usize) -> (u16, Value) {
     .await
     .expect("no reply within 10 s")
     .unwrap();
-    let text = String::from_utf8_lossy(&reply).into_owned();
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// Sends only the head of a JSON POST announcing `len` bytes; returns the status and body.
+async fn raw_post_head(addr: &str, len: usize) -> (u16, Value) {
+    let head = format!(
+        "POST /api/v1/config/validate HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+    );
+    let text = raw_exchange(addr, head.as_bytes()).await;
     let status: u16 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
     let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
@@ -249,20 +255,7 @@ async fn wrong_path_method_and_media_type_over_http() {
     check(res, 415, "unsupported_media_type").await;
 
     // HTTP/1.0 allows leaving the Host out; over TCP the node still wants one.
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(&node.addr).await.unwrap();
-    conn.write_all(b"GET /livez HTTP/1.0\r\n\r\n")
-        .await
-        .unwrap();
-    let mut reply = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        conn.read_to_end(&mut reply),
-    )
-    .await
-    .expect("no reply within 10 s")
-    .unwrap();
-    let text = String::from_utf8_lossy(&reply);
+    let text = raw_exchange(&node.addr, b"GET /livez HTTP/1.0\r\n\r\n").await;
     assert!(text.starts_with("HTTP/1.0 400"), "{text}");
     assert!(text.contains("\"bad_request\""), "{text}");
 
