@@ -29,6 +29,7 @@ pub(crate) async fn engine(dir: &Path) -> Engine {
         config_source: Default::default(),
         watch_config: false,
         env_token: Some(TOKEN.into()),
+        require_token: false,
         clock: SystemClock::shared(),
     })
     .await

@@ -26,6 +26,7 @@ pub async fn engine(dir: &std::path::Path, tweak: impl FnOnce(&mut Config)) -> E
         config_source: Default::default(),
         watch_config: false,
         env_token: Some(TOKEN.into()),
+        require_token: false,
         clock: SystemClock::shared(),
     })
     .await

@@ -190,6 +190,7 @@ mod tests {
             config_source: Default::default(),
             watch_config: false,
             env_token: None,
+            require_token: false,
             clock: SystemClock::shared(),
         })
         .await

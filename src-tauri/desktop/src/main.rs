@@ -9,7 +9,7 @@
 //! Lifecycle: single instance (a second launch focuses the first window); the engine opens in
 //! the background once the window exists (`startup`), and a failure to open is shown in the
 //! window; window size and position restored (window-state plugin); closing the window or
-//! SIGINT/SIGTERM shuts the engine down gracefully (in-flight work drained, database
+//! SIGINT/SIGTERM shuts the engine down gracefully (tracked engine work drained, database
 //! checkpointed); a second signal exits at once with 130.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
@@ -27,6 +27,8 @@ use flightdeck_engine::{Engine, EngineOptions, ErrorCode, paths, telemetry};
 use tauri::Manager;
 
 fn main() -> ExitCode {
+    // Arguments first: `--help` and `--version` (and usage errors) need no display.
+    let args = <Args as clap::Parser>::parse();
     if let Err(reason) = display_available() {
         eprintln!(
             "flightdeck-desktop: {reason}; the desktop window needs a graphical session. To run \
@@ -34,7 +36,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    match run() {
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("flightdeck-desktop: error: {e:#}");
@@ -104,8 +106,7 @@ struct Args {
     config: Option<std::path::PathBuf>,
 }
 
-fn run() -> anyhow::Result<()> {
-    let args = <Args as clap::Parser>::parse();
+fn run(args: Args) -> anyhow::Result<()> {
     let data_dir = match args.data_dir.filter(|d| !d.as_os_str().is_empty()) {
         Some(d) => d,
         None => paths::default_data_dir().context("cannot determine a data directory")?,
@@ -219,6 +220,7 @@ async fn open_engine(
         config_source,
         watch_config: true,
         env_token: std::env::var(TOKEN_ENV).ok(),
+        require_token: false,
         clock: SystemClock::shared(),
     })
     .await

@@ -68,6 +68,10 @@ pub struct EngineOptions {
     pub watch_config: bool,
     /// FLIGHTDECK_API_TOKEN, if set.
     pub env_token: Option<String>,
+    /// The API token must be available (found or generated and stored) for the engine to
+    /// open: a node that could authenticate no one fails before it creates a database. The
+    /// desktop, which authenticates in-process, opens without one (health shows why).
+    pub require_token: bool,
     /// Every wall-clock time the engine stamps or stores: [`clock::SystemClock`] in the
     /// binaries, a [`clock::ManualClock`] in tests.
     pub clock: SharedClock,
@@ -149,21 +153,34 @@ impl Engine {
     /// inside a tokio runtime.
     pub async fn open(options: EngineOptions) -> Result<Self, EngineError> {
         let clock = options.clock;
-        let store = Store::open(&options.data_dir).await?;
-        let data_dir = store.data_dir().to_path_buf();
-        let schema_version = store.schema_version().await?;
-        let node_id = store
-            .meta_get_or_insert("node_id", &uuid::Uuid::new_v4().to_string(), clock.now())
-            .await?;
+        // Secrets first: with `require_token`, a missing keychain stops the open before the
+        // store creates anything but the data dir.
+        let data_dir = data_dir::prepare(&options.data_dir)?;
         let secrets = Secrets::open_async(
             options.config.secrets.backend,
             data_dir.clone(),
             options.env_token.clone(),
         )
         .await;
-        if let Err(error) = &secrets {
-            tracing::warn!(%error, "secret store unavailable");
+        match (&secrets, options.require_token) {
+            (Err(error), true) => return Err(error.clone().into()),
+            (Err(error), false) => tracing::warn!(%error, "secret store unavailable"),
+            (Ok(secrets), true) => {
+                let (_, source) = secrets.api_token().await?;
+                if source == secrets::TokenSource::Generated {
+                    tracing::info!(
+                        "generated a new API token and stored it; `flightdeck token` prints it"
+                    );
+                }
+            }
+            (Ok(_), false) => {}
         }
+        let store = Store::open(&data_dir).await?;
+        let data_dir = store.data_dir().to_path_buf();
+        let schema_version = store.schema_version().await?;
+        let node_id = store
+            .meta_get_or_insert("node_id", &uuid::Uuid::new_v4().to_string(), clock.now())
+            .await?;
         let config = ConfigHandle::new(options.config, options.config_source, clock.clone());
         let metrics = Metrics::new(VERSION)?;
         let health = HealthChecks::new(
@@ -237,6 +254,12 @@ impl Engine {
     /// The secret store, or why it could not be opened.
     pub fn secrets(&self) -> Result<&Secrets, &SecretsError> {
         self.inner.secrets.as_ref()
+    }
+
+    /// The node's API token (stored, from the environment, or generated and stored now).
+    pub async fn api_token(&self) -> Result<secrets::ApiToken, SecretsError> {
+        let secrets = self.secrets().map_err(Clone::clone)?;
+        Ok(secrets.api_token().await?.0)
     }
 
     pub fn events(&self) -> &EventBus {

@@ -257,6 +257,7 @@ mod tests {
             config_source: source,
             watch_config: false,
             env_token: Some("lifecycle-test-token-123".into()),
+            require_token: false,
             clock: crate::clock::SystemClock::shared(),
         })
         .await

@@ -262,3 +262,32 @@ async fn an_older_schema_is_upgraded_with_its_data() {
     );
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_required_token_that_cannot_be_had_stops_the_open_before_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    // The env backend with no FLIGHTDECK_API_TOKEN: there is no token to be had.
+    let mut opts = crate::options(dir.path());
+    opts.env_token = None;
+    opts.require_token = true;
+    let err = Engine::open(opts).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::SecretMissing, "{err}");
+    assert!(!dir.path().join("flightdeck.db").exists());
+
+    // The same without the requirement opens, and says why in its health.
+    let mut opts = crate::options(dir.path());
+    opts.env_token = None;
+    let engine = Engine::open(opts).await.unwrap();
+    assert!(engine.api_token().await.is_err());
+    let report = engine.health().await;
+    let secrets = report
+        .dependencies
+        .iter()
+        .find(|d| d.name == "secrets")
+        .unwrap();
+    assert_ne!(
+        secrets.status,
+        flightdeck_engine::health::HealthStatus::Healthy
+    );
+    engine.shutdown().await;
+}

@@ -36,6 +36,7 @@ fn options(dir: &Path) -> EngineOptions {
         config_source: Default::default(),
         watch_config: false,
         env_token: Some("engine-test-token-123456".into()),
+        require_token: false,
         clock: SystemClock::shared(),
     }
 }

@@ -167,13 +167,31 @@ fn config_check(global: &Global, file: Option<&Path>) -> anyhow::Result<ExitCode
         Some(f) => (Some(f.to_path_buf()), true),
         None => config_path(global),
     };
+    // The same layers `serve` reads: the file, the environment and the global flags.
+    let source = ConfigSource {
+        path: path.clone(),
+        required,
+        env: EnvSnapshot::capture(),
+        overrides: overrides(global),
+    };
     // Not errors (tooling may set its own FLIGHTDECK_* variables), but a check should say so:
     // a misspelt name would otherwise change nothing, silently.
-    for name in EnvSnapshot::capture().ignored() {
+    for name in source.env.ignored() {
         eprintln!("warning: {name} is neither a Flightdeck setting nor a flag; it is ignored");
     }
-    match Config::load(path.as_deref(), required) {
-        Ok(_) => {
+    match source.load() {
+        Ok(config) => {
+            // Valid for the engine, but `serve` would refuse it: say so here too.
+            if let Some(addr) = config.server.listen_addr()
+                && !addr.ip().is_loopback()
+                && !config.server.insecure_listen
+            {
+                eprintln!(
+                    "server.listen: {addr} is not a loopback address; `flightdeck serve` refuses it \
+                     unless server.insecure_listen = true (plain HTTP; TLS comes with fleets)"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
             match path.filter(|p| p.exists()) {
                 Some(p) => println!("{}: ok", p.display()),
                 None => println!("no config file; built-in defaults are valid"),

@@ -17,11 +17,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use flightdeck_api::hosts::normalize_host;
 use flightdeck_api::{ApiOptions, Transport, router_with_feeds};
 use flightdeck_engine::clock::SystemClock;
-use flightdeck_engine::secrets::{Secrets, TokenSource};
-use flightdeck_engine::{Engine, EngineOptions};
+use flightdeck_engine::{Engine, EngineOptions, ErrorCode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -58,15 +56,8 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
             dir.display()
         );
     }
-    let mut allowed_hosts = Vec::new();
-    for entry in &config.server.allowed_hosts {
-        let host = normalize_host(entry).map_err(|reason| {
-            anyhow::anyhow!(
-                "invalid configuration: key `server.allowed_hosts`: `{entry}`: {reason}"
-            )
-        })?;
-        allowed_hosts.push(host);
-    }
+    // Validated with the config; the router normalizes each entry.
+    let mut allowed_hosts = config.server.allowed_hosts.clone();
     let log = init_logging(&config)?;
     if !addr.ip().is_loopback() {
         tracing::warn!(
@@ -87,23 +78,30 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
     let listener = bind(addr).await?;
     let local = listener.local_addr().context("reading the bound address")?;
 
-    // The token before the engine: a node that could authenticate no one creates nothing
-    // (no database) and says why.
-    flightdeck_engine::store::ensure_dir_writable(&data_dir)?;
-    let secrets = Secrets::open_async(config.secrets.backend, data_dir.clone(), env_token())
-        .await
-        .context("cannot get the API token")?;
-    let token = api_token(&secrets).await?;
-
     let engine = Engine::open(EngineOptions {
         data_dir,
         config: config.clone(),
         config_source,
         watch_config: true,
         env_token: env_token(),
+        // A node that could authenticate no one fails before it creates a database.
+        require_token: true,
         clock: SystemClock::shared(),
     })
-    .await?;
+    .await
+    .map_err(|e| match e.code() {
+        ErrorCode::SecretsUnavailable | ErrorCode::SecretMissing => {
+            anyhow::Error::new(e).context("cannot get the API token")
+        }
+        _ => anyhow::Error::new(e),
+    })?;
+    let token = match engine.api_token().await {
+        Ok(token) => token,
+        Err(e) => {
+            engine.shutdown_within(Duration::from_secs(1)).await;
+            return Err(anyhow::Error::new(e).context("cannot get the API token"));
+        }
+    };
     if stop.is_cancelled() {
         let outcome = engine.shutdown().await;
         tracing::info!(?outcome, "stopped during start-up");
@@ -183,17 +181,6 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         ),
         Err(e) => Err(anyhow::Error::new(e).context(format!("cannot listen on {addr}"))),
     }
-}
-
-async fn api_token(secrets: &Secrets) -> anyhow::Result<flightdeck_engine::secrets::ApiToken> {
-    let (token, source) = secrets
-        .api_token()
-        .await
-        .context("cannot get the API token")?;
-    if source == TokenSource::Generated {
-        tracing::info!("generated a new API token and stored it; `flightdeck token` prints it");
-    }
-    Ok(token)
 }
 
 /// SIGINT and SIGTERM, registered up front.

@@ -59,6 +59,28 @@ fn config_check_reports_every_problem() {
     });
     assert_eq!(code, 0);
     assert!(out.contains(": ok"));
+    // The check reads the same layers as `serve`: global flags included.
+    let (code, _, err) = run({
+        let mut c = flightdeck(dir.path());
+        c.args(["--log-level", "info,[[", "config", "check"])
+            .arg(&f);
+        c
+    });
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("log.level"), "{err}");
+    // An address `serve` would refuse is not reported as fine.
+    let (code, _, err) = run({
+        let mut c = flightdeck(dir.path());
+        c.env("FLIGHTDECK_SERVER__LISTEN", "0.0.0.0:7878")
+            .args(["config", "check"])
+            .arg(&f);
+        c
+    });
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("not a loopback address") && err.contains("insecure_listen"),
+        "{err}"
+    );
     // A variable that is no setting and no flag is pointed out, without failing the check.
     let (code, out, err) = run({
         let mut c = flightdeck(dir.path());
