@@ -112,7 +112,7 @@ describe("App", () => {
     expect(q("node-version")?.textContent).toBe("0.3.1");
     expect(q("node-id")?.textContent).toBe("node-7f3a");
 
-    await push(b, { type: "welcome", node_id: "node-7f3a", seq: 0, resumed: false });
+    await push(b, { type: "welcome", node_id: "node-7f3a", seq: 0, resumed: false, resync: false });
     expect(q("conn-status")?.getAttribute("data-state")).toBe("connected");
     await push(b, metrics(1, 100));
     await push(b, metrics(2, 105));

@@ -2,12 +2,14 @@
 //! browsers and fleet clients, and (through [`FeedSession`]) over a Tauri channel for the
 //! desktop.
 //!
-//! Protocol (WebSocket `/api/v1/feed`): the client's first message must be
-//! `{"type":"auth","token":"…","resume_from":N|null}` within 10 s (browsers cannot set headers
-//! on WebSockets); the server answers `welcome` (with `resumed`: whether events after N were
-//! replayed; if not, the client should refetch its state), then `event`s in `seq` order. A gap
-//! in `seq` means this client lagged and lost events (an `error` with code `feed_lagged` says
-//! so). `{"type":"ping"}` gets `{"type":"pong"}`. WebSocket pings and pongs are ignored before
+//! Protocol (WebSocket `/api/v1/feed`, documented with examples in docs/feed.md): the
+//! client's first message must be `{"type":"auth","token":"…","resume_from":N|null,
+//! "topics":[…]|null}` within 10 s (browsers cannot set headers on WebSockets); the server
+//! answers `welcome` (`resumed`: every event after N follows; `resync`: events after N are
+//! no longer kept, refetch state), then `event`s of the chosen topics in `seq` order. An
+//! unknown topic or a resume point this node has not reached is refused with an `error`
+//! (`unknown_topic`, `resume_from_future`) and close code 4400. A lagging client is told
+//! (`feed_lagged`) and must refetch. `{"type":"ping"}` gets `{"type":"pong"}`. WebSocket pings and pongs are ignored before
 //! the auth message (some clients send them right after connecting); after it the server
 //! pings every 20 s and closes (4408) a client it has heard nothing from, not even a pong,
 //! for 60 s.
@@ -22,19 +24,18 @@
 //! protocol runs over any `Stream + Sink` of messages, so it is tested without a socket on
 //! paused time.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
-use flightdeck_engine::events::FeedEvent;
+use flightdeck_engine::events::subscribe::{Next, SubscribeError, Subscription, parse_topics};
+use flightdeck_engine::events::{FeedEvent, Published};
 use flightdeck_engine::telemetry::SubscriberGuard;
 use flightdeck_engine::{Engine, ErrorCode};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use ts_rs::TS;
@@ -51,6 +52,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const IDLE_LIMIT: Duration = Duration::from_secs(3 * PING_EVERY.as_secs());
 /// Close code for a failed authentication (application range 4000-4999).
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// Close code for a subscription the node refuses (unknown topic, resume point ahead).
+pub const CLOSE_BAD_SUBSCRIPTION: u16 = 4400;
 /// Close code for a client that went silent (no pong, no message) for [`IDLE_LIMIT`].
 pub const CLOSE_IDLE: u16 = 4408;
 
@@ -63,7 +66,10 @@ pub enum ServerMessage {
         /// The last sequence number published before this session started.
         #[ts(type = "number")]
         seq: u64,
+        /// A resume point was given and every event after it follows.
         resumed: bool,
+        /// A resume point was given but what came after it is no longer kept: refetch.
+        resync: bool,
     },
     Event(FeedEvent),
     Pong,
@@ -82,52 +88,82 @@ pub enum ClientMessage {
         #[ts(type = "number | null")]
         #[serde(default)]
         resume_from: Option<u64>,
+        /// Topics to receive (`metrics`, `config`, `health`); all when absent or empty.
+        #[serde(default)]
+        #[ts(optional)]
+        topics: Option<Vec<String>>,
     },
     Ping,
 }
 
-/// One subscriber's view of the bus.
+/// What a session sends next.
+#[derive(Debug)]
+pub enum Outgoing {
+    Message(ServerMessage),
+    /// An event, already serialized as its frame.
+    Event(std::sync::Arc<Published>),
+}
+
+impl Outgoing {
+    /// As a typed message (the desktop's channel serializes it itself).
+    pub fn into_message(self) -> ServerMessage {
+        match self {
+            Self::Message(m) => m,
+            Self::Event(e) => ServerMessage::Event(e.feed.clone()),
+        }
+    }
+
+    fn frame(&self) -> Option<Message> {
+        match self {
+            Self::Message(m) => text(m),
+            Self::Event(e) => Some(Message::Text(Utf8Bytes::from(e.json.to_string()))),
+        }
+    }
+}
+
+/// One subscriber's view of the event stream.
 pub struct FeedSession {
-    replay: VecDeque<FeedEvent>,
-    receiver: tokio::sync::broadcast::Receiver<std::sync::Arc<FeedEvent>>,
+    sub: Subscription,
     welcome: Option<ServerMessage>,
     _subscriber: SubscriberGuard,
 }
 
 impl FeedSession {
-    /// Subscribes to the engine's bus, resuming after `resume_from` when possible.
-    pub fn open(engine: &Engine, resume_from: Option<u64>) -> Self {
-        let sub = engine.events().subscribe(resume_from);
-        Self {
-            replay: sub.replay.iter().map(|e| (**e).clone()).collect(),
-            receiver: sub.receiver,
+    /// Subscribes to `topics` (all when `None`), resuming after `resume_from` when the log
+    /// still holds what came after it.
+    pub async fn open(
+        engine: &Engine,
+        topics: Option<&[String]>,
+        resume_from: Option<u64>,
+    ) -> Result<Self, SubscribeError> {
+        let topics = parse_topics(topics)?;
+        let sub = engine.subscribe(topics, resume_from).await?;
+        Ok(Self {
             welcome: Some(ServerMessage::Welcome {
                 node_id: engine.node_id().to_string(),
                 seq: sub.seq,
                 resumed: sub.resumed,
+                resync: sub.resync,
             }),
+            sub,
             _subscriber: engine.metrics().feed_subscriber(),
-        }
+        })
     }
 
     /// The next message: the welcome, then replayed events, then live ones. `None` when the
     /// bus is gone.
-    pub async fn next(&mut self) -> Option<ServerMessage> {
+    pub async fn next(&mut self) -> Option<Outgoing> {
         if let Some(w) = self.welcome.take() {
-            return Some(w);
+            return Some(Outgoing::Message(w));
         }
-        if let Some(e) = self.replay.pop_front() {
-            return Some(ServerMessage::Event(e));
-        }
-        match self.receiver.recv().await {
-            Ok(e) => Some(ServerMessage::Event((*e).clone())),
-            Err(RecvError::Lagged(n)) => Some(ServerMessage::Error {
+        match self.sub.next().await? {
+            Next::Event(e) => Some(Outgoing::Event(e)),
+            Next::Lagged(n) => Some(Outgoing::Message(ServerMessage::Error {
                 code: ErrorCode::FeedLagged,
                 message: format!(
                     "{n} events were dropped because this client fell behind; refetch state"
                 ),
-            }),
-            Err(RecvError::Closed) => None,
+            })),
         }
     }
 }
@@ -270,11 +306,13 @@ pub(crate) async fn run<S: FeedSocket>(mut socket: S, state: AppState) {
         _ = cancel.cancelled() => return close(&mut socket, 1001, "node shutting down").await,
         first = tokio::time::timeout(AUTH_TIMEOUT, first_message(&mut socket)) => first,
     };
-    let resume_from = match first {
+    let (resume_from, topics) = match first {
         Ok(Some(Message::Text(t))) => match serde_json::from_str::<ClientMessage>(&t) {
-            Ok(ClientMessage::Auth { token, resume_from }) if state.token.matches(&token) => {
-                resume_from
-            }
+            Ok(ClientMessage::Auth {
+                token,
+                resume_from,
+                topics,
+            }) if state.token.matches(&token) => (resume_from, topics),
             Ok(ClientMessage::Auth { .. }) => return refuse(&mut socket, "wrong token").await,
             _ => {
                 return refuse(
@@ -288,7 +326,19 @@ pub(crate) async fn run<S: FeedSocket>(mut socket: S, state: AppState) {
         Ok(None) => return,
         Err(_) => return refuse(&mut socket, "no auth message within 10 s").await,
     };
-    let mut session = FeedSession::open(&state.engine, resume_from);
+    let mut session = match FeedSession::open(&state.engine, topics.as_deref(), resume_from).await {
+        Ok(session) => session,
+        Err(error) => {
+            let refusal = ServerMessage::Error {
+                code: error.code(),
+                message: error.to_string(),
+            };
+            if let Some(m) = text(&refusal) {
+                let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(m)).await;
+            }
+            return close(&mut socket, CLOSE_BAD_SUBSCRIPTION, "subscription refused").await;
+        }
+    };
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     // Anything from the client (a message, a pong) proves it is still there.
@@ -301,7 +351,7 @@ pub(crate) async fn run<S: FeedSocket>(mut socket: S, state: AppState) {
             }
             msg = session.next() => {
                 let Some(msg) = msg else { break };
-                let Some(frame) = text(&msg) else { continue };
+                let Some(frame) = msg.frame() else { continue };
                 if !send(&mut socket, frame).await { break; }
             }
             incoming = socket.next() => {

@@ -114,6 +114,7 @@ pub async fn feed_subscribe(
     state: tauri::State<'_, Desktop>,
     channel: Channel<ServerMessage>,
     resume_from: Option<u64>,
+    topics: Option<Vec<String>>,
 ) -> Result<u32, String> {
     let page = state.page()?;
     let ready = state.startup.wait().await.map_err(|f| f.message)?;
@@ -123,6 +124,10 @@ pub async fn feed_subscribe(
         .wrapping_add(1);
     let engine = ready.engine.clone();
     let cancel = engine.shutdown_token();
+    // Refused subscriptions answer with the feed's error code, as the WebSocket does.
+    let mut session = FeedSession::open(&engine, topics.as_deref(), resume_from)
+        .await
+        .map_err(|e| format!("{}: {e}", e.code()))?;
     let mut feeds = state
         .feeds
         .lock()
@@ -131,14 +136,13 @@ pub async fn feed_subscribe(
         return Err("the page that asked for this feed has been reloaded".into());
     }
     let task = tauri::async_runtime::spawn(async move {
-        let mut session = FeedSession::open(&engine, resume_from);
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 msg = session.next() => {
                     let Some(msg) = msg else { break };
                     // The webview went away (reload, close): stop.
-                    if channel.send(msg).is_err() { break; }
+                    if channel.send(msg.into_message()).is_err() { break; }
                 }
             }
         }

@@ -52,6 +52,12 @@ pub enum ErrorCode {
     SecretMissing,
     /// The WebSocket feed client fell behind and events were dropped for it.
     FeedLagged,
+    /// Another program holds the database file locked for longer than the busy timeout.
+    DatabaseBusy,
+    /// A feed subscription named a topic that does not exist.
+    UnknownTopic,
+    /// A feed client asked to resume from a sequence number this node has not reached.
+    ResumeFromFuture,
 }
 
 impl ErrorCode {
@@ -78,6 +84,9 @@ impl ErrorCode {
             Self::SecretsUnavailable => "secrets_unavailable",
             Self::SecretMissing => "secret_missing",
             Self::FeedLagged => "feed_lagged",
+            Self::DatabaseBusy => "database_busy",
+            Self::UnknownTopic => "unknown_topic",
+            Self::ResumeFromFuture => "resume_from_future",
         }
     }
 }
@@ -141,6 +150,9 @@ mod tests {
             SecretsUnavailable,
             SecretMissing,
             FeedLagged,
+            DatabaseBusy,
+            UnknownTopic,
+            ResumeFromFuture,
         ];
         let mut seen = std::collections::HashSet::new();
         for code in all {

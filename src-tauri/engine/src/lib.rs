@@ -24,6 +24,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod paths;
+pub mod retention;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
@@ -175,7 +176,9 @@ impl Engine {
             }
             (Ok(_), false) => {}
         }
-        let store = Store::open(&data_dir).await?;
+        let bus = EventBus::new(clock.clone(), 0);
+        let store = Store::open_with(&data_dir, clock.clone(), Arc::new(bus.clone())).await?;
+        bus.start_after(store.read(events::log::last_assigned).await?);
         let data_dir = store.data_dir().to_path_buf();
         let schema_version = store.schema_version().await?;
         let node_id = store
@@ -195,7 +198,7 @@ impl Engine {
                 store,
                 config,
                 secrets,
-                bus: EventBus::new(clock.clone()),
+                bus,
                 metrics,
                 health,
                 node_id,
@@ -214,7 +217,7 @@ impl Engine {
             let weak = Arc::downgrade(&engine.inner);
             let publish: config::reload::Publish = Box::new(move |event| {
                 if let Some(inner) = weak.upgrade() {
-                    Engine { inner }.publish(event);
+                    Engine { inner }.record_detached(event);
                 }
             });
             // A watcher that cannot be set up is logged and shown in the config status; the
@@ -231,6 +234,7 @@ impl Engine {
         }
         engine.spawn_sampler();
         engine.spawn_health_loop();
+        engine.spawn_retention();
         tracing::info!(data_dir = %engine.inner.data_dir.display(), node_id = %engine.inner.node_id, schema_version, "engine open");
         Ok(engine)
     }
@@ -302,15 +306,28 @@ impl Engine {
         }
     }
 
-    /// Checks every dependency now.
+    /// Checks every dependency now (transitions are stored with their events).
     pub async fn health(&self) -> HealthReport {
-        let publish = |event| {
-            self.publish(event);
-        };
         self.inner
             .health
-            .report(VERSION, self.uptime().as_secs(), &publish)
+            .report(VERSION, self.uptime().as_secs())
             .await
+    }
+
+    /// Subscribes to the event stream: `topics` (all when `None`), resuming after
+    /// `resume_from` from the durable log when it still holds what came after.
+    pub async fn subscribe(
+        &self,
+        topics: Option<Vec<events::Topic>>,
+        resume_from: Option<u64>,
+    ) -> Result<events::subscribe::Subscription, events::subscribe::SubscribeError> {
+        events::subscribe::Subscription::open(
+            &self.inner.bus,
+            &self.inner.store,
+            topics,
+            resume_from,
+        )
+        .await
     }
 
     /// A snapshot of the vital signs published on the `metrics` topic.
@@ -327,8 +344,20 @@ impl Engine {
         }
     }
 
-    /// Publishes `event` on the bus (after the caller stored what it describes).
-    pub fn publish(&self, event: Event) -> u64 {
+    /// Publishes an ephemeral event (a metrics sample) on the bus. Domain events are stored
+    /// with [`Engine::record`] or inside a domain's own write.
+    pub fn publish_ephemeral(&self, event: Event) -> u64 {
+        self.inner.metrics.events_published.inc();
+        self.inner.bus.publish_ephemeral(event)
+    }
+
+    /// Appends a domain event that goes with no other state change (a config reload) to the
+    /// log, in submission order; resolves to its seq once committed (and published).
+    pub fn record(
+        &self,
+        event: Event,
+    ) -> impl std::future::Future<Output = Result<u64, store::StoreError>> + Send + 'static + use<>
+    {
         if let Event::Config(c) = &event {
             let outcome = match c.outcome {
                 events::ConfigOutcome::Applied => "applied",
@@ -341,7 +370,19 @@ impl Engine {
                 .inc();
         }
         self.inner.metrics.events_published.inc();
-        self.inner.bus.publish(event)
+        self.inner
+            .store
+            .write(move |tx| tx.append_event(event.clone()))
+    }
+
+    /// [`Engine::record`] from code that cannot wait (the config watcher); a failure is logged.
+    fn record_detached(&self, event: Event) {
+        let write = self.record(event);
+        self.inner.tracker.spawn(async move {
+            if let Err(error) = write.await {
+                tracing::warn!(%error, "could not store an event");
+            }
+        });
     }
 
     /// Reloads the config file now (as the watcher does on a change) and publishes the
@@ -351,7 +392,7 @@ impl Engine {
         self.inner.config.path()?;
         let reloaded = config::reload::reload(&self.inner.config);
         if reloaded.is_news() {
-            self.publish(Event::Config(reloaded.event().clone()));
+            self.record_detached(Event::Config(reloaded.event().clone()));
         }
         Some(reloaded.into_event())
     }

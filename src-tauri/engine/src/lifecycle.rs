@@ -77,7 +77,7 @@ impl Engine {
                 }
                 let Some(inner) = weak.upgrade() else { break };
                 let engine = Engine { inner };
-                engine.publish(Event::Metrics(engine.metrics_sample()));
+                engine.publish_ephemeral(Event::Metrics(engine.metrics_sample()));
             }
         });
     }
@@ -98,6 +98,25 @@ impl Engine {
                 tokio::select! {
                     _ = cancel.cancelled() => break,
                     _ = tokio::time::sleep(Duration::from_secs(every)) => {}
+                }
+            }
+        });
+    }
+
+    /// Prunes what the retention rules no longer keep (see [`crate::retention`]): at start,
+    /// then every [`crate::retention::EVERY`].
+    pub(crate) fn spawn_retention(&self) {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let cancel = self.inner.cancel.clone();
+        self.inner.tracker.spawn(async move {
+            loop {
+                {
+                    let Some(inner) = weak.upgrade() else { break };
+                    crate::retention::run(&inner.store, inner.clock.now()).await;
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(crate::retention::EVERY) => {}
                 }
             }
         });

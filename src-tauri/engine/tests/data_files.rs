@@ -129,17 +129,13 @@ async fn newer_schema_with_a_leftover_wal_is_left_untouched() {
     let origin = tempfile::tempdir().unwrap();
     let store = Store::open(origin.path()).await.unwrap();
     // Keep everything in the WAL while we copy.
-    sqlx::query("PRAGMA wal_autocheckpoint = 0")
-        .execute(store.pool())
-        .await
-        .unwrap();
-    sqlx::query(
+    crate::exec(&store, "PRAGMA wal_autocheckpoint = 0").await;
+    crate::exec(
+        &store,
         "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, \
          execution_time) VALUES (9999, 'from the future', CURRENT_TIMESTAMP, 1, x'00', 0)",
     )
-    .execute(store.pool())
-    .await
-    .unwrap();
+    .await;
     let db = origin.path().join(DB_FILE);
     let wal = sidecar(&db, "-wal");
     assert!(std::fs::metadata(&wal).unwrap().len() > 0);
@@ -157,7 +153,7 @@ async fn newer_schema_with_a_leftover_wal_is_left_untouched() {
     assert_eq!(err.code(), ErrorCode::SchemaTooNew, "{err}");
     assert!(err.to_string().contains("9999"), "{err}");
     let status = Store::inspect(&copy).await.unwrap();
-    assert_eq!(status.current_version, 9999);
+    assert_eq!(status.unknown_version, Some(9999));
 
     assert_eq!(
         std::fs::read(&copy).unwrap(),
@@ -175,13 +171,12 @@ async fn newer_schema_with_a_leftover_wal_is_left_untouched() {
 async fn newer_schema_is_reported_before_a_failed_migration() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
-    sqlx::query(
+    crate::exec(
+        &store,
         "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, \
          execution_time) VALUES (9999, 'from the future', CURRENT_TIMESTAMP, 0, x'00', 0)",
     )
-    .execute(store.pool())
-    .await
-    .unwrap();
+    .await;
     store.close().await;
     let err = Engine::open(options(dir.path())).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::SchemaTooNew, "{err}");
@@ -189,9 +184,14 @@ async fn newer_schema_is_reported_before_a_failed_migration() {
     // A failed migration this build knows: the advice is a backup, never deleting the file.
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
-    sqlx::query("UPDATE _sqlx_migrations SET success = 0 WHERE version = $1")
-        .bind(latest_version())
-        .execute(store.pool())
+    let latest = latest_version();
+    store
+        .write(move |tx| {
+            tx.execute(
+                "UPDATE _sqlx_migrations SET success = 0 WHERE version = ?1",
+                [latest],
+            )
+        })
         .await
         .unwrap();
     store.close().await;
@@ -219,47 +219,47 @@ async fn a_file_that_is_not_a_database_is_a_clear_error_and_left_untouched() {
     assert!(!sidecar(&db, "-wal").exists() && !sidecar(&db, "-journal").exists());
 }
 
-/// An older database (here: schema 1, before `health_transitions`) is upgraded in place and
-/// keeps its data.
+/// An older database (here: schema 2, before the event log, with times as RFC 3339 text)
+/// is upgraded in place and keeps its data, its times converted exactly.
 #[tokio::test]
 async fn an_older_schema_is_upgraded_with_its_data() {
-    assert!(latest_version() >= 2, "needs at least two migrations");
+    assert!(latest_version() > 2, "needs a migration after 2");
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
-    let id = store
-        .meta_get_or_insert(
-            "node_id",
-            "node-from-version-1",
-            chrono::DateTime::UNIX_EPOCH,
-        )
-        .await
-        .unwrap();
-    // Back to what version 1 left: its tables and its row in the migrations table only.
-    sqlx::query("DROP TABLE health_transitions")
-        .execute(store.pool())
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version > 1")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    // Back to what version 2 left: its tables, as it wrote them, and its migration rows.
+    crate::exec(
+        &store,
+        "DROP TABLE events; DROP TABLE event_topics; DROP TABLE meta; \
+         DROP TABLE health_transitions; \
+         CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL, \
+             updated_at TEXT NOT NULL) STRICT; \
+         CREATE TABLE health_transitions (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+             dependency TEXT NOT NULL, from_status TEXT, to_status TEXT NOT NULL, \
+             message TEXT, at TEXT NOT NULL) STRICT; \
+         INSERT INTO meta VALUES ('node_id', 'node-from-version-2', \
+             '2026-11-23T10:00:00.123456789+00:00'); \
+         INSERT INTO health_transitions (dependency, from_status, to_status, message, at) \
+             VALUES ('config', NULL, 'healthy', 'loaded', '2026-11-23T10:00:01.5+00:00'); \
+         DELETE FROM _sqlx_migrations WHERE version > 2;",
+    )
+    .await;
     store.close().await;
     let status = Store::inspect(&dir.path().join(DB_FILE)).await.unwrap();
-    assert_eq!(status.current_version, 1);
+    assert_eq!(status.current_version, 2);
     assert!(!status.pending.is_empty());
 
     let engine = Engine::open(options(dir.path())).await.unwrap();
     assert_eq!(engine.info().schema_version, latest_version());
-    assert_eq!(engine.node_id(), id);
-    engine.health().await;
-    assert!(
-        !engine
-            .store()
-            .health_transitions()
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(engine.node_id(), "node-from-version-2");
+    let updated_at: i64 = crate::scalar(
+        engine.store(),
+        "SELECT updated_at FROM meta WHERE key = 'node_id'",
+    )
+    .await;
+    assert_eq!(updated_at, 1_795_428_000_123);
+    let old = &crate::transitions(&engine).await[0];
+    assert_eq!(old.at.to_rfc3339(), "2026-11-23T10:00:01.500+00:00");
+    assert_eq!(old.to, flightdeck_engine::health::HealthStatus::Healthy);
     engine.shutdown().await;
 }
 

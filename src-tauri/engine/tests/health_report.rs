@@ -103,7 +103,7 @@ async fn a_health_transition_is_stored_then_published() {
     // The first observation: stored, not published.
     let first = engine.health().await;
     assert_eq!(dependency(&first, "config").status, HealthStatus::Healthy);
-    let mut rx = engine.events().subscribe(None).receiver;
+    let mut rx = engine.events().subscribe().0;
 
     std::fs::write(&path, "[feed]\nmetrics_interval_ms = \"fast\"\n").unwrap();
     engine.reload_config().unwrap();
@@ -128,10 +128,10 @@ async fn a_health_transition_is_stored_then_published() {
     assert_eq!((from, to), (HealthStatus::Healthy, HealthStatus::Degraded));
     assert!(!message.unwrap().contains(&dir.path().display().to_string()));
 
-    let stored = engine.store().health_transitions().await.unwrap();
+    let stored = crate::transitions(&engine).await;
     assert!(stored.iter().any(|t| t.dependency == "config"
-        && t.from_status.as_deref() == Some("healthy")
-        && t.to_status == "degraded"));
+        && t.from == Some(HealthStatus::Healthy)
+        && t.to == HealthStatus::Degraded));
     engine.shutdown().await;
 }
 
@@ -142,7 +142,7 @@ async fn a_health_transition_is_stored_then_published() {
 async fn concurrent_reports_store_and_publish_transitions_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, path) = engine_with_config_file(dir.path()).await;
-    let mut rx = engine.events().subscribe(None).receiver;
+    let mut rx = engine.events().subscribe().0;
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let collector = tokio::spawn(async move {
         let mut seen = Vec::new();
@@ -200,27 +200,24 @@ async fn concurrent_reports_store_and_publish_transitions_in_order() {
     stop.send(()).unwrap();
     let published = collector.await.unwrap();
 
-    let stored: Vec<(Option<String>, String)> = engine
-        .store()
-        .health_transitions()
+    let stored: Vec<(Option<HealthStatus>, HealthStatus)> = crate::transitions(&engine)
         .await
-        .unwrap()
         .into_iter()
         .filter(|t| t.dependency == "config")
-        .map(|t| (t.from_status, t.to_status))
+        .map(|t| (t.from, t.to))
         .collect();
     assert!(stored.len() > 2, "the config never flapped: {stored:?}");
     assert_eq!(stored[0].0, None, "{stored:?}");
     for pair in stored.windows(2) {
         assert_eq!(
-            pair[1].0.as_deref(),
-            Some(pair[0].1.as_str()),
+            pair[1].0,
+            Some(pair[0].1),
             "stored out of order: {stored:?}"
         );
     }
-    let published: Vec<(Option<String>, String)> = published
+    let published: Vec<(Option<HealthStatus>, HealthStatus)> = published
         .into_iter()
-        .map(|(from, to)| (Some(from.as_str().to_string()), to.as_str().to_string()))
+        .map(|(from, to)| (Some(from), to))
         .collect();
     assert_eq!(published, stored[1..], "published out of order");
     engine.shutdown().await;

@@ -12,18 +12,17 @@ use crate::options;
 async fn shutdown_drains_in_flight_work_and_keeps_commits() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(options(dir.path())).await.unwrap();
-    let pool = engine.store().pool().clone();
+    let store = engine.store().clone();
     let started = engine.shutdown_token();
     // In-flight work that can only commit once shutdown has begun.
     engine
         .spawn_work(async move {
             started.cancelled().await;
-            sqlx::query(
-                "INSERT INTO meta (key, value, updated_at) VALUES ('drained', 'yes', 'now')",
+            crate::exec(
+                &store,
+                "INSERT INTO meta (key, value, updated_at) VALUES ('drained', 'yes', 0)",
             )
-            .execute(&pool)
-            .await
-            .unwrap();
+            .await;
         })
         .unwrap();
     let outcome = engine.shutdown_within(Duration::from_secs(5)).await;
@@ -38,10 +37,7 @@ async fn shutdown_drains_in_flight_work_and_keeps_commits() {
         store.meta_get("drained").await.unwrap().as_deref(),
         Some("yes")
     );
-    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let check: String = crate::scalar(&store, "PRAGMA integrity_check").await;
     assert_eq!(check, "ok");
     store.close().await;
 }
@@ -69,5 +65,5 @@ async fn shutdown_without_a_deadline_and_twice() {
     let first = engine.shutdown_within(Duration::MAX).await;
     assert_eq!(first, ShutdownOutcome::Drained);
     assert_eq!(engine.shutdown().await, first);
-    assert!(engine.store().pool().is_closed());
+    assert!(engine.store().is_closed());
 }

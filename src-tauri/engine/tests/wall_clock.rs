@@ -9,8 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use flightdeck_engine::Engine;
 use flightdeck_engine::clock::ManualClock;
-use flightdeck_engine::events::{ConfigOutcome, Event, FeedEvent, Subscription};
+use flightdeck_engine::events::{ConfigOutcome, Event, FeedEvent, Published};
 use flightdeck_engine::health::HealthStatus;
+use tokio::sync::broadcast::Receiver;
 
 use crate::options_with_file;
 
@@ -29,12 +30,15 @@ async fn engine_on(dir: &Path, clock: &Arc<ManualClock>) -> (Engine, std::path::
 }
 
 /// The next event on `sub` that `pick` accepts.
-async fn next_event(sub: &mut Subscription, pick: impl Fn(&FeedEvent) -> bool) -> FeedEvent {
+async fn next_event(
+    sub: &mut Receiver<Arc<Published>>,
+    pick: impl Fn(&FeedEvent) -> bool,
+) -> FeedEvent {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            let event = sub.receiver.recv().await.unwrap();
+            let event = sub.recv().await.unwrap();
             if pick(&event) {
-                return (*event).clone();
+                return event.feed.clone();
             }
         }
     })
@@ -54,19 +58,16 @@ async fn every_engine_timestamp_follows_the_injected_clock() {
     let info = engine.info();
     assert_eq!(info.started_at, start);
     assert_eq!(info.config.loaded_at, start);
-    let updated_at: String = sqlx::query_scalar("SELECT updated_at FROM meta WHERE key = $1")
-        .bind("node_id")
-        .fetch_one(engine.store().pool())
-        .await
-        .unwrap();
-    assert_eq!(date(&updated_at), start);
+    let updated_at: i64 = crate::scalar(
+        engine.store(),
+        "SELECT updated_at FROM meta WHERE key = 'node_id'",
+    )
+    .await;
+    assert_eq!(updated_at, start.timestamp_millis());
 
-    let seq = engine.publish(Event::Metrics(engine.metrics_sample()));
-    // The sequence starts at the clock's time in microseconds.
-    assert!(seq > u64::try_from(start.timestamp_micros()).unwrap());
-    let published = engine.events().subscribe(Some(seq - 1));
-    assert_eq!(published.replay[0].seq, seq);
-    assert_eq!(published.replay[0].time, start);
+    let (mut live, _) = engine.events().subscribe();
+    engine.publish_ephemeral(Event::Metrics(engine.metrics_sample()));
+    assert_eq!(live.recv().await.unwrap().time, start);
 
     let report = engine.health().await;
     assert_eq!(report.timestamp, start);
@@ -77,7 +78,7 @@ async fn every_engine_timestamp_follows_the_injected_clock() {
     // An hour later (no one waits for it): a rejected change, and the health it degrades.
     let later = clock.advance(Duration::from_secs(3600));
     assert_eq!(later, date("2030-01-02T04:04:05Z"));
-    let mut sub = engine.events().subscribe(None);
+    let (mut sub, _) = engine.events().subscribe();
     std::fs::write(&path, "[server]\nlisten = \"not an address\"\n").unwrap();
     assert_eq!(
         engine.reload_config().unwrap().outcome,
@@ -116,14 +117,14 @@ async fn every_engine_timestamp_follows_the_injected_clock() {
     assert_eq!(health_event.time, later);
 
     // Published after it was stored: the transition's row carries the time of its check.
-    let rows = engine.store().health_transitions().await.unwrap();
+    let rows = crate::transitions(&engine).await;
     let degraded = rows
         .iter()
-        .rfind(|r| r.dependency == "config" && r.to_status == HealthStatus::Degraded.as_str())
+        .rfind(|r| r.dependency == "config" && r.to == HealthStatus::Degraded)
         .unwrap();
-    assert_eq!(date(&degraded.at), later);
-    for first in rows.iter().filter(|r| r.from_status.is_none()) {
-        assert_eq!(date(&first.at), start, "{}", first.dependency);
+    assert_eq!(degraded.at, later);
+    for first in rows.iter().filter(|r| r.from.is_none()) {
+        assert_eq!(first.at, start, "{}", first.dependency);
     }
 
     // Another minute: a valid change is loaded now.

@@ -135,7 +135,7 @@ async fn db_status(global: &Global) -> anyhow::Result<ExitCode> {
     }
     println!("schema version:  {}", s.current_version);
     println!("latest known:    {}", s.latest_version);
-    if s.current_version > s.latest_version {
+    if s.unknown_version.is_some() {
         println!("state:           written by a newer Flightdeck; this build will not open it");
         return Ok(ExitCode::FAILURE);
     }

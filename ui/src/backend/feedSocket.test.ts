@@ -29,7 +29,14 @@ class FakeSocket implements SocketLike {
   }
 }
 
-const welcome = (resumed = false): ServerMessage => ({ type: "welcome", node_id: "node-a", seq: 0, resumed });
+const welcome = (resumed = false): ServerMessage => ({ type: "welcome", node_id: "node-a", seq: 0, resumed, resync: false });
+const health = (seq: number): ServerMessage => ({
+  type: "event",
+  seq,
+  time: "2025-01-01T00:00:00Z",
+  topic: "health",
+  payload: { dependency: "database", from: "healthy", to: "degraded", message: null },
+});
 const metrics = (seq: number): ServerMessage => ({
   type: "event",
   seq,
@@ -148,16 +155,18 @@ describe("FeedSocket", () => {
     t.feed.start();
     t.last().open();
     t.last().receive(welcome());
-    t.last().receive(metrics(5));
+    t.last().receive(health(5));
     t.last().drop();
     vi.advanceTimersByTime(500);
     t.last().open();
     t.last().receive(welcome(true));
-    t.last().receive(metrics(4));
-    t.last().receive(metrics(5));
+    t.last().receive(health(4));
+    t.last().receive(health(5));
+    t.last().receive(health(6));
+    // A metrics sample carries the last domain seq and is never taken for a duplicate.
     t.last().receive(metrics(6));
     const seqs = () => t.messages.flatMap((m) => (m.type === "event" ? [m.seq] : []));
-    expect(seqs()).toEqual([5, 6]);
+    expect(seqs()).toEqual([5, 6, 6]);
 
     // The node restarted: not resumed, its sequence starts again.
     t.last().drop();
@@ -165,8 +174,8 @@ describe("FeedSocket", () => {
     t.last().open();
     expect(t.last().sent[0]).toEqual({ type: "auth", token: "tok-1", resume_from: 6 });
     t.last().receive(welcome(false));
-    t.last().receive(metrics(1));
-    expect(seqs()).toEqual([5, 6, 1]);
+    t.last().receive(health(1));
+    expect(seqs()).toEqual([5, 6, 6, 1]);
     expect(t.feed.lastSeenSeq).toBe(1);
   });
 

@@ -187,12 +187,18 @@ export class FeedSocket {
         this.opts.onMessage(m);
         return;
       case "event":
-        if (this.dropUpTo !== null && m.seq <= this.dropUpTo) return;
-        this.dropUpTo = null;
+        // Metrics samples are not kept and carry the last domain event's seq: never duplicates.
+        if (m.topic !== "metrics") {
+          if (this.dropUpTo !== null && m.seq <= this.dropUpTo) return;
+          this.dropUpTo = null;
+        }
         this.lastSeq = m.seq;
         this.opts.onMessage(m);
         return;
       case "error":
+        // Our resume point means nothing to this node (another node, a wiped database): the
+        // server closes; the next connection starts fresh and the state is refetched.
+        if (m.code === "resume_from_future") this.lastSeq = null;
         this.opts.onMessage(m);
         if (m.code === "unauthorized") {
           this.becomeUnauthorized(token);

@@ -64,7 +64,7 @@ describe("TauriBackend.subscribe", () => {
 
     const ch = t.channels[0];
     if (!ch) throw new Error("no channel");
-    ch.onmessage({ type: "welcome", node_id: "n", seq: 0, resumed: false });
+    ch.onmessage({ type: "welcome", node_id: "n", seq: 0, resumed: false, resync: false });
     ch.onmessage({ type: "event", seq: 12, time: "2025-01-01T00:00:00Z", topic: "config", payload: { outcome: "applied", path: null, message: "ok", changed: [], restart_required: [] } });
     expect(seqs).toEqual([12]);
 

@@ -38,9 +38,9 @@ describe("feedReducer", () => {
   it("tracks connection state and counts welcomes", () => {
     let s = feedReducer(initialFeedState, { kind: "conn", state: "reconnecting" });
     expect(s.conn).toBe("reconnecting");
-    s = run([{ type: "welcome", node_id: "n1", seq: 0, resumed: false }], s);
+    s = run([{ type: "welcome", node_id: "n1", seq: 0, resumed: false, resync: false }], s);
     expect(s).toMatchObject({ conn: "connected", connections: 1, nodeId: "n1", resumed: false });
-    s = run([{ type: "welcome", node_id: "n1", seq: 40, resumed: true }], s);
+    s = run([{ type: "welcome", node_id: "n1", seq: 40, resumed: true, resync: false }], s);
     expect(s.connections).toBe(2);
     expect(feedReducer(s, { kind: "conn", state: "connected" })).toBe(s);
   });

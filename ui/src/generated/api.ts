@@ -2,7 +2,11 @@
 // Do not edit: run `make bindings` after changing the Rust types.
 
 export type ApiErrorBody = { error: ErrorDetail, };
-export type ClientMessage = { "type": "auth", token: string, resume_from: number | null, } | { "type": "ping" };
+export type ClientMessage = { "type": "auth", token: string, resume_from: number | null, 
+/**
+ * Topics to receive (`metrics`, `config`, `health`); all when absent or empty.
+ */
+topics?: Array<string>, } | { "type": "ping" };
 export type Config = { server: ServerConfig, log: LogConfig, secrets: SecretsConfig, shutdown: ShutdownConfig, feed: FeedConfig, health: HealthConfig, };
 export type ConfigEvent = { outcome: ConfigOutcome, path: string | null, message: string, 
 /**
@@ -44,7 +48,7 @@ watching: boolean,
 watch_error: string | null, };
 export type ConfigView = { config: Config, status: ConfigStatus, };
 export type DependencyHealth = { name: string, status: HealthStatus, response_time_ms: number, last_check: string, message: string | null, };
-export type ErrorCode = "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged";
+export type ErrorCode = "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future";
 export type ErrorDetail = { code: ErrorCode, message: string, request_id: string, };
 export type Event = { "topic": "metrics", "payload": MetricsSample } | { "topic": "config", "payload": ConfigEvent } | { "topic": "health", "payload": { dependency: string, from: HealthStatus, to: HealthStatus, message: string | null, } };
 export type FeedConfig = { 
@@ -96,7 +100,15 @@ export type ServerMessage = { "type": "welcome", node_id: string,
 /**
  * The last sequence number published before this session started.
  */
-seq: number, resumed: boolean, } | { "type": "event" } & FeedEvent | { "type": "pong" } | { "type": "error", code: ErrorCode, message: string, };
+seq: number, 
+/**
+ * A resume point was given and every event after it follows.
+ */
+resumed: boolean, 
+/**
+ * A resume point was given but what came after it is no longer kept: refetch.
+ */
+resync: boolean, } | { "type": "event" } & FeedEvent | { "type": "pong" } | { "type": "error", code: ErrorCode, message: string, };
 export type ShellRequest = { 
 /**
  * An HTTP method, e.g. `GET`.

@@ -1,37 +1,54 @@
-//! The store: the sqlx pool over the SQLite file, the data-dir lock, and the queries of the
-//! engine's own tables (metadata, health transitions). Migrations and the schema check live
-//! in [`schema`].
+//! The store: the SQLite file, the data-dir lock, migrations and the schema check, and the
+//! two ways in for domains: [`Store::write`] (the one write path, group-committed on the
+//! writer thread, see [`writer`]) and [`Store::read`] (read-only connections). Domains own
+//! their tables, queries and row types in their own modules; the store owns only `meta`
+//! (the node's identity) and the `events` log's append ([`WriteTx::append_event`]).
 //!
 //! Invariants:
 //! - The database lives at `<data-dir>/flightdeck.db`, in WAL mode with `synchronous = FULL`:
-//!   a transaction that returned `Ok` survives a crash or power loss (NORMAL would trade the
-//!   last transactions for speed; tasks, approvals and the ledger must not be lost).
+//!   a write that was answered `Ok` survives a crash or power loss.
+//! - One writer: only the writer thread's connection writes (readers are `query_only`), so
+//!   writes never meet `SQLITE_BUSY` from each other; another process holding the file
+//!   (which the data-dir lock prevents for Flightdecks) gets 5 s, then
+//!   [`StoreError::Busy`].
 //! - One open [`Store`] per data dir: [`Store::open`] takes the [`DataDirLock`] before it
 //!   reads or writes anything, and [`Store::close_within`] releases it.
 //! - The database file is created 0600 *before* SQLite opens it: the WAL and shared-memory
 //!   files SQLite creates next to it copy its mode.
 //! - A database written by a newer Flightdeck is refused *before* anything is written to it
 //!   (see [`schema`]).
-//! - Only this module talks to sqlx types directly; domains get the pool through
-//!   [`Store::pool`] or, better, a method here. Queries are plain SQL with `$1`-style
-//!   placeholders, which SQLite and PostgreSQL both accept, so a PostgreSQL backend can be
-//!   added as a second pool kind later.
-//! - Never reads the clock: times to store are arguments (the engine's clock stamps them).
+//! - Values follow one convention (see [`values`]): integer epoch milliseconds, exact
+//!   decimals as text, enums by name with CHECKs, validated JSON.
+//! - Never reads the system clock: times come from the [`SharedClock`] it was opened with.
+//!
+//! Why two SQLite libraries: migrations and the read-only schema check run on sqlx (its
+//! migrator's table and checksums are the schema's record); every query after that runs
+//! on rusqlite, because sqlx's SQLite driver hands each statement to a worker thread and
+//! back (measured here: 18 us per insert against 1.6 us for rusqlite, which would cap the
+//! durable write path far below its target). Both link the same SQLite.
 
 pub mod schema;
+
+mod db;
+mod readers;
+pub mod values;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::data_dir::{self, DataDirLock};
 use crate::error::ErrorCode;
+use crate::events::{EventSink, NoSink};
 
+pub use db::Db;
 pub use schema::{MIGRATOR, SchemaStatus, latest_version};
+pub use writer::{MAX_BATCH, WriteTx};
 
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "flightdeck.db";
@@ -52,9 +69,9 @@ pub enum StoreError {
     )]
     DataDirLocked { path: PathBuf, pid: Option<u32> },
     #[error(
-        "the database {path} was written by a newer Flightdeck (schema version {found}, this \
-         build knows up to {supported}); it was left untouched. Upgrade Flightdeck, or point \
-         --data-dir at another directory"
+        "the database {path} was written by a newer Flightdeck (it has migration {found}, which \
+         this build does not know; its newest is {supported}); it was left untouched. Upgrade \
+         Flightdeck, or point --data-dir at another directory"
     )]
     SchemaTooNew {
         path: PathBuf,
@@ -83,6 +100,25 @@ pub enum StoreError {
         #[source]
         source: sqlx::migrate::MigrateError,
     },
+    #[error("database {path}: {source}")]
+    Sql {
+        path: PathBuf,
+        #[source]
+        source: Arc<rusqlite::Error>,
+    },
+    #[error(
+        "the database {path} is locked by another program (for more than 5 s); close it (an \
+         sqlite3 shell, a backup tool) and try again"
+    )]
+    Busy { path: PathBuf },
+    #[error("the store is closed (the engine is shutting down)")]
+    Closed,
+    #[error("a database job failed unexpectedly: {message}")]
+    JobPanicked { message: String },
+    #[error("cannot store {what}: {message}")]
+    Encode { what: &'static str, message: String },
+    #[error("writing to the database: {message}")]
+    Write { message: String },
 }
 
 impl StoreError {
@@ -93,29 +129,54 @@ impl StoreError {
             Self::DataDirLocked { .. } => ErrorCode::DataDirLocked,
             Self::SchemaTooNew { .. } => ErrorCode::SchemaTooNew,
             Self::SchemaDirty { .. } => ErrorCode::SchemaDirty,
-            Self::NotADatabase { .. } | Self::Sqlx { .. } | Self::Migrate { .. } => {
-                ErrorCode::Database
-            }
+            Self::Busy { .. } => ErrorCode::DatabaseBusy,
+            Self::Closed => ErrorCode::Unavailable,
+            Self::NotADatabase { .. }
+            | Self::Sqlx { .. }
+            | Self::Migrate { .. }
+            | Self::Sql { .. }
+            | Self::JobPanicked { .. }
+            | Self::Encode { .. }
+            | Self::Write { .. } => ErrorCode::Database,
         }
     }
-}
 
-/// One row of `health_transitions`, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct HealthTransitionRecord {
-    pub dependency: String,
-    /// `None` for the first observation after start.
-    pub from_status: Option<String>,
-    pub to_status: String,
-    pub message: Option<String>,
-    /// RFC 3339.
-    pub at: String,
+    /// A rusqlite failure on the database at `path` (`SQLITE_BUSY` as [`StoreError::Busy`]).
+    pub fn sql(path: &Path, source: rusqlite::Error) -> Self {
+        if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+            return Self::Busy {
+                path: path.to_path_buf(),
+            };
+        }
+        Self::Sql {
+            path: path.to_path_buf(),
+            source: Arc::new(source),
+        }
+    }
+
+    /// The same failure again, for every job of a batch that failed to commit.
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::Sql { path, source } => Self::Sql {
+                path: path.clone(),
+                source: source.clone(),
+            },
+            Self::Busy { path } => Self::Busy { path: path.clone() },
+            Self::Closed => Self::Closed,
+            other => Self::Write {
+                message: other.to_string(),
+            },
+        }
+    }
 }
 
 /// Handle to the database. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    writer: writer::WriterHandle,
+    readers: readers::Readers,
+    /// Fires when the writer thread has committed its last batch and closed.
+    writer_done: Arc<tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
     /// The canonical data dir.
     dir: PathBuf,
     path: PathBuf,
@@ -154,17 +215,28 @@ fn make_private(path: &Path) -> std::io::Result<()> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database in `data_dir`: takes the data-dir lock, refuses
-    /// newer or half-migrated schemas, and applies pending migrations.
+    /// Opens (creating if needed) the database in `data_dir`, as a tool or test would: system
+    /// clock, events appended but published nowhere. The engine uses [`Store::open_with`].
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, SystemClock::shared(), Arc::new(NoSink)).await
+    }
+
+    /// Opens (creating if needed) the database in `data_dir`: takes the data-dir lock, refuses
+    /// newer or half-migrated schemas, applies pending migrations, and starts the writer,
+    /// which stamps events with `clock` and hands them to `sink` once committed.
+    pub async fn open_with(
+        data_dir: &Path,
+        clock: SharedClock,
+        sink: Arc<dyn EventSink>,
+    ) -> Result<Self, StoreError> {
         let dir = data_dir::prepare(data_dir)?;
         let lock = DataDirLock::acquire(&dir)?;
         let path = dir.join(DB_FILE);
         let status = Self::inspect(&path).await?;
-        if status.current_version > status.latest_version {
+        if let Some(found) = status.unknown_version {
             return Err(StoreError::SchemaTooNew {
                 path,
-                found: status.current_version,
+                found,
                 supported: status.latest_version,
             });
         }
@@ -173,39 +245,102 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        let options = schema::options(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Sqlx {
-                path: path.clone(),
-                source,
-            })?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                path: path.clone(),
-                source,
-            })?;
+        Self::migrate(&path).await?;
+        let conn = Self::writer_connection(&path)?;
+        let readers = readers::Readers::open(&path)?;
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let writer = writer::spawn(conn, path.clone(), clock, sink, done_tx)?;
         Ok(Self {
-            pool,
+            writer,
+            readers,
+            writer_done: Arc::new(tokio::sync::Mutex::new(Some(done_rx))),
             dir,
             path,
             lock: Arc::new(Mutex::new(Some(lock))),
         })
     }
 
-    /// The pool, for the domains' own queries.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// Applies pending migrations on a connection of its own, then closes it.
+    async fn migrate(path: &Path) -> Result<(), StoreError> {
+        let sqlx_err = |source| StoreError::Sqlx {
+            path: path.to_path_buf(),
+            source,
+        };
+        let options = schema::options(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        // A pool of one rather than a bare connection: the migrator's `&mut` connection form
+        // makes the engine's open future lose `Send` (a higher-ranked lifetime in sqlx).
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(sqlx_err)?;
+        let migrated = MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: path.to_path_buf(),
+                source,
+            });
+        pool.close().await;
+        migrated
+    }
+
+    /// The writer's connection: WAL, `synchronous = FULL`, foreign keys, 5 s busy timeout.
+    fn writer_connection(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::sql(path, e))?;
+        let setup = || -> rusqlite::Result<()> {
+            conn.busy_timeout(Duration::from_secs(5))?;
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(rusqlite::Error::InvalidQuery);
+            }
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "foreign_keys", true)?;
+            conn.set_prepared_statement_cache_capacity(256);
+            Ok(())
+        };
+        setup().map_err(|e| StoreError::sql(path, e))?;
+        Ok(conn)
+    }
+
+    /// Runs `f` as one transaction on the writer and returns its result once the
+    /// transaction is durably committed. `f` runs on the writer thread, may run more than
+    /// once (see [`writer`]), and must do nothing but database work through its
+    /// [`WriteTx`]: no waiting, no side effects outside it. The job is submitted when this
+    /// is called, not when the future is first polled: jobs commit in call order.
+    pub fn write<F, T, E>(
+        &self,
+        f: F,
+    ) -> impl Future<Output = Result<T, E>> + Send + 'static + use<F, T, E>
+    where
+        F: FnMut(&mut WriteTx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.writer.write(f)
+    }
+
+    /// Runs `f` on a read-only connection, inside one read transaction (one snapshot).
+    pub fn read<F, T, E>(
+        &self,
+        f: F,
+    ) -> impl Future<Output = Result<T, E>> + Send + 'static + use<F, T, E>
+    where
+        F: FnOnce(&Db<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        async move { readers.read(f).await }
     }
 
     /// The data dir, canonical.
@@ -219,87 +354,63 @@ impl Store {
     }
 
     /// The highest applied migration.
-    pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|source| self.err(source))
+    pub fn schema_version(&self) -> impl Future<Output = Result<i64, StoreError>> + Send + 'static {
+        self.read(|db| {
+            db.query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+                [],
+                |r| r.get(0),
+            )
+        })
     }
 
-    /// Round-trips a trivial query; returns how long it took.
-    pub async fn ping(&self) -> Result<Duration, StoreError> {
-        let started = Instant::now();
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(|source| self.err(source))?;
-        Ok(started.elapsed())
+    /// Round-trips a trivial read and a trivial write through the writer (a stuck writer is
+    /// what the health check must see); returns how long both took.
+    pub fn ping(&self) -> impl Future<Output = Result<Duration, StoreError>> + Send + 'static {
+        let read = self.read(|db| db.query_one("SELECT 1", [], |r| r.get::<_, i64>(0)));
+        let store = self.clone();
+        async move {
+            let started = Instant::now();
+            read.await?;
+            store
+                .write(|tx| tx.query_one("SELECT 1", [], |r| r.get::<_, i64>(0)))
+                .await?;
+            Ok(started.elapsed())
+        }
     }
 
     /// Reads a metadata value.
-    pub async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|source| self.err(source))
+    pub fn meta_get(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send + 'static {
+        let key = key.to_string();
+        self.read(move |db| {
+            db.query_opt("SELECT value FROM meta WHERE key = ?1", [&key], |r| {
+                r.get(0)
+            })
+        })
     }
 
     /// Returns the value stored under `key`, inserting `value` (updated at `at`) first if there
-    /// is none. Atomic: two processes racing on a new database agree on one value.
-    pub async fn meta_get_or_insert(
+    /// is none. Atomic: one transaction on the writer.
+    pub fn meta_get_or_insert(
         &self,
         key: &str,
         value: &str,
         at: DateTime<Utc>,
-    ) -> Result<String, StoreError> {
-        sqlx::query(
-            "INSERT INTO meta (key, value, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(value)
-        .bind(at.to_rfc3339())
-        .execute(&self.pool)
-        .await
-        .map_err(|source| self.err(source))?;
-        let stored = self.meta_get(key).await?;
-        Ok(stored.unwrap_or_else(|| value.to_string()))
-    }
-
-    /// Appends a row to the history of health transitions, observed `at`.
-    pub async fn record_health_transition(
-        &self,
-        dependency: &str,
-        from_status: Option<&str>,
-        to_status: &str,
-        message: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO health_transitions (dependency, from_status, to_status, message, at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(dependency)
-        .bind(from_status)
-        .bind(to_status)
-        .bind(message)
-        .bind(at.to_rfc3339())
-        .execute(&self.pool)
-        .await
-        .map_err(|source| self.err(source))?;
-        Ok(())
-    }
-
-    /// The history of health transitions, oldest first.
-    pub async fn health_transitions(&self) -> Result<Vec<HealthTransitionRecord>, StoreError> {
-        sqlx::query_as(
-            "SELECT dependency, from_status, to_status, message, at \
-             FROM health_transitions ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|source| self.err(source))
+    ) -> impl Future<Output = Result<String, StoreError>> + Send + 'static {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO NOTHING",
+                rusqlite::params![key, value, values::time_to_db(at)],
+            )?;
+            tx.query_one("SELECT value FROM meta WHERE key = ?1", [&key], |r| {
+                r.get(0)
+            })
+        })
     }
 
     /// Size in bytes of the database file and its WAL.
@@ -311,24 +422,18 @@ impl Store {
             .sum()
     }
 
-    /// Checkpoints the WAL, closes every connection (waiting up to `limit` for connections
-    /// still in use: abandoned work must not hang the exit, and SQLite's WAL makes whatever
-    /// was committed durable either way), then releases the data-dir lock. A second call
-    /// only makes sure the lock is released.
+    /// Lets the writer commit what was submitted before, checkpoints the WAL and closes every
+    /// connection (waiting up to `limit`: abandoned work must not hang the exit, and the WAL
+    /// makes whatever was committed durable either way), then releases the data-dir lock.
+    /// A second call only makes sure the lock is released.
     pub async fn close_within(&self, limit: Duration) {
-        if !self.pool.is_closed() {
-            let close = async {
-                if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .execute(&self.pool)
-                    .await
-                {
-                    tracing::warn!(%error, "WAL checkpoint at close failed; the WAL is replayed at next open");
-                }
-                self.pool.close().await;
-            };
-            if tokio::time::timeout(limit, close).await.is_err() {
-                tracing::warn!("database connections still busy at exit; closing without waiting");
-            }
+        self.writer.close();
+        self.readers.close();
+        let done = self.writer_done.lock().await.take();
+        if let Some(done) = done
+            && tokio::time::timeout(limit, done).await.is_err()
+        {
+            tracing::warn!("the database writer is still busy at exit; closing without waiting");
         }
         let released = match self.lock.lock() {
             Ok(mut slot) => slot.take(),
@@ -337,15 +442,13 @@ impl Store {
         drop(released);
     }
 
+    /// Whether [`Store::close_within`] has run.
+    pub fn is_closed(&self) -> bool {
+        self.lock.lock().map_or(true, |slot| slot.is_none())
+    }
+
     /// [`Store::close_within`] with a generous limit, for tools and tests.
     pub async fn close(&self) {
         self.close_within(Duration::from_secs(10)).await;
-    }
-
-    fn err(&self, source: sqlx::Error) -> StoreError {
-        StoreError::Sqlx {
-            path: self.path.clone(),
-            source,
-        }
     }
 }

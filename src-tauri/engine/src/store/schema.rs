@@ -35,6 +35,8 @@ pub struct SchemaStatus {
     pub latest_version: i64,
     /// Versions this build would apply.
     pub pending: Vec<i64>,
+    /// An applied migration this build does not know (the file is a newer build's).
+    pub unknown_version: Option<i64>,
 }
 
 /// The newest migration version compiled in.
@@ -95,6 +97,7 @@ impl Store {
             current_version: 0,
             latest_version: latest,
             pending: Vec::new(),
+            unknown_version: None,
         };
         let fail = |source| read_error(path, source);
         let mut applied: Vec<(i64, bool)> = Vec::new();
@@ -130,7 +133,16 @@ impl Store {
             conn.close().await.map_err(fail)?;
         }
         status.current_version = applied.iter().map(|(v, _)| *v).max().unwrap_or(0);
-        if status.current_version > latest {
+        // With timestamp versions a newer build's migration may sort below ours (it was
+        // written on a branch that landed later): any applied version this build does not
+        // know means the file belongs to another build.
+        let unknown = applied
+            .iter()
+            .map(|(v, _)| *v)
+            .filter(|v| !MIGRATOR.iter().any(|m| m.version == *v))
+            .max();
+        if let Some(unknown) = unknown {
+            status.unknown_version = Some(unknown);
             return Ok(status);
         }
         if let Some((version, _)) = applied.iter().find(|(_, ok)| !ok) {

@@ -79,7 +79,8 @@ async fn feed_auth_sequence_and_resume() {
     ws.send(Message::text(r#"{"type":"ping"}"#)).await.unwrap();
     assert_eq!(next(&mut ws).await["code"], "unauthorized");
 
-    // Good token: welcome, then metrics events with increasing seq.
+    // Good token: welcome, then metrics samples, which carry the last domain event's seq
+    // (they are not kept, and take no number).
     let mut ws = connect(&node).await;
     ws.send(Message::text(
         json!({"type":"auth","token":TOKEN,"resume_from":null}).to_string(),
@@ -89,15 +90,14 @@ async fn feed_auth_sequence_and_resume() {
     let welcome = next(&mut ws).await;
     assert_eq!(welcome["type"], "welcome");
     assert_eq!(welcome["resumed"], false);
+    assert_eq!(welcome["resync"], false);
     assert!(welcome["node_id"].as_str().unwrap().len() > 10);
-    let mut last = 0u64;
+    let last = welcome["seq"].as_u64().unwrap();
     for _ in 0..3 {
         let ev = next_of_type(&mut ws, "event", Some("metrics")).await;
-        let seq = ev["seq"].as_u64().unwrap();
-        assert!(seq > last, "seq {seq} after {last}");
+        assert_eq!(ev["seq"].as_u64().unwrap(), last);
         assert!(ev["payload"]["uptime_seconds"].is_u64());
         assert!(ev["time"].as_str().unwrap().contains('T'));
-        last = seq;
     }
     // App-level ping, and garbage gets an error without closing.
     ws.send(Message::text(r#"{"type":"ping"}"#)).await.unwrap();
@@ -105,33 +105,40 @@ async fn feed_auth_sequence_and_resume() {
     ws.send(Message::text("not json")).await.unwrap();
     let e = next_of_type(&mut ws, "error", None).await;
     assert_eq!(e["code"], "invalid_json");
-    ws.close(None).await.unwrap();
 
-    // Reconnect and resume: the events missed meanwhile are replayed in order.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let mut ws = connect(&node).await;
-    ws.send(Message::text(
-        json!({"type":"auth","token":TOKEN,"resume_from":last}).to_string(),
-    ))
-    .await
-    .unwrap();
-    let welcome = next(&mut ws).await;
-    assert_eq!(welcome["resumed"], true);
-    let first = next_of_type(&mut ws, "event", None).await;
-    assert_eq!(
-        first["seq"].as_u64().unwrap(),
-        last + 1,
-        "resume starts right after the last seen"
-    );
-
-    // A resume point from another run (or too old) is not resumed: the client must refetch.
+    // Resuming from the last seq seen is a resume with nothing to replay.
     let mut ws2 = connect(&node).await;
     ws2.send(Message::text(
-        json!({"type":"auth","token":TOKEN,"resume_from":5}).to_string(),
+        json!({"type":"auth","token":TOKEN,"resume_from":last,"topics":["health"]}).to_string(),
     ))
     .await
     .unwrap();
-    assert_eq!(next(&mut ws2).await["resumed"], false);
+    let welcome = next(&mut ws2).await;
+    assert_eq!(
+        (welcome["resumed"].clone(), welcome["resync"].clone()),
+        (json!(true), json!(false))
+    );
+    ws2.close(None).await.unwrap();
+
+    // Bad subscriptions are refused with a stable code and close 4400: a resume point this
+    // node never reached, an unknown topic.
+    for (auth, code) in [
+        (
+            json!({"type":"auth","token":TOKEN,"resume_from":last + 1000}),
+            "resume_from_future",
+        ),
+        (
+            json!({"type":"auth","token":TOKEN,"topics":["metrics","tasks"]}),
+            "unknown_topic",
+        ),
+    ] {
+        let mut bad = connect(&node).await;
+        bad.send(Message::text(auth.to_string())).await.unwrap();
+        let err = next(&mut bad).await;
+        assert_eq!(err["type"], "error");
+        assert_eq!(err["code"], code, "{err}");
+        assert_eq!(next(&mut bad).await["close"], 4400);
+    }
 
     // Shutdown closes the feed with 1001 (going away), and the node exits 0.
     let (code, _) = node.terminate();
@@ -199,6 +206,67 @@ async fn config_reload_reaches_the_feed() {
         .unwrap()
         .clone();
     assert_eq!(config["status"], "degraded");
+    let (code, _) = node.terminate();
+    assert_eq!(code, 0);
+}
+
+/// A client that resumes after the node restarted gets every event it missed, from the
+/// durable log, then the live ones: no gap, no duplicate.
+#[tokio::test]
+async fn resume_across_a_node_restart_has_no_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("flightdeck.toml");
+    std::fs::write(&cfg, "[feed]\nmetrics_interval_ms = 60000\n").unwrap();
+    let start = || {
+        let mut cmd = super::support::flightdeck(dir.path());
+        cmd.arg("--config")
+            .arg(&cfg)
+            .args(["--secrets", "env", "serve", "--listen", "127.0.0.1:0"])
+            .env("FLIGHTDECK_API_TOKEN", TOKEN);
+        Node::spawn(cmd, dir.path())
+    };
+    let auth = |resume_from: Option<u64>| {
+        Message::text(
+            json!({"type":"auth","token":TOKEN,"resume_from":resume_from,"topics":["config"]})
+                .to_string(),
+        )
+    };
+
+    let node = start();
+    let mut ws = connect(&node).await;
+    ws.send(auth(None)).await.unwrap();
+    next_of_type(&mut ws, "welcome", None).await;
+    std::fs::write(&cfg, "[feed]\nmetrics_interval_ms = 50000\n").unwrap();
+    let seen = next_of_type(&mut ws, "event", Some("config")).await;
+    let seen = seen["seq"].as_u64().unwrap();
+    // The client goes away; one more event happens that it does not see.
+    ws.close(None).await.unwrap();
+    std::fs::write(&cfg, "[feed]\nmetrics_interval_ms = 40000\n").unwrap();
+    let mut watcher = connect(&node).await;
+    watcher.send(auth(Some(seen))).await.unwrap();
+    next_of_type(&mut watcher, "welcome", None).await;
+    let missed = next_of_type(&mut watcher, "event", Some("config")).await;
+    assert_eq!(missed["seq"].as_u64().unwrap(), seen + 1);
+    let (code, _) = node.terminate();
+    assert_eq!(code, 0);
+
+    // After the restart, resuming from what it saw replays the missed event from the log,
+    // then live events continue the sequence.
+    let node = start();
+    let mut ws = connect(&node).await;
+    ws.send(auth(Some(seen))).await.unwrap();
+    let welcome = next_of_type(&mut ws, "welcome", None).await;
+    assert_eq!(welcome["resumed"], true, "{welcome}");
+    assert_eq!(welcome["seq"].as_u64().unwrap(), seen + 1);
+    let replayed = next_of_type(&mut ws, "event", Some("config")).await;
+    assert_eq!(replayed, missed, "the same event, byte for byte in JSON");
+    std::fs::write(&cfg, "[feed]\nmetrics_interval_ms = 30000\n").unwrap();
+    let live = next_of_type(&mut ws, "event", Some("config")).await;
+    assert_eq!(live["seq"].as_u64().unwrap(), seen + 2);
+    assert_eq!(
+        live["payload"]["changed"],
+        json!(["feed.metrics_interval_ms"])
+    );
     let (code, _) = node.terminate();
     assert_eq!(code, 0);
 }

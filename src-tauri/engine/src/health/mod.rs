@@ -6,12 +6,14 @@
 //! - The report is served unauthenticated at `/health`: its messages are short reasons with
 //!   no paths or socket addresses. The full detail goes to the log (on each transition) and,
 //!   for the config, to the authenticated `/api/v1/info`.
-//! - A transition is written to `health_transitions` (through the store) first, then logged
-//!   and published as [`Event::Health`]; the first observation after start is stored, not
+//! - A transition is written to `health_transitions` together with its [`Event::Health`] in
+//!   one transaction ([`history`]); the first observation after start is stored, not
 //!   published. It is stored with the time of the check that saw it.
-//! - Reports run one at a time: one lock is held from the checks to the last publish, so
-//!   each dependency's stored history and its events form one chain in one order (every
-//!   transition starts where the previous one ended), whatever the number of callers.
+//! - Reports decide transitions one at a time (under one lock) and submit their writes in
+//!   that order, so each dependency's stored history forms one chain. The lock is not held
+//!   while the write commits: `/health` never waits behind a slow database. A write that
+//!   fails or takes longer than [`WRITE_TIMEOUT`] is logged as a warning, and the next
+//!   report tries the transition again.
 //! - Timestamps come from the engine's [`Clock`](crate::clock::Clock); durations (response
 //!   times, the reuse window) from the monotonic clock.
 
@@ -26,7 +28,6 @@ use utoipa::ToSchema;
 
 use crate::clock::SharedClock;
 use crate::config::{ConfigHandle, ConfigState};
-use crate::events::Event;
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::Store;
 
@@ -35,6 +36,10 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 /// Results of the checks that cost something (a query, a D-Bus call) are reused for this long,
 /// so `/health`, which needs no token, cannot be used to load the node.
 const REUSE_FOR: Duration = Duration::from_secs(2);
+/// How long a report waits for its transitions to commit before it answers anyway.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub mod history;
 
 /// Status of a dependency or of the node. Ordered from best to worst.
 #[derive(
@@ -102,6 +107,14 @@ struct Checked {
     detail: Option<String>,
 }
 
+/// A transition's write, submitted and not yet known to have committed.
+struct PendingWrite {
+    dependency: String,
+    from: Option<HealthStatus>,
+    to: HealthStatus,
+    write: std::pin::Pin<Box<dyn Future<Output = Result<(), crate::store::StoreError>> + Send>>,
+}
+
 /// When the costly checks last ran, and what they found.
 type Recent = (std::time::Instant, [Checked; 2]);
 
@@ -128,19 +141,15 @@ impl HealthChecks {
 
     /// Runs every check (the costly ones concurrently), records transitions and hands each
     /// one, once stored, to `publish`.
-    pub async fn report(
-        &self,
-        version: &str,
-        uptime_seconds: u64,
-        publish: &(dyn Fn(Event) + Send + Sync),
-    ) -> HealthReport {
-        // Held until the last transition is published: a report that observed later must
-        // not store or publish before one that observed earlier.
+    pub async fn report(&self, version: &str, uptime_seconds: u64) -> HealthReport {
+        // Held until the transitions are submitted: a report that observed later must not
+        // submit before one that observed earlier.
         let mut last = self.last.lock().await;
         let [db, secrets] = self.costly_checks().await;
         let checked = [db, secrets, self.check_config()];
-        self.record_transitions(&mut last, &checked, publish).await;
+        let writes = self.record_transitions(&mut last, &checked);
         drop(last);
+        self.await_writes(writes).await;
         let dependencies: Vec<DependencyHealth> = checked.into_iter().map(|c| c.public).collect();
         let status = dependencies
             .iter()
@@ -259,48 +268,68 @@ impl HealthChecks {
         self.checked("config", status, started.elapsed(), message, detail)
     }
 
-    async fn record_transitions(
+    /// Decides the transitions `checked` shows, submits their writes (in order) and marks
+    /// them as the last known status; returns the pending writes.
+    fn record_transitions(
         &self,
         last: &mut HashMap<String, HealthStatus>,
         checked: &[Checked],
-        publish: &(dyn Fn(Event) + Send + Sync),
-    ) {
+    ) -> Vec<PendingWrite> {
+        let mut writes = Vec::new();
         for c in checked {
             let d = &c.public;
             let from = last.get(&d.name).copied();
             if from == Some(d.status) {
                 continue;
             }
-            let res = self
-                .store
-                .record_health_transition(
-                    &d.name,
-                    from.map(HealthStatus::as_str),
-                    d.status.as_str(),
-                    d.message.as_deref(),
-                    d.last_check,
-                )
-                .await;
-            if let Err(error) = res {
-                tracing::debug!(%error, dependency = %d.name, "could not record health transition");
-            }
-            // Only now: a report dropped while storing leaves the transition to the next one.
+            let write = history::record(
+                &self.store,
+                history::NewTransition {
+                    dependency: d.name.clone(),
+                    from,
+                    to: d.status,
+                    message: d.message.clone(),
+                    at: d.last_check,
+                },
+            );
             last.insert(d.name.clone(), d.status);
             let detail = c.detail.as_deref().or(d.message.as_deref());
             match from {
                 Some(from) => {
                     tracing::warn!(dependency = %d.name, from = from.as_str(), to = d.status.as_str(), detail, "health changed");
-                    publish(Event::Health {
-                        dependency: d.name.clone(),
-                        from,
-                        to: d.status,
-                        message: d.message.clone(),
-                    });
                 }
                 None if d.status != HealthStatus::Healthy => {
                     tracing::warn!(dependency = %d.name, status = d.status.as_str(), detail, "dependency not healthy at start");
                 }
                 None => {}
+            }
+            writes.push(PendingWrite {
+                dependency: d.name.clone(),
+                from,
+                to: d.status,
+                write: Box::pin(write),
+            });
+        }
+        writes
+    }
+
+    /// Waits (up to [`WRITE_TIMEOUT`]) for the transitions to commit. One that failed is
+    /// forgotten, so the next report submits it again; one still pending finishes on its
+    /// own (and a retry of it is not stored twice, see [`history::record`]).
+    async fn await_writes(&self, writes: Vec<PendingWrite>) {
+        for w in writes {
+            let outcome = match tokio::time::timeout(WRITE_TIMEOUT, w.write).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => format!("not committed within {} s", WRITE_TIMEOUT.as_secs()),
+            };
+            tracing::warn!(dependency = %w.dependency, error = %outcome, "could not store a health transition; the next check retries it");
+            let mut last = self.last.lock().await;
+            if last.get(&w.dependency) == Some(&w.to) {
+                match w.from {
+                    Some(from) => last.insert(w.dependency.clone(), from),
+                    None => last.remove(&w.dependency),
+                };
             }
         }
     }

@@ -1,0 +1,111 @@
+//! How values are stored: the one convention every domain's tables follow (documented in
+//! ARCHITECTURE.md).
+//!
+//! - **Times**: `INTEGER`, milliseconds since the Unix epoch, UTC ([`time_to_db`],
+//!   [`time_from_db`]). Integers sort, compare and index correctly; no time zones, no
+//!   string formats.
+//! - **Money**: `rust_decimal::Decimal` stored exactly as `TEXT` in its canonical form
+//!   ([`money_to_db`], [`money_from_db`]); never `REAL`. Sums are done in Rust on
+//!   `Decimal`, not with SQL `SUM` (which would go through floating point on text).
+//! - **Enums**: their stable snake_case name as `TEXT` with a `CHECK (col IN (...))`
+//!   constraint listing the names ([`StoredEnum`]); an unknown name read back is an error,
+//!   not a default.
+//! - **JSON**: `TEXT` with `CHECK (json_valid(col))`, written only from typed values through
+//!   [`json_to_db`], so what is stored always parses.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::StoreError;
+
+/// A time as stored: milliseconds since the epoch.
+pub fn time_to_db(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+/// A stored time back; out-of-range values are an error (a damaged row, not a panic).
+pub fn time_from_db(millis: i64) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(millis).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Integer,
+            format!("time {millis} ms is out of range").into(),
+        )
+    })
+}
+
+/// An amount of money as stored: its canonical decimal text (trailing zeros removed).
+pub fn money_to_db(amount: Decimal) -> String {
+    amount.normalize().to_string()
+}
+
+/// Stored money back, exactly.
+pub fn money_from_db(text: &str) -> rusqlite::Result<Decimal> {
+    text.parse::<Decimal>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("amount {text:?}: {e}").into(),
+        )
+    })
+}
+
+/// A typed value as a JSON column.
+pub fn json_to_db<T: Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Encode {
+        what: "JSON column",
+        message: e.to_string(),
+    })
+}
+
+/// An enum stored by its stable snake_case name.
+pub trait StoredEnum: Sized + Copy + 'static {
+    /// Every value, for CHECK constraints and tests.
+    const ALL: &'static [Self];
+    fn as_db(self) -> &'static str;
+
+    /// The value named `name`; an unknown name is a conversion error.
+    fn from_db(name: &str) -> rusqlite::Result<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_db() == name)
+            .ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Text,
+                    format!("unknown value {name:?}").into(),
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_at_millisecond_precision() {
+        let at = DateTime::parse_from_rfc3339("2026-12-01T10:11:12.345678Z")
+            .unwrap()
+            .to_utc();
+        let stored = time_to_db(at);
+        assert_eq!(stored, 1_796_119_872_345);
+        assert_eq!(
+            time_from_db(stored).unwrap().to_rfc3339(),
+            "2026-12-01T10:11:12.345+00:00"
+        );
+        assert!(time_from_db(i64::MAX).is_err());
+    }
+
+    #[test]
+    fn money_is_exact() {
+        let price: Decimal = "0.0000375".parse().unwrap();
+        let cost = price * Decimal::from(7);
+        assert_eq!(money_to_db(cost), "0.0002625");
+        assert_eq!(money_from_db("0.0002625").unwrap(), cost);
+        assert_eq!(money_to_db("1.500".parse().unwrap()), "1.5");
+        assert!(money_from_db("1e999").is_err());
+    }
+}
