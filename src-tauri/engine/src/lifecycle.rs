@@ -67,13 +67,16 @@ impl Engine {
         self.inner.tracker.spawn(async move {
             loop {
                 // Read every round: a reload may change the interval.
-                let every = match weak.upgrade() {
-                    Some(inner) => inner.config.current().feed.metrics_interval_ms,
+                let (every, clock) = match weak.upgrade() {
+                    Some(inner) => (
+                        inner.config.current().feed.metrics_interval_ms,
+                        inner.clock.clone(),
+                    ),
                     None => break,
                 };
                 tokio::select! {
                     _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_millis(every)) => {}
+                    _ = clock.sleep(Duration::from_millis(every)) => {}
                 }
                 let Some(inner) = weak.upgrade() else { break };
                 let engine = Engine { inner };
@@ -88,16 +91,19 @@ impl Engine {
         self.inner.tracker.spawn(async move {
             loop {
                 // Check first, so transitions are recorded from the start.
-                let every = {
+                let (every, clock) = {
                     let Some(inner) = weak.upgrade() else { break };
                     let engine = Engine { inner };
                     // Records (and publishes) transitions; the report itself is not needed.
                     let _ = engine.health().await;
-                    engine.inner.config.current().health.interval_secs
+                    (
+                        engine.inner.config.current().health.interval_secs,
+                        engine.inner.clock.clone(),
+                    )
                 };
                 tokio::select! {
                     _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(every)) => {}
+                    _ = clock.sleep(Duration::from_secs(every)) => {}
                 }
             }
         });
@@ -110,13 +116,14 @@ impl Engine {
         let cancel = self.inner.cancel.clone();
         self.inner.tracker.spawn(async move {
             loop {
-                {
+                let clock = {
                     let Some(inner) = weak.upgrade() else { break };
                     crate::retention::run(&inner.store, inner.clock.now()).await;
-                }
+                    inner.clock.clone()
+                };
                 tokio::select! {
                     _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(crate::retention::EVERY) => {}
+                    _ = clock.sleep(crate::retention::EVERY) => {}
                 }
             }
         });

@@ -14,6 +14,8 @@ mod shutdown;
 mod token_race;
 /// Every wall-clock time the engine stamps or stores comes from its injected clock.
 mod wall_clock;
+/// The one write path: group commit, failures alone, events after commit, kills.
+mod write_path;
 
 use std::path::Path;
 use std::time::Duration;

@@ -171,3 +171,94 @@ fn only_the_clock_module_reads_the_system_clock() {
         }
     }
 }
+
+/// Timers too: outside `clock.rs`, engine code waits through its clock (so a test moves
+/// time instead of sleeping), never on tokio's or the OS's timers directly. Test code and
+/// time-outs that guard an operation are exempt.
+#[test]
+fn only_the_clock_module_starts_timers() {
+    // (file, why it may) — polling the file system is waiting for the world, not for time.
+    let allowed = [(
+        "config/watch.rs",
+        "polls for a config directory that does not exist yet",
+    )];
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack = vec![src.clone()];
+    let mut checked = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            let is_test = rel.ends_with("tests.rs");
+            if !rel.ends_with(".rs") || rel == "clock.rs" || is_test {
+                continue;
+            }
+            if allowed.iter().any(|(f, _)| *f == rel) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Only the code before the file's test module.
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for timer in [
+                "tokio::time::sleep",
+                "tokio::time::interval",
+                "std::thread::sleep",
+                "time::sleep(",
+            ] {
+                assert!(
+                    !code.contains(timer),
+                    "{rel} uses {timer}: wait through the engine's clock (Clock::sleep)"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 10, "checked only {checked} files");
+}
+
+/// With a [`flightdeck_engine::clock::PausedClock`] on a paused runtime, the engine's
+/// timers run on paused time: minutes of metrics samples pass in no real time, each stamped
+/// with the wall time it fired at. (The runtime is paused after the open: opening waits on
+/// the database's threads, and a paused runtime would jump its time-outs meanwhile.)
+#[tokio::test]
+async fn engine_timers_run_on_paused_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = date("2030-01-02T03:04:05Z");
+    let mut opts = crate::options(dir.path());
+    opts.config.feed.metrics_interval_ms = 60_000;
+    opts.clock = Arc::new(flightdeck_engine::clock::PausedClock::new(start));
+    let engine = Engine::open(opts).await.unwrap();
+    tokio::time::pause();
+    let (mut rx, _) = engine.events().subscribe();
+    let real = std::time::Instant::now();
+    let mut times = Vec::new();
+    while times.len() < 5 {
+        let e = rx.recv().await.unwrap();
+        if matches!(e.event, Event::Metrics(_)) {
+            times.push(e.time);
+        }
+    }
+    assert!(
+        times[0] >= start + chrono::TimeDelta::minutes(1),
+        "{times:?}"
+    );
+    // One interval apart (tokio's timers have millisecond granularity).
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= chrono::TimeDelta::minutes(1)
+                && gap < chrono::TimeDelta::minutes(1) + chrono::TimeDelta::milliseconds(10),
+            "{times:?}"
+        );
+    }
+    assert!(real.elapsed() < Duration::from_secs(30));
+    engine.shutdown().await;
+}
