@@ -200,8 +200,11 @@ impl FeedTasks {
 
 /// Upgrades to the feed WebSocket.
 #[utoipa::path(get, path = "/feed", tag = "feed",
-    description = "WebSocket. First message: ClientMessage::auth; then ServerMessage frames.",
-    responses((status = 101, description = "Switching to the WebSocket feed")))]
+    description = "WebSocket (protocol: docs/feed.md). First message: ClientMessage::auth; then ServerMessage frames.",
+    responses(
+        (status = 101, description = "Switching to the WebSocket feed"),
+        (status = 426, description = "Not a WebSocket upgrade: `upgrade_required`; `Upgrade: websocket` names the protocol", body = crate::error::ApiErrorBody),
+    ))]
 pub async fn feed(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     State(state): State<AppState>,
@@ -217,6 +220,26 @@ pub async fn feed(
                     run(socket, state).await;
                     drop(counted);
                 })
+        }
+        // A plain request (no upgrade asked for): say which protocol this route speaks.
+        Err(
+            rejection @ (WebSocketUpgradeRejection::InvalidConnectionHeader(_)
+            | WebSocketUpgradeRejection::InvalidUpgradeHeader(_)),
+        ) => {
+            let mut response = ApiError::new(
+                axum::http::StatusCode::UPGRADE_REQUIRED,
+                ErrorCode::UpgradeRequired,
+                format!(
+                    "this route is the WebSocket feed: connect with a WebSocket upgrade ({})",
+                    rejection.body_text()
+                ),
+            )
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::UPGRADE,
+                axum::http::HeaderValue::from_static("websocket"),
+            );
+            response
         }
         Err(rejection) => ApiError::new(
             rejection.status(),

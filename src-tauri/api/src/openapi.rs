@@ -114,7 +114,7 @@ const ERRORS: [(&str, &str, &str); 9] = [
     (
         "408",
         "RequestTimeout",
-        "The request did not complete in time: `unavailable`",
+        "The request did not complete in time: `request_timeout`",
     ),
     (
         "413",

@@ -380,12 +380,26 @@ async fn method_not_allowed_keeps_its_allow_header() {
 #[tokio::test]
 async fn a_failed_websocket_upgrade_says_why() {
     let n = node().await;
+    // A plain GET: 426, naming the protocol (what the OpenAPI document says).
     let r = send(&n.app, get("/api/v1/feed").body(Body::empty()).unwrap()).await;
-    assert_error(&r, StatusCode::BAD_REQUEST, "bad_request");
+    assert_error(&r, StatusCode::UPGRADE_REQUIRED, "upgrade_required");
+    assert_eq!(r.headers["upgrade"], "websocket");
     let message = r.json["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("WebSocket") && message.contains("upgrade"),
         "{message}"
     );
+    // An upgrade that is asked for but broken: 400, saying why.
+    let r = send(
+        &n.app,
+        get("/api/v1/feed")
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.json);
     n.engine.shutdown().await;
 }

@@ -58,6 +58,8 @@ pub enum ErrorCode {
     UnknownTopic,
     /// A feed client asked to resume from a sequence number this node has not reached.
     ResumeFromFuture,
+    /// A plain HTTP request reached a WebSocket-only route.
+    UpgradeRequired,
 }
 
 impl ErrorCode {
@@ -87,6 +89,7 @@ impl ErrorCode {
             Self::DatabaseBusy => "database_busy",
             Self::UnknownTopic => "unknown_topic",
             Self::ResumeFromFuture => "resume_from_future",
+            Self::UpgradeRequired => "upgrade_required",
         }
     }
 }
@@ -153,6 +156,7 @@ mod tests {
             DatabaseBusy,
             UnknownTopic,
             ResumeFromFuture,
+            UpgradeRequired,
         ];
         let mut seen = std::collections::HashSet::new();
         for code in all {

@@ -48,7 +48,7 @@ watching: boolean,
 watch_error: string | null, };
 export type ConfigView = { config: Config, status: ConfigStatus, };
 export type DependencyHealth = { name: string, status: HealthStatus, response_time_ms: number, last_check: string, message: string | null, };
-export type ErrorCode = "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future";
+export type ErrorCode = "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required";
 export type ErrorDetail = { code: ErrorCode, message: string, request_id: string, };
 export type Event = { "topic": "metrics", "payload": MetricsSample } | { "topic": "config", "payload": ConfigEvent } | { "topic": "health", "payload": { dependency: string, from: HealthStatus, to: HealthStatus, message: string | null, } };
 export type FeedConfig = { 
