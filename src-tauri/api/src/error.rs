@@ -147,6 +147,66 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The one mapping from engine error codes to HTTP statuses.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    use ErrorCode::*;
+    match code {
+        BadRequest | InvalidJson | ConfigInvalid | UnknownTopic | ResumeFromFuture => {
+            StatusCode::BAD_REQUEST
+        }
+        Unauthorized | TokenExpired => StatusCode::UNAUTHORIZED,
+        ForbiddenHost | InsufficientScope => StatusCode::FORBIDDEN,
+        NotFound | SecretMissing => StatusCode::NOT_FOUND,
+        MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+        Conflict => StatusCode::CONFLICT,
+        PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
+        TooManyAuthFailures => StatusCode::TOO_MANY_REQUESTS,
+        Unavailable | DatabaseBusy | SecretsUnavailable | DataDirLocked | FeedLagged => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        Internal | SchemaTooNew | SchemaDirty | DataDirUnwritable | Database => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+impl ApiError {
+    /// An engine failure with its code: the status from [`status_of`]; for a 5xx, the
+    /// message is logged and a generic one answered.
+    pub fn from_engine(code: ErrorCode, error: &dyn std::fmt::Display) -> Self {
+        let status = status_of(code);
+        if status.is_server_error() {
+            tracing::error!(%error, code = %code, "request failed inside the node");
+            return Self::new(
+                status,
+                code,
+                "failed inside the node; its log has the details under this request id",
+            );
+        }
+        Self::new(status, code, error.to_string())
+    }
+}
+
+/// Engine errors become API errors with `?`.
+macro_rules! from_engine_error {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for ApiError {
+            fn from(e: $ty) -> Self {
+                Self::from_engine(e.code(), &e)
+            }
+        }
+    )*};
+}
+from_engine_error!(
+    flightdeck_engine::identity::IdentityError,
+    flightdeck_engine::store::StoreError,
+    flightdeck_engine::events::subscribe::SubscribeError,
+    flightdeck_engine::secrets::SecretsError
+);
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match &r {
@@ -166,3 +226,14 @@ impl From<JsonRejection> for ApiError {
 #[derive(Debug, axum::extract::FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
+
+/// `Query` whose rejections are [`ApiError`]s (`bad_request`, naming the parameter).
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(r: axum::extract::rejection::QueryRejection) -> Self {
+        Self::bad_request(format!("bad query string: {}", r.body_text()))
+    }
+}

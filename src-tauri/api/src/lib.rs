@@ -11,14 +11,17 @@
 //! authenticates by its first message) sits behind bearer auth; every error is an
 //! [`error::ApiErrorBody`], also for a panicking handler and a timed-out request.
 
+pub mod auth;
 pub mod dashboard;
 pub mod error;
 pub mod feed;
 pub mod hosts;
 pub mod middleware;
 mod openapi;
+pub mod page;
 pub mod shell;
 pub mod system;
+pub mod tokens;
 pub mod v1;
 
 use std::path::PathBuf;
@@ -75,6 +78,8 @@ pub struct ApiOptions {
     pub body_limit_bytes: usize,
     /// TCP (the node) or in-process (the desktop).
     pub transport: Transport,
+    /// Who the in-process requests come from (the OS user name); unused over TCP.
+    pub desktop_user: String,
 }
 
 /// Shared state of every handler.
@@ -88,6 +93,8 @@ pub struct AppState {
     pub openapi: Bytes,
     /// The WebSocket feed sessions this router started.
     pub feeds: feed::FeedTasks,
+    pub desktop_user: String,
+    pub auth_failures: Arc<auth::AuthFailures>,
 }
 
 /// Builds the router over `engine`.
@@ -113,6 +120,8 @@ pub fn router_with_feeds(engine: Engine, options: ApiOptions) -> (Router, feed::
         transport: options.transport,
         openapi,
         feeds: feed::FeedTasks::default(),
+        desktop_user: options.desktop_user,
+        auth_failures: Arc::new(auth::AuthFailures::default()),
     };
     let feeds = state.feeds.clone();
     let authed = Router::from(openapi::v1_routes())
@@ -121,7 +130,7 @@ pub fn router_with_feeds(engine: Engine, options: ApiOptions) -> (Router, feed::
         .route("/{*rest}", axum::routing::any(not_found))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::require_token,
+            auth::require_token,
         ));
     // The feed authenticates by its first message (browsers cannot set WebSocket headers).
     let v1 = authed.route("/feed", axum::routing::get(feed::feed));

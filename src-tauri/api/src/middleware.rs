@@ -17,7 +17,6 @@
 use std::any::Any;
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -192,24 +191,6 @@ pub async fn check_host(State(state): State<AppState>, req: Request, next: Next)
 
 fn forbidden(message: &str) -> Response {
     ApiError::new(StatusCode::FORBIDDEN, ErrorCode::ForbiddenHost, message).into_response()
-}
-
-/// Requires `Authorization: Bearer <token>`.
-pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match bearer(&req) {
-        Some(presented) if state.token.matches(presented) => next.run(req).await,
-        Some(_) => ApiError::unauthorized("wrong bearer token").into_response(),
-        None => ApiError::unauthorized(
-            "missing `Authorization: Bearer <token>` header (`flightdeck token` prints it)",
-        )
-        .into_response(),
-    }
-}
-
-fn bearer(req: &Request<Body>) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 #[cfg(test)]

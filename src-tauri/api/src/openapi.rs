@@ -17,7 +17,7 @@ use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{AppState, error, feed, system, v1};
+use crate::{AppState, error, feed, system, tokens, v1};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -54,6 +54,9 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(v1::config))
         .routes(routes!(v1::validate_config))
         .routes(routes!(v1::reload_config))
+        .routes(routes!(tokens::create_token, tokens::list_tokens))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(v1::health_transitions))
         .routes(routes!(openapi_document))
 }
 
@@ -88,7 +91,7 @@ pub async fn openapi_document(State(state): State<AppState>) -> impl IntoRespons
 }
 
 /// The shared error responses: (status, component name, description).
-const ERRORS: [(&str, &str, &str); 9] = [
+const ERRORS: [(&str, &str, &str); 10] = [
     (
         "400",
         "BadRequest",
@@ -98,12 +101,13 @@ const ERRORS: [(&str, &str, &str); 9] = [
     (
         "401",
         "Unauthorized",
-        "Missing or wrong bearer token: `unauthorized`",
+        "Missing or wrong bearer token: `unauthorized`; an expired one: `token_expired`",
     ),
     (
         "403",
         "ForbiddenHost",
-        "The Host or Origin header does not name this node: `forbidden_host`",
+        "The Host or Origin header does not name this node: `forbidden_host`; the token's \
+         scope does not cover this request: `insufficient_scope`",
     ),
     ("404", "NotFound", "No such route: `not_found`"),
     (
@@ -125,6 +129,12 @@ const ERRORS: [(&str, &str, &str); 9] = [
         "415",
         "UnsupportedMediaType",
         "The body is not `application/json`: `unsupported_media_type`",
+    ),
+    (
+        "429",
+        "TooManyAuthFailures",
+        "Too many failed authentications from this client: `too_many_auth_failures`; \
+         `Retry-After` says when to try again",
     ),
     (
         "500",
@@ -166,7 +176,7 @@ fn document_errors(api: &mut utoipa::openapi::OpenApi) {
                 statuses.push("408");
             }
             if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
-                statuses.push("401");
+                statuses.extend(["401", "429"]);
             }
             if op.request_body.is_some() {
                 statuses.extend(["413", "415"]);

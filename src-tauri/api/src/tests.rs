@@ -42,8 +42,10 @@ pub(crate) fn state(engine: Engine) -> AppState {
         token: Arc::new(ApiToken::parse(TOKEN).unwrap()),
         hosts: Arc::new(AllowedHosts::new(Vec::new(), false)),
         transport: Transport::Tcp,
+        desktop_user: String::new(),
         openapi: Bytes::from_static(b"{}"),
         feeds: Default::default(),
+        auth_failures: Default::default(),
     }
 }
 

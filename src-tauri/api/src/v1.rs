@@ -95,3 +95,38 @@ pub async fn reload_config(State(state): State<AppState>) -> Result<Json<ConfigE
         )
     })
 }
+
+/// The history of health transitions, newest first (cursor pagination: `limit`, `cursor`).
+#[utoipa::path(get, path = "/health/transitions", tag = "health",
+    params(crate::page::PageQuery),
+    responses(
+        (status = 200, description = "One page of transitions, newest first", body = crate::page::Page<flightdeck_engine::health::history::HealthTransition>)),
+    security(("bearer" = [])))]
+pub async fn health_transitions(
+    State(state): State<AppState>,
+    crate::error::ApiQuery(query): crate::error::ApiQuery<crate::page::PageQuery>,
+) -> Result<Json<crate::page::Page<flightdeck_engine::health::history::HealthTransition>>, ApiError>
+{
+    let limit = query.limit()?;
+    let before = match query.after()? {
+        None => None,
+        Some(s) => Some(s.parse::<i64>().map_err(|_| {
+            ApiError::bad_request("malformed cursor: pass next_cursor of a previous page")
+        })?),
+    };
+    let mut items = flightdeck_engine::health::history::list(
+        state.engine.store(),
+        before,
+        i64::from(limit) + 1,
+    )
+    .await?;
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items
+            .last()
+            .map(|t| crate::page::encode_cursor(&t.id.to_string()))
+    } else {
+        None
+    };
+    Ok(Json(crate::page::Page { items, next_cursor }))
+}

@@ -8,3 +8,4 @@ mod feed;
 mod hosts;
 mod router;
 mod support;
+mod tokens;

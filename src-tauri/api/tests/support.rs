@@ -47,6 +47,7 @@ pub fn options() -> ApiOptions {
         ui_dir: None,
         body_limit_bytes: 1024 * 1024,
         transport: Transport::Tcp,
+        desktop_user: String::new(),
     }
 }
 

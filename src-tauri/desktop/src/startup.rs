@@ -36,6 +36,10 @@ impl Ready {
                 ui_dir: None,
                 body_limit_bytes,
                 transport: Transport::InProcess,
+                // Who the desktop's actions are recorded as.
+                desktop_user: std::env::var("USER")
+                    .or_else(|_| std::env::var("USERNAME"))
+                    .unwrap_or_else(|_| "desktop".into()),
             },
         );
         Ok(Self {

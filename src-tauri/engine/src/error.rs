@@ -60,6 +60,14 @@ pub enum ErrorCode {
     ResumeFromFuture,
     /// A plain HTTP request reached a WebSocket-only route.
     UpgradeRequired,
+    /// The thing to create exists already (a token name...).
+    Conflict,
+    /// The token is valid but its scope does not cover this request.
+    InsufficientScope,
+    /// The token has expired.
+    TokenExpired,
+    /// Too many failed authentications from this client: wait (`Retry-After`).
+    TooManyAuthFailures,
 }
 
 impl ErrorCode {
@@ -90,6 +98,10 @@ impl ErrorCode {
             Self::UnknownTopic => "unknown_topic",
             Self::ResumeFromFuture => "resume_from_future",
             Self::UpgradeRequired => "upgrade_required",
+            Self::Conflict => "conflict",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::TokenExpired => "token_expired",
+            Self::TooManyAuthFailures => "too_many_auth_failures",
         }
     }
 }
@@ -111,6 +123,8 @@ pub enum EngineError {
     Secrets(#[from] crate::secrets::SecretsError),
     #[error(transparent)]
     Telemetry(#[from] crate::telemetry::TelemetryError),
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
 }
 
 impl EngineError {
@@ -121,6 +135,7 @@ impl EngineError {
             Self::Config(e) => e.code(),
             Self::Secrets(e) => e.code(),
             Self::Telemetry(_) => ErrorCode::Internal,
+            Self::Identity(e) => e.code(),
         }
     }
 }
@@ -157,6 +172,10 @@ mod tests {
             UnknownTopic,
             ResumeFromFuture,
             UpgradeRequired,
+            Conflict,
+            InsufficientScope,
+            TokenExpired,
+            TooManyAuthFailures,
         ];
         let mut seen = std::collections::HashSet::new();
         for code in all {

@@ -23,6 +23,7 @@ pub mod data_dir;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod identity;
 pub mod paths;
 pub mod retention;
 pub mod secrets;
@@ -114,6 +115,7 @@ struct Inner {
     bus: EventBus,
     metrics: Metrics,
     health: HealthChecks,
+    identity: identity::Identity,
     clock: SharedClock,
     node_id: String,
     schema_version: i64,
@@ -122,6 +124,8 @@ struct Inner {
     cancel: CancellationToken,
     tracker: TaskTracker,
     watcher: std::sync::Mutex<Option<ConfigWatcher>>,
+    /// FLIGHTDECK_API_TOKEN, checked: it wins over the secret store.
+    env_token: Option<secrets::ApiToken>,
     /// Set by the first shutdown; later calls return it.
     stopped: tokio::sync::OnceCell<ShutdownOutcome>,
 }
@@ -163,7 +167,16 @@ impl Engine {
             options.env_token.clone(),
         )
         .await;
+        let env_token = match options.env_token.as_deref() {
+            Some(t) if !t.is_empty() => Some(secrets::ApiToken::parse(t)?),
+            _ => None,
+        };
         match (&secrets, options.require_token) {
+            // FLIGHTDECK_API_TOKEN is the token: no keychain is needed for it (health still
+            // shows why the secret store is unreachable).
+            (Err(error), true) if env_token.is_some() => {
+                tracing::warn!(%error, "secret store unavailable; the API token comes from FLIGHTDECK_API_TOKEN")
+            }
             (Err(error), true) => return Err(error.clone().into()),
             (Err(error), false) => tracing::warn!(%error, "secret store unavailable"),
             (Ok(secrets), true) => {
@@ -184,6 +197,7 @@ impl Engine {
         let node_id = store
             .meta_get_or_insert("node_id", &uuid::Uuid::new_v4().to_string(), clock.now())
             .await?;
+        let identity = identity::Identity::open(store.clone(), clock.clone()).await?;
         let config = ConfigHandle::new(options.config, options.config_source, clock.clone());
         let metrics = Metrics::new(VERSION)?;
         let health = HealthChecks::new(
@@ -201,6 +215,7 @@ impl Engine {
                 bus,
                 metrics,
                 health,
+                identity,
                 node_id,
                 schema_version,
                 started: Instant::now(),
@@ -209,6 +224,7 @@ impl Engine {
                 cancel: CancellationToken::new(),
                 tracker: TaskTracker::new(),
                 watcher: std::sync::Mutex::new(None),
+                env_token,
                 stopped: tokio::sync::OnceCell::new(),
             }),
         };
@@ -251,6 +267,11 @@ impl Engine {
         &self.inner.store
     }
 
+    /// Named API tokens and actors.
+    pub fn identity(&self) -> &identity::Identity {
+        &self.inner.identity
+    }
+
     pub fn config(&self) -> &ConfigHandle {
         &self.inner.config
     }
@@ -262,6 +283,9 @@ impl Engine {
 
     /// The node's API token (stored, from the environment, or generated and stored now).
     pub async fn api_token(&self) -> Result<secrets::ApiToken, SecretsError> {
+        if let Some(token) = &self.inner.env_token {
+            return Ok(token.clone());
+        }
         let secrets = self.secrets().map_err(Clone::clone)?;
         Ok(secrets.api_token().await?.0)
     }

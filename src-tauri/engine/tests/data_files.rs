@@ -229,7 +229,7 @@ async fn an_older_schema_is_upgraded_with_its_data() {
     // Back to what version 2 left: its tables, as it wrote them, and its migration rows.
     crate::exec(
         &store,
-        "DROP TABLE events; DROP TABLE event_topics; DROP TABLE meta; \
+        "DROP TABLE events; DROP TABLE event_topics; DROP TABLE meta; DROP TABLE api_tokens; \
          DROP TABLE health_transitions; \
          CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL, \
              updated_at TEXT NOT NULL) STRICT; \

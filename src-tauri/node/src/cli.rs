@@ -57,12 +57,15 @@ pub enum LogFormatArg {
 pub enum Command {
     /// Run the headless node: the engine plus the HTTP/WebSocket API.
     Serve(ServeArgs),
-    /// Print the node's API token (generating and storing one if there is none).
+    /// Print the node's bootstrap API token (generating and storing one if there is none),
+    /// or manage named tokens (`create`, `ls`, `revoke`).
     Token {
-        /// Replace the stored token with a new one (running nodes keep the old one until
-        /// restarted).
+        /// Replace the stored bootstrap token with a new one (running nodes keep the old one
+        /// until restarted).
         #[arg(long)]
         rotate: bool,
+        #[command(subcommand)]
+        action: Option<TokenAction>,
     },
     /// Database tools.
     #[command(subcommand)]
@@ -70,6 +73,35 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a named token; prints it once (only its hash is stored).
+    Create {
+        /// 1 to 64 characters of a-z, 0-9, '.', '_', '-'.
+        name: String,
+        /// What it may do.
+        #[arg(long, value_enum, default_value = "read")]
+        scope: ScopeArg,
+        /// When it stops working: 90m, 12h, 30d, a date (2027-01-31) or an RFC 3339 time.
+        #[arg(long, value_name = "WHEN")]
+        expires: Option<String>,
+    },
+    /// List named tokens (never their values).
+    Ls,
+    /// Revoke a named token.
+    Revoke { name: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ScopeArg {
+    /// Read everything.
+    Read,
+    /// Also act on tasks and approvals.
+    Operate,
+    /// Also tokens, config and secrets.
+    Admin,
 }
 
 #[derive(Debug, Args)]

@@ -17,7 +17,17 @@ use crate::cli::{Cli, Command, ConfigCommand, DbCommand, Global, LogFormatArg, S
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Serve(args) => crate::serve::serve(&cli.global, args).await,
-        Command::Token { rotate } => token(&cli.global, *rotate).await,
+        Command::Token {
+            rotate: false,
+            action: Some(action),
+        } => crate::tokens::run(&cli.global, action).await,
+        Command::Token {
+            rotate: true,
+            action: Some(_),
+        } => {
+            bail!("--rotate is for the bootstrap token: use it without create/ls/revoke")
+        }
+        Command::Token { rotate, .. } => token(&cli.global, *rotate).await,
         Command::Db(DbCommand::Status) => db_status(&cli.global).await,
         Command::Db(DbCommand::Migrate) => db_migrate(&cli.global).await,
         Command::Config(ConfigCommand::Check { file }) => {

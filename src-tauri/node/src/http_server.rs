@@ -46,8 +46,8 @@ pub async fn serve(
         while let Some(done) = connections.try_join_next() {
             log_panic(done);
         }
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok((stream, peer)) => (stream, peer),
             Err(error) => {
                 // Per-connection failures (reset before accept) and resource limits (EMFILE)
                 // are not fatal: pause briefly so a full fd table does not spin.
@@ -57,7 +57,15 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // Handlers and the auth lockout see the client's address as axum's ConnectInfo.
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        ));
         let stop = stop.clone();
         connections.spawn(async move {
             let mut builder = http1::Builder::new();

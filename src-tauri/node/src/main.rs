@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod http_server;
 mod serve;
+mod tokens;
 
 use std::process::ExitCode;
 

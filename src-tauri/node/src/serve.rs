@@ -25,6 +25,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::UsageError;
 use crate::cli::{Global, ServeArgs};
+/// `<data-dir>/node.addr`: the address the running node listens on.
+pub const ADDR_FILE: &str = "node.addr";
+
 use crate::commands::{data_dir, env_token, init_logging, load_config_with, overrides};
 use crate::http_server;
 
@@ -111,6 +114,11 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
     if !local.ip().is_unspecified() {
         allowed_hosts.push(local.ip().to_string());
     }
+    // Where the CLI finds this node while it holds the data dir (`token create` and the
+    // like go through the API then). Only the lock holder writes it.
+    if let Err(error) = std::fs::write(engine.data_dir().join(ADDR_FILE), local.to_string()) {
+        tracing::warn!(%error, "cannot record the listening address for the CLI");
+    }
     let (app, feeds) = router_with_feeds(
         engine.clone(),
         ApiOptions {
@@ -119,6 +127,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
             ui_dir: args.ui_dir.clone(),
             body_limit_bytes: usize::try_from(config.server.body_limit_bytes).unwrap_or(usize::MAX),
             transport: Transport::Tcp,
+            desktop_user: String::new(),
         },
     );
     engine.follow_log_level(log);

@@ -1,6 +1,7 @@
 // Generated from the Rust types by src-tauri/api/tests/bindings.rs (ts-rs).
 // Do not edit: run `make bindings` after changing the Rust types.
 
+export type Actor = { "kind": "desktop", user: string, } | { "kind": "bootstrap" } | { "kind": "token", name: string, };
 export type ApiErrorBody = { error: ErrorDetail, };
 export type ClientMessage = { "type": "auth", token: string, resume_from: number | null, 
 /**
@@ -47,8 +48,26 @@ watching: boolean,
  */
 watch_error: string | null, };
 export type ConfigView = { config: Config, status: ConfigStatus, };
+export type CreateTokenRequest = { 
+/**
+ * 1 to 64 characters of a-z, 0-9, `.`, `_`, `-`.
+ */
+name: string, 
+/**
+ * `read` (default), `operate` or `admin`.
+ */
+scope?: Scope, 
+/**
+ * When it stops working (RFC 3339); never when absent.
+ */
+expires_at?: string | null, };
+export type CreatedToken = { 
+/**
+ * The bearer token. Shown once; only its hash is stored.
+ */
+token: string, name: string, scope: Scope, created_at: string, last_used_at: string | null, expires_at: string | null, };
 export type DependencyHealth = { name: string, status: HealthStatus, response_time_ms: number, last_check: string, message: string | null, };
-export type ErrorCode = "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required";
+export type ErrorCode = "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures";
 export type ErrorDetail = { code: ErrorCode, message: string, request_id: string, };
 export type Event = { "topic": "metrics", "payload": MetricsSample } | { "topic": "config", "payload": ConfigEvent } | { "topic": "health", "payload": { dependency: string, from: HealthStatus, to: HealthStatus, message: string | null, } };
 export type FeedConfig = { 
@@ -68,6 +87,11 @@ interval_secs: number,
 degraded_after_ms: number, };
 export type HealthReport = { status: HealthStatus, version: string, uptime_seconds: number, timestamp: string, dependencies: Array<DependencyHealth>, };
 export type HealthStatus = "healthy" | "degraded" | "unhealthy";
+export type HealthTransition = { id: number, dependency: string, 
+/**
+ * `None` for the first observation after a start.
+ */
+from: HealthStatus | null, to: HealthStatus, message: string | null, at: string, };
 export type LogConfig = { 
 /**
  * A tracing filter, e.g. `info` or `info,flightdeck_api=debug`.
@@ -76,7 +100,13 @@ level: string, format: LogFormat, };
 export type LogFormat = "text" | "json";
 export type MetricsSample = { uptime_seconds: number, http_requests_total: number, http_requests_in_flight: number, feed_subscribers: number, rss_bytes: number, db_size_bytes: number, events_published_total: number, };
 export type NodeInfo = { version: string, node_id: string, data_dir: string, database_path: string, schema_version: number, started_at: string, uptime_seconds: number, config: ConfigStatus, };
+export type Page<T> = { items: Array<T>, 
+/**
+ * Pass as `cursor` for the next page; `null` on the last page.
+ */
+next_cursor: string | null, };
 export type ProbeStatus = { status: string, };
+export type Scope = "read" | "operate" | "admin";
 export type SecretsBackend = "keychain" | "file" | "env";
 export type SecretsConfig = { backend: SecretsBackend, };
 export type ServerConfig = { 
@@ -128,6 +158,7 @@ export type ShutdownConfig = {
  * How long in-flight work may take to finish after a stop signal.
  */
 timeout_secs: number, };
+export type TokenInfo = { name: string, scope: Scope, created_at: string, last_used_at: string | null, expires_at: string | null, };
 export type ValidateConfigRequest = { 
 /**
  * The TOML text.

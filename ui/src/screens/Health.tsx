@@ -1,5 +1,6 @@
-// Health: the node's overall status and each dependency it checks. Refreshed every 5 s, on
-// every (re)connection, and at once when the node announces a status change (`health` topic).
+// Health: the node's overall status, each dependency it checks, and the history of status
+// changes. Nothing polls: the screen refetches on every (re)connection and at once when the
+// node announces a status change on the feed (`health` topic), and on Refresh.
 import { useCallback } from "react";
 import { useBackend } from "../backend/context";
 import { Icon } from "../components/Icon";
@@ -9,16 +10,20 @@ import { useNow } from "../data/useNow";
 import { useResource } from "../data/useResource";
 import { useFeed } from "../feed/FeedProvider";
 import { formatDuration, formatRelative, formatTimestamp } from "../format";
-import { fetchHealth, healthCounts } from "../node/health";
+import { fetchHealth, fetchTransitions, healthCounts } from "../node/health";
 
-const REFRESH_MS = 5000;
+/** Transitions shown in the history. */
+const HISTORY = 20;
 
 export function Health() {
   const backend = useBackend();
   const feed = useFeed();
   const now = useNow(1000);
   const load = useCallback(() => fetchHealth(backend), [backend]);
-  const health = useResource(load, `${feed.connections}:${feed.lastHealth?.seq ?? ""}`, REFRESH_MS);
+  const loadHistory = useCallback(() => fetchTransitions(backend, HISTORY), [backend]);
+  const key = `${feed.connections}:${feed.lastHealth?.seq ?? ""}`;
+  const health = useResource(load, key);
+  const history = useResource(loadHistory, key);
   const report = health.data;
   const counts = report ? healthCounts(report) : null;
 
@@ -29,10 +34,19 @@ export function Health() {
         actions={
           <div className="panel-actions">
             <span className="muted small">
-              auto-refresh every {REFRESH_MS / 1000} s
+              live: changes arrive from the node
               {health.loadedAt !== null ? ` · checked ${formatRelative(new Date(health.loadedAt).toISOString(), now)}` : ""}
             </span>
-            <button type="button" className="btn btn-ghost" onClick={health.reload} disabled={health.loading} data-testid="health-refresh">
+            <button
+              type="button"
+              className="btn btn-ghost"
+              onClick={() => {
+                health.reload();
+                history.reload();
+              }}
+              disabled={health.loading}
+              data-testid="health-refresh"
+            >
               <Icon name="refresh" className={`icon${health.loading ? " spin" : ""}`} />
               Refresh
             </button>
@@ -98,6 +112,54 @@ export function Health() {
             {!report && !health.error ? (
               <tr>
                 <td colSpan={5}>
+                  <Skeleton className="skeleton-wide" />
+                </td>
+              </tr>
+            ) : null}
+          </tbody>
+        </table>
+      </Panel>
+
+      <Panel title="History">
+        {history.error ? <ErrorNote error={history.error} onRetry={history.reload} /> : null}
+        <table className="table" data-testid="health-history">
+          <thead>
+            <tr>
+              <th>When</th>
+              <th>Dependency</th>
+              <th>Change</th>
+              <th>Message</th>
+            </tr>
+          </thead>
+          <tbody>
+            {history.data?.items.map((t) => (
+              <tr key={t.id} data-testid="health-transition" data-dependency={t.dependency} data-to={t.to}>
+                <td title={formatTimestamp(t.at)}>{formatRelative(t.at, now)}</td>
+                <td className="mono strong">{t.dependency}</td>
+                <td>
+                  {t.from ? (
+                    <>
+                      <StatusBadge status={t.from} /> → <StatusBadge status={t.to} />
+                    </>
+                  ) : (
+                    <>
+                      <span className="muted">first check:</span> <StatusBadge status={t.to} />
+                    </>
+                  )}
+                </td>
+                <td className={t.message ? "" : "muted"}>{t.message ?? "—"}</td>
+              </tr>
+            ))}
+            {history.data && history.data.items.length === 0 ? (
+              <tr>
+                <td colSpan={4} className="muted empty-row">
+                  No status changes recorded yet.
+                </td>
+              </tr>
+            ) : null}
+            {!history.data && !history.error ? (
+              <tr>
+                <td colSpan={4}>
                   <Skeleton className="skeleton-wide" />
                 </td>
               </tr>

@@ -38,7 +38,8 @@ export function Overview() {
   const info = useNodeInfo();
   const now = useNow(1000);
   const loadHealth = useCallback(() => fetchHealth(backend), [backend]);
-  const health = useResource(loadHealth, `${feed.connections}:${feed.lastHealth?.seq ?? ""}`, 5000);
+  // No polling: the feed's health events and reconnections drive refetches.
+  const health = useResource(loadHealth, `${feed.connections}:${feed.lastHealth?.seq ?? ""}`);
   const m = feed.metrics;
   const lastPoint = feed.points.at(-1);
   const rates = feed.points.map((p) => p.requestsPerSec);

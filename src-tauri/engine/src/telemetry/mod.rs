@@ -36,6 +36,8 @@ pub struct Metrics {
     pub feed_subscribers: IntGauge,
     pub events_published: IntCounter,
     pub config_reloads: IntCounterVec,
+    /// Failed authentications, by reason (`missing`, `wrong`, `expired`, `locked_out`).
+    pub auth_failures: IntCounterVec,
 }
 
 impl Metrics {
@@ -78,6 +80,13 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let auth_failures = IntCounterVec::new(
+            Opts::new(
+                "flightdeck_auth_failures_total",
+                "Requests refused for their credentials, by reason.",
+            ),
+            &["reason"],
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "flightdeck_build_info",
@@ -92,6 +101,7 @@ impl Metrics {
         registry.register(Box::new(feed_subscribers.clone()))?;
         registry.register(Box::new(events_published.clone()))?;
         registry.register(Box::new(config_reloads.clone()))?;
+        registry.register(Box::new(auth_failures.clone()))?;
         registry.register(Box::new(build_info))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
@@ -105,6 +115,7 @@ impl Metrics {
             feed_subscribers,
             events_published,
             config_reloads,
+            auth_failures,
         })
     }
 

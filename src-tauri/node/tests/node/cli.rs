@@ -13,7 +13,7 @@ fn db_status_then_migrate() {
     });
     assert_eq!(code, 0);
     assert!(
-        out.contains("not created yet") && out.contains("pending:         1, 2"),
+        out.contains("not created yet") && out.contains("pending:         1, 2, 2026"),
         "{out}"
     );
     assert!(!dir.path().join("flightdeck.db").exists());
@@ -23,7 +23,7 @@ fn db_status_then_migrate() {
         c
     });
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("schema version 2"), "{out}");
+    assert!(out.contains("schema version 2026"), "{out}");
     let (_, out, _) = run({
         let mut c = flightdeck(dir.path());
         c.args(["db", "status"]);
@@ -148,4 +148,92 @@ fn bad_arguments_exit_2_with_usage() {
         assert_eq!(code, 2, "{args:?}");
         assert!(err.contains("Usage") || err.contains("error:"), "{err}");
     }
+}
+
+fn token_cmd(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    run({
+        let mut c = flightdeck(dir);
+        c.args(["--secrets", "env", "token"])
+            .args(args)
+            .env("FLIGHTDECK_API_TOKEN", super::support::TOKEN);
+        c
+    })
+}
+
+/// `token create|ls|revoke` on a stopped node's data dir, then through the running node's
+/// API (it holds the data dir), with the same results; the tokens work against the node.
+#[tokio::test]
+async fn named_tokens_from_the_cli_with_the_node_stopped_and_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, token, err) = token_cmd(
+        dir.path(),
+        &["create", "ci", "--scope", "read", "--expires", "30d"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let token = token.trim().to_string();
+    assert!(token.starts_with("fdt_"), "{token}");
+    assert!(err.contains("shown this once"), "{err}");
+    // Bad input: clear errors, exit codes 1 (refused) and 2 (usage).
+    let (code, _, err) = token_cmd(dir.path(), &["create", "ci"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("exists already"), "{err}");
+    let (code, _, err) = token_cmd(dir.path(), &["create", "x", "--expires", "soon"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not a duration"), "{err}");
+    let (code, _, _) = token_cmd(dir.path(), &["create", "x", "--scope", "root"]);
+    assert_eq!(code, 2);
+    let (code, _, err) = token_cmd(dir.path(), &["revoke", "nobody"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no token named"), "{err}");
+
+    let node = super::support::Node::start(dir.path(), &[]);
+    let http = super::support::client();
+    let info = http
+        .get(node.url("/api/v1/info"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 200);
+    let denied = http
+        .post(node.url("/api/v1/config/reload"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+
+    // While the node runs, the CLI goes through its API.
+    let (code, ops, err) = token_cmd(dir.path(), &["create", "ops", "--scope", "operate"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = token_cmd(dir.path(), &["ls"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("LAST USED"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("ci ") && lines[1].contains("read"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("ops ") && lines[2].contains("operate"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&token[4..]) && !out.contains(&ops.trim()[4..]),
+        "{out}"
+    );
+    let (code, _, err) = token_cmd(dir.path(), &["revoke", "ci"]);
+    assert_eq!(code, 0, "{err}");
+    let gone = http
+        .get(node.url("/api/v1/info"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 401);
+    let (code, _) = node.terminate();
+    assert_eq!(code, 0);
 }

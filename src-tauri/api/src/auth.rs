@@ -1,0 +1,290 @@
+//! Authentication and authorization of `/api/v1`: the bearer token names an [`Actor`] (put in
+//! the request's extensions for handlers, audit and logs) with a [`Scope`], the route needs a
+//! scope, and clients that keep failing are locked out for a while.
+//!
+//! Scopes by route: `GET`/`HEAD` need `read`; tokens, secrets and config changes need
+//! `admin` (listing tokens too); every other change (tasks, approvals) needs `operate`. The
+//! bootstrap token (keychain or FLIGHTDECK_API_TOKEN) is `admin`; in-process it is the
+//! desktop user.
+//!
+//! Lockout: after [`FAILURES_ALLOWED`] failed authentications from one client address within
+//! [`WINDOW`], that address is refused (429, `Retry-After`) for 1 s, doubling with each
+//! further lockout up to [`MAX_LOCKOUT`]; a success clears it. The table is bounded.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use flightdeck_engine::ErrorCode;
+use flightdeck_engine::identity::{Actor, Rejected, Scope};
+
+use crate::error::ApiError;
+use crate::{AppState, Transport};
+
+/// Failures tolerated within [`WINDOW`] before a lockout.
+pub const FAILURES_ALLOWED: u32 = 10;
+pub const WINDOW: Duration = Duration::from_secs(60);
+pub const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
+/// Client addresses remembered at most (the oldest are forgotten first).
+const MAX_CLIENTS: usize = 10_000;
+
+/// The scope a request needs.
+pub fn required_scope(method: &Method, path: &str) -> Scope {
+    // With or without the prefix (a nested router sees the path without it).
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    if method == Method::GET || method == Method::HEAD {
+        if under("/tokens") || under("/secrets") {
+            return Scope::Admin;
+        }
+        return Scope::Read;
+    }
+    let admin = ["/tokens", "/secrets", "/config"];
+    if admin.iter().any(|p| under(p)) {
+        return Scope::Admin;
+    }
+    Scope::Operate
+}
+
+#[derive(Debug, Default)]
+struct Client {
+    failures: u32,
+    window_start: Option<Instant>,
+    lockouts: u32,
+    locked_until: Option<Instant>,
+    last_seen: Option<Instant>,
+}
+
+/// Failed authentications per client address.
+#[derive(Debug, Default)]
+pub struct AuthFailures {
+    clients: Mutex<HashMap<IpAddr, Client>>,
+}
+
+impl AuthFailures {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Client>> {
+        match self.clients.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// How long `ip` must still wait, if it is locked out.
+    pub fn locked_for(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        let clients = self.lock();
+        let until = clients.get(&ip)?.locked_until?;
+        (until > now).then(|| until - now)
+    }
+
+    /// Counts a failure; returns the lockout it started, if any.
+    pub fn failed(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        let mut clients = self.lock();
+        if clients.len() >= MAX_CLIENTS && !clients.contains_key(&ip) {
+            // Forget the client seen longest ago.
+            if let Some(oldest) = clients
+                .iter()
+                .min_by_key(|(_, c)| c.last_seen)
+                .map(|(ip, _)| *ip)
+            {
+                clients.remove(&oldest);
+            }
+        }
+        let c = clients.entry(ip).or_default();
+        c.last_seen = Some(now);
+        if c.window_start
+            .is_none_or(|s| now.duration_since(s) > WINDOW)
+        {
+            c.window_start = Some(now);
+            c.failures = 0;
+        }
+        c.failures += 1;
+        if c.failures < FAILURES_ALLOWED {
+            return None;
+        }
+        let lockout = Duration::from_secs(1u64 << c.lockouts.min(20)).min(MAX_LOCKOUT);
+        c.lockouts += 1;
+        c.failures = 0;
+        c.window_start = None;
+        c.locked_until = Some(now + lockout);
+        Some(lockout)
+    }
+
+    /// A success clears the client's record.
+    pub fn succeeded(&self, ip: IpAddr) {
+        let mut clients = self.lock();
+        if clients.contains_key(&ip) {
+            clients.remove(&ip);
+        }
+    }
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn too_many(wait: Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    let mut r = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::TooManyAuthFailures,
+        format!("too many failed authentications from this address; try again in {secs} s"),
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Requires `Authorization: Bearer <token>` with a scope that covers the request.
+pub async fn require_token(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    // In-process requests come from the desktop's own shell: no address, no lockout.
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .filter(|_| state.transport == Transport::Tcp);
+    let now = Instant::now();
+    if let Some(ip) = ip
+        && let Some(wait) = state.auth_failures.locked_for(ip, now)
+    {
+        state
+            .engine
+            .metrics()
+            .auth_failures
+            .with_label_values(&["locked_out"])
+            .inc();
+        return too_many(wait);
+    }
+    let outcome = match bearer(&req) {
+        None => Err((
+            "missing",
+            ApiError::unauthorized(
+                "missing `Authorization: Bearer <token>` header (`flightdeck token` prints it)",
+            ),
+        )),
+        Some(p) if state.token.matches(p) => Ok(match state.transport {
+            Transport::InProcess => (
+                Actor::Desktop {
+                    user: state.desktop_user.clone(),
+                },
+                Scope::Admin,
+            ),
+            Transport::Tcp => (Actor::Bootstrap, Scope::Admin),
+        }),
+        Some(p) => match state.engine.identity().authenticate(p) {
+            Ok((name, scope)) => Ok((Actor::Token { name }, scope)),
+            Err(Rejected::Expired) => Err((
+                "expired",
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::TokenExpired,
+                    "this token has expired; create a new one (`flightdeck token create`)",
+                ),
+            )),
+            Err(Rejected::Unknown) => Err(("wrong", ApiError::unauthorized("wrong bearer token"))),
+        },
+    };
+    let (actor, scope) = match outcome {
+        Ok(found) => found,
+        Err((reason, error)) => {
+            state
+                .engine
+                .metrics()
+                .auth_failures
+                .with_label_values(&[reason])
+                .inc();
+            // A missing header is no guess at a token: it does not count towards a lockout.
+            if reason != "missing"
+                && let Some(ip) = ip
+                && let Some(lockout) = state.auth_failures.failed(ip, now)
+            {
+                tracing::warn!(client = %ip, seconds = lockout.as_secs(), "locking out a client after repeated failed authentications");
+            }
+            return error.into_response();
+        }
+    };
+    if let Some(ip) = ip {
+        state.auth_failures.succeeded(ip);
+    }
+    // The full path: inside the nested `/api/v1` router the URI has lost its prefix.
+    let path = req
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| req.uri().path().to_string(), |u| u.0.path().to_string());
+    let needed = required_scope(req.method(), &path);
+    if scope < needed {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::InsufficientScope,
+            format!(
+                "this token's scope is {}; {} {} needs {}",
+                scope.as_str(),
+                req.method(),
+                path,
+                needed.as_str()
+            ),
+        )
+        .into_response();
+    }
+    req.extensions_mut().insert(actor);
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_by_route() {
+        let cases = [
+            (Method::GET, "/api/v1/info", Scope::Read),
+            (Method::GET, "/api/v1/tokens", Scope::Admin),
+            (Method::POST, "/api/v1/tokens", Scope::Admin),
+            (Method::DELETE, "/api/v1/tokens/ci", Scope::Admin),
+            (Method::POST, "/api/v1/config/reload", Scope::Admin),
+            (Method::GET, "/api/v1/secrets", Scope::Admin),
+            (Method::POST, "/api/v1/tasks", Scope::Operate),
+            (Method::POST, "/api/v1/approvals/1/decide", Scope::Operate),
+            (Method::GET, "/tokens", Scope::Admin),
+            (Method::POST, "/config/validate", Scope::Admin),
+            (Method::POST, "/configure-thing", Scope::Operate),
+        ];
+        for (m, p, s) in cases {
+            assert_eq!(required_scope(&m, p), s, "{m} {p}");
+        }
+    }
+
+    #[test]
+    fn lockout_after_repeated_failures_backs_off_and_clears() {
+        let f = AuthFailures::default();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..FAILURES_ALLOWED - 1 {
+            assert_eq!(f.failed(ip, t0), None);
+        }
+        assert_eq!(f.failed(ip, t0), Some(Duration::from_secs(1)));
+        assert!(f.locked_for(ip, t0).is_some());
+        assert_eq!(f.locked_for(ip, t0 + Duration::from_secs(2)), None);
+        let t1 = t0 + Duration::from_secs(2);
+        for _ in 0..FAILURES_ALLOWED - 1 {
+            f.failed(ip, t1);
+        }
+        assert_eq!(f.failed(ip, t1), Some(Duration::from_secs(2)), "doubles");
+        f.succeeded(ip);
+        assert_eq!(f.locked_for(ip, t1), None);
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        assert_eq!(f.locked_for(other, t1), None, "per address");
+    }
+}

@@ -1,0 +1,253 @@
+//! `flightdeck token create|ls|revoke`: named API tokens. With the node stopped they work on
+//! the data dir directly; while a node holds it, through that node's API (its address from
+//! the config, authenticated with the bootstrap token), so both paths give the same result.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use flightdeck_engine::clock::{Clock, SystemClock};
+use flightdeck_engine::identity::{CreatedToken, Identity, Scope, TokenInfo};
+use flightdeck_engine::secrets::Secrets;
+use flightdeck_engine::store::{Store, StoreError};
+use serde_json::json;
+
+use crate::cli::{Global, ScopeArg, TokenAction};
+use crate::commands::{data_dir, env_token, load_config};
+
+impl From<ScopeArg> for Scope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::Read => Scope::Read,
+            ScopeArg::Operate => Scope::Operate,
+            ScopeArg::Admin => Scope::Admin,
+        }
+    }
+}
+
+/// `--expires`: a duration from now (`90m`, `12h`, `30d`), a date (`2027-01-31`, midnight
+/// UTC) or an RFC 3339 time.
+pub fn parse_expires(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let bad = || {
+        format!(
+            "`{value}` is not a duration (90m, 12h, 30d), a date (2027-01-31) or an RFC 3339 time"
+        )
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(t.to_utc());
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).ok_or_else(bad);
+    }
+    let (num, unit) = value.split_at(value.len().saturating_sub(1));
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let delta = match unit {
+        "m" => TimeDelta::try_minutes(n),
+        "h" => TimeDelta::try_hours(n),
+        "d" => TimeDelta::try_days(n),
+        _ => None,
+    }
+    .filter(|d| *d > TimeDelta::zero())
+    .ok_or_else(bad)?;
+    now.checked_add_signed(delta).ok_or_else(bad)
+}
+
+pub async fn run(global: &Global, action: &TokenAction) -> anyhow::Result<ExitCode> {
+    let dir = data_dir(global)?;
+    flightdeck_engine::store::ensure_dir_writable(&dir)?;
+    match Store::open(&dir).await {
+        Ok(store) => {
+            let result = direct(&store, action).await;
+            store.close().await;
+            result
+        }
+        Err(StoreError::DataDirLocked { .. }) => through_node(global, action).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn direct(store: &Store, action: &TokenAction) -> anyhow::Result<ExitCode> {
+    let identity = Identity::open(store.clone(), SystemClock::shared()).await?;
+    match action {
+        TokenAction::Create {
+            name,
+            scope,
+            expires,
+        } => {
+            let expires_at = expires
+                .as_deref()
+                .map(|e| parse_expires(e, SystemClock.now()))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let created = identity.create(name, (*scope).into(), expires_at).await?;
+            print_created(&created);
+        }
+        TokenAction::Ls => print_list(&identity.list()),
+        TokenAction::Revoke { name } => {
+            identity.revoke(name).await?;
+            eprintln!("flightdeck: revoked token {name}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_created(created: &CreatedToken) {
+    let expires = created
+        .info
+        .expires_at
+        .map_or_else(|| "never".to_string(), |t| t.to_rfc3339());
+    eprintln!(
+        "flightdeck: created token {} (scope {}, expires {expires}); it is shown this once",
+        created.info.name,
+        created.info.scope.as_str()
+    );
+    println!("{}", created.token);
+}
+
+fn print_list(tokens: &[TokenInfo]) {
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map_or_else(
+            || "-".to_string(),
+            |t| t.format("%Y-%m-%d %H:%M").to_string(),
+        )
+    };
+    println!(
+        "{:<24} {:<8} {:<17} {:<17} {:<17}",
+        "NAME", "SCOPE", "CREATED", "LAST USED", "EXPIRES"
+    );
+    for t in tokens {
+        println!(
+            "{:<24} {:<8} {:<17} {:<17} {:<17}",
+            t.name,
+            t.scope.as_str(),
+            time(Some(t.created_at)),
+            time(t.last_used_at),
+            time(t.expires_at)
+        );
+    }
+}
+
+/// The same through the running node's API.
+async fn through_node(global: &Global, action: &TokenAction) -> anyhow::Result<ExitCode> {
+    let (config, _) = load_config(global)?;
+    // The address the running node wrote, else the configured one.
+    let recorded = std::fs::read_to_string(data_dir(global)?.join(crate::serve::ADDR_FILE))
+        .ok()
+        .and_then(|s| s.trim().parse::<std::net::SocketAddr>().ok());
+    let mut addr =
+        match recorded {
+            Some(addr) => addr,
+            None => flightdeck_engine::config::parse_listen(&config.server.listen).with_context(
+                || format!("server.listen `{}` is not an address", config.server.listen),
+            )?,
+        };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let secrets =
+        Secrets::open_async(config.secrets.backend, data_dir(global)?, env_token()).await?;
+    let (token, _) = secrets.api_token().await?;
+    let base = format!("http://{addr}/api/v1/tokens");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let bearer = format!("Bearer {}", token.expose());
+    let send = |req: reqwest::RequestBuilder| async {
+        let res = req
+            .header("authorization", &bearer)
+            .send()
+            .await
+            .with_context(|| {
+                format!("a node holds the data dir, but its API at {addr} does not answer")
+            })?;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap_or(serde_json::Value::Null);
+        if !status.is_success() {
+            let msg = body["error"]["message"].as_str().unwrap_or("no message");
+            bail!("the node answered {status}: {msg}");
+        }
+        Ok(body)
+    };
+    match action {
+        TokenAction::Create {
+            name,
+            scope,
+            expires,
+        } => {
+            let expires_at = expires
+                .as_deref()
+                .map(|e| parse_expires(e, SystemClock.now()))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let scope: Scope = (*scope).into();
+            let body = send(
+                http.post(&base)
+                    .json(&json!({"name": name, "scope": scope, "expires_at": expires_at})),
+            )
+            .await?;
+            print_created(&serde_json::from_value(body)?);
+        }
+        TokenAction::Ls => {
+            let mut all: Vec<TokenInfo> = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let url = match &cursor {
+                    // Cursors are base64url: safe in a query string as they are.
+                    Some(c) => format!("{base}?limit=500&cursor={c}"),
+                    None => format!("{base}?limit=500"),
+                };
+                let body = send(http.get(url)).await?;
+                all.extend(serde_json::from_value::<Vec<TokenInfo>>(
+                    body["items"].clone(),
+                )?);
+                match body["next_cursor"].as_str() {
+                    Some(c) => cursor = Some(c.to_string()),
+                    None => break,
+                }
+            }
+            print_list(&all);
+        }
+        TokenAction::Revoke { name } => {
+            send(http.delete(format!("{base}/{name}"))).await?;
+            eprintln!("flightdeck: revoked token {name}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_forms() {
+        let now = DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        assert_eq!(
+            parse_expires("30d", now).unwrap(),
+            at("2026-12-31T10:00:00Z")
+        );
+        assert_eq!(
+            parse_expires("12h", now).unwrap(),
+            at("2026-12-01T22:00:00Z")
+        );
+        assert_eq!(
+            parse_expires("90m", now).unwrap(),
+            at("2026-12-01T11:30:00Z")
+        );
+        assert_eq!(
+            parse_expires("2027-01-31", now).unwrap(),
+            at("2027-01-31T00:00:00Z")
+        );
+        assert_eq!(
+            parse_expires("2027-01-31T08:00:00+01:00", now).unwrap(),
+            at("2027-01-31T07:00:00Z")
+        );
+        for bad in ["", "d", "0d", "-1d", "5y", "tomorrow", "2027-13-01"] {
+            assert!(parse_expires(bad, now).is_err(), "{bad}");
+        }
+    }
+}
