@@ -107,9 +107,13 @@ fn main() {
         RUN_FOR.as_secs(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let plain = baseline(tmp.path());
-    println!("baseline: plain SQLite loop, 1 row per transaction: {plain:>10.0} tx/s");
-    for writers in [1usize, 8, 64] {
+    // `WRITERS=64` runs only that case (for profiling).
+    let only: Option<usize> = std::env::var("WRITERS").ok().and_then(|w| w.parse().ok());
+    if only.is_none() {
+        let plain = baseline(tmp.path());
+        println!("baseline: plain SQLite loop, 1 row per transaction: {plain:>10.0} tx/s");
+    }
+    for writers in only.map_or_else(|| vec![1usize, 8, 64], |w| vec![w]) {
         let dir = tmp.path().join(format!("w{writers}"));
         let (rate, p50, p99) = runtime.block_on(group_commit(&dir, writers));
         println!(
