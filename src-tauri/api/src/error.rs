@@ -204,7 +204,8 @@ from_engine_error!(
     flightdeck_engine::identity::IdentityError,
     flightdeck_engine::store::StoreError,
     flightdeck_engine::events::subscribe::SubscribeError,
-    flightdeck_engine::secrets::SecretsError
+    flightdeck_engine::secrets::SecretsError,
+    flightdeck_engine::secrets::SecretStoreError
 );
 
 impl From<JsonRejection> for ApiError {

@@ -19,6 +19,7 @@ pub mod hosts;
 pub mod middleware;
 mod openapi;
 pub mod page;
+pub mod secrets;
 pub mod shell;
 pub mod system;
 pub mod tokens;

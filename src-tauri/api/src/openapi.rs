@@ -17,7 +17,7 @@ use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{AppState, error, feed, system, tokens, v1};
+use crate::{AppState, error, feed, secrets, system, tokens, v1};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -57,6 +57,8 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(v1::health_transitions))
+        .routes(routes!(secrets::list_secrets))
+        .routes(routes!(secrets::set_secret, secrets::remove_secret))
         .routes(routes!(openapi_document))
 }
 

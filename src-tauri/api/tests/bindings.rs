@@ -72,6 +72,8 @@ fn typescript() -> String {
     d.visit::<flightdeck_engine::identity::Actor>();
     d.visit::<flightdeck_api::page::Page<flightdeck_engine::identity::TokenInfo>>();
     d.visit::<flightdeck_api::page::Page<flightdeck_engine::health::history::HealthTransition>>();
+    d.visit::<flightdeck_api::page::Page<flightdeck_engine::secrets::SecretInfo>>();
+    d.visit::<flightdeck_api::secrets::SetSecretRequest>();
     let mut out = String::from(
         "// Generated from the Rust types by src-tauri/api/tests/bindings.rs (ts-rs).\n\
          // Do not edit: run `make bindings` after changing the Rust types.\n\n",

@@ -116,6 +116,7 @@ struct Inner {
     metrics: Metrics,
     health: HealthChecks,
     identity: identity::Identity,
+    named_secrets: secrets::SecretStore,
     clock: SharedClock,
     node_id: String,
     schema_version: i64,
@@ -198,6 +199,8 @@ impl Engine {
             .meta_get_or_insert("node_id", &uuid::Uuid::new_v4().to_string(), clock.now())
             .await?;
         let identity = identity::Identity::open(store.clone(), clock.clone()).await?;
+        let named_secrets =
+            secrets::SecretStore::new(secrets.clone(), store.clone(), clock.clone());
         let config = ConfigHandle::new(options.config, options.config_source, clock.clone());
         let metrics = Metrics::new(VERSION)?;
         let health = HealthChecks::new(
@@ -216,6 +219,7 @@ impl Engine {
                 metrics,
                 health,
                 identity,
+                named_secrets,
                 node_id,
                 schema_version,
                 started: Instant::now(),
@@ -265,6 +269,11 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Named secrets (`provider:openai`...): write-only from outside.
+    pub fn named_secrets(&self) -> &secrets::SecretStore {
+        &self.inner.named_secrets
     }
 
     /// Named API tokens and actors.

@@ -67,6 +67,9 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<TokenAction>,
     },
+    /// Named secrets (provider keys, webhooks...): write-only; values never printed.
+    #[command(subcommand)]
+    Secrets(SecretsAction),
     /// Database tools.
     #[command(subcommand)]
     Db(DbCommand),
@@ -92,6 +95,19 @@ pub enum TokenAction {
     Ls,
     /// Revoke a named token.
     Revoke { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsAction {
+    /// Store (or replace) a secret; the value comes from standard input or a silent prompt.
+    Set {
+        /// e.g. provider:openai
+        name: String,
+    },
+    /// List secrets: names and times, never values.
+    Ls,
+    /// Remove a secret.
+    Rm { name: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

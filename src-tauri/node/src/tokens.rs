@@ -128,9 +128,12 @@ fn print_list(tokens: &[TokenInfo]) {
     }
 }
 
-/// The same through the running node's API.
-async fn through_node(global: &Global, action: &TokenAction) -> anyhow::Result<ExitCode> {
-    let (config, _) = load_config(global)?;
+/// The running node's address: the one it recorded in the data dir, else the configured one
+/// (`0.0.0.0` as loopback).
+pub fn node_addr(
+    global: &Global,
+    config: &flightdeck_engine::config::Config,
+) -> anyhow::Result<std::net::SocketAddr> {
     // The address the running node wrote, else the configured one.
     let recorded = std::fs::read_to_string(data_dir(global)?.join(crate::serve::ADDR_FILE))
         .ok()
@@ -145,6 +148,13 @@ async fn through_node(global: &Global, action: &TokenAction) -> anyhow::Result<E
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
+    Ok(addr)
+}
+
+/// The same through the running node's API.
+async fn through_node(global: &Global, action: &TokenAction) -> anyhow::Result<ExitCode> {
+    let (config, _) = load_config(global)?;
+    let addr = node_addr(global, &config)?;
     let secrets =
         Secrets::open_async(config.secrets.backend, data_dir(global)?, env_token()).await?;
     let (token, _) = secrets.api_token().await?;

@@ -11,4 +11,5 @@ mod node {
     mod http;
     mod keychain;
     mod lifecycle;
+    mod secrets;
 }

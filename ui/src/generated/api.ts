@@ -107,6 +107,7 @@ export type Page<T> = { items: Array<T>,
 next_cursor: string | null, };
 export type ProbeStatus = { status: string, };
 export type Scope = "read" | "operate" | "admin";
+export type SecretInfo = { name: string, created_at: string, updated_at: string, };
 export type SecretsBackend = "keychain" | "file" | "env";
 export type SecretsConfig = { backend: SecretsBackend, };
 export type ServerConfig = { 
@@ -139,6 +140,11 @@ resumed: boolean,
  * A resume point was given but what came after it is no longer kept: refetch.
  */
 resync: boolean, } | { "type": "event" } & FeedEvent | { "type": "pong" } | { "type": "error", code: ErrorCode, message: string, };
+export type SetSecretRequest = { 
+/**
+ * The value: 1 byte to 64 KiB. Never returned by any route.
+ */
+value: string, };
 export type ShellRequest = { 
 /**
  * An HTTP method, e.g. `GET`.

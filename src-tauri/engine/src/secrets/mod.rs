@@ -21,6 +21,9 @@
 mod file;
 mod keychain;
 mod lock;
+pub mod named;
+
+pub use named::{SecretInfo, SecretStore, SecretStoreError};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -198,6 +201,8 @@ pub struct Secrets {
     kind: SecretsBackend,
     account: String,
     env_token: Option<String>,
+    /// The canonical data dir (named secrets' keychain accounts and files).
+    dir: PathBuf,
     /// `<canonical data dir>/secrets.lock`.
     lock_path: PathBuf,
 }
@@ -267,6 +272,7 @@ impl Secrets {
             account,
             env_token: env_token.filter(|t| !t.is_empty()),
             lock_path: dir.join(LOCK_FILE),
+            dir,
         })
     }
 

@@ -97,6 +97,11 @@ impl Readers {
     }
 
     fn give_back(&self, conn: Connection) {
+        // Closed meanwhile: this connection closes now rather than outliving the store.
+        if self.permits.is_closed() {
+            drop(conn);
+            return;
+        }
         match self.idle.lock() {
             Ok(mut idle) => idle.push(conn),
             Err(poisoned) => poisoned.into_inner().push(conn),

@@ -219,6 +219,9 @@ pub(super) fn spawn(
                 sink,
             };
             writer.run(rx);
+            // Close the connection before telling anyone: SQLite removes the WAL on the last
+            // close, and whoever waits for `done` may look at the files next.
+            drop(writer);
             let _ = done.send(());
         })
         .map_err(|e| StoreError::Write {

@@ -1,0 +1,178 @@
+//! `flightdeck secrets set|ls|rm`: named secrets. The value comes from standard input (piped)
+//! or a prompt that does not echo, never from an argument (arguments end up in shell history
+//! and `ps`). Like `token`, they work on the data dir directly, or through the running
+//! node's API while it holds the data dir.
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use flightdeck_engine::clock::SystemClock;
+use flightdeck_engine::secrets::{SecretInfo, SecretStore, Secrets};
+use flightdeck_engine::store::{Store, StoreError};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use crate::cli::{Global, SecretsAction};
+use crate::commands::{data_dir, env_token, load_config};
+
+/// Reads the value: piped stdin as is (one trailing newline dropped), or a silent prompt.
+fn read_value(name: &str) -> anyhow::Result<SecretString> {
+    let stdin = std::io::stdin();
+    let value = if stdin.is_terminal() {
+        rpassword::prompt_password(format!("value for {name} (not shown): "))
+            .context("reading the value from the terminal")?
+    } else {
+        let mut buf = String::new();
+        stdin
+            .lock()
+            .take(64 * 1024 + 2)
+            .read_to_string(&mut buf)
+            .context("reading the value from standard input (must be UTF-8)")?;
+        if buf.ends_with('\n') {
+            buf.pop();
+            if buf.ends_with('\r') {
+                buf.pop();
+            }
+        }
+        buf
+    };
+    if value.is_empty() {
+        bail!("no value given (pipe it on standard input, or type it at the prompt)");
+    }
+    Ok(SecretString::from(value))
+}
+
+pub async fn run(global: &Global, action: &SecretsAction) -> anyhow::Result<ExitCode> {
+    let dir = data_dir(global)?;
+    flightdeck_engine::store::ensure_dir_writable(&dir)?;
+    // Read the value before anything else: a prompt must not wait behind a database.
+    let value = match action {
+        SecretsAction::Set { name } => Some(read_value(name)?),
+        _ => None,
+    };
+    match Store::open(&dir).await {
+        Ok(store) => {
+            let result = direct(global, &store, action, value).await;
+            store.close().await;
+            result
+        }
+        Err(StoreError::DataDirLocked { .. }) => through_node(global, action, value).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn direct(
+    global: &Global,
+    store: &Store,
+    action: &SecretsAction,
+    value: Option<SecretString>,
+) -> anyhow::Result<ExitCode> {
+    let (config, _) = load_config(global)?;
+    let secrets = Secrets::open_async(config.secrets.backend, data_dir(global)?, env_token()).await;
+    let named = SecretStore::new(secrets, store.clone(), SystemClock::shared());
+    match (action, value) {
+        (SecretsAction::Set { name }, Some(value)) => {
+            named.set(name, value).await?;
+            eprintln!("flightdeck: stored secret {name}");
+        }
+        (SecretsAction::Ls, _) => print_list(&named.list().await?),
+        (SecretsAction::Rm { name }, _) => {
+            named.remove(name).await?;
+            eprintln!("flightdeck: removed secret {name}");
+        }
+        (SecretsAction::Set { .. }, None) => bail!("no value given"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_list(all: &[SecretInfo]) {
+    println!("{:<40} {:<17} {:<17}", "NAME", "CREATED", "UPDATED");
+    for s in all {
+        println!(
+            "{:<40} {:<17} {:<17}",
+            s.name,
+            s.created_at.format("%Y-%m-%d %H:%M"),
+            s.updated_at.format("%Y-%m-%d %H:%M")
+        );
+    }
+}
+
+async fn through_node(
+    global: &Global,
+    action: &SecretsAction,
+    value: Option<SecretString>,
+) -> anyhow::Result<ExitCode> {
+    let (config, _) = load_config(global)?;
+    let addr = crate::tokens::node_addr(global, &config)?;
+    let secrets =
+        Secrets::open_async(config.secrets.backend, data_dir(global)?, env_token()).await?;
+    let (token, _) = secrets.api_token().await?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let base = format!("http://{addr}/api/v1/secrets");
+    let bearer = format!("Bearer {}", token.expose());
+    let check = |res: reqwest::Response| async move {
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap_or(serde_json::Value::Null);
+        if !status.is_success() {
+            let msg = body["error"]["message"].as_str().unwrap_or("no message");
+            bail!("the node answered {status}: {msg}");
+        }
+        Ok(body)
+    };
+    let unreachable =
+        || format!("a node holds the data dir, but its API at {addr} does not answer");
+    match (action, value) {
+        (SecretsAction::Set { name }, Some(value)) => {
+            let res = http
+                .put(format!("{base}/{name}"))
+                .header("authorization", &bearer)
+                .json(&json!({ "value": value.expose_secret() }))
+                .send()
+                .await
+                .with_context(unreachable)?;
+            check(res).await?;
+            eprintln!("flightdeck: stored secret {name}");
+        }
+        (SecretsAction::Ls, _) => {
+            let mut all = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let url = match &cursor {
+                    Some(c) => format!("{base}?limit=500&cursor={c}"),
+                    None => format!("{base}?limit=500"),
+                };
+                let res = http
+                    .get(url)
+                    .header("authorization", &bearer)
+                    .send()
+                    .await
+                    .with_context(unreachable)?;
+                let body = check(res).await?;
+                all.extend(serde_json::from_value::<Vec<SecretInfo>>(
+                    body["items"].clone(),
+                )?);
+                match body["next_cursor"].as_str() {
+                    Some(c) => cursor = Some(c.to_string()),
+                    None => break,
+                }
+            }
+            print_list(&all);
+        }
+        (SecretsAction::Rm { name }, _) => {
+            let res = http
+                .delete(format!("{base}/{name}"))
+                .header("authorization", &bearer)
+                .send()
+                .await
+                .with_context(unreachable)?;
+            check(res).await?;
+            eprintln!("flightdeck: removed secret {name}");
+        }
+        (SecretsAction::Set { .. }, None) => bail!("no value given"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
