@@ -21,6 +21,9 @@ pub struct AllowedHosts {
     names: HashSet<String>,
     /// The desktop's in-process path: its webview's names and `tauri://localhost` too.
     webview: bool,
+    /// The port this node serves on: an Origin must name it (a page on another local port
+    /// is another site). `None` in-process, where the webview's origins are fixed.
+    port: Option<u16>,
 }
 
 impl AllowedHosts {
@@ -29,6 +32,16 @@ impl AllowedHosts {
     /// normalize is left out with a warning: binaries check entries up front with
     /// [`normalize_host`] to refuse them with a clear message instead.
     pub fn new(extra: impl IntoIterator<Item = String>, webview: bool) -> Self {
+        Self::serving(extra, webview, None)
+    }
+
+    /// [`AllowedHosts::new`] for a node serving on `port`: Origins must be
+    /// `http://<allowed name>:<port>`.
+    pub fn serving(
+        extra: impl IntoIterator<Item = String>,
+        webview: bool,
+        port: Option<u16>,
+    ) -> Self {
         let mut names: HashSet<String> = LOOPBACK.into_iter().map(String::from).collect();
         if webview {
             names.extend(WEBVIEW.into_iter().map(String::from));
@@ -43,7 +56,11 @@ impl AllowedHosts {
                 }
             }
         }
-        Self { names, webview }
+        Self {
+            names,
+            webview,
+            port,
+        }
     }
 
     /// Whether `authority` (`host[:port]` from a Host header or an Origin) names this node.
@@ -51,15 +68,35 @@ impl AllowedHosts {
         normalize_host(authority).is_ok_and(|name| self.names.contains(&name))
     }
 
-    /// Whether a request from the page at `origin` may reach this node.
+    /// Whether a request from the page at `origin` may reach this node: scheme, host and port
+    /// must be one of this node's own origins (the desktop's webview: `tauri://localhost`,
+    /// `http://tauri.localhost`).
     pub fn allows_origin(&self, origin: &str) -> bool {
-        if self.webview && origin == "tauri://localhost" {
+        if self.webview && (origin == "tauri://localhost" || origin == "http://tauri.localhost") {
             return true;
         }
         let Some((scheme, rest)) = origin.split_once("://") else {
             return false;
         };
-        matches!(scheme, "http" | "https") && self.allows(rest)
+        // The node serves plain HTTP (TLS arrives with fleets): its pages are `http://`.
+        if scheme != "http" {
+            return false;
+        }
+        let default_port = 80;
+        if !self.allows(rest) {
+            return false;
+        }
+        let Some(served) = self.port else {
+            return true;
+        };
+        // The port after the host (IPv6 hosts are bracketed), or the scheme's default.
+        let port = match rest.rsplit_once(':') {
+            Some((host, p)) if !p.contains(']') && (!host.contains(':') || host.ends_with(']')) => {
+                p.parse::<u16>().ok()
+            }
+            _ => Some(default_port),
+        };
+        port == Some(served)
     }
 }
 
@@ -110,7 +147,11 @@ mod tests {
 
     #[test]
     fn host_and_origin_table() {
-        let hosts = AllowedHosts::new(["Node.LAN".to_string(), "bad entry/".to_string()], false);
+        let hosts = AllowedHosts::serving(
+            ["Node.LAN".to_string(), "bad entry/".to_string()],
+            false,
+            Some(7878),
+        );
         let cases = [
             ("127.0.0.1:7878", true),
             ("localhost", true),
@@ -128,8 +169,14 @@ mod tests {
         }
         let origins = [
             ("http://127.0.0.1:7878", true),
-            ("http://localhost:1420", true),
-            ("https://node.lan", true),
+            ("http://[::1]:7878", true),
+            ("http://node.lan:7878", true),
+            // Another local port is another site: not trusted.
+            ("http://localhost:1420", false),
+            ("http://127.0.0.1:7879", false),
+            ("http://[::1]", false),
+            ("https://node.lan", false),
+            ("http://127.0.0.1:7878:1", false),
             ("tauri://localhost", false),
             ("http://tauri.localhost", false),
             ("https://evil.example", false),

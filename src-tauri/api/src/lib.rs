@@ -81,6 +81,8 @@ pub struct ApiOptions {
     pub transport: Transport,
     /// Who the in-process requests come from (the OS user name); unused over TCP.
     pub desktop_user: String,
+    /// The port the node serves on (Origins must name it); `None` in-process.
+    pub served_port: Option<u16>,
 }
 
 /// Shared state of every handler.
@@ -114,9 +116,10 @@ pub fn router_with_feeds(engine: Engine, options: ApiOptions) -> (Router, feed::
     let state = AppState {
         engine,
         token: Arc::new(options.token),
-        hosts: Arc::new(AllowedHosts::new(
+        hosts: Arc::new(AllowedHosts::serving(
             options.allowed_hosts,
             options.transport == Transport::InProcess,
+            options.served_port,
         )),
         transport: options.transport,
         openapi,

@@ -240,10 +240,28 @@ async fn error_codes_table() {
         assert_eq!(r.status, status, "{what}: {:?}", r.json);
         assert_error(&r, status, code);
     }
-    // Allowed extra host and same-machine origins pass.
+    // A page on another port of the same machine is another site (scheme, host and port
+    // are compared): refused.
+    for origin in [
+        "http://localhost:1420",
+        "http://127.0.0.1:7879",
+        "https://127.0.0.1:7878",
+    ] {
+        let r = send(
+            &n.app,
+            authed(get("/api/v1/info"))
+                .header(header::ORIGIN, origin)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_error(&r, StatusCode::FORBIDDEN, "forbidden_host");
+    }
+    // The node's own origins pass, under any of its names.
     for (host, origin) in [
         ("node.lan:7878", "http://node.lan:7878"),
-        ("127.0.0.1:7878", "http://localhost:1420"),
+        ("127.0.0.1:7878", "http://localhost:7878"),
+        ("127.0.0.1:7878", "http://[::1]:7878"),
     ] {
         let r = send(
             &n.app,

@@ -48,6 +48,7 @@ pub fn options() -> ApiOptions {
         body_limit_bytes: 1024 * 1024,
         transport: Transport::Tcp,
         desktop_user: String::new(),
+        served_port: Some(7878),
     }
 }
 

@@ -40,6 +40,7 @@ impl Ready {
                 desktop_user: std::env::var("USER")
                     .or_else(|_| std::env::var("USERNAME"))
                     .unwrap_or_else(|_| "desktop".into()),
+                served_port: None,
             },
         );
         Ok(Self {

@@ -128,6 +128,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
             body_limit_bytes: usize::try_from(config.server.body_limit_bytes).unwrap_or(usize::MAX),
             transport: Transport::Tcp,
             desktop_user: String::new(),
+            served_port: Some(local.port()),
         },
     );
     engine.follow_log_level(log);
