@@ -97,6 +97,11 @@ if [ "$mode" = test ]; then
     ln -sf ../deb/root/usr/bin/promtool target/tools/bin/promtool
     target/tools/bin/promtool --version >/dev/null
   fi
+  # cargo-deny (licences, sources, duplicate versions), built from crates.io into target/tools.
+  if [ ! -x target/tools/bin/cargo-deny ]; then
+    say "installing cargo-deny"
+    cargo install cargo-deny --locked --version '~0.20' --root target/tools
+  fi
   # tauri-driver (WebDriver for the real window), built from crates.io into target/tools.
   if [ ! -x target/tools/bin/tauri-driver ]; then
     say "installing tauri-driver"

@@ -28,6 +28,13 @@ step "Rust: format and lints"
 cargo fmt --all -- --check
 cargo clippy "${FEATURES[@]}" --all-targets -- -D warnings
 
+step "dependencies: licences, sources, duplicates (cargo deny, deny.toml)"
+# Offline: advisories are NOT checked here (their database is a download this machine cannot
+# make); duplicates are reported as warnings (the GUI stack has several majors of a few crates).
+cargo deny --offline --log-level error check bans licenses sources
+dups=$(cargo deny --offline check bans 2>&1 | grep -c 'warning\[duplicate\]' || true)
+echo "cargo deny: licences and sources allowed, no wildcards; $dups crates in two versions (reported, see deny.toml); advisories not checked (offline)"
+
 step "Rust: build"
 cargo build "${FEATURES[@]}"
 

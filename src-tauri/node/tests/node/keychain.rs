@@ -135,3 +135,44 @@ fn no_keychain_is_a_clear_error_with_alternatives() {
     // A node that could authenticate no one created nothing: no database.
     assert!(!dir.path().join("flightdeck.db").exists());
 }
+
+/// FLIGHTDECK_API_TOKEN is the token: a node on the keychain backend with no session bus at
+/// all starts and serves with it (health says why the secret store is unreachable).
+#[tokio::test]
+async fn the_environment_token_needs_no_keychain() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = flightdeck(dir.path());
+    c.env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        format!("unix:path={}/no-bus", dir.path().display()),
+    )
+    .env("FLIGHTDECK_API_TOKEN", super::support::TOKEN)
+    .args(["--secrets", "keychain", "serve", "--listen", "127.0.0.1:0"]);
+    let node = super::support::Node::spawn(c, dir.path());
+    let http = super::support::client();
+    let info = http
+        .get(node.url("/api/v1/info"))
+        .bearer_auth(super::support::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 200);
+    let health: serde_json::Value = http
+        .get(node.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secrets = health["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "secrets")
+        .unwrap()
+        .clone();
+    assert_eq!(secrets["status"], "unhealthy", "{secrets}");
+    let (code, _) = node.terminate();
+    assert_eq!(code, 0);
+}
