@@ -17,6 +17,15 @@ pub const TOKEN: &str = "router-test-token-0123456789";
 
 /// Opens an engine in `dir` with `tweak` applied to the default config.
 pub async fn engine(dir: &std::path::Path, tweak: impl FnOnce(&mut Config)) -> Engine {
+    engine_on_clock(dir, tweak, SystemClock::shared()).await
+}
+
+/// [`engine`] on `clock` (a `ManualClock` for expiry tests).
+pub async fn engine_on_clock(
+    dir: &std::path::Path,
+    tweak: impl FnOnce(&mut Config),
+    clock: flightdeck_engine::clock::SharedClock,
+) -> Engine {
     let mut config = Config::default();
     config.secrets.backend = SecretsBackend::Env;
     tweak(&mut config);
@@ -27,7 +36,7 @@ pub async fn engine(dir: &std::path::Path, tweak: impl FnOnce(&mut Config)) -> E
         watch_config: false,
         env_token: Some(TOKEN.into()),
         require_token: false,
-        clock: SystemClock::shared(),
+        clock,
     })
     .await
     .unwrap()

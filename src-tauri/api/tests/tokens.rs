@@ -11,7 +11,6 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use flightdeck_api::router;
 use flightdeck_engine::clock::ManualClock;
-use flightdeck_engine::{Engine, EngineOptions};
 use serde_json::{Value, json};
 
 use crate::support::{TOKEN, assert_error, options, send};
@@ -38,22 +37,6 @@ fn from(mut r: Request<Body>, ip: &str) -> Request<Body> {
     r
 }
 
-async fn engine_at(dir: &std::path::Path, clock: Arc<ManualClock>) -> Engine {
-    let mut config = flightdeck_engine::config::Config::default();
-    config.secrets.backend = flightdeck_engine::config::SecretsBackend::Env;
-    Engine::open(EngineOptions {
-        data_dir: dir.to_path_buf(),
-        config,
-        config_source: Default::default(),
-        watch_config: false,
-        env_token: Some(TOKEN.into()),
-        require_token: false,
-        clock,
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn tokens_are_created_once_listed_without_values_scoped_expired_and_revoked() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,7 +44,7 @@ async fn tokens_are_created_once_listed_without_values_scoped_expired_and_revoke
         .unwrap()
         .to_utc();
     let clock = Arc::new(ManualClock::new(start));
-    let engine = engine_at(dir.path(), clock.clone()).await;
+    let engine = crate::support::engine_on_clock(dir.path(), |_| {}, clock.clone()).await;
     let app = router(engine.clone(), options());
 
     // Created by the bootstrap (admin) token; the value comes back once.

@@ -7,6 +7,7 @@
 mod cli;
 mod commands;
 mod http_server;
+mod node_api;
 mod secrets_cli;
 mod serve;
 mod tokens;

@@ -5,7 +5,6 @@
 
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use flightdeck_engine::clock::SystemClock;
@@ -16,6 +15,10 @@ use serde_json::json;
 
 use crate::cli::{Global, SecretsAction};
 use crate::commands::{data_dir, env_token, load_config};
+use crate::node_api::NodeApi;
+use reqwest::Method;
+
+const SECRETS: &str = "/api/v1/secrets";
 
 /// Reads the value: piped stdin as is (one trailing newline dropped), or a silent prompt.
 fn read_value(name: &str) -> anyhow::Result<SecretString> {
@@ -104,72 +107,20 @@ async fn through_node(
     action: &SecretsAction,
     value: Option<SecretString>,
 ) -> anyhow::Result<ExitCode> {
-    let (config, _) = load_config(global)?;
-    let addr = crate::tokens::node_addr(global, &config)?;
-    let secrets =
-        Secrets::open_async(config.secrets.backend, data_dir(global)?, env_token()).await?;
-    let (token, _) = secrets.api_token().await?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let base = format!("http://{addr}/api/v1/secrets");
-    let bearer = format!("Bearer {}", token.expose());
-    let check = |res: reqwest::Response| async move {
-        let status = res.status();
-        let body: serde_json::Value = res.json().await.unwrap_or(serde_json::Value::Null);
-        if !status.is_success() {
-            let msg = body["error"]["message"].as_str().unwrap_or("no message");
-            bail!("the node answered {status}: {msg}");
-        }
-        Ok(body)
-    };
-    let unreachable =
-        || format!("a node holds the data dir, but its API at {addr} does not answer");
+    let api = NodeApi::connect(global).await?;
     match (action, value) {
         (SecretsAction::Set { name }, Some(value)) => {
-            let res = http
-                .put(format!("{base}/{name}"))
-                .header("authorization", &bearer)
-                .json(&json!({ "value": value.expose_secret() }))
-                .send()
-                .await
-                .with_context(unreachable)?;
-            check(res).await?;
+            api.send(
+                api.request(Method::PUT, &format!("{SECRETS}/{name}"))
+                    .json(&json!({ "value": value.expose_secret() })),
+            )
+            .await?;
             eprintln!("flightdeck: stored secret {name}");
         }
-        (SecretsAction::Ls, _) => {
-            let mut all = Vec::new();
-            let mut cursor: Option<String> = None;
-            loop {
-                let url = match &cursor {
-                    Some(c) => format!("{base}?limit=500&cursor={c}"),
-                    None => format!("{base}?limit=500"),
-                };
-                let res = http
-                    .get(url)
-                    .header("authorization", &bearer)
-                    .send()
-                    .await
-                    .with_context(unreachable)?;
-                let body = check(res).await?;
-                all.extend(serde_json::from_value::<Vec<SecretInfo>>(
-                    body["items"].clone(),
-                )?);
-                match body["next_cursor"].as_str() {
-                    Some(c) => cursor = Some(c.to_string()),
-                    None => break,
-                }
-            }
-            print_list(&all);
-        }
+        (SecretsAction::Ls, _) => print_list(&api.list_all::<SecretInfo>(SECRETS).await?),
         (SecretsAction::Rm { name }, _) => {
-            let res = http
-                .delete(format!("{base}/{name}"))
-                .header("authorization", &bearer)
-                .send()
-                .await
-                .with_context(unreachable)?;
-            check(res).await?;
+            api.send(api.request(Method::DELETE, &format!("{SECRETS}/{name}")))
+                .await?;
             eprintln!("flightdeck: removed secret {name}");
         }
         (SecretsAction::Set { .. }, None) => bail!("no value given"),

@@ -3,18 +3,17 @@
 //! the config, authenticated with the bootstrap token), so both paths give the same result.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use flightdeck_engine::clock::{Clock, SystemClock};
 use flightdeck_engine::identity::{CreatedToken, Identity, Scope, TokenInfo};
-use flightdeck_engine::secrets::Secrets;
 use flightdeck_engine::store::{Store, StoreError};
 use serde_json::json;
 
 use crate::cli::{Global, ScopeArg, TokenAction};
-use crate::commands::{data_dir, env_token, load_config};
+use crate::commands::data_dir;
+use crate::node_api::NodeApi;
+use reqwest::Method;
 
 impl From<ScopeArg> for Scope {
     fn from(s: ScopeArg) -> Self {
@@ -53,6 +52,16 @@ pub fn parse_expires(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, S
     now.checked_add_signed(delta).ok_or_else(bad)
 }
 
+/// `--expires`, checked, as of now.
+fn expiry(expires: Option<&str>) -> anyhow::Result<Option<DateTime<Utc>>> {
+    expires
+        .map(|e| parse_expires(e, SystemClock.now()))
+        .transpose()
+        .map_err(anyhow::Error::msg)
+}
+
+const TOKENS: &str = "/api/v1/tokens";
+
 pub async fn run(global: &Global, action: &TokenAction) -> anyhow::Result<ExitCode> {
     let dir = data_dir(global)?;
     flightdeck_engine::store::ensure_dir_writable(&dir)?;
@@ -75,11 +84,7 @@ async fn direct(store: &Store, action: &TokenAction) -> anyhow::Result<ExitCode>
             scope,
             expires,
         } => {
-            let expires_at = expires
-                .as_deref()
-                .map(|e| parse_expires(e, SystemClock.now()))
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
+            let expires_at = expiry(expires.as_deref())?;
             let created = identity.create(name, (*scope).into(), expires_at).await?;
             print_created(&created);
         }
@@ -128,98 +133,29 @@ fn print_list(tokens: &[TokenInfo]) {
     }
 }
 
-/// The running node's address: the one it recorded in the data dir, else the configured one
-/// (`0.0.0.0` as loopback).
-pub fn node_addr(
-    global: &Global,
-    config: &flightdeck_engine::config::Config,
-) -> anyhow::Result<std::net::SocketAddr> {
-    // The address the running node wrote, else the configured one.
-    let recorded = std::fs::read_to_string(data_dir(global)?.join(crate::serve::ADDR_FILE))
-        .ok()
-        .and_then(|s| s.trim().parse::<std::net::SocketAddr>().ok());
-    let mut addr =
-        match recorded {
-            Some(addr) => addr,
-            None => flightdeck_engine::config::parse_listen(&config.server.listen).with_context(
-                || format!("server.listen `{}` is not an address", config.server.listen),
-            )?,
-        };
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    Ok(addr)
-}
-
 /// The same through the running node's API.
 async fn through_node(global: &Global, action: &TokenAction) -> anyhow::Result<ExitCode> {
-    let (config, _) = load_config(global)?;
-    let addr = node_addr(global, &config)?;
-    let secrets =
-        Secrets::open_async(config.secrets.backend, data_dir(global)?, env_token()).await?;
-    let (token, _) = secrets.api_token().await?;
-    let base = format!("http://{addr}/api/v1/tokens");
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let bearer = format!("Bearer {}", token.expose());
-    let send = |req: reqwest::RequestBuilder| async {
-        let res = req
-            .header("authorization", &bearer)
-            .send()
-            .await
-            .with_context(|| {
-                format!("a node holds the data dir, but its API at {addr} does not answer")
-            })?;
-        let status = res.status();
-        let body: serde_json::Value = res.json().await.unwrap_or(serde_json::Value::Null);
-        if !status.is_success() {
-            let msg = body["error"]["message"].as_str().unwrap_or("no message");
-            bail!("the node answered {status}: {msg}");
-        }
-        Ok(body)
-    };
+    let api = NodeApi::connect(global).await?;
     match action {
         TokenAction::Create {
             name,
             scope,
             expires,
         } => {
-            let expires_at = expires
-                .as_deref()
-                .map(|e| parse_expires(e, SystemClock.now()))
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
+            let expires_at = expiry(expires.as_deref())?;
             let scope: Scope = (*scope).into();
-            let body = send(
-                http.post(&base)
-                    .json(&json!({"name": name, "scope": scope, "expires_at": expires_at})),
-            )
-            .await?;
+            let body = api
+                .send(
+                    api.request(Method::POST, TOKENS)
+                        .json(&json!({"name": name, "scope": scope, "expires_at": expires_at})),
+                )
+                .await?;
             print_created(&serde_json::from_value(body)?);
         }
-        TokenAction::Ls => {
-            let mut all: Vec<TokenInfo> = Vec::new();
-            let mut cursor: Option<String> = None;
-            loop {
-                let url = match &cursor {
-                    // Cursors are base64url: safe in a query string as they are.
-                    Some(c) => format!("{base}?limit=500&cursor={c}"),
-                    None => format!("{base}?limit=500"),
-                };
-                let body = send(http.get(url)).await?;
-                all.extend(serde_json::from_value::<Vec<TokenInfo>>(
-                    body["items"].clone(),
-                )?);
-                match body["next_cursor"].as_str() {
-                    Some(c) => cursor = Some(c.to_string()),
-                    None => break,
-                }
-            }
-            print_list(&all);
-        }
+        TokenAction::Ls => print_list(&api.list_all::<TokenInfo>(TOKENS).await?),
         TokenAction::Revoke { name } => {
-            send(http.delete(format!("{base}/{name}"))).await?;
+            api.send(api.request(Method::DELETE, &format!("{TOKENS}/{name}")))
+                .await?;
             eprintln!("flightdeck: revoked token {name}");
         }
     }
