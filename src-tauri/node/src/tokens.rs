@@ -172,26 +172,15 @@ mod tests {
             .unwrap()
             .to_utc();
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
-        assert_eq!(
-            parse_expires("30d", now).unwrap(),
-            at("2026-12-31T10:00:00Z")
-        );
-        assert_eq!(
-            parse_expires("12h", now).unwrap(),
-            at("2026-12-01T22:00:00Z")
-        );
-        assert_eq!(
-            parse_expires("90m", now).unwrap(),
-            at("2026-12-01T11:30:00Z")
-        );
-        assert_eq!(
-            parse_expires("2027-01-31", now).unwrap(),
-            at("2027-01-31T00:00:00Z")
-        );
-        assert_eq!(
-            parse_expires("2027-01-31T08:00:00+01:00", now).unwrap(),
-            at("2027-01-31T07:00:00Z")
-        );
+        for (given, want) in [
+            ("30d", "2026-12-31T10:00:00Z"),
+            ("12h", "2026-12-01T22:00:00Z"),
+            ("90m", "2026-12-01T11:30:00Z"),
+            ("2027-01-31", "2027-01-31T00:00:00Z"),
+            ("2027-01-31T08:00:00+01:00", "2027-01-31T07:00:00Z"),
+        ] {
+            assert_eq!(parse_expires(given, now).unwrap(), at(want), "{given}");
+        }
         for bad in ["", "d", "0d", "-1d", "5y", "tomorrow", "2027-13-01"] {
             assert!(parse_expires(bad, now).is_err(), "{bad}");
         }

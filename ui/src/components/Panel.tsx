@@ -47,3 +47,14 @@ export function ErrorNote({ error, onRetry }: { error: unknown; onRetry?: () => 
 export function Skeleton({ className = "" }: { className?: string }) {
   return <span className={`skeleton ${className}`} aria-hidden="true" />;
 }
+
+/** A table's one-row state: a muted message (empty list), or a skeleton while loading. */
+export function TableStateRow({ cols, children }: { cols: number; children?: ReactNode }) {
+  return (
+    <tr>
+      <td colSpan={cols} className={children ? "muted empty-row" : undefined}>
+        {children ?? <Skeleton className="skeleton-wide" />}
+      </td>
+    </tr>
+  );
+}

@@ -4,7 +4,7 @@
 import { useCallback } from "react";
 import { useBackend } from "../backend/context";
 import { Icon } from "../components/Icon";
-import { ErrorNote, Panel, Skeleton } from "../components/Panel";
+import { ErrorNote, Panel, Skeleton, TableStateRow } from "../components/Panel";
 import { StatusBadge } from "../components/StatusBadge";
 import { useNow } from "../data/useNow";
 import { useResource } from "../data/useResource";
@@ -103,18 +103,10 @@ export function Health() {
               </tr>
             ))}
             {report && report.dependencies.length === 0 ? (
-              <tr>
-                <td colSpan={5} className="muted empty-row">
-                  This node reports no dependencies.
-                </td>
-              </tr>
+              <TableStateRow cols={5}>This node reports no dependencies.</TableStateRow>
             ) : null}
             {!report && !health.error ? (
-              <tr>
-                <td colSpan={5}>
-                  <Skeleton className="skeleton-wide" />
-                </td>
-              </tr>
+              <TableStateRow cols={5} />
             ) : null}
           </tbody>
         </table>
@@ -151,18 +143,10 @@ export function Health() {
               </tr>
             ))}
             {history.data && history.data.items.length === 0 ? (
-              <tr>
-                <td colSpan={4} className="muted empty-row">
-                  No status changes recorded yet.
-                </td>
-              </tr>
+              <TableStateRow cols={4}>No status changes recorded yet.</TableStateRow>
             ) : null}
             {!history.data && !history.error ? (
-              <tr>
-                <td colSpan={4}>
-                  <Skeleton className="skeleton-wide" />
-                </td>
-              </tr>
+              <TableStateRow cols={4} />
             ) : null}
           </tbody>
         </table>

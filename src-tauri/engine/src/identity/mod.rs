@@ -257,12 +257,8 @@ impl Identity {
         let token = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
         let token_hash = hash(&token);
         // Millisecond precision, as stored.
-        let created_at = values::time_from_db(values::time_to_db(now))
-            .map_err(|e| IdentityError::Random(e.to_string()))?;
-        let expires_at = expires_at
-            .map(|t| values::time_from_db(values::time_to_db(t)))
-            .transpose()
-            .map_err(|e| IdentityError::Random(e.to_string()))?;
+        let created_at = values::at_stored_precision(now);
+        let expires_at = expires_at.map(values::at_stored_precision);
         let info = TokenInfo {
             name: name.to_string(),
             scope,

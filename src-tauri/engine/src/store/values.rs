@@ -24,6 +24,12 @@ pub fn time_to_db(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
+/// `at` as it reads back once stored (whole milliseconds), for values that are handed out
+/// both before and after a round trip through the database.
+pub fn at_stored_precision(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(time_to_db(at)).unwrap_or(at)
+}
+
 /// A stored time back; out-of-range values are an error (a damaged row, not a panic).
 pub fn time_from_db(millis: i64) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::from_timestamp_millis(millis).ok_or_else(|| {

@@ -71,8 +71,7 @@ impl WriteTx<'_> {
     /// number. It is published on the bus once the transaction has committed.
     pub fn append_event(&mut self, event: Event) -> Result<u64, StoreError> {
         // At the stored precision, so a live event and its replay from the log are identical.
-        let time = values::time_from_db(values::time_to_db(self.clock.now()))
-            .map_err(|e| self.db.err(e))?;
+        let time = values::at_stored_precision(self.clock.now());
         let payload = serde_json::to_string(&event).map_err(|e| StoreError::Encode {
             what: "event",
             message: e.to_string(),
