@@ -20,6 +20,9 @@ use reqwest::Method;
 
 const SECRETS: &str = "/api/v1/secrets";
 
+/// The most stdin is read: the largest value plus a CRLF.
+const MAX_INPUT: u64 = flightdeck_engine::secrets::named::MAX_VALUE_BYTES as u64 + 2;
+
 /// Reads the value: piped stdin as is (one trailing newline dropped), or a silent prompt.
 fn read_value(name: &str) -> anyhow::Result<SecretString> {
     let stdin = std::io::stdin();
@@ -30,9 +33,16 @@ fn read_value(name: &str) -> anyhow::Result<SecretString> {
         let mut buf = String::new();
         stdin
             .lock()
-            .take(64 * 1024 + 2)
+            .take(MAX_INPUT + 1)
             .read_to_string(&mut buf)
             .context("reading the value from standard input (must be UTF-8)")?;
+        // Refused whole, before any newline is stripped: never a cut-off value.
+        if buf.len() as u64 > MAX_INPUT {
+            bail!(
+                "the value is larger than {} bytes",
+                flightdeck_engine::secrets::named::MAX_VALUE_BYTES
+            );
+        }
         if buf.ends_with('\n') {
             buf.pop();
             if buf.ends_with('\r') {
@@ -107,6 +117,15 @@ async fn through_node(
     action: &SecretsAction,
     value: Option<SecretString>,
 ) -> anyhow::Result<ExitCode> {
+    // Checked here too: the name becomes part of a URL.
+    if let SecretsAction::Set { name } | SecretsAction::Rm { name } = action
+        && !flightdeck_engine::secrets::named::valid_name(name)
+    {
+        bail!(
+            "{}",
+            flightdeck_engine::secrets::SecretStoreError::InvalidName(name.clone())
+        );
+    }
     let api = NodeApi::connect(global).await?;
     match (action, value) {
         (SecretsAction::Set { name }, Some(value)) => {

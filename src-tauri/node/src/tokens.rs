@@ -4,6 +4,8 @@
 
 use std::process::ExitCode;
 
+use anyhow::bail;
+
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use flightdeck_engine::clock::{Clock, SystemClock};
 use flightdeck_engine::identity::{CreatedToken, Identity, Scope, TokenInfo};
@@ -39,7 +41,9 @@ pub fn parse_expires(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, S
     if let Ok(d) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
         return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).ok_or_else(bad);
     }
-    let (num, unit) = value.split_at(value.len().saturating_sub(1));
+    // By characters: a multi-byte last character is a bad unit, not a panic.
+    let unit_at = value.char_indices().last().map_or(0, |(i, _)| i);
+    let (num, unit) = value.split_at(unit_at);
     let n: i64 = num.parse().map_err(|_| bad())?;
     let delta = match unit {
         "m" => TimeDelta::try_minutes(n),
@@ -135,6 +139,15 @@ fn print_list(tokens: &[TokenInfo]) {
 
 /// The same through the running node's API.
 async fn through_node(global: &Global, action: &TokenAction) -> anyhow::Result<ExitCode> {
+    // Checked here too: the name becomes part of a URL.
+    if let TokenAction::Create { name, .. } | TokenAction::Revoke { name } = action
+        && !flightdeck_engine::identity::valid_name(name)
+    {
+        bail!(
+            "{}",
+            flightdeck_engine::identity::IdentityError::InvalidName(name.clone())
+        );
+    }
     let api = NodeApi::connect(global).await?;
     match action {
         TokenAction::Create {
@@ -181,7 +194,17 @@ mod tests {
         ] {
             assert_eq!(parse_expires(given, now).unwrap(), at(want), "{given}");
         }
-        for bad in ["", "d", "0d", "-1d", "5y", "tomorrow", "2027-13-01"] {
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "-1d",
+            "5y",
+            "tomorrow",
+            "2027-13-01",
+            "3日",
+            "5µ",
+        ] {
             assert!(parse_expires(bad, now).is_err(), "{bad}");
         }
     }

@@ -103,13 +103,22 @@ pub struct TokenInfo {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// A token just created: the only time its value is shown.
-#[derive(Debug, Clone, Serialize, Deserialize, TS, ToSchema)]
+/// A token just created: the only time its value is shown. `Debug` hides it.
+#[derive(Clone, Serialize, Deserialize, TS, ToSchema)]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub info: TokenInfo,
     /// The bearer token. Shown once; only its hash is stored.
     pub token: String,
+}
+
+impl std::fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedToken")
+            .field("info", &self.info)
+            .field("token", &"***")
+            .finish()
+    }
 }
 
 /// Failures of identity operations.
@@ -171,7 +180,8 @@ fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn valid_name(name: &str) -> bool {
+/// Whether `name` may name a token.
+pub fn valid_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     !bytes.is_empty()
         && bytes.len() <= 64
