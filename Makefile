@@ -12,9 +12,10 @@ test:
 node:
 	@scripts/node.sh $(ARGS)
 
-# Regenerate ui/src/generated/api.ts and docs/openapi.json from the Rust types.
+# Regenerate docs/openapi.json from the Rust handlers and types, then the UI's types from it.
 bindings:
-	UPDATE_BINDINGS=1 cargo test -p flightdeck-api --test api bindings
+	UPDATE_BINDINGS=1 cargo test -p flightdeck-api --locked --test api bindings
+	npm --prefix ui run gen:api
 
 # Whole-process figures (see docs/benchmarks.md).
 bench:

@@ -50,7 +50,9 @@ measure() { # name, binary, window title
   local name=$1 bin=$2 title=$3
   local blank; blank=$(import -window root -colorspace gray -format '%[fx:standard_deviation]' info:)
   local t0; t0=$(date +%s.%N)
-  FLIGHTDECK_DATA_DIR="$tmp/desktop" XDG_CONFIG_HOME="$tmp/cfg-$name" "$bin" >/dev/null 2>&1 &
+  # Debug logs of the API crate: one "served" line per request the UI makes in-process.
+  FLIGHTDECK_LOG__LEVEL="info,flightdeck_api=debug" FLIGHTDECK_LOG__FORMAT=text \
+    FLIGHTDECK_DATA_DIR="$tmp/desktop" XDG_CONFIG_HOME="$tmp/cfg-$name" "$bin" >"$tmp/$name.log" 2>&1 &
   local pid=$!
   xdotool search --sync --onlyvisible --name "$title" >/dev/null
   local mapped; mapped=$(date +%s.%N)
@@ -60,10 +62,14 @@ measure() { # name, binary, window title
     if awk -v a="$sd" -v b="$blank" 'BEGIN{exit !(a>b+0.02)}'; then painted=$(date +%s.%N); break; fi
     sleep 0.05
   done
-  sleep 60
+  sleep 10
+  local served0; served0=$(grep -c 'served' "$tmp/$name.log" || true)
+  sleep 50
   local pss; pss=$(pss_tree "$pid")
-  printf '%-14s window mapped %.2f s, first paint %.2f s, PSS after 60 s idle %.1f MiB\n' "$name" \
-    "$(awk -v a="$mapped" -v b="$t0" "BEGIN{print a-b}")" "$(awk -v a="${painted:-$mapped}" -v b="$t0" "BEGIN{print a-b}")" "$(awk -v p="$pss" "BEGIN{print p/1024}")"
+  local served1; served1=$(grep -c 'served' "$tmp/$name.log" || true)
+  printf '%-14s window mapped %.2f s, first paint %.2f s, PSS after 60 s idle %.1f MiB, API requests in the last 50 s of idle: %d\n' "$name" \
+    "$(awk -v a="$mapped" -v b="$t0" "BEGIN{print a-b}")" "$(awk -v a="${painted:-$mapped}" -v b="$t0" "BEGIN{print a-b}")" "$(awk -v p="$pss" "BEGIN{print p/1024}")" \
+    "$((served1 - served0))"
   kill "$pid"; wait "$pid" 2>/dev/null || true
   sleep 1
 }

@@ -19,8 +19,12 @@ scripts/deps.sh test
 # One feature set everywhere so the build, clippy and tests share compiled dependencies.
 FEATURES=(--workspace --features custom-protocol --locked)
 
-step "UI: install, typecheck, unit tests, build"
+step "UI: generated types current, typecheck, ESLint, unit tests, build"
+# ui/src/generated/api.ts is openapi-typescript's output for docs/openapi.json (which the Rust
+# test `bindings` checks against the handlers): `make bindings` regenerates both.
+npm --prefix ui run check:api
 npm --prefix ui run typecheck
+npm --prefix ui run lint
 npm --prefix ui test
 npm --prefix ui run build
 

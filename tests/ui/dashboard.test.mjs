@@ -242,7 +242,7 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
       assert.equal(status, "healthy", `health-row-${dep.name}`);
       const latency = (await page.textContent(`${row} td:nth-child(3)`)) ?? "";
       assert.match(latency.trim(), /^\d+(\.\d)? ms$/, `response time of ${dep.name}: ${latency}`);
-      const lastCheck = await page.getAttribute(`${row} td:nth-child(4)`, "title");
+      const lastCheck = await page.getAttribute(`${row} td:nth-child(4) [title]`, "title");
       assert.ok(lastCheck && lastCheck.length > 0, `last check of ${dep.name} has no timestamp`);
       const ago = (await page.textContent(`${row} td:nth-child(4)`)) ?? "";
       assert.match(ago.trim(), /^(just now|\d+[smhd] ago)$/, `last check of ${dep.name}: ${ago}`);
@@ -259,6 +259,39 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     for (const dep of ["config", "database", "secrets"]) {
       assert.ok(firsts.includes(`${dep}:healthy`), `history has ${dep}: ${firsts}`);
     }
+  });
+
+  test("a detail drawer is a deep link that survives a reload", async () => {
+    await page.click(`${byTestId("health-transition")}[data-dependency="database"]`);
+    await page.waitForSelector(`${byTestId("transition-drawer")}[open]`, { state: "visible" });
+    const url = page.url();
+    assert.match(url, /#\/health\/transitions\/\d+$/, url);
+    const detail = await page.textContent(byTestId("json-view"));
+    assert.match(detail ?? "", /"dependency": "database"/);
+    await page.reload();
+    await page.waitForSelector(`${byTestId("transition-drawer")}[open]`, { state: "visible" });
+    assert.equal(page.url(), url);
+    assert.equal(await page.textContent(byTestId("json-view")), detail);
+    // Escape closes it, back to the screen's own address.
+    await page.keyboard.press("Escape");
+    await page.waitForFunction(() => window.location.hash === "#/health");
+    await page.waitForSelector(`${byTestId("transition-drawer")}[open]`, { state: "detached" });
+  });
+
+  test("the idle dashboard makes no requests: the feed drives refreshes", async () => {
+    await page.click(byTestId("nav-overview"));
+    await waitConn(page, "connected");
+    await sleep(1000);
+    const uptime = await readInt(page, "live-uptime");
+    const requests = [];
+    const onRequest = (r) => requests.push(`${r.method()} ${r.url()}`);
+    page.on("request", onRequest);
+    await sleep(6000);
+    page.off("request", onRequest);
+    assert.deepEqual(requests, [], "requests while idle");
+    // Meanwhile the live numbers kept moving, over the feed.
+    const later = await readInt(page, "live-uptime");
+    assert.ok(later >= uptime + 4, `live uptime went from ${uptime} to ${later}`);
   });
 
   test("overview shows live data from the metrics feed", async () => {

@@ -4,8 +4,8 @@ import { createRoot, type Root } from "react-dom/client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { App } from "./App";
 import { ApiError } from "./backend/apiError";
-import type { Backend, ConnState, HttpMethod, Session, SessionState } from "./backend/backend";
-import type { HealthReport, NodeInfo, ServerMessage } from "./generated/api";
+import type { Backend, ConnState, Session, SessionState } from "./backend/backend";
+import type { ConfigEvent, ConfigView, HealthReport, HealthTransition, NodeInfo, ServerMessage } from "./generated/api";
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
 
@@ -38,20 +38,54 @@ const HEALTH: HealthReport = {
   ],
 };
 
+const TRANSITIONS: HealthTransition[] = [
+  { id: 2, at: "2025-01-01T00:00:30Z", dependency: "secrets", from: "healthy", to: "degraded", message: "env only" },
+  { id: 1, at: "2025-01-01T00:00:01Z", dependency: "database", from: null, to: "healthy", message: null },
+];
+
+const CONFIG: ConfigView = {
+  status: INFO.config,
+  config: {
+    server: { listen: "127.0.0.1:7878", allowed_hosts: [], body_limit_bytes: 1048576, insecure_listen: false },
+    log: { level: "info", format: "text" },
+    secrets: { backend: "keychain" },
+    shutdown: { timeout_secs: 10 },
+    feed: { metrics_interval_ms: 1000 },
+    health: { interval_secs: 15, degraded_after_ms: 1000 },
+  },
+};
+
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+
 class FakeBackend implements Backend {
   readonly kind = "web" as const;
+  readonly baseUrl = "http://node.test";
   session: Session | null = null;
   onMessage: ((m: ServerMessage) => void) | null = null;
   onState: ((s: ConnState) => void) | null = null;
   requests: string[] = [];
+  config: ConfigView = CONFIG;
+  reloadAnswer: { status: number; body: unknown } = {
+    status: 200,
+    body: { outcome: "applied", path: "/etc/flightdeck.toml", message: "reloaded", changed: [], restart_required: [] } satisfies ConfigEvent,
+  };
   /** When set, every request fails with it (a node or engine that could not start). */
   failWith: ApiError | null = null;
-  async request<T>(method: HttpMethod, path: string): Promise<T> {
-    this.requests.push(`${method} ${path}`);
-    if (this.failWith) throw this.failWith;
-    if (path === "/api/v1/info") return INFO as T;
-    if (path === "/health") return HEALTH as T;
-    throw new ApiError(404, "not_found", "no route");
+  fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    this.requests.push(`${request.method} ${url.pathname}${url.search}`);
+    if (this.failWith) {
+      const e = this.failWith;
+      return Promise.resolve(json(e.status, { error: { code: e.code, message: e.message, request_id: e.requestId } }));
+    }
+    const route = `${request.method} ${url.pathname}`;
+    if (route === "GET /api/v1/info") return Promise.resolve(json(200, INFO));
+    if (route === "GET /api/v1/config") return Promise.resolve(json(200, this.config));
+    if (route === "POST /api/v1/config/reload") return Promise.resolve(json(this.reloadAnswer.status, this.reloadAnswer.body));
+    if (route === "GET /health") return Promise.resolve(json(200, HEALTH));
+    if (route === "GET /api/v1/health/transitions") return Promise.resolve(json(200, { items: TRANSITIONS, next_cursor: null }));
+    return Promise.resolve(json(404, { error: { code: "not_found", message: "no route", request_id: "r0" } }));
   }
   subscribe(onMessage: (m: ServerMessage) => void, onState: (s: ConnState) => void) {
     this.onMessage = onMessage;
@@ -66,14 +100,42 @@ class FakeBackend implements Backend {
 let container: HTMLDivElement;
 let root: Root;
 
+/** Lets fetches resolve and the query cache notify (it batches on a 0 ms timer). */
+async function settle() {
+  for (let i = 0; i < 6; i++) {
+    await act(async () => {
+      await new Promise((r) => setTimeout(r, 0));
+    });
+  }
+}
 async function render(backend: Backend) {
   await act(async () => {
     root.render(<App backend={backend} />);
   });
+  await settle();
+}
+async function go(hash: string) {
+  await act(async () => {
+    window.location.hash = hash;
+    window.dispatchEvent(new HashChangeEvent("hashchange"));
+  });
+  await settle();
+}
+async function key(k: string, init: KeyboardEventInit = {}) {
+  await act(async () => {
+    window.dispatchEvent(new KeyboardEvent("keydown", { key: k, ...init }));
+  });
+  await settle();
+}
+async function click(el: Element | null) {
+  if (!(el instanceof HTMLElement)) throw new Error("nothing to click");
+  await act(async () => el.click());
+  await settle();
 }
 const q = (id: string) => container.querySelector(`[data-testid="${id}"]`);
 async function push(b: FakeBackend, m: ServerMessage) {
   await act(async () => b.onMessage?.(m));
+  await settle();
 }
 const metrics = (seq: number, total: number): ServerMessage => ({
   type: "event",
@@ -129,10 +191,7 @@ describe("App", () => {
     const b = new FakeBackend();
     await render(b);
     for (const id of ["agents", "approvals", "health", "costs", "forecasts", "fleet", "settings", "overview"]) {
-      await act(async () => {
-        window.location.hash = `#/${id}`;
-        window.dispatchEvent(new HashChangeEvent("hashchange"));
-      });
+      await go(`#/${id}`);
       expect(q(`screen-${id}`)).not.toBeNull();
       expect(q(`nav-${id}`)?.getAttribute("aria-current")).toBe("page");
     }
@@ -163,6 +222,105 @@ describe("App", () => {
       payload: { dependency: "secrets", from: "degraded", to: "healthy", message: null },
     });
     expect(healthLoads()).toBe(before + 1);
+    // The history refreshes with it.
+    expect(b.requests.filter((r) => r.startsWith("GET /api/v1/health/transitions")).length).toBe(2);
+  });
+
+  it("makes no requests while idle: metrics samples and time passing refresh nothing", async () => {
+    const b = new FakeBackend();
+    await render(b);
+    await push(b, { type: "welcome", node_id: "node-7f3a", seq: 0, resumed: false, resync: false });
+    const loaded = b.requests.length;
+    expect(loaded).toBeGreaterThan(0);
+    for (let seq = 1; seq <= 5; seq++) await push(b, metrics(seq, 100 + seq));
+    await act(async () => {
+      await new Promise((r) => setTimeout(r, 50));
+    });
+    expect(b.requests.slice(loaded)).toEqual([]);
+    // A reconnection (the node may have restarted) refreshes what is shown, once.
+    await push(b, { type: "welcome", node_id: "node-7f3a", seq: 5, resumed: true, resync: false });
+    expect(b.requests.slice(loaded)).toEqual(["GET /api/v1/info", "GET /health"]);
+  });
+
+  it("opens a transition in a drawer from a deep link, and closes it back to the screen", async () => {
+    window.location.hash = "#/health/transitions/2";
+    const b = new FakeBackend();
+    await render(b);
+    expect(q("screen-health")).not.toBeNull();
+    const drawer = q("transition-drawer");
+    expect(drawer?.hasAttribute("open")).toBe(true);
+    expect(drawer?.textContent).toContain("env only");
+    expect(q("json-view")?.textContent).toContain('"dependency": "secrets"');
+    await click(q("drawer-close"));
+    expect(window.location.hash).toBe("#/health");
+    expect(q("transition-drawer")?.hasAttribute("open")).toBe(false);
+    // A row opens it again.
+    await click(container.querySelector('[data-testid="health-transition"][data-dependency="database"]'));
+    expect(window.location.hash).toBe("#/health/transitions/1");
+    expect(q("transition-drawer")?.textContent).toContain("first check");
+  });
+
+  it("says so for an address that names no screen", async () => {
+    window.location.hash = "#/nowhere";
+    await render(new FakeBackend());
+    expect(q("screen-not-found")).not.toBeNull();
+  });
+
+  it("moves between screens with g-then-key shortcuts and shows them on ?", async () => {
+    const b = new FakeBackend();
+    await render(b);
+    await key("g");
+    await key("h");
+    expect(q("screen-health")).not.toBeNull();
+    await key("g");
+    await key("s");
+    expect(q("screen-settings")).not.toBeNull();
+    await key("?", { shiftKey: true });
+    expect(q("shortcuts-help")?.hasAttribute("open")).toBe(true);
+    expect(q("shortcuts-help")?.textContent).toContain("Go to Health");
+  });
+
+  it("reloads the configuration after a confirmation, and toasts the outcome", async () => {
+    window.location.hash = "#/settings";
+    const b = new FakeBackend();
+    await render(b);
+    await click(q("config-reload"));
+    expect(q("confirm")?.hasAttribute("open")).toBe(true);
+    await click(q("confirm-cancel"));
+    expect(b.requests).not.toContain("POST /api/v1/config/reload");
+
+    await click(q("config-reload"));
+    await click(q("confirm-ok"));
+    expect(b.requests).toContain("POST /api/v1/config/reload");
+    expect(q("toast")?.textContent).toContain("Configuration reloaded");
+
+    // A failure is a toast with the node's code.
+    b.reloadAnswer = { status: 400, body: { error: { code: "bad_request", message: "no config file", request_id: "r7" } } };
+    await click(q("config-reload"));
+    await click(q("confirm-ok"));
+    const failed = container.querySelector('[data-testid="toast"][data-code="bad_request"]');
+    expect(failed?.textContent).toContain("no config file");
+    expect(failed?.textContent).toContain("r7");
+  });
+
+  it("shows what the last configuration change changed", async () => {
+    window.location.hash = "#/settings";
+    const b = new FakeBackend();
+    await render(b);
+    expect(q("config-values")?.textContent).toContain('"level": "info"');
+    expect(q("config-no-change")).not.toBeNull();
+    b.config = { ...CONFIG, config: { ...CONFIG.config, log: { level: "debug", format: "text" } } };
+    await push(b, {
+      type: "event",
+      seq: 9,
+      time: "2025-01-01T00:03:00Z",
+      topic: "config",
+      payload: { outcome: "applied", path: "/etc/flightdeck.toml", message: "reloaded", changed: ["log.level"], restart_required: [] },
+    });
+    const row = container.querySelector('[data-testid="json-diff-row"]');
+    expect(row?.getAttribute("data-path")).toBe("log.level");
+    expect(row?.textContent).toContain('"info"');
+    expect(row?.textContent).toContain('"debug"');
   });
 
   it("shows whether the configuration file is watched", async () => {

@@ -1,17 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { ROUTES, hrefFor, routeFromHash } from "./routes";
+import { ROUTES, pathFor, routeOfPath } from "./routes";
 
 describe("routes", () => {
-  it("reads the screen from the hash, defaulting to the overview", () => {
-    expect(routeFromHash("#/health")).toBe("health");
-    expect(routeFromHash("#/settings?tab=x")).toBe("settings");
-    expect(routeFromHash("")).toBe("overview");
-    expect(routeFromHash("#/nope")).toBe("overview");
-    expect(routeFromHash("#token=abc")).toBe("overview");
+  it("reads the screen from the first path segment", () => {
+    expect(routeOfPath("/health")).toBe("health");
+    expect(routeOfPath("/health/transitions/42")).toBe("health");
+    expect(routeOfPath("/settings?tab=x")).toBe("settings");
+    expect(routeOfPath("/")).toBeNull();
+    expect(routeOfPath("/nope")).toBeNull();
+    expect(routeOfPath("/token=abc")).toBeNull();
   });
 
   it("round-trips every screen", () => {
-    for (const r of ROUTES) expect(routeFromHash(hrefFor(r.id))).toBe(r.id);
+    for (const r of ROUTES) expect(routeOfPath(pathFor(r.id))).toBe(r.id);
     expect(ROUTES.map((r) => r.id)).toEqual(["overview", "agents", "approvals", "health", "costs", "forecasts", "fleet", "settings"]);
   });
 });

@@ -1,35 +1,38 @@
-// The screens and their hash routes (`#/health`). No router library: the hash is the state.
-import { useEffect, useState } from "react";
+// The screens and their paths. The router is wouter on the location hash (`#/health`,
+// `#/health/transitions/42`), so every view, drawers included, is a deep link that survives a
+// reload in the browser and in the desktop (whose pages are files, not server routes).
+import { useLocation } from "wouter";
 
 export const ROUTES = [
-  { id: "overview", label: "Overview" },
-  { id: "agents", label: "Agents & Tasks" },
-  { id: "approvals", label: "Approvals" },
-  { id: "health", label: "Health" },
-  { id: "costs", label: "Costs" },
-  { id: "forecasts", label: "Forecasts" },
-  { id: "fleet", label: "Fleet" },
-  { id: "settings", label: "Settings" },
+  { id: "overview", label: "Overview", built: true },
+  { id: "agents", label: "Agents & Tasks", built: false },
+  { id: "approvals", label: "Approvals", built: false },
+  { id: "health", label: "Health", built: true },
+  { id: "costs", label: "Costs", built: false },
+  { id: "forecasts", label: "Forecasts", built: false },
+  { id: "fleet", label: "Fleet", built: false },
+  { id: "settings", label: "Settings", built: true },
 ] as const;
 
 export type RouteId = (typeof ROUTES)[number]["id"];
 
-export function routeFromHash(hash: string): RouteId {
-  const path = hash.replace(/^#\/?/, "").split(/[?/]/)[0] ?? "";
-  const found = ROUTES.find((r) => r.id === path);
-  return found ? found.id : "overview";
+/** The screen a location path belongs to (its first segment), or null for an unknown path. */
+export function routeOfPath(path: string): RouteId | null {
+  const first = path.replace(/^\/+/, "").split(/[/?]/)[0] ?? "";
+  return ROUTES.find((r) => r.id === first)?.id ?? null;
 }
 
-export function hrefFor(id: RouteId): string {
-  return `#/${id}`;
+/** The router path of a screen (a `Link` href: wouter adds the `#`). */
+export function pathFor(id: RouteId): string {
+  return `/${id}`;
 }
 
-export function useHashRoute(): RouteId {
-  const [route, setRoute] = useState<RouteId>(() => routeFromHash(window.location.hash));
-  useEffect(() => {
-    const onChange = () => setRoute(routeFromHash(window.location.hash));
-    window.addEventListener("hashchange", onChange);
-    return () => window.removeEventListener("hashchange", onChange);
-  }, []);
-  return route;
+export function labelOf(id: RouteId): string {
+  return ROUTES.find((r) => r.id === id)?.label ?? id;
+}
+
+/** The screen being shown, from the router's location. */
+export function useCurrentRoute(): RouteId | null {
+  const [location] = useLocation();
+  return routeOfPath(location);
 }

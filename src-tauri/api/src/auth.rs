@@ -129,12 +129,19 @@ fn bearer(req: &Request) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+pub(crate) fn lockout_message(wait: Duration) -> String {
+    format!(
+        "too many failed authentications from this address; try again in {} s",
+        wait.as_secs().max(1)
+    )
+}
+
 fn too_many(wait: Duration) -> Response {
     let secs = wait.as_secs().max(1);
     let mut r = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::TooManyAuthFailures,
-        format!("too many failed authentications from this address; try again in {secs} s"),
+        lockout_message(wait),
     )
     .into_response();
     if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -143,31 +150,34 @@ fn too_many(wait: Duration) -> Response {
     r
 }
 
-/// Requires `Authorization: Bearer <token>` with a scope that covers the request.
-pub async fn require_token(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    // In-process requests come from the desktop's own shell: no address, no lockout.
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .filter(|_| state.transport == Transport::Tcp);
+/// Why a presented token was not accepted.
+pub(crate) enum Refusal {
+    /// This address failed too often; it may try again after this long.
+    LockedOut(Duration),
+    /// Missing, wrong or expired: the error to answer with.
+    Failed(ApiError),
+}
+
+/// The one token check, for the Router's middleware and the feed's first message alike:
+/// the lockout of `ip` (TCP clients only), the bootstrap token, then the named tokens;
+/// failures are counted in `flightdeck_auth_failures_total{reason}` and towards the lockout.
+pub(crate) fn authenticate(
+    state: &AppState,
+    token: Option<&str>,
+    ip: Option<IpAddr>,
+) -> Result<(Actor, Scope), Refusal> {
     let now = Instant::now();
+    let metrics = state.engine.metrics();
     if let Some(ip) = ip
         && let Some(wait) = state.auth_failures.locked_for(ip, now)
     {
-        state
-            .engine
-            .metrics()
+        metrics
             .auth_failures
             .with_label_values(&["locked_out"])
             .inc();
-        return too_many(wait);
+        return Err(Refusal::LockedOut(wait));
     }
-    let outcome = match bearer(&req) {
+    let outcome = match token {
         None => Err((
             "missing",
             ApiError::unauthorized(
@@ -196,15 +206,15 @@ pub async fn require_token(
             Err(Rejected::Unknown) => Err(("wrong", ApiError::unauthorized("wrong bearer token"))),
         },
     };
-    let (actor, scope) = match outcome {
-        Ok(found) => found,
+    match outcome {
+        Ok(found) => {
+            if let Some(ip) = ip {
+                state.auth_failures.succeeded(ip);
+            }
+            Ok(found)
+        }
         Err((reason, error)) => {
-            state
-                .engine
-                .metrics()
-                .auth_failures
-                .with_label_values(&[reason])
-                .inc();
+            metrics.auth_failures.with_label_values(&[reason]).inc();
             // A missing header is no guess at a token: it does not count towards a lockout.
             if reason != "missing"
                 && let Some(ip) = ip
@@ -212,12 +222,42 @@ pub async fn require_token(
             {
                 tracing::warn!(client = %ip, seconds = lockout.as_secs(), "locking out a client after repeated failed authentications");
             }
-            return error.into_response();
+            Err(Refusal::Failed(error))
         }
-    };
-    if let Some(ip) = ip {
-        state.auth_failures.succeeded(ip);
     }
+}
+
+/// The client address the lockout counts against: TCP peers only (in-process requests come
+/// from the desktop's own shell).
+pub(crate) fn client_ip(
+    state: &AppState,
+    connect: Option<&ConnectInfo<SocketAddr>>,
+) -> Option<IpAddr> {
+    connect
+        .map(|c| c.0.ip())
+        .filter(|_| state.transport == Transport::Tcp)
+}
+
+/// The answer to a refusal.
+pub(crate) fn refusal_response(refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::LockedOut(wait) => too_many(wait),
+        Refusal::Failed(error) => error.into_response(),
+    }
+}
+
+/// Requires `Authorization: Bearer <token>` with a scope that covers the request.
+pub async fn require_token(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let ip = client_ip(&state, req.extensions().get::<ConnectInfo<SocketAddr>>());
+    let (actor, scope) = match authenticate(&state, bearer(&req), ip) {
+        Ok(found) => found,
+        Err(refusal) => return refusal_response(refusal),
+    };
+
     // The full path: inside the nested `/api/v1` router the URI has lost its prefix.
     let path = req
         .extensions()

@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use flightdeck_engine::ErrorCode;
 use serde::{Deserialize, Serialize};
-use ts_rs::TS;
 use utoipa::ToSchema;
 
 tokio::task_local! {
@@ -26,7 +25,7 @@ pub fn current_request_id() -> String {
 }
 
 /// The error body's inner object.
-#[derive(Debug, Clone, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     pub code: ErrorCode,
     pub message: String,
@@ -34,7 +33,7 @@ pub struct ErrorDetail {
 }
 
 /// The body of every error response.
-#[derive(Debug, Clone, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ApiErrorBody {
     pub error: ErrorDetail,
 }

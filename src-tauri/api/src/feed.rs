@@ -38,10 +38,10 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
-use ts_rs::TS;
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::auth::{self, Refusal};
 use crate::error::ApiError;
 
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,13 +58,12 @@ pub const CLOSE_BAD_SUBSCRIPTION: u16 = 4400;
 pub const CLOSE_IDLE: u16 = 4408;
 
 /// What the server sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     Welcome {
         node_id: String,
         /// The last sequence number published before this session started.
-        #[ts(type = "number")]
         seq: u64,
         /// A resume point was given and every event after it follows.
         resumed: bool,
@@ -80,17 +79,15 @@ pub enum ServerMessage {
 }
 
 /// What a client sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     Auth {
         token: String,
-        #[ts(type = "number | null")]
         #[serde(default)]
         resume_from: Option<u64>,
         /// Topics to receive (`metrics`, `config`, `health`); all when absent or empty.
         #[serde(default)]
-        #[ts(optional)]
         topics: Option<Vec<String>>,
     },
     Ping,
@@ -208,7 +205,10 @@ impl FeedTasks {
 pub async fn feed(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     State(state): State<AppState>,
+    connect: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
 ) -> Response {
+    // Failed feed authentications count towards the same lockout as the API's.
+    let ip = auth::client_ip(&state, connect.as_ref().map(|c| &c.0));
     match ws {
         Ok(ws) => {
             // Counted from before the 101 goes out until the session's last frame: a shutdown
@@ -217,7 +217,7 @@ pub async fn feed(
             let counted = state.feeds.0.token();
             ws.max_message_size(64 * 1024)
                 .on_upgrade(move |socket| async move {
-                    run(socket, state).await;
+                    run(socket, state, ip).await;
                     drop(counted);
                 })
         }
@@ -268,8 +268,12 @@ async fn close<S: FeedSocket>(socket: &mut S, code: u16, reason: &str) {
 }
 
 async fn refuse<S: FeedSocket>(socket: &mut S, message: &str) {
+    refuse_with(socket, ErrorCode::Unauthorized, message).await;
+}
+
+async fn refuse_with<S: FeedSocket>(socket: &mut S, code: ErrorCode, message: &str) {
     let err = ServerMessage::Error {
-        code: ErrorCode::Unauthorized,
+        code,
         message: message.into(),
     };
     if let Some(m) = text(&err) {
@@ -323,7 +327,11 @@ fn reply_to(text: &str) -> ServerMessage {
     }
 }
 
-pub(crate) async fn run<S: FeedSocket>(mut socket: S, state: AppState) {
+pub(crate) async fn run<S: FeedSocket>(
+    mut socket: S,
+    state: AppState,
+    ip: Option<std::net::IpAddr>,
+) {
     let cancel = state.engine.shutdown_token();
     let first = tokio::select! {
         _ = cancel.cancelled() => return close(&mut socket, 1001, "node shutting down").await,
@@ -335,8 +343,24 @@ pub(crate) async fn run<S: FeedSocket>(mut socket: S, state: AppState) {
                 token,
                 resume_from,
                 topics,
-            }) if state.token.matches(&token) => (resume_from, topics),
-            Ok(ClientMessage::Auth { .. }) => return refuse(&mut socket, "wrong token").await,
+            }) => match auth::authenticate(&state, Some(&token), ip) {
+                // Every scope may read the feed.
+                Ok((actor, _scope)) => {
+                    tracing::debug!(actor = %actor.label(), "feed session authenticated");
+                    (resume_from, topics)
+                }
+                Err(Refusal::LockedOut(wait)) => {
+                    return refuse_with(
+                        &mut socket,
+                        ErrorCode::TooManyAuthFailures,
+                        &auth::lockout_message(wait),
+                    )
+                    .await;
+                }
+                Err(Refusal::Failed(error)) => {
+                    return refuse_with(&mut socket, error.code, &error.message).await;
+                }
+            },
             _ => {
                 return refuse(
                     &mut socket,

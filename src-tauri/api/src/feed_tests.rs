@@ -78,6 +78,10 @@ impl Client {
 }
 
 fn connect(state: AppState) -> Client {
+    connect_from(state, None)
+}
+
+fn connect_from(state: AppState, ip: Option<std::net::IpAddr>) -> Client {
     let (client_tx, server_rx) = mpsc::unbounded_channel();
     let (server_tx, client_rx) = mpsc::unbounded_channel();
     tokio::spawn(run(
@@ -86,6 +90,7 @@ fn connect(state: AppState) -> Client {
             tx: server_tx,
         },
         state,
+        ip,
     ));
     Client {
         tx: client_tx,
@@ -193,4 +198,54 @@ async fn a_client_that_stops_answering_pings_is_closed() {
             break;
         }
     }
+}
+
+/// The feed checks tokens as the API does: named tokens of any scope are accepted, and
+/// failures count towards the same per-address lockout (which then refuses even a good
+/// token until it ends).
+#[tokio::test]
+async fn the_feed_accepts_named_tokens_and_shares_the_lockout() {
+    use flightdeck_engine::identity::Scope;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let reader = engine
+        .identity()
+        .create("feed-reader", Scope::Read, None)
+        .await
+        .unwrap();
+    let state = state(engine.clone());
+    let ip: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+
+    let mut named = connect_from(state.clone(), Some(ip));
+    named.send_json(json!({"type": "auth", "token": reader.token, "resume_from": null}));
+    assert_eq!(named.next_json().await["type"], "welcome");
+
+    for _ in 0..crate::auth::FAILURES_ALLOWED {
+        let mut wrong = connect_from(state.clone(), Some(ip));
+        wrong.send_json(json!({"type": "auth", "token": "fdt_wrong", "resume_from": null}));
+        assert_eq!(wrong.next_json().await["code"], "unauthorized");
+        assert_eq!(close_code(&wrong.recv().await), Some(CLOSE_UNAUTHORIZED));
+    }
+    let mut locked = connect_from(state.clone(), Some(ip));
+    locked.auth();
+    let err = locked.next_json().await;
+    assert_eq!(err["code"], "too_many_auth_failures", "{err}");
+    assert_eq!(close_code(&locked.recv().await), Some(CLOSE_UNAUTHORIZED));
+    // The HTTP side sees the same lockout for this address.
+    assert!(
+        state
+            .auth_failures
+            .locked_for(ip, std::time::Instant::now())
+            .is_some()
+    );
+    // Another address is not affected.
+    let mut other = connect_from(state.clone(), Some("192.0.2.8".parse().unwrap()));
+    other.auth();
+    assert_eq!(other.next_json().await["type"], "welcome");
+    let failures = engine.metrics().render().unwrap();
+    assert!(
+        failures.contains("flightdeck_auth_failures_total{reason=\"wrong\"} 10"),
+        "{failures}"
+    );
+    engine.shutdown().await;
 }

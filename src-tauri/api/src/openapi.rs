@@ -30,7 +30,13 @@ use crate::{AppState, error, feed, secrets, system, tokens, v1};
             `method_not_allowed` with an `Allow` header."
     ),
     modifiers(&BearerAuth),
-    components(schemas(feed::ClientMessage, feed::ServerMessage, error::ApiErrorBody))
+    components(schemas(
+        feed::ClientMessage,
+        feed::ServerMessage,
+        error::ApiErrorBody,
+        crate::shell::ShellRequest,
+        crate::shell::ShellResponse
+    ))
 )]
 struct ApiDoc;
 

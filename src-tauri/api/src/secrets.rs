@@ -8,7 +8,6 @@ use axum::http::StatusCode;
 use flightdeck_engine::secrets::SecretInfo;
 use secrecy::SecretString;
 use serde::Deserialize;
-use ts_rs::TS;
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -16,11 +15,10 @@ use crate::error::{ApiError, ApiErrorBody, ApiJson, ApiQuery};
 use crate::page::{Page, PageQuery};
 
 /// A secret's value to store. Its `Debug` hides the value.
-#[derive(Deserialize, TS, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetSecretRequest {
     /// The value: 1 byte to 64 KiB. Never returned by any route.
-    #[ts(type = "string")]
     #[schema(value_type = String)]
     pub value: SecretString,
 }

@@ -10,14 +10,13 @@ use axum::response::{IntoResponse, Response};
 use flightdeck_engine::ErrorCode;
 use flightdeck_engine::health::HealthReport;
 use serde::{Deserialize, Serialize};
-use ts_rs::TS;
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiErrorBody};
 
 /// Body of `/livez` and `/readyz`.
-#[derive(Debug, Clone, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProbeStatus {
     pub status: String,
 }

@@ -8,7 +8,6 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use flightdeck_engine::identity::{CreatedToken, Scope, TokenInfo};
 use serde::{Deserialize, Serialize};
-use ts_rs::TS;
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -16,18 +15,16 @@ use crate::error::{ApiError, ApiErrorBody, ApiJson, ApiQuery};
 use crate::page::{Page, PageQuery};
 
 /// A token to create.
-#[derive(Debug, Clone, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
     /// 1 to 64 characters of a-z, 0-9, `.`, `_`, `-`.
     pub name: String,
     /// `read` (default), `operate` or `admin`.
     #[serde(default)]
-    #[ts(optional)]
     pub scope: Option<Scope>,
     /// When it stops working (RFC 3339); never when absent.
     #[serde(default)]
-    #[ts(optional, type = "string | null")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 

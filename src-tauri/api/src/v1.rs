@@ -9,7 +9,6 @@ use flightdeck_engine::config::{Config, ConfigError, ConfigProblem, ConfigStatus
 use flightdeck_engine::events::ConfigEvent;
 use flightdeck_engine::{ErrorCode, NodeInfo};
 use serde::{Deserialize, Serialize};
-use ts_rs::TS;
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -25,7 +24,7 @@ pub async fn info(State(state): State<AppState>) -> Json<NodeInfo> {
 }
 
 /// The configuration in force and its status.
-#[derive(Debug, Clone, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ConfigView {
     pub config: Config,
     pub status: ConfigStatus,
@@ -45,14 +44,14 @@ pub async fn config(State(state): State<AppState>) -> Json<ConfigView> {
 }
 
 /// A config text to check.
-#[derive(Debug, Clone, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ValidateConfigRequest {
     /// The TOML text.
     pub toml: String,
 }
 
 /// The outcome of a check.
-#[derive(Debug, Clone, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ValidateConfigResponse {
     pub valid: bool,
     pub problems: Vec<ConfigProblem>,

@@ -77,6 +77,7 @@ pub async fn handle(startup: &Startup, request: ApiRequest) -> Result<ApiRespons
         Err(failure) => {
             return Ok(ApiResponse {
                 status: http::StatusCode::SERVICE_UNAVAILABLE.as_u16(),
+                headers: [("content-type".to_string(), "application/json".to_string())].into(),
                 body: failure.body(),
             });
         }
@@ -88,6 +89,24 @@ pub async fn handle(startup: &Startup, request: ApiRequest) -> Result<ApiRespons
             http::header::AUTHORIZATION,
             format!("Bearer {}", ready.token.expose()),
         );
+    for (name, value) in &request.headers {
+        let name = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("not a header name: {name}"))?;
+        // The shell's own: the token, and what describes the body it builds.
+        if [
+            http::header::AUTHORIZATION,
+            http::header::HOST,
+            http::header::CONTENT_LENGTH,
+            http::header::CONTENT_TYPE,
+        ]
+        .contains(&name)
+        {
+            continue;
+        }
+        let value = http::HeaderValue::from_str(value)
+            .map_err(|_| format!("not a valid value for header {name}"))?;
+        builder = builder.header(name, value);
+    }
     if request.body.is_some() {
         builder = builder.header(http::header::CONTENT_TYPE, "application/json");
     }
@@ -99,11 +118,19 @@ pub async fn handle(startup: &Startup, request: ApiRequest) -> Result<ApiRespons
         Err(never) => match never {},
     };
     let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+        })
+        .collect();
     let bytes = axum::body::to_bytes(response.into_body(), MAX_RESPONSE)
         .await
         .map_err(|e| format!("reading the response: {e}"))?;
     Ok(ApiResponse {
         status,
+        headers,
         body: String::from_utf8_lossy(&bytes).into_owned(),
     })
 }
@@ -181,6 +208,7 @@ mod tests {
             method: method.into(),
             path: path.into(),
             body: body.map(String::from),
+            headers: Default::default(),
         }
     }
 
@@ -230,6 +258,23 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(missing.status, 404);
+
+        // The UI's headers reach the Router, except the shell's own (a token the page sets
+        // is not the one used); the answer carries the Router's headers.
+        let mut with_headers = request("GET", "/api/v1/info", None);
+        with_headers
+            .headers
+            .insert("authorization".into(), "Bearer not-the-token".into());
+        with_headers
+            .headers
+            .insert("x-request-id".into(), "ui-chosen-id".into());
+        let answer = handle(&startup, with_headers).await.unwrap();
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.headers["x-request-id"], "ui-chosen-id");
+        assert_eq!(answer.headers["content-type"], "application/json");
+        let mut bad = request("GET", "/api/v1/info", None);
+        bad.headers.insert("bad header".into(), "x".into());
+        assert!(handle(&startup, bad).await.is_err());
         engine.shutdown().await;
     }
 

@@ -40,7 +40,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use ts_rs::TS;
 use utoipa::ToSchema;
 
 use crate::clock::SharedClock;
@@ -92,17 +91,14 @@ impl std::fmt::Debug for EngineOptions {
 }
 
 /// What `/api/v1/info` answers.
-#[derive(Debug, Clone, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NodeInfo {
     pub version: String,
     pub node_id: String,
     pub data_dir: String,
     pub database_path: String,
-    #[ts(type = "number")]
     pub schema_version: i64,
-    #[ts(type = "string")]
     pub started_at: DateTime<Utc>,
-    #[ts(type = "number")]
     pub uptime_seconds: u64,
     pub config: ConfigStatus,
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ApiError, apiErrorFromResponse, describeError, parseSuccessBody, transportError } from "./apiError";
+import { ApiError, apiErrorFromResponse, describeError, transportError } from "./apiError";
 
 describe("apiErrorFromResponse", () => {
   it("reads the node's error body", () => {
@@ -29,22 +29,6 @@ describe("apiErrorFromResponse", () => {
     const e = apiErrorFromResponse(503, JSON.stringify(report));
     expect(e.code).toBe("http_503");
     expect(e.body).toEqual(report);
-  });
-});
-
-describe("parseSuccessBody", () => {
-  it("parses JSON and treats an empty body as undefined", () => {
-    expect(parseSuccessBody(200, '{"a":1}')).toEqual({ a: 1 });
-    expect(parseSuccessBody(204, "")).toBeUndefined();
-  });
-
-  it("rejects a body that is not JSON", () => {
-    expect(() => parseSuccessBody(200, "<html>")).toThrow(ApiError);
-    try {
-      parseSuccessBody(200, "<html>");
-    } catch (e) {
-      expect((e as ApiError).code).toBe("invalid_response");
-    }
   });
 });
 

@@ -21,39 +21,37 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** Builds an `ApiError` from a non-2xx response body (ApiErrorBody when the node produced it). */
+/** Builds an `ApiError` from a non-2xx response body text (ApiErrorBody when the node produced it). */
 export function apiErrorFromResponse(status: number, bodyText: string, statusText = ""): ApiError {
-  let parsed: unknown = null;
+  let parsed: unknown;
   try {
     parsed = bodyText.length > 0 ? JSON.parse(bodyText) : null;
   } catch {
-    parsed = null;
+    parsed = bodyText;
   }
+  return apiErrorFromBody(status, parsed, statusText);
+}
+
+/**
+ * Builds an `ApiError` from a non-2xx body already parsed (JSON when it was JSON, else its
+ * text, as the typed client hands it over).
+ */
+export function apiErrorFromBody(status: number, parsed: unknown, statusText = ""): ApiError {
   const e = isRecord(parsed) && isRecord(parsed.error) ? parsed.error : null;
   if (e !== null && typeof e.code === "string") {
     const message = typeof e.message === "string" ? e.message : `HTTP ${status}`;
     const requestId = typeof e.request_id === "string" ? e.request_id : null;
     return new ApiError(status, e.code, message, requestId, parsed);
   }
-  const snippet = bodyText.trim().slice(0, 200);
+  const snippet = typeof parsed === "string" ? parsed.trim().slice(0, 200) : "";
   const message = snippet || statusText || `HTTP ${status}`;
-  return new ApiError(status, `http_${status}`, message, null, parsed);
-}
-
-/** Parses a 2xx body; an empty body is `undefined`. */
-export function parseSuccessBody<T>(status: number, bodyText: string): T {
-  if (bodyText.trim().length === 0) return undefined as T;
-  try {
-    return JSON.parse(bodyText) as T;
-  } catch {
-    throw new ApiError(status, "invalid_response", "The node answered with something that is not JSON.");
-  }
+  return new ApiError(status, `http_${status}`, message, null, typeof parsed === "string" ? null : parsed);
 }
 
 /** Wraps a transport failure (fetch rejected, IPC failed) into an `ApiError`. */
 export function transportError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  const name = isRecord(err) || err instanceof Error ? (err as { name?: unknown }).name : undefined;
+  const name = isRecord(err) || err instanceof Error ? err.name : undefined;
   if (name === "TimeoutError" || name === "AbortError") {
     return new ApiError(0, "timeout", "The node did not answer in time.");
   }

@@ -7,8 +7,6 @@
 // capabilities (`session`), never as checks on `kind`.
 import type { ServerMessage } from "../generated/api";
 
-export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
-
 /** Connection state of the live feed, as shown by the `conn-status` indicator. */
 export type ConnState = "connecting" | "connected" | "reconnecting" | "unauthorized";
 
@@ -30,8 +28,17 @@ export interface Session {
 export interface Backend {
   readonly kind: "tauri" | "web";
   readonly session: Session | null;
-  /** Calls the node's API. Resolves with the parsed JSON body; throws `ApiError` otherwise. */
-  request<T>(method: HttpMethod, path: string, body?: unknown): Promise<T>;
+  /**
+   * The base URL the typed client (`api/client.ts`) builds requests on; only the path and
+   * query of a request's URL reach the node.
+   */
+  readonly baseUrl: string;
+  /**
+   * Sends one request to the node's API and resolves with its answer, error statuses
+   * included. Rejects with `ApiError` only when no answer came (`unreachable`, `timeout`,
+   * `ipc_error`). Screens do not call this: they use the typed client.
+   */
+  fetch(request: Request): Promise<Response>;
   /** Subscribes to the live feed; reconnects by itself. Returns the unsubscribe function. */
   subscribe(onMessage: (m: ServerMessage) => void, onState: (s: ConnState) => void): () => void;
 }

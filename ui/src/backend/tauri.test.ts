@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Channel } from "@tauri-apps/api/core";
-import type { ServerMessage } from "../generated/api";
+import { createApi, ok } from "../api/client";
+import type { ServerMessage, ShellRequest } from "../generated/api";
 import type { ConnState } from "./backend";
 import { TauriBackend, type Invoke } from "./tauri";
 
@@ -21,25 +22,42 @@ function setup(handler: (cmd: string, args: Record<string, unknown>) => unknown)
   return { backend: new TauriBackend(call, makeChannel), calls, channels };
 }
 
-describe("TauriBackend.request", () => {
+describe("TauriBackend through the typed client", () => {
   it("hands the request to api_request and parses the body text", async () => {
-    const t = setup(() => ({ status: 200, body: '{"node_id":"n1"}' }));
-    await expect(t.backend.request("POST", "/api/v1/x", { a: 1 })).resolves.toEqual({ node_id: "n1" });
-    expect(t.calls).toEqual([{ cmd: "api_request", args: { request: { method: "POST", path: "/api/v1/x", body: '{"a":1}' } } }]);
+    const t = setup(() => ({ status: 200, headers: { "content-type": "application/json" }, body: '{"valid":true,"problems":[]}' }));
+    const api = createApi(t.backend);
+    await expect(ok(api.POST("/api/v1/config/validate", { body: { toml: "a = 1" } }))).resolves.toEqual({ valid: true, problems: [] });
+    expect(t.calls).toHaveLength(1);
+    const request = t.calls[0]?.args.request as ShellRequest;
+    expect(request).toMatchObject({ method: "POST", path: "/api/v1/config/validate", body: '{"toml":"a = 1"}' });
+    expect(request.headers?.["content-type"]).toBe("application/json");
   });
 
-  it("sends a null body when there is none, and raises ApiError on non-2xx", async () => {
+  it("sends a null body when there is none, keeps the query, and raises ApiError on non-2xx", async () => {
     const body = JSON.stringify({ error: { code: "budget_exceeded", message: "over", request_id: "r9" } });
-    const t = setup(() => ({ status: 402, body }));
-    await expect(t.backend.request("GET", "/api/v1/y")).rejects.toMatchObject({ status: 402, code: "budget_exceeded", requestId: "r9" });
-    expect((t.calls[0]?.args.request as { body: unknown }).body).toBeNull();
+    const t = setup(() => ({ status: 402, headers: {}, body }));
+    const api = createApi(t.backend);
+    await expect(ok(api.GET("/api/v1/health/transitions", { params: { query: { limit: 3 } } }))).rejects.toMatchObject({
+      status: 402,
+      code: "budget_exceeded",
+      requestId: "r9",
+    });
+    const request = t.calls[0]?.args.request as ShellRequest;
+    expect(request.body).toBeNull();
+    expect(request.path).toBe("/api/v1/health/transitions?limit=3");
+  });
+
+  it("answers a 204 with no body", async () => {
+    const t = setup(() => ({ status: 204, headers: {}, body: "" }));
+    await expect(ok(createApi(t.backend).DELETE("/api/v1/tokens/{name}", { params: { path: { name: "ci" } } }))).resolves.toBeUndefined();
+    expect((t.calls[0]?.args.request as ShellRequest).path).toBe("/api/v1/tokens/ci");
   });
 
   it("turns an IPC failure into ipc_error", async () => {
     const t = setup(() => {
       throw new Error("command api_request not found");
     });
-    await expect(t.backend.request("GET", "/health")).rejects.toMatchObject({ status: 0, code: "ipc_error" });
+    await expect(ok(createApi(t.backend).GET("/health"))).rejects.toMatchObject({ status: 0, code: "ipc_error" });
   });
 });
 

@@ -3,8 +3,8 @@
 // the shell authenticates in-process.
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type { ServerMessage, ShellRequest, ShellResponse } from "../generated/api";
-import { ApiError, apiErrorFromResponse, parseSuccessBody } from "./apiError";
-import type { Backend, ConnState, HttpMethod } from "./backend";
+import { ApiError } from "./apiError";
+import type { Backend, ConnState } from "./backend";
 import { Backoff } from "./backoff";
 
 export type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
@@ -12,23 +12,37 @@ export type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise
 export class TauriBackend implements Backend {
   readonly kind = "tauri" as const;
   readonly session = null;
+  /** Only the path and query reach the shell; the origin is a placeholder. */
+  readonly baseUrl = "http://flightdeck.in-process";
 
   constructor(
     private readonly call: Invoke = invoke,
     private readonly makeChannel: () => Channel<ServerMessage> = () => new Channel<ServerMessage>(),
   ) {}
 
-  async request<T>(method: HttpMethod, path: string, body?: unknown): Promise<T> {
+  async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const headers: Record<string, string> = {};
+    request.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    const text = request.method === "GET" || request.method === "HEAD" ? "" : await request.text();
+    const shellRequest: ShellRequest = {
+      method: request.method,
+      path: url.pathname + url.search,
+      body: text === "" ? null : text,
+      headers,
+    };
     let res: ShellResponse;
     try {
-      const request: ShellRequest = { method, path, body: body === undefined ? null : JSON.stringify(body) };
-      res = await this.call<ShellResponse>("api_request", { request });
+      res = await this.call<ShellResponse>("api_request", { request: shellRequest });
     } catch (err) {
       const detail = err instanceof Error ? err.message : String(err);
       throw new ApiError(0, "ipc_error", `The desktop shell did not answer (${detail}).`);
     }
-    if (res.status < 200 || res.status > 299) throw apiErrorFromResponse(res.status, res.body);
-    return parseSuccessBody<T>(res.status, res.body);
+    // A 204 or 304 carries no body; `Response` refuses one.
+    const empty = res.status === 204 || res.status === 304 || res.body === "";
+    return new Response(empty ? null : res.body, { status: res.status, headers: res.headers ?? {} });
   }
 
   subscribe(onMessage: (m: ServerMessage) => void, onState: (s: ConnState) => void): () => void {
@@ -76,6 +90,7 @@ export class TauriBackend implements Backend {
       };
       try {
         const id = await this.call<number>("feed_subscribe", { channel, resumeFrom: lastSeq });
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by unsubscribe while awaiting
         if (stopped) {
           this.call("feed_unsubscribe", { id }).catch(() => undefined);
           return;

@@ -1,8 +1,8 @@
 // The `web` backend: the page talks to the node that served it (same origin), fetch for the API
 // and a WebSocket for the feed, with the bearer token the user brought (see token.ts).
 import type { ServerMessage } from "../generated/api";
-import { ApiError, apiErrorFromResponse, parseSuccessBody, transportError } from "./apiError";
-import type { Backend, ConnState, HttpMethod } from "./backend";
+import { apiErrorFromResponse, transportError } from "./apiError";
+import type { Backend, ConnState } from "./backend";
 import { FeedSocket, type SocketLike } from "./feedSocket";
 import { TokenSession, adoptTokenFromLocation, type StorageLike } from "./token";
 
@@ -12,7 +12,7 @@ export type WebBackendDeps = {
   origin: string;
   storage: StorageLike;
   initialToken: string | null;
-  fetch: typeof fetch;
+  fetch: (url: string, init: RequestInit) => Promise<Response>;
   createSocket?: (url: string) => SocketLike;
 };
 
@@ -25,21 +25,21 @@ export function feedUrl(origin: string): string {
 export class WebBackend implements Backend {
   readonly kind = "web" as const;
   readonly session: TokenSession;
+  readonly baseUrl: string;
 
   constructor(private readonly deps: WebBackendDeps) {
+    this.baseUrl = deps.origin;
     this.session = new TokenSession(deps.storage, deps.initialToken, async (token) => {
-      await this.send("GET", "/api/v1/info", undefined, token);
+      const res = await this.send(new Request(new URL("/api/v1/info", deps.origin)), token);
+      if (!res.ok) throw apiErrorFromResponse(res.status, await res.text().catch(() => ""), res.statusText);
     });
   }
 
-  async request<T>(method: HttpMethod, path: string, body?: unknown): Promise<T> {
+  async fetch(request: Request): Promise<Response> {
     const token = this.session.token();
-    try {
-      return await this.send<T>(method, path, body, token);
-    } catch (err) {
-      if (err instanceof ApiError && err.code === "unauthorized") this.session.reject(token);
-      throw err;
-    }
+    const res = await this.send(request, token);
+    if (res.status === 401) this.session.reject(token);
+    return res;
   }
 
   subscribe(onMessage: (m: ServerMessage) => void, onState: (s: ConnState) => void): () => void {
@@ -55,30 +55,25 @@ export class WebBackend implements Backend {
     return () => socket.stop();
   }
 
-  private async send<T>(method: HttpMethod, path: string, body: unknown, token: string | null): Promise<T> {
-    const headers: Record<string, string> = { Accept: "application/json" };
-    if (token !== null) headers.Authorization = `Bearer ${token}`;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    let res: Response;
+  /** Sends `request` to this origin's node (whatever origin its URL names) with `token`. */
+  private async send(request: Request, token: string | null): Promise<Response> {
+    const url = new URL(request.url);
+    const headers = new Headers(request.headers);
+    headers.set("Accept", "application/json");
+    if (token !== null) headers.set("Authorization", `Bearer ${token}`);
+    else headers.delete("Authorization");
     try {
-      res = await this.deps.fetch(new URL(path, this.deps.origin).toString(), {
-        method,
+      const body = request.method === "GET" || request.method === "HEAD" ? null : await request.text();
+      return await this.deps.fetch(new URL(url.pathname + url.search, this.deps.origin).toString(), {
+        method: request.method,
         headers,
-        body: body === undefined ? null : JSON.stringify(body),
+        body: body === null || body === "" ? null : body,
         cache: "no-store",
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
     } catch (err) {
       throw transportError(err);
     }
-    let text: string;
-    try {
-      text = await res.text();
-    } catch (err) {
-      throw transportError(err);
-    }
-    if (!res.ok) throw apiErrorFromResponse(res.status, text, res.statusText);
-    return parseSuccessBody<T>(res.status, text);
   }
 }
 

@@ -1,8 +1,9 @@
 // App-wide notice about the node's configuration file (see node/configAlert.ts for the rule).
 import { useFeed } from "../feed/FeedProvider";
 import { configAlert } from "../node/configAlert";
-import { useNodeInfo } from "../node/NodeInfoProvider";
-import { hrefFor } from "../routes";
+import { useNodeInfo } from "../node/useNodeInfo";
+import { Link } from "wouter";
+import { pathFor } from "../routes";
 import { Icon } from "./Icon";
 
 export function ConfigBanner() {
@@ -29,9 +30,9 @@ export function ConfigBanner() {
         <strong>Configuration problem{alert.path ? ` in ${alert.path}` : ""}.</strong> {message} The node keeps
         running with its last good configuration.
       </span>
-      <a className="banner-link" href={hrefFor("settings")}>
+      <Link className="banner-link" href={pathFor("settings")}>
         Details
-      </a>
+      </Link>
     </div>
   );
 }

@@ -1,9 +1,8 @@
-import { ROUTES, hrefFor, type RouteId } from "../routes";
+import { Link } from "wouter";
+import { ROUTES, pathFor, type RouteId } from "../routes";
 import { Icon, Logo } from "./Icon";
 
-const BUILT: ReadonlySet<RouteId> = new Set(["overview", "health", "settings"]);
-
-export function Sidebar({ current }: { current: RouteId }) {
+export function Sidebar({ current }: { current: RouteId | null }) {
   return (
     <nav className="sidebar" aria-label="Main">
       <div className="brand">
@@ -13,16 +12,16 @@ export function Sidebar({ current }: { current: RouteId }) {
       <ul className="nav">
         {ROUTES.map((r) => (
           <li key={r.id}>
-            <a
-              href={hrefFor(r.id)}
+            <Link
+              href={pathFor(r.id)}
               className={`nav-link${r.id === current ? " active" : ""}`}
               aria-current={r.id === current ? "page" : undefined}
               data-testid={`nav-${r.id}`}
             >
               <Icon name={r.id} />
               <span>{r.label}</span>
-              {BUILT.has(r.id) ? null : <span className="nav-soon">soon</span>}
-            </a>
+              {r.built ? null : <span className="nav-soon">soon</span>}
+            </Link>
           </li>
         ))}
       </ul>

@@ -1,5 +1,5 @@
 // Shown in the browser when there is no token or the node refused it.
-import { useState, type FormEvent } from "react";
+import { useState, type SyntheticEvent } from "react";
 import { describeError } from "../backend/apiError";
 import type { Session } from "../backend/backend";
 import { ConnIndicator } from "./ConnIndicator";
@@ -10,7 +10,7 @@ export function SignIn({ session, notice }: { session: Session; notice: string |
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
-  const submit = async (e: FormEvent) => {
+  const submit = async (e: SyntheticEvent) => {
     e.preventDefault();
     if (token.trim() === "" || busy) return;
     setBusy(true);

@@ -3,7 +3,7 @@
 // `schema_too_new`, `data_dir_unwritable`) in that case; a plain `unavailable` 503 is a node
 // that is starting or stopping, which the connection indicator already shows.
 import { ApiError } from "../backend/apiError";
-import { useNodeInfo } from "../node/NodeInfoProvider";
+import { useNodeInfo } from "../node/useNodeInfo";
 import { Icon } from "./Icon";
 
 /** The start-up failure in `error`, if it is one. */

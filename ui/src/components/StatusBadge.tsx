@@ -6,7 +6,7 @@ export function StatusBadge({ status, testId, large = false }: { status: HealthS
   return (
     <span className={`badge badge-${status}${large ? " badge-lg" : ""}`} data-status={status} data-testid={testId}>
       <span className="badge-dot" aria-hidden="true" />
-      {LABEL[status] ?? status}
+      {LABEL[status]}
     </span>
   );
 }

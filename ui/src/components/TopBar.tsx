@@ -1,6 +1,6 @@
 import { useFeed } from "../feed/FeedProvider";
-import { useNodeInfo } from "../node/NodeInfoProvider";
-import { ROUTES, type RouteId } from "../routes";
+import { useNodeInfo } from "../node/useNodeInfo";
+import { labelOf, type RouteId } from "../routes";
 import { ConnIndicator } from "./ConnIndicator";
 
 /** UUID-like node ids are long; the first group is enough to tell nodes apart at a glance. */
@@ -8,10 +8,10 @@ export function shortId(id: string): string {
   return /^[0-9a-f]{8}-[0-9a-f]{4}-/i.test(id) ? id.slice(0, 8) : id;
 }
 
-export function TopBar({ route }: { route: RouteId }) {
+export function TopBar({ route }: { route: RouteId | null }) {
   const feed = useFeed();
   const info = useNodeInfo();
-  const title = ROUTES.find((r) => r.id === route)?.label ?? "";
+  const title = route ? labelOf(route) : "Not found";
   const nodeId = info.data?.node_id ?? feed.nodeId;
   return (
     <header className="topbar">

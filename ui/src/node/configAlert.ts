@@ -9,20 +9,21 @@ export type ConfigAlert =
   | { kind: "error"; message: string; path: string | null }
   | { kind: "restart"; fields: string[]; path: string | null };
 
-export function configAlert(info: NodeInfo | null, notice: ConfigNotice | null): ConfigAlert | null {
+export function configAlert(info: NodeInfo | null | undefined, notice: ConfigNotice | null): ConfigAlert | null {
+  info ??= null;
   const restartedSince =
     info !== null && notice !== null && Date.parse(info.started_at) > Date.parse(notice.time);
   if (notice !== null && !restartedSince) {
     const e = notice.event;
-    if (e.outcome === "rejected") return { kind: "error", message: e.message, path: e.path };
-    if (e.restart_required.length > 0) return { kind: "restart", fields: e.restart_required, path: e.path };
+    if (e.outcome === "rejected") return { kind: "error", message: e.message, path: e.path ?? null };
+    if (e.restart_required.length > 0) return { kind: "restart", fields: e.restart_required, path: e.path ?? null };
     return null;
   }
   if (info !== null && info.config.state === "error") {
     return {
       kind: "error",
       message: info.config.error ?? "The configuration file could not be loaded.",
-      path: info.config.path,
+      path: info.config.path ?? null,
     };
   }
   return null;

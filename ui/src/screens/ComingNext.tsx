@@ -5,7 +5,10 @@ import type { RouteId } from "../routes";
 
 type Plan = { title: string; summary: ReactNode; items: string[] };
 
-export const PLANS: Record<Exclude<RouteId, "overview" | "health" | "settings">, Plan> = {
+/** The screens not built yet, each with its plan. */
+export const PLANNED = ["agents", "approvals", "costs", "forecasts", "fleet"] as const satisfies readonly RouteId[];
+
+export const PLANS: Record<(typeof PLANNED)[number], Plan> = {
   agents: {
     title: "Agents & Tasks",
     summary: "Define agents and watch the work they do.",

@@ -1,31 +1,86 @@
 // Health: the node's overall status, each dependency it checks, and the history of status
-// changes. Nothing polls: the screen refetches on every (re)connection and at once when the
-// node announces a status change on the feed (`health` topic), and on Refresh.
-import { useCallback } from "react";
-import { useBackend } from "../backend/context";
+// changes, each openable in a drawer (`#/health/transitions/<id>`, a deep link). Nothing
+// polls: a `health` event on the feed or a reconnection marks these queries stale.
+import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { useLocation, useRoute } from "wouter";
+import { useApi } from "../api/context";
+import { DataTable, type Column } from "../components/DataTable";
+import { Drawer } from "../components/Drawer";
 import { Icon } from "../components/Icon";
-import { ErrorNote, Panel, Skeleton, TableStateRow } from "../components/Panel";
+import { JsonView } from "../components/JsonView";
+import { ErrorNote, Panel, Skeleton } from "../components/Panel";
 import { StatusBadge } from "../components/StatusBadge";
 import { useNow } from "../data/useNow";
-import { useResource } from "../data/useResource";
-import { useFeed } from "../feed/FeedProvider";
+import { healthQuery } from "../data/queries";
+import { allTransitions, transitionPagesQuery } from "../data/transitions";
 import { formatDuration, formatRelative, formatTimestamp } from "../format";
-import { fetchHealth, fetchTransitions, healthCounts } from "../node/health";
+import type { DependencyHealth, HealthStatus, HealthTransition } from "../generated/api";
+import { HEALTH_STATUSES, healthCounts } from "../node/health";
+import { pathFor } from "../routes";
 
-/** Transitions shown in the history. */
-const HISTORY = 20;
+const severity = (s: HealthStatus) => HEALTH_STATUSES.indexOf(s);
+
+function dependencyColumns(now: number): Column<DependencyHealth>[] {
+  return [
+    { id: "name", header: "Dependency", cell: (d) => <span className="mono strong">{d.name}</span>, sortValue: (d) => d.name },
+    { id: "status", header: "Status", cell: (d) => <StatusBadge status={d.status} />, sortValue: (d) => severity(d.status) },
+    {
+      id: "latency",
+      header: "Response time",
+      numeric: true,
+      cell: (d) => `${d.response_time_ms.toFixed(d.response_time_ms < 10 ? 1 : 0)} ms`,
+      sortValue: (d) => d.response_time_ms,
+    },
+    {
+      id: "checked",
+      header: "Last check",
+      cell: (d) => <span title={formatTimestamp(d.last_check)}>{formatRelative(d.last_check, now)}</span>,
+      sortValue: (d) => Date.parse(d.last_check),
+    },
+    { id: "message", header: "Message", cell: (d) => d.message ?? <span className="muted">—</span> },
+  ];
+}
+
+function transitionColumns(now: number): Column<HealthTransition>[] {
+  return [
+    {
+      id: "at",
+      header: "When",
+      cell: (t) => <span title={formatTimestamp(t.at)}>{formatRelative(t.at, now)}</span>,
+      sortValue: (t) => Date.parse(t.at),
+    },
+    { id: "dependency", header: "Dependency", cell: (t) => <span className="mono strong">{t.dependency}</span>, sortValue: (t) => t.dependency },
+    {
+      id: "change",
+      header: "Change",
+      sortValue: (t) => severity(t.to),
+      cell: (t) =>
+        t.from ? (
+          <>
+            <StatusBadge status={t.from} /> → <StatusBadge status={t.to} />
+          </>
+        ) : (
+          <>
+            <span className="muted">first check:</span> <StatusBadge status={t.to} />
+          </>
+        ),
+    },
+    { id: "message", header: "Message", cell: (t) => t.message ?? <span className="muted">—</span> },
+  ];
+}
 
 export function Health() {
-  const backend = useBackend();
-  const feed = useFeed();
+  const api = useApi();
   const now = useNow(1000);
-  const load = useCallback(() => fetchHealth(backend), [backend]);
-  const loadHistory = useCallback(() => fetchTransitions(backend, HISTORY), [backend]);
-  const key = `${feed.connections}:${feed.lastHealth?.seq ?? ""}`;
-  const health = useResource(load, key);
-  const history = useResource(loadHistory, key);
+  const health = useQuery(healthQuery(api));
+  const history = useInfiniteQuery(transitionPagesQuery(api));
+  const transitions = allTransitions(history.data?.pages);
+  const [, navigate] = useLocation();
+  const [drawerOpen, params] = useRoute<{ id: string }>("/transitions/:id");
+  const selected = drawerOpen ? transitions?.find((t) => String(t.id) === params.id) : undefined;
   const report = health.data;
   const counts = report ? healthCounts(report) : null;
+  const loading = health.isFetching || history.isFetching;
 
   return (
     <div className="screen" data-testid="screen-health">
@@ -35,25 +90,25 @@ export function Health() {
           <div className="panel-actions">
             <span className="muted small">
               live: changes arrive from the node
-              {health.loadedAt !== null ? ` · checked ${formatRelative(new Date(health.loadedAt).toISOString(), now)}` : ""}
+              {health.dataUpdatedAt ? ` · checked ${formatRelative(new Date(health.dataUpdatedAt).toISOString(), now)}` : ""}
             </span>
             <button
               type="button"
               className="btn btn-ghost"
               onClick={() => {
-                health.reload();
-                history.reload();
+                void health.refetch();
+                void history.refetch();
               }}
-              disabled={health.loading}
+              disabled={loading}
               data-testid="health-refresh"
             >
-              <Icon name="refresh" className={`icon${health.loading ? " spin" : ""}`} />
+              <Icon name="refresh" className={`icon${loading ? " spin" : ""}`} />
               Refresh
             </button>
           </div>
         }
       >
-        {health.error ? <ErrorNote error={health.error} onRetry={health.reload} /> : null}
+        {health.error ? <ErrorNote error={health.error} onRetry={() => void health.refetch()} /> : null}
         {report && counts ? (
           <div className="overall">
             <span data-testid="health-overall" data-status={report.status}>
@@ -80,77 +135,59 @@ export function Health() {
       </Panel>
 
       <Panel title="Dependencies">
-        <table className="table">
-          <thead>
-            <tr>
-              <th>Dependency</th>
-              <th>Status</th>
-              <th className="num">Response time</th>
-              <th>Last check</th>
-              <th>Message</th>
-            </tr>
-          </thead>
-          <tbody>
-            {report?.dependencies.map((d) => (
-              <tr key={d.name} data-testid={`health-row-${d.name}`} data-status={d.status}>
-                <td className="mono strong">{d.name}</td>
-                <td>
-                  <StatusBadge status={d.status} />
-                </td>
-                <td className="num mono">{d.response_time_ms.toFixed(d.response_time_ms < 10 ? 1 : 0)} ms</td>
-                <td title={formatTimestamp(d.last_check)}>{formatRelative(d.last_check, now)}</td>
-                <td className={d.message ? "" : "muted"}>{d.message ?? "—"}</td>
-              </tr>
-            ))}
-            {report && report.dependencies.length === 0 ? (
-              <TableStateRow cols={5}>This node reports no dependencies.</TableStateRow>
-            ) : null}
-            {!report && !health.error ? (
-              <TableStateRow cols={5} />
-            ) : null}
-          </tbody>
-        </table>
+        <DataTable
+          testId="health-dependencies"
+          columns={dependencyColumns(now)}
+          rows={report?.dependencies}
+          rowKey={(d) => d.name}
+          rowAttrs={(d) => ({ "data-testid": `health-row-${d.name}`, "data-status": d.status })}
+          initialSort={{ column: "status", dir: "desc" }}
+          empty="This node reports no dependencies."
+        />
       </Panel>
 
       <Panel title="History">
-        {history.error ? <ErrorNote error={history.error} onRetry={history.reload} /> : null}
-        <table className="table" data-testid="health-history">
-          <thead>
-            <tr>
-              <th>When</th>
-              <th>Dependency</th>
-              <th>Change</th>
-              <th>Message</th>
-            </tr>
-          </thead>
-          <tbody>
-            {history.data?.items.map((t) => (
-              <tr key={t.id} data-testid="health-transition" data-dependency={t.dependency} data-to={t.to}>
-                <td title={formatTimestamp(t.at)}>{formatRelative(t.at, now)}</td>
-                <td className="mono strong">{t.dependency}</td>
-                <td>
-                  {t.from ? (
-                    <>
-                      <StatusBadge status={t.from} /> → <StatusBadge status={t.to} />
-                    </>
-                  ) : (
-                    <>
-                      <span className="muted">first check:</span> <StatusBadge status={t.to} />
-                    </>
-                  )}
-                </td>
-                <td className={t.message ? "" : "muted"}>{t.message ?? "—"}</td>
-              </tr>
-            ))}
-            {history.data && history.data.items.length === 0 ? (
-              <TableStateRow cols={4}>No status changes recorded yet.</TableStateRow>
-            ) : null}
-            {!history.data && !history.error ? (
-              <TableStateRow cols={4} />
-            ) : null}
-          </tbody>
-        </table>
+        <DataTable
+          testId="health-history"
+          columns={transitionColumns(now)}
+          rows={transitions}
+          rowKey={(t) => String(t.id)}
+          rowAttrs={(t) => ({ "data-testid": "health-transition", "data-dependency": t.dependency, "data-to": t.to })}
+          error={history.error}
+          onRetry={() => void history.refetch()}
+          filterText={(t) => `${t.dependency} ${t.from ?? ""} ${t.to} ${t.message ?? ""}`}
+          filterLabel="Filter by dependency, status or message"
+          pageSize={20}
+          empty="No status changes recorded yet."
+          onRowClick={(t) => navigate(`/transitions/${t.id}`)}
+          more={{ hasMore: history.hasNextPage, loading: history.isFetchingNextPage, load: () => void history.fetchNextPage() }}
+        />
       </Panel>
+
+      <Drawer open={drawerOpen} title="Status change" onClose={() => navigate(`~${pathFor("health")}`)} testId="transition-drawer">
+        {selected ? (
+          <>
+            <dl className="kv">
+              <dt>When</dt>
+              <dd>{formatTimestamp(selected.at)}</dd>
+              <dt>Dependency</dt>
+              <dd className="mono">{selected.dependency}</dd>
+              <dt>Change</dt>
+              <dd>
+                {selected.from ? <StatusBadge status={selected.from} /> : <span className="muted">first check</span>} →{" "}
+                <StatusBadge status={selected.to} />
+              </dd>
+              <dt>Message</dt>
+              <dd>{selected.message ?? <span className="muted">—</span>}</dd>
+            </dl>
+            <JsonView value={selected} />
+          </>
+        ) : transitions ? (
+          <p className="muted">This change is not among the loaded history (it may have been pruned).</p>
+        ) : (
+          <Skeleton className="skeleton-wide" />
+        )}
+      </Drawer>
     </div>
   );
 }

@@ -1,17 +1,19 @@
 // Overview: who this node is, whether it is healthy, and what it is doing right now (live).
-import { useCallback, type ReactNode } from "react";
-import { useBackend } from "../backend/context";
+import { useQuery } from "@tanstack/react-query";
+import type { ReactNode } from "react";
+import { Link } from "wouter";
+import { useApi } from "../api/context";
 import { ErrorNote, Panel, Skeleton } from "../components/Panel";
 import { Sparkline } from "../components/Sparkline";
 import { StatusBadge } from "../components/StatusBadge";
 import { useNow } from "../data/useNow";
-import { useResource } from "../data/useResource";
+import { healthQuery } from "../data/queries";
 import { useFeed } from "../feed/FeedProvider";
 import { SPARK_CAPACITY } from "../feed/feedState";
 import { formatBytes, formatDuration, formatInt, formatRate, formatRelative, formatTimestamp } from "../format";
-import { fetchHealth, healthCounts } from "../node/health";
-import { useNodeInfo } from "../node/NodeInfoProvider";
-import { hrefFor } from "../routes";
+import { healthCounts } from "../node/health";
+import { useNodeInfo } from "../node/useNodeInfo";
+import { pathFor } from "../routes";
 
 function peak(values: readonly (number | null)[]): number | null {
   const nums = values.filter((v): v is number => v !== null);
@@ -33,13 +35,12 @@ function Stat({ label, children, sub, long = false }: { label: string; children:
 }
 
 export function Overview() {
-  const backend = useBackend();
+  const api = useApi();
   const feed = useFeed();
   const info = useNodeInfo();
   const now = useNow(1000);
-  const loadHealth = useCallback(() => fetchHealth(backend), [backend]);
-  // No polling: the feed's health events and reconnections drive refetches.
-  const health = useResource(loadHealth, `${feed.connections}:${feed.lastHealth?.seq ?? ""}`);
+  // No polling: the feed's health events and reconnections mark it stale.
+  const health = useQuery(healthQuery(api));
   const m = feed.metrics;
   const lastPoint = feed.points.at(-1);
   const rates = feed.points.map((p) => p.requestsPerSec);
@@ -84,13 +85,13 @@ export function Overview() {
           label="Health"
           sub={
             health.data ? (
-              <a className="link" href={hrefFor("health")}>
+              <Link className="link" href={pathFor("health")}>
                 {(() => {
                   const c = healthCounts(health.data);
                   const n = health.data.dependencies.length;
                   return c.healthy === n ? `all ${n} dependencies healthy` : `${c.degraded} degraded · ${c.unhealthy} unhealthy of ${n}`;
                 })()}
-              </a>
+              </Link>
             ) : health.error ? (
               <span className="muted">unavailable right now</span>
             ) : (
@@ -130,7 +131,7 @@ export function Overview() {
       </div>
 
       <Panel title="Node">
-        {info.error && !info.data ? <ErrorNote error={info.error} onRetry={info.reload} /> : null}
+        {info.error && !info.data ? <ErrorNote error={info.error} onRetry={() => void info.refetch()} /> : null}
         {info.data ? (
           <dl className="kv">
             <dt>Version</dt>

@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use ts_rs::TS;
 use utoipa::ToSchema;
 
 use super::load::Fingerprint;
@@ -29,14 +28,13 @@ use crate::clock::SharedClock;
 
 /// Whether the config in force came from a clean load, the last error if a reload failed, and
 /// whether changes to the file are noticed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ConfigStatus {
     /// The file the config in force was read from; `null` on built-in defaults.
     pub path: Option<String>,
     pub state: ConfigState,
     /// The last rejected change, while the previous config stays in force.
     pub error: Option<String>,
-    #[ts(type = "string")]
     pub loaded_at: DateTime<Utc>,
     /// Changes to the file are picked up on their own (the watcher is armed).
     pub watching: bool,
@@ -45,7 +43,7 @@ pub struct ConfigStatus {
     pub watch_error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConfigState {
     Ok,

@@ -25,7 +25,6 @@ mod watch;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use ts_rs::TS;
 use utoipa::ToSchema;
 
 use crate::error::ErrorCode;
@@ -53,7 +52,7 @@ impl ConfigError {
 }
 
 /// One thing wrong with a configuration: where, which key, why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ConfigProblem {
     /// The file path, `environment variable FLIGHTDECK_...`, or `defaults`.
     pub source: String,
@@ -77,7 +76,7 @@ fn render_problems(problems: &[ConfigProblem]) -> String {
 }
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -88,7 +87,7 @@ pub enum LogFormat {
 }
 
 /// Where secrets (the API token) are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SecretsBackend {
     /// The OS keychain (Secret Service on Linux).
@@ -101,7 +100,7 @@ pub enum SecretsBackend {
 }
 
 /// The whole configuration. Every field has a default, so an empty file is valid.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -112,7 +111,7 @@ pub struct Config {
     pub health: HealthConfig,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address of the HTTP/WebSocket API. Loopback unless `insecure_listen`.
@@ -120,13 +119,12 @@ pub struct ServerConfig {
     /// Allow a non-loopback `listen` without TLS.
     pub insecure_listen: bool,
     /// Largest accepted request body, in bytes.
-    #[ts(type = "number")]
     pub body_limit_bytes: u64,
     /// Extra host names accepted in the Host header (besides loopback names).
     pub allowed_hosts: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// A tracing filter, e.g. `info` or `info,flightdeck_api=debug`.
@@ -134,36 +132,32 @@ pub struct LogConfig {
     pub format: LogFormat,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsConfig {
     pub backend: SecretsBackend,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
     /// How long in-flight work may take to finish after a stop signal.
-    #[ts(type = "number")]
     pub timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeedConfig {
     /// Interval of the `metrics` topic, in milliseconds.
-    #[ts(type = "number")]
     pub metrics_interval_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthConfig {
     /// Interval of the background health checks, in seconds.
-    #[ts(type = "number")]
     pub interval_secs: u64,
     /// A check slower than this is reported degraded, in milliseconds.
-    #[ts(type = "number")]
     pub degraded_after_ms: u64,
 }
 

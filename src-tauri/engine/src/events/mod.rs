@@ -24,7 +24,6 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
-use ts_rs::TS;
 use utoipa::ToSchema;
 
 use crate::clock::SharedClock;
@@ -34,25 +33,18 @@ use crate::health::HealthStatus;
 const CAPACITY: usize = 1024;
 
 /// A sample of the node's vital signs, published on the `metrics` topic every interval.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MetricsSample {
-    #[ts(type = "number")]
     pub uptime_seconds: u64,
-    #[ts(type = "number")]
     pub http_requests_total: u64,
-    #[ts(type = "number")]
     pub http_requests_in_flight: i64,
-    #[ts(type = "number")]
     pub feed_subscribers: i64,
-    #[ts(type = "number")]
     pub rss_bytes: u64,
-    #[ts(type = "number")]
     pub db_size_bytes: u64,
-    #[ts(type = "number")]
     pub events_published_total: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConfigOutcome {
     Applied,
@@ -60,7 +52,7 @@ pub enum ConfigOutcome {
 }
 
 /// A config file change, applied or rejected.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ConfigEvent {
     pub outcome: ConfigOutcome,
     pub path: Option<String>,
@@ -73,7 +65,7 @@ pub struct ConfigEvent {
 
 /// Everything that happens on a node and is worth telling a live client. The variant's
 /// snake_case name is the feed topic (`metrics`, `config`, `health`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "topic", content = "payload", rename_all = "snake_case")]
 pub enum Event {
     Metrics(MetricsSample),
@@ -89,7 +81,7 @@ pub enum Event {
 }
 
 /// A feed topic: the snake_case name of an [`Event`] variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Topic {
     Metrics,
@@ -130,11 +122,9 @@ impl Event {
 }
 
 /// An event with its place in the node's stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FeedEvent {
-    #[ts(type = "number")]
     pub seq: u64,
-    #[ts(type = "string")]
     pub time: DateTime<Utc>,
     #[serde(flatten)]
     pub event: Event,

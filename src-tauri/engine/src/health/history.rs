@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use ts_rs::TS;
 use utoipa::ToSchema;
 
 use super::HealthStatus;
@@ -24,16 +23,14 @@ impl StoredEnum for HealthStatus {
 }
 
 /// One stored transition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HealthTransition {
-    #[ts(type = "number")]
     pub id: i64,
     pub dependency: String,
     /// `None` for the first observation after a start.
     pub from: Option<HealthStatus>,
     pub to: HealthStatus,
     pub message: Option<String>,
-    #[ts(type = "string")]
     pub at: DateTime<Utc>,
 }
 

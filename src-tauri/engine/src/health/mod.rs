@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use ts_rs::TS;
 use utoipa::ToSchema;
 
 use crate::clock::SharedClock;
@@ -43,7 +42,7 @@ pub mod history;
 
 /// Status of a dependency or of the node. Ordered from best to worst.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS, ToSchema,
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
@@ -63,24 +62,21 @@ impl HealthStatus {
 }
 
 /// One dependency's last check (the shape fleets already speak).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DependencyHealth {
     pub name: String,
     pub status: HealthStatus,
     pub response_time_ms: f64,
-    #[ts(type = "string")]
     pub last_check: DateTime<Utc>,
     pub message: Option<String>,
 }
 
 /// The node's health report, served at `/health`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HealthReport {
     pub status: HealthStatus,
     pub version: String,
-    #[ts(type = "number")]
     pub uptime_seconds: u64,
-    #[ts(type = "string")]
     pub timestamp: DateTime<Utc>,
     pub dependencies: Vec<DependencyHealth>,
 }

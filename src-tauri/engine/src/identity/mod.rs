@@ -19,7 +19,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use ts_rs::TS;
 use utoipa::ToSchema;
 
 use crate::clock::SharedClock;
@@ -34,7 +33,7 @@ const LAST_USE_EVERY: Duration = Duration::from_secs(60);
 
 /// What a token may do. Ordered: each scope includes the ones before it.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS, ToSchema,
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
@@ -68,7 +67,7 @@ impl Scope {
 }
 
 /// Who made a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Actor {
     /// The person at the desktop app (their OS user name).
@@ -91,20 +90,17 @@ impl Actor {
 }
 
 /// A named token as listed (never the token itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TokenInfo {
     pub name: String,
     pub scope: Scope,
-    #[ts(type = "string")]
     pub created_at: DateTime<Utc>,
-    #[ts(type = "string | null")]
     pub last_used_at: Option<DateTime<Utc>>,
-    #[ts(type = "string | null")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A token just created: the only time its value is shown. `Debug` hides it.
-#[derive(Clone, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub info: TokenInfo,

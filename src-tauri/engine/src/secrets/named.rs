@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use ts_rs::TS;
 use utoipa::ToSchema;
 
 use super::{Backend, Secrets, SecretsError, keychain};
@@ -31,12 +30,10 @@ pub const FILE_DIR: &str = "secrets";
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
 /// A secret as listed: its name and times, never its value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SecretInfo {
     pub name: String,
-    #[ts(type = "string")]
     pub created_at: DateTime<Utc>,
-    #[ts(type = "string")]
     pub updated_at: DateTime<Utc>,
 }
 

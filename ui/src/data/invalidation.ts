@@ -1,0 +1,27 @@
+// What each feed message makes stale. Query keys start with a feed topic (`queries.ts`), so
+// an event of topic T invalidates every query under [T]; metrics samples are shown from the
+// feed itself and invalidate nothing. A (re)connection after the first may follow a node
+// restart or a resync (events no longer kept), so it invalidates everything.
+import type { QueryClient } from "@tanstack/react-query";
+import type { ServerMessage } from "../generated/api";
+
+/** Topics whose events change what queries return. */
+const QUERY_TOPICS = new Set(["config", "health"]);
+
+export type Invalidation = { kind: "none" } | { kind: "all" } | { kind: "topic"; topic: string };
+
+/** Pure: what `message` invalidates, given whether a welcome was seen before. */
+export function invalidationFor(message: ServerMessage, welcomedBefore: boolean): Invalidation {
+  if (message.type === "welcome") {
+    return welcomedBefore || message.resync ? { kind: "all" } : { kind: "none" };
+  }
+  if (message.type === "event" && QUERY_TOPICS.has(message.topic)) return { kind: "topic", topic: message.topic };
+  return { kind: "none" };
+}
+
+/** Applies an invalidation; a query already loading is not cancelled (no duplicate request). */
+export function applyInvalidation(client: QueryClient, inv: Invalidation): void {
+  if (inv.kind === "none") return;
+  const filters = inv.kind === "all" ? {} : { queryKey: [inv.topic] };
+  void client.invalidateQueries(filters, { cancelRefetch: false });
+}
