@@ -74,4 +74,6 @@ measure() { # name, binary, window title
   sleep 1
 }
 measure flightdeck target/release/flightdeck-desktop Flightdeck
+# A before/after comparison in one run: BEFORE_DESKTOP=<an older flightdeck-desktop binary>.
+if [ -n "${BEFORE_DESKTOP:-}" ]; then measure before "$BEFORE_DESKTOP" Flightdeck; fi
 measure empty-tauri target/release/empty-tauri EmptyTauri

@@ -13,7 +13,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 build_pkgs=(build-essential pkg-config curl wget file libssl-dev libwebkit2gtk-4.1-dev
   libxdo-dev libayatana-appindicator3-dev librsvg2-dev)
 test_pkgs=(xvfb xauth x11-utils xdotool imagemagick webkit2gtk-driver chromium
-  gnome-keyring libsecret-tools dbus dbus-x11 keyutils python3 sqlite3 iproute2 procps)
+  gnome-keyring libsecret-tools dbus dbus-x11 keyutils python3 python3-venv sqlite3 iproute2 procps)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -101,6 +101,13 @@ if [ "$mode" = test ]; then
   if [ ! -x target/tools/bin/cargo-deny ]; then
     say "installing cargo-deny"
     cargo install cargo-deny --locked --version '~0.20' --root target/tools
+  fi
+  # schemathesis (the API fuzzer, PyPI) in its own virtualenv, pinned.
+  if ! target/tools/venv/bin/st --version 2>/dev/null | grep -q '4.32.5'; then
+    say "installing schemathesis (PyPI) into target/tools/venv"
+    rm -rf target/tools/venv
+    python3 -m venv target/tools/venv
+    target/tools/venv/bin/pip install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
   fi
   # tauri-driver (WebDriver for the real window), built from crates.io into target/tools.
   if [ ! -x target/tools/bin/tauri-driver ]; then

@@ -45,6 +45,9 @@ cargo build "${FEATURES[@]}"
 step "Rust: unit, integration and node end-to-end tests"
 cargo test "${FEATURES[@]}"
 
+step "API fuzzing (schemathesis against a running node, every check)"
+scripts/fuzz-api.sh
+
 step "browser end-to-end (headless chromium against flightdeck serve)"
 FLIGHTDECK_BIN=$PWD/target/debug/flightdeck node --test --test-concurrency=1 tests/ui/*.test.mjs
 

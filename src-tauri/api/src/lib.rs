@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod error;
 pub mod feed;
 pub mod hosts;
+pub mod idempotency;
 pub mod middleware;
 mod openapi;
 pub mod page;
@@ -132,6 +133,11 @@ pub fn router_with_feeds(engine: Engine, options: ApiOptions) -> (Router, feed::
         // Unknown paths and methods under /api/v1 answer 404/405 only to a holder of the
         // token: `layer` (not `route_layer`) so nothing is discoverable without it.
         .route("/{*rest}", axum::routing::any(not_found))
+        // Inside the token check: keys are per actor.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

@@ -53,28 +53,19 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The token-protected `/api/v1` routes (the feed authenticates on its own).
+/// The token-protected `/api/v1` routes (the feed authenticates on its own): each domain
+/// module exports its own, with their OpenAPI paths; this only assembles them.
 pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(v1::info))
-        .routes(routes!(v1::config))
-        .routes(routes!(v1::validate_config))
-        .routes(routes!(v1::reload_config))
-        .routes(routes!(tokens::create_token, tokens::list_tokens))
-        .routes(routes!(tokens::revoke_token))
-        .routes(routes!(v1::health_transitions))
-        .routes(routes!(secrets::list_secrets))
-        .routes(routes!(secrets::set_secret, secrets::remove_secret))
+        .merge(v1::routes())
+        .merge(tokens::routes())
+        .merge(secrets::routes())
         .routes(routes!(openapi_document))
 }
 
 /// The unauthenticated probes.
 pub(crate) fn public_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(system::livez))
-        .routes(routes!(system::readyz))
-        .routes(routes!(system::health))
-        .routes(routes!(system::metrics))
+    system::routes()
 }
 
 /// The OpenAPI document, as generated from the handlers.
@@ -99,7 +90,7 @@ pub async fn openapi_document(State(state): State<AppState>) -> impl IntoRespons
 }
 
 /// The shared error responses: (status, component name, description).
-const ERRORS: [(&str, &str, &str); 10] = [
+const ERRORS: [(&str, &str, &str); 11] = [
     (
         "400",
         "BadRequest",
@@ -118,6 +109,12 @@ const ERRORS: [(&str, &str, &str); 10] = [
          scope does not cover this request: `insufficient_scope`",
     ),
     ("404", "NotFound", "No such route: `not_found`"),
+    (
+        "409",
+        "IdempotencyConflict",
+        "The `Idempotency-Key` was used for a different request: `idempotency_key_reused`; \
+         the first request with it is still running: `idempotency_key_in_use`",
+    ),
     (
         "405",
         "MethodNotAllowed",
@@ -191,7 +188,38 @@ fn document_errors(api: &mut utoipa::openapi::OpenApi) {
             }
             add_responses(op, &statuses);
         }
+        // Every authenticated POST takes an Idempotency-Key (docs/api.md).
+        if let Some(op) = item.post.as_mut()
+            && op.security.as_ref().is_some_and(|s| !s.is_empty())
+        {
+            add_responses(op, &["409"]);
+            op.parameters
+                .get_or_insert_with(Vec::new)
+                .push(RefOr::T(idempotency_key_parameter()));
+        }
     }
+}
+
+fn idempotency_key_parameter() -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, Required, Type};
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Makes a retry safe: the same key with the same request answers the first \
+             answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a \
+             random UUID.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(flightdeck_engine::idempotency::MAX_KEY_LEN))
+                .pattern(Some("^[!-~]+$")),
+        ))
+        .build()
 }
 
 fn add_responses(op: &mut Operation, statuses: &[&str]) {

@@ -14,6 +14,8 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiErrorBody};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Body of `/livez` and `/readyz`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -84,4 +86,13 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .into_response(),
         Err(e) => ApiError::internal(e).into_response(),
     }
+}
+
+/// The unauthenticated probes, at the root.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(livez))
+        .routes(routes!(readyz))
+        .routes(routes!(health))
+        .routes(routes!(metrics))
 }

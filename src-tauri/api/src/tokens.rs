@@ -13,17 +13,30 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::error::{ApiError, ApiErrorBody, ApiJson, ApiQuery};
 use crate::page::{Page, PageQuery};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The token a route names.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TokenPath {
+    /// The token's name.
+    #[param(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
+    pub name: String,
+}
 
 /// A token to create.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
-    /// 1 to 64 characters of a-z, 0-9, `.`, `_`, `-`.
+    /// 1 to 64 characters of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub name: String,
     /// `read` (default), `operate` or `admin`.
     #[serde(default)]
     pub scope: Option<Scope>,
-    /// When it stops working (RFC 3339); never when absent.
+    /// When it stops working (RFC 3339, in the future: a past time is `400 bad_request`);
+    /// never when absent.
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -65,7 +78,7 @@ pub async fn list_tokens(
 
 /// Revokes a named token: it authenticates no one from now on.
 #[utoipa::path(delete, path = "/tokens/{name}", tag = "tokens",
-    params(("name" = String, Path, description = "The token's name")),
+    params(TokenPath),
     responses(
         (status = 204, description = "Revoked"),
         (status = 404, description = "No token of that name: `not_found`", body = ApiErrorBody)),
@@ -77,4 +90,11 @@ pub async fn revoke_token(
     state.engine.identity().revoke(&name).await?;
     tracing::info!(%name, "API token revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// This module's routes (under `/api/v1`).
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(revoke_token))
 }

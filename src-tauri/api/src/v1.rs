@@ -13,6 +13,8 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiErrorBody, ApiJson};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The node's identity and state.
 #[utoipa::path(get, path = "/info", tag = "node",
@@ -128,4 +130,14 @@ pub async fn health_transitions(
         None
     };
     Ok(Json(crate::page::Page { items, next_cursor }))
+}
+
+/// This module's routes (under `/api/v1`): node info, config, health history.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(info))
+        .routes(routes!(config))
+        .routes(routes!(validate_config))
+        .routes(routes!(reload_config))
+        .routes(routes!(health_transitions))
 }

@@ -7,5 +7,6 @@ mod dashboard;
 mod feed;
 mod hosts;
 mod router;
+mod secrets;
 mod support;
 mod tokens;

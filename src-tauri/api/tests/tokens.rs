@@ -225,3 +225,73 @@ async fn repeated_failures_lock_a_client_out_and_are_counted() {
     assert!(metrics.contains(r#"flightdeck_auth_failures_total{reason="locked_out"} 1"#));
     n.engine.shutdown().await;
 }
+
+fn with_key(mut r: Request<Body>, key: &str) -> Request<Body> {
+    r.headers_mut()
+        .insert("idempotency-key", key.parse().unwrap());
+    r
+}
+
+/// A POST retried with the same Idempotency-Key creates once and answers the first answer
+/// again (token included); the key with another body is refused; keys are per actor.
+#[tokio::test]
+async fn an_idempotency_key_makes_a_retried_create_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = crate::support::engine(dir.path(), |_| {}).await;
+    let app = router(engine.clone(), options());
+    let create = |name: &str| {
+        req(
+            "POST",
+            "/api/v1/tokens",
+            TOKEN,
+            Some(json!({"name": name, "scope": "admin"})),
+        )
+    };
+
+    let first = send(&app, with_key(create("deploy"), "4b1f6a52-key")).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.json);
+    assert!(!first.headers.contains_key("idempotent-replayed"));
+    let again = send(&app, with_key(create("deploy"), "4b1f6a52-key")).await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(again.body, first.body, "the same answer, the same token");
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(engine.identity().list().len(), 1);
+
+    // The key with another request: refused, nothing created.
+    let other = send(&app, with_key(create("other"), "4b1f6a52-key")).await;
+    assert_error(&other, StatusCode::CONFLICT, "idempotency_key_reused");
+    // Without a key, the usual answer to a second create of the name.
+    let plain = send(&app, create("deploy")).await;
+    assert_error(&plain, StatusCode::CONFLICT, "conflict");
+    // An answer that was an error is kept too: the same retry, the same 409.
+    let dup = send(&app, with_key(create("deploy"), "second-key")).await;
+    assert_error(&dup, StatusCode::CONFLICT, "conflict");
+    let dup_again = send(&app, with_key(create("deploy"), "second-key")).await;
+    assert_eq!(dup_again.body, dup.body);
+
+    // Keys belong to the actor: another token's same key is its own.
+    let deploy = first.json["token"].as_str().unwrap();
+    let theirs = send(
+        &app,
+        with_key(
+            req(
+                "POST",
+                "/api/v1/tokens",
+                deploy,
+                Some(json!({"name": "theirs", "scope": "read"})),
+            ),
+            "4b1f6a52-key",
+        ),
+    )
+    .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{:?}", theirs.json);
+
+    // Bad keys: a clear error, nothing done.
+    for key in ["has space", &"k".repeat(256)] {
+        let r = send(&app, with_key(create("bad-key"), key)).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "bad_request");
+    }
+    assert_eq!(engine.identity().list().len(), 2);
+    engine.shutdown().await;
+}

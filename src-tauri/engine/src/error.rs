@@ -67,6 +67,12 @@ pub enum ErrorCode {
     TokenExpired,
     /// Too many failed authentications from this client: wait (`Retry-After`).
     TooManyAuthFailures,
+    /// An `Idempotency-Key` was sent again with a different request.
+    IdempotencyKeyReused,
+    /// A request with this `Idempotency-Key` is still running.
+    IdempotencyKeyInUse,
+    /// An `If-Match` / `If-None-Match` condition does not hold: someone else changed it.
+    PreconditionFailed,
 }
 
 impl ErrorCode {
@@ -101,6 +107,9 @@ impl ErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::TokenExpired => "token_expired",
             Self::TooManyAuthFailures => "too_many_auth_failures",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::IdempotencyKeyInUse => "idempotency_key_in_use",
+            Self::PreconditionFailed => "precondition_failed",
         }
     }
 }
@@ -175,6 +184,9 @@ mod tests {
             InsufficientScope,
             TokenExpired,
             TooManyAuthFailures,
+            IdempotencyKeyReused,
+            IdempotencyKeyInUse,
+            PreconditionFailed,
         ];
         let mut seen = std::collections::HashSet::new();
         for code in all {

@@ -23,6 +23,7 @@ pub mod data_dir;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod idempotency;
 pub mod identity;
 pub mod paths;
 pub mod retention;
@@ -112,6 +113,7 @@ struct Inner {
     metrics: Metrics,
     health: HealthChecks,
     identity: identity::Identity,
+    idempotency: idempotency::Idempotency,
     named_secrets: secrets::SecretStore,
     clock: SharedClock,
     node_id: String,
@@ -195,6 +197,7 @@ impl Engine {
             .meta_get_or_insert("node_id", &uuid::Uuid::new_v4().to_string(), clock.now())
             .await?;
         let identity = identity::Identity::open(store.clone(), clock.clone()).await?;
+        let idempotency = idempotency::Idempotency::new(store.clone(), clock.clone());
         let named_secrets =
             secrets::SecretStore::new(secrets.clone(), store.clone(), clock.clone());
         let config = ConfigHandle::new(options.config, options.config_source, clock.clone());
@@ -215,6 +218,7 @@ impl Engine {
                 metrics,
                 health,
                 identity,
+                idempotency,
                 named_secrets,
                 node_id,
                 schema_version,
@@ -273,6 +277,11 @@ impl Engine {
     }
 
     /// Named API tokens and actors.
+    /// Idempotency keys of POST requests (the API's `Idempotency-Key`).
+    pub fn idempotency(&self) -> &idempotency::Idempotency {
+        &self.inner.idempotency
+    }
+
     pub fn identity(&self) -> &identity::Identity {
         &self.inner.identity
     }

@@ -4,6 +4,7 @@
 //! | --- | --- |
 //! | `events` | 7 days, at most the newest 1,000,000 ([`crate::events::log`]) |
 //! | `health_transitions` | 90 days ([`crate::health::history`]) |
+//! | `idempotency_keys` | 24 hours ([`crate::idempotency`]) |
 //! | `meta` | forever (a handful of rows) |
 //!
 //! Later domains add their row here: the ledger and the audit log are kept forever (money
@@ -31,6 +32,13 @@ pub async fn run(store: &Store, now: DateTime<Utc>) {
         Ok(n) => tracing::info!(rows = n, "pruned old health transitions"),
         Err(error) => {
             tracing::warn!(%error, "pruning health transitions failed; retried in an hour")
+        }
+    }
+    match crate::idempotency::prune(store, now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(rows = n, "pruned old idempotency keys"),
+        Err(error) => {
+            tracing::warn!(%error, "pruning idempotency keys failed; retried in an hour")
         }
     }
 }

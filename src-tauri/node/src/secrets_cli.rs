@@ -37,10 +37,13 @@ fn read_value(name: &str) -> anyhow::Result<SecretString> {
             .read_to_string(&mut buf)
             .context("reading the value from standard input (must be UTF-8)")?;
         // Refused whole, before any newline is stripped: never a cut-off value.
-        if buf.len() as u64 > MAX_INPUT {
+        if buf.len() as u64 > MAX_INPUT
+            || buf.trim_end_matches(['\r', '\n']).chars().count()
+                > flightdeck_engine::secrets::named::MAX_VALUE_CHARS
+        {
             bail!(
-                "the value is larger than {} bytes",
-                flightdeck_engine::secrets::named::MAX_VALUE_BYTES
+                "the value is longer than {} characters",
+                flightdeck_engine::secrets::named::MAX_VALUE_CHARS
             );
         }
         if buf.ends_with('\n') {

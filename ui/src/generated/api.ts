@@ -150,8 +150,12 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        get?: never;
-        /** Stores (or replaces) the secret `name`. Answers its name and times, never the value. */
+        /** One secret's name, times and version (also as `ETag`), never its value. */
+        get: operations["get_secret"];
+        /**
+         * Stores (or replaces) the secret `name`. Answers its name, times and version (also as
+         *     `ETag`), never the value.
+         */
         put: operations["set_secret"];
         post?: never;
         /** Removes the secret `name`. */
@@ -383,10 +387,11 @@ export type components = {
         CreateTokenRequest: {
             /**
              * Format: date-time
-             * @description When it stops working (RFC 3339); never when absent.
+             * @description When it stops working (RFC 3339, in the future: a past time is `400 bad_request`);
+             *     never when absent.
              */
             expires_at?: string | null;
-            /** @description 1 to 64 characters of a-z, 0-9, `.`, `_`, `-`. */
+            /** @description 1 to 64 characters of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit. */
             name: string;
             scope?: components["schemas"]["Scope"] | null;
         };
@@ -409,7 +414,7 @@ export type components = {
          * @description A stable, machine-readable failure code. Serialized in `snake_case`.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures";
+        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed";
         /** @description The error body's inner object. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -565,6 +570,11 @@ export type components = {
                 name: string;
                 /** Format: date-time */
                 updated_at: string;
+                /**
+                 * Format: int64
+                 * @description Raised by every set; the API's `ETag` (`"<version>"`) for conditional edits.
+                 */
+                version: number;
             }[];
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
             next_cursor?: string | null;
@@ -600,6 +610,11 @@ export type components = {
             name: string;
             /** Format: date-time */
             updated_at: string;
+            /**
+             * Format: int64
+             * @description Raised by every set; the API's `ETag` (`"<version>"`) for conditional edits.
+             */
+            version: number;
         };
         /**
          * @description Where secrets (the API token) are kept.
@@ -661,7 +676,7 @@ export type components = {
         };
         /** @description A secret's value to store. Its `Debug` hides the value. */
         SetSecretRequest: {
-            /** @description The value: 1 byte to 64 KiB. Never returned by any route. */
+            /** @description The value: 1 to 65,536 characters. Never returned by any route. */
             value: string;
         };
         /** @description One request, as the web backend would send it over HTTP (the shell adds the token). */
@@ -731,6 +746,15 @@ export type components = {
         };
         /** @description The Host or Origin header does not name this node: `forbidden_host`; the token's scope does not cover this request: `insufficient_scope` */
         ForbiddenHost: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ApiErrorBody"];
+            };
+        };
+        /** @description The `Idempotency-Key` was used for a different request: `idempotency_key_reused`; the first request with it is still running: `idempotency_key_in_use` */
+        IdempotencyConflict: {
             headers: {
                 [name: string]: unknown;
             };
@@ -860,6 +884,7 @@ export type ValidateConfigRequest = components['schemas']['ValidateConfigRequest
 export type ValidateConfigResponse = components['schemas']['ValidateConfigResponse'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseForbiddenHost = components['responses']['ForbiddenHost'];
+export type ResponseIdempotencyConflict = components['responses']['IdempotencyConflict'];
 export type ResponseInternal = components['responses']['Internal'];
 export type ResponseMethodNotAllowed = components['responses']['MethodNotAllowed'];
 export type ResponseNotFound = components['responses']['NotFound'];
@@ -899,7 +924,10 @@ export interface operations {
     reload_config: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -926,6 +954,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["ForbiddenHost"];
             408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["IdempotencyConflict"];
             429: components["responses"]["TooManyAuthFailures"];
             500: components["responses"]["Internal"];
         };
@@ -933,7 +962,10 @@ export interface operations {
     validate_config: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -964,6 +996,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["ForbiddenHost"];
             408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["IdempotencyConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyAuthFailures"];
@@ -1114,12 +1147,63 @@ export interface operations {
             500: components["responses"]["Internal"];
         };
     };
-    set_secret: {
+    get_secret: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description e.g. provider:openai */
+                /**
+                 * @description e.g. `provider:openai`: 1 to 127 characters of a-z, 0-9, `.`, `_`, `:` and `-`,
+                 *     starting with a letter or digit.
+                 */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret */
+            200: {
+                headers: {
+                    /** @description Its version, for If-Match */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such secret: `secret_missing` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    set_secret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Only if the secret is at this ETag (as a GET or PUT answered it), e.g. `"3"`. */
+                "If-Match"?: string;
+                /** @description `*`: only if there is no such secret yet (PUT only). */
+                "If-None-Match"?: string;
+            };
+            path: {
+                /**
+                 * @description e.g. `provider:openai`: 1 to 127 characters of a-z, 0-9, `.`, `_`, `:` and `-`,
+                 *     starting with a letter or digit.
+                 */
                 name: string;
             };
             cookie?: never;
@@ -1133,13 +1217,15 @@ export interface operations {
             /** @description Stored */
             200: {
                 headers: {
+                    /** @description The new version */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["SecretInfo"];
                 };
             };
-            /** @description Invalid name or value, or a read-only (env) backend: `bad_request` */
+            /** @description Invalid name or value, a malformed condition, or a read-only (env) backend: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1151,6 +1237,15 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["ForbiddenHost"];
             408: components["responses"]["RequestTimeout"];
+            /** @description The condition does not hold (someone changed it, or it exists): `precondition_failed` */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyAuthFailures"];
@@ -1169,9 +1264,15 @@ export interface operations {
     remove_secret: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Only if the secret is at this ETag, e.g. `"3"`. */
+                "If-Match"?: string;
+            };
             path: {
-                /** @description e.g. provider:openai */
+                /**
+                 * @description e.g. `provider:openai`: 1 to 127 characters of a-z, 0-9, `.`, `_`, `:` and `-`,
+                 *     starting with a letter or digit.
+                 */
                 name: string;
             };
             cookie?: never;
@@ -1185,7 +1286,15 @@ export interface operations {
                 };
                 content?: never;
             };
-            400: components["responses"]["BadRequest"];
+            /** @description Invalid name or a malformed condition: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["ForbiddenHost"];
             /** @description No such secret: `secret_missing` */
@@ -1198,6 +1307,15 @@ export interface operations {
                 };
             };
             408: components["responses"]["RequestTimeout"];
+            /** @description The secret changed since that ETag: `precondition_failed` */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             429: components["responses"]["TooManyAuthFailures"];
             500: components["responses"]["Internal"];
         };
@@ -1236,7 +1354,10 @@ export interface operations {
     create_token: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1287,7 +1408,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The token's name */
+                /** @description The token's name. */
                 name: string;
             };
             cookie?: never;

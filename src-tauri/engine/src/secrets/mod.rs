@@ -23,7 +23,7 @@ mod keychain;
 mod lock;
 pub mod named;
 
-pub use named::{SecretInfo, SecretStore, SecretStoreError};
+pub use named::{Precondition, SecretInfo, SecretStore, SecretStoreError};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -26,8 +26,10 @@ use crate::store::{Store, StoreError, values};
 
 /// Directory of the `file` backend's secrets, inside the data dir.
 pub const FILE_DIR: &str = "secrets";
-/// Largest secret value accepted.
-pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// Longest secret value accepted, in characters (so at most 256 KiB of UTF-8).
+pub const MAX_VALUE_CHARS: usize = 64 * 1024;
+/// The most bytes a value of [`MAX_VALUE_CHARS`] characters can take.
+pub const MAX_VALUE_BYTES: usize = 4 * MAX_VALUE_CHARS;
 
 /// A secret as listed: its name and times, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -35,13 +37,33 @@ pub struct SecretInfo {
     pub name: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Raised by every set; the API's `ETag` (`"<version>"`) for conditional edits.
+    pub version: i64,
+}
+
+/// The condition an edit is made under (the API's `If-Match` / `If-None-Match: *`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precondition {
+    /// Whatever is there (or nothing).
+    #[default]
+    Any,
+    /// Only if there is no such secret yet.
+    Absent,
+    /// Only if the secret is at this version.
+    Version(i64),
+    /// Only if the secret is not at this version (absent included).
+    NotVersion(i64),
+    /// Only if the secret exists (`If-Match: *`).
+    NotAbsent,
+    /// A condition that holds for nothing (a malformed `If-Match`).
+    Never,
 }
 
 /// Failures of named secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretStoreError {
     #[error(
-        "invalid secret name {0:?}: use 1 to 128 characters of a-z, 0-9, '.', '_', ':' and \
+        "invalid secret name {0:?}: use 1 to 127 characters of a-z, 0-9, '.', '_', ':' and \
          '-', starting with a letter or digit (e.g. provider:openai)"
     )]
     InvalidName(String),
@@ -49,13 +71,15 @@ pub enum SecretStoreError {
     NotFound(String),
     #[error("a secret value must not be empty")]
     Empty,
-    #[error("a secret value is at most {MAX_VALUE_BYTES} bytes")]
+    #[error("a secret value is at most {MAX_VALUE_CHARS} characters")]
     TooLarge,
     #[error(
         "the env secret backend is read-only: set {var} in the node's environment instead, or \
          choose the keychain or file backend"
     )]
     ReadOnly { var: String },
+    #[error("the secret {name:?} is {}, not what the request expected; fetch it again and retry", match .current { Some(v) => format!("at version {v}"), None => "absent".to_string() })]
+    PreconditionFailed { name: String, current: Option<i64> },
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error(transparent)]
@@ -65,6 +89,7 @@ pub enum SecretStoreError {
 impl SecretStoreError {
     pub fn code(&self) -> ErrorCode {
         match self {
+            Self::PreconditionFailed { .. } => ErrorCode::PreconditionFailed,
             Self::InvalidName(_) | Self::Empty | Self::TooLarge | Self::ReadOnly { .. } => {
                 ErrorCode::BadRequest
             }
@@ -79,7 +104,8 @@ impl SecretStoreError {
 pub fn valid_name(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
-        && b.len() <= 128
+        // 127: the file backend names a file by the name's hex, within 255 bytes.
+        && b.len() <= 127
         && b[0].is_ascii_alphanumeric()
         && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._:-".contains(c))
@@ -199,6 +225,9 @@ pub struct SecretStore {
     secrets: Result<Secrets, SecretsError>,
     store: Store,
     clock: SharedClock,
+    /// One edit at a time: the precondition check, the backend write and the row write of
+    /// a set or remove happen together, so concurrent edits cannot interleave.
+    edits: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for SecretStore {
@@ -213,6 +242,7 @@ impl SecretStore {
             secrets,
             store,
             clock,
+            edits: Default::default(),
         }
     }
 
@@ -234,14 +264,60 @@ impl SecretStore {
         name: &str,
         value: SecretString,
     ) -> Result<SecretInfo, SecretStoreError> {
+        self.set_if(name, value, Precondition::Any).await
+    }
+
+    /// The version of `name`, if it is listed.
+    async fn version(&self, name: &str) -> Result<Option<i64>, SecretStoreError> {
+        let owned = name.to_string();
+        Ok(self
+            .store
+            .read(move |db| {
+                db.query_opt(
+                    "SELECT version FROM secrets WHERE name = ?1",
+                    [&owned],
+                    |r| r.get(0),
+                )
+            })
+            .await?)
+    }
+
+    fn check(name: &str, current: Option<i64>, when: Precondition) -> Result<(), SecretStoreError> {
+        let ok = match when {
+            Precondition::Any => true,
+            Precondition::Absent => current.is_none(),
+            Precondition::Version(v) => current == Some(v),
+            Precondition::NotVersion(v) => current != Some(v),
+            Precondition::NotAbsent => current.is_some(),
+            Precondition::Never => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(SecretStoreError::PreconditionFailed {
+                name: name.to_string(),
+                current,
+            })
+        }
+    }
+
+    /// [`Self::set`] under a precondition, checked with the edit (412 on the API).
+    pub async fn set_if(
+        &self,
+        name: &str,
+        value: SecretString,
+        when: Precondition,
+    ) -> Result<SecretInfo, SecretStoreError> {
         Self::check_name(name)?;
         if value.expose_secret().is_empty() {
             return Err(SecretStoreError::Empty);
         }
-        if value.expose_secret().len() > MAX_VALUE_BYTES {
+        if value.expose_secret().chars().count() > MAX_VALUE_CHARS {
             return Err(SecretStoreError::TooLarge);
         }
         let backend = self.backend()?;
+        let _edit = self.edits.lock().await;
+        Self::check(name, self.version(name).await?, when)?;
         let owned = name.to_string();
         tokio::task::spawn_blocking(move || backend.put_blocking(&owned, value.expose_secret()))
             .await
@@ -250,18 +326,25 @@ impl SecretStore {
             })??;
         let now = values::time_to_db(self.clock.now());
         let owned = name.to_string();
-        let (created, updated) = self
+        let (created, updated, version) = self
             .store
             .write(move |tx| {
                 tx.execute(
                     "INSERT INTO secrets (name, created_at, updated_at) VALUES (?1, ?2, ?2) \
-                     ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at",
+                     ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at, \
+                     version = version + 1",
                     rusqlite::params![owned, now],
                 )?;
                 tx.query_one(
-                    "SELECT created_at, updated_at FROM secrets WHERE name = ?1",
+                    "SELECT created_at, updated_at, version FROM secrets WHERE name = ?1",
                     [&owned],
-                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    },
                 )
             })
             .await?;
@@ -274,6 +357,7 @@ impl SecretStore {
             name: name.to_string(),
             created_at: time(created)?,
             updated_at: time(updated)?,
+            version,
         })
     }
 
@@ -283,13 +367,14 @@ impl SecretStore {
             .store
             .read(|db| {
                 db.query_all(
-                    "SELECT name, created_at, updated_at FROM secrets ORDER BY name",
+                    "SELECT name, created_at, updated_at, version FROM secrets ORDER BY name",
                     [],
                     |r| {
                         Ok(SecretInfo {
                             name: r.get(0)?,
                             created_at: values::time_from_db(r.get(1)?)?,
                             updated_at: values::time_from_db(r.get(2)?)?,
+                            version: r.get(3)?,
                         })
                     },
                 )
@@ -298,21 +383,44 @@ impl SecretStore {
         Ok(rows)
     }
 
-    /// Removes the secret `name`: its value first, then its name.
-    pub async fn remove(&self, name: &str) -> Result<(), SecretStoreError> {
+    /// One listed secret.
+    pub async fn info(&self, name: &str) -> Result<SecretInfo, SecretStoreError> {
         Self::check_name(name)?;
         let owned = name.to_string();
-        let listed: Option<i64> = self
+        let found = self
             .store
             .read(move |db| {
-                db.query_opt("SELECT 1 FROM secrets WHERE name = ?1", [&owned], |r| {
-                    r.get(0)
-                })
+                db.query_opt(
+                    "SELECT name, created_at, updated_at, version FROM secrets WHERE name = ?1",
+                    [&owned],
+                    |r| {
+                        Ok(SecretInfo {
+                            name: r.get(0)?,
+                            created_at: values::time_from_db(r.get(1)?)?,
+                            updated_at: values::time_from_db(r.get(2)?)?,
+                            version: r.get(3)?,
+                        })
+                    },
+                )
             })
             .await?;
-        if listed.is_none() {
+        found.ok_or_else(|| SecretStoreError::NotFound(name.to_string()))
+    }
+
+    /// Removes the secret `name`: its value first, then its name.
+    pub async fn remove(&self, name: &str) -> Result<(), SecretStoreError> {
+        self.remove_if(name, Precondition::Any).await
+    }
+
+    /// [`Self::remove`] under a precondition (`Version`; `Absent` never holds here).
+    pub async fn remove_if(&self, name: &str, when: Precondition) -> Result<(), SecretStoreError> {
+        Self::check_name(name)?;
+        let _edit = self.edits.lock().await;
+        let current = self.version(name).await?;
+        if current.is_none() {
             return Err(SecretStoreError::NotFound(name.to_string()));
         }
+        Self::check(name, current, when)?;
         let backend = self.backend()?;
         let owned = name.to_string();
         tokio::task::spawn_blocking(move || backend.delete_blocking(&owned))
