@@ -219,6 +219,16 @@ impl Secrets {
     }
 }
 
+/// A `secrets` row selected as `name, created_at, updated_at, version`.
+fn secret_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretInfo> {
+    Ok(SecretInfo {
+        name: r.get(0)?,
+        created_at: values::time_from_db(r.get(1)?)?,
+        updated_at: values::time_from_db(r.get(2)?)?,
+        version: r.get(3)?,
+    })
+}
+
 /// Named secrets of one node. Cheap to clone.
 #[derive(Clone)]
 pub struct SecretStore {
@@ -369,14 +379,7 @@ impl SecretStore {
                 db.query_all(
                     "SELECT name, created_at, updated_at, version FROM secrets ORDER BY name",
                     [],
-                    |r| {
-                        Ok(SecretInfo {
-                            name: r.get(0)?,
-                            created_at: values::time_from_db(r.get(1)?)?,
-                            updated_at: values::time_from_db(r.get(2)?)?,
-                            version: r.get(3)?,
-                        })
-                    },
+                    secret_row,
                 )
             })
             .await?;
@@ -393,14 +396,7 @@ impl SecretStore {
                 db.query_opt(
                     "SELECT name, created_at, updated_at, version FROM secrets WHERE name = ?1",
                     [&owned],
-                    |r| {
-                        Ok(SecretInfo {
-                            name: r.get(0)?,
-                            created_at: values::time_from_db(r.get(1)?)?,
-                            updated_at: values::time_from_db(r.get(2)?)?,
-                            version: r.get(3)?,
-                        })
-                    },
+                    secret_row,
                 )
             })
             .await?;
