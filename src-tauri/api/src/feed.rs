@@ -361,10 +361,21 @@ pub(crate) async fn run<S: FeedSocket>(
                     return refuse_with(&mut socket, error.code, &error.message).await;
                 }
             },
-            _ => {
+            Ok(_) => {
                 return refuse(
                     &mut socket,
                     "the first message must be {\"type\":\"auth\",\"token\":\"…\"}",
+                )
+                .await;
+            }
+            // Bad input, not a failed authentication: say what is wrong with it.
+            Err(e) => {
+                return refuse_with(
+                    &mut socket,
+                    ErrorCode::InvalidJson,
+                    &format!(
+                        "the first message must be {{\"type\":\"auth\",\"token\":\"…\"}}: {e}"
+                    ),
                 )
                 .await;
             }

@@ -249,3 +249,20 @@ async fn the_feed_accepts_named_tokens_and_shares_the_lockout() {
     );
     engine.shutdown().await;
 }
+
+/// A first message that is not a client message is bad input, said as such (then closed, as
+/// no authentication happened).
+#[tokio::test]
+async fn a_malformed_first_message_is_invalid_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    for text in ["not json", r#"{"type":"auth"}"#, r#"{"type":"subscribe"}"#] {
+        let mut client = connect(state(engine.clone()));
+        client.tx.send(Message::Text(text.into())).unwrap();
+        let err = client.next_json().await;
+        assert_eq!(err["code"], "invalid_json", "{text}: {err}");
+        assert!(err["message"].as_str().unwrap().contains("auth"), "{err}");
+        assert_eq!(close_code(&client.recv().await), Some(CLOSE_UNAUTHORIZED));
+    }
+    engine.shutdown().await;
+}

@@ -15,6 +15,8 @@ pub const MAX_LIMIT: u32 = 500;
 /// `limit` and `cursor` query parameters.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+// Unknown parameters are refused (docs/api.md): a misspelt filter must not be ignored.
+#[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Items per page, 1 to 500 (default 100).
     #[param(minimum = 1, maximum = 500)]

@@ -138,10 +138,22 @@ async fn tokens_are_created_once_listed_without_values_scoped_expired_and_revoke
         "/api/v1/tokens?cursor=%%%",
         "/api/v1/tokens?limit=0",
         "/api/v1/tokens?limit=many",
+        "/api/v1/tokens?sort=-name",
+        "/api/v1/secrets?scope=admin",
     ] {
         let r = send(&app, req("GET", bad, TOKEN, None)).await;
         assert_error(&r, StatusCode::BAD_REQUEST, "bad_request");
     }
+    // An unknown parameter is named, not ignored.
+    let r = send(&app, req("GET", "/api/v1/tokens?sort=-name", TOKEN, None)).await;
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sort"),
+        "{:?}",
+        r.json
+    );
 
     // Scopes: read may read, not administer; operate neither administers.
     let r = send(&app, req("GET", "/api/v1/info", &ci, None)).await;

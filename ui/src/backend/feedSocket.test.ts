@@ -203,6 +203,18 @@ describe("FeedSocket", () => {
     expect(t.sockets).toHaveLength(1);
   });
 
+  it("waits and retries when the node locked this address out, keeping the token", () => {
+    const t = setup("good");
+    t.feed.start();
+    t.last().open();
+    t.last().receive({ type: "error", code: "too_many_auth_failures", message: "try again in 60 s" });
+    t.last().drop(4401);
+    expect(t.unauthorized).toEqual([]);
+    expect(t.states.at(-1)).toBe("reconnecting");
+    vi.advanceTimersByTime(500);
+    expect(t.sockets).toHaveLength(2);
+  });
+
   it("reconnects after the node's going-away close (1001)", () => {
     const t = setup();
     t.feed.start();

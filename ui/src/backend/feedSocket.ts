@@ -92,6 +92,9 @@ export class FeedSocket {
   private everConnected = false;
   private stopped = true;
   private unauthorized = false;
+  /** The node locked this address out (too many failed authentications): not our token's
+   * fault, so the 4401 that follows means "later", not "signed out". */
+  private lockedOut = false;
   private state: ConnState | null = null;
 
   constructor(private readonly opts: FeedSocketOptions) {
@@ -167,6 +170,11 @@ export class FeedSocket {
       this.socket = null;
       this.clearPing();
       if (this.stopped || this.unauthorized) return;
+      if (this.lockedOut) {
+        this.lockedOut = false;
+        this.scheduleReconnect();
+        return;
+      }
       if (closeCode(ev) === CLOSE_UNAUTHORIZED) {
         // The node refused us without (or before we read) its error message.
         this.becomeUnauthorized(token);
@@ -199,6 +207,7 @@ export class FeedSocket {
         // Our resume point means nothing to this node (another node, a wiped database): the
         // server closes; the next connection starts fresh and the state is refetched.
         if (m.code === "resume_from_future") this.lastSeq = null;
+        if (m.code === "too_many_auth_failures") this.lockedOut = true;
         this.opts.onMessage(m);
         if (m.code === "unauthorized") {
           this.becomeUnauthorized(token);
