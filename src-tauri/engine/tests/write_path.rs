@@ -90,6 +90,38 @@ async fn a_failing_job_is_undone_alone_and_takes_no_one_with_it() {
     store.close().await;
 }
 
+/// A job whose failure ends the whole transaction (as SQLite does by itself on some errors,
+/// e.g. a full disk; imitated with a ROLLBACK) still takes no one with it.
+#[tokio::test]
+async fn a_failure_that_ends_the_transaction_is_undone_alone_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    exec(&store, "CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
+    let writes: Vec<_> = (0..100i64)
+        .map(|n| {
+            store.write(move |tx| {
+                tx.execute("INSERT INTO t (n) VALUES (?1)", [n])?;
+                if n % 25 == 5 {
+                    tx.execute("ROLLBACK", [])?;
+                    return Err(JobError::Refused);
+                }
+                Ok(n)
+            })
+        })
+        .collect();
+    let mut ok = Vec::new();
+    for (n, w) in writes.into_iter().enumerate() {
+        match (n % 25, w.await) {
+            (5, Err(JobError::Refused)) => {}
+            (_, Ok(v)) => ok.push(v),
+            (_, other) => panic!("job {n}: {other:?}"),
+        }
+    }
+    assert_eq!(ok.len(), 96);
+    assert_eq!(rows(&store).await, ok);
+    store.close().await;
+}
+
 #[tokio::test]
 async fn events_are_published_after_their_state_commits_never_before() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,7 +16,8 @@
 //!   half of its own writes: the batch is rolled back and run again with a savepoint around
 //!   each job, so each failed job is undone alone. Jobs therefore may run more than once and
 //!   must keep their side effects inside the transaction (their result is taken from the run
-//!   that committed).
+//!   that committed). A failure that ends the whole transaction (SQLite rolls back by itself
+//!   on some errors) is handled too: the savepoint pass starts again without that job.
 //! - Events appended with [`WriteTx::append_event`] get their sequence number from the
 //!   `events` table inside the transaction; they are published on the bus after the commit,
 //!   in sequence order, before the callers are answered.
@@ -317,24 +318,52 @@ impl Writer {
                 break;
             }
         }
-        if !all_ok {
-            // One failed: undo everything and run each job in its own savepoint.
-            self.exec("ROLLBACK")?;
+        if all_ok {
+            return self.exec("COMMIT");
+        }
+        // One failed: undo everything and run each job in its own savepoint. A failure that
+        // ended the whole transaction (SQLite rolls back by itself on some errors, such as a
+        // full disk or an interrupted statement) leaves no savepoint to return to: the pass
+        // starts again without that job, so the others still commit. Each restart drops one
+        // more job, so this ends.
+        let mut failed = vec![false; batch.len()];
+        loop {
+            self.rollback_if_open()?;
             events.clear();
             self.exec("BEGIN IMMEDIATE")?;
-            for job in batch.iter_mut() {
+            let mut restart = false;
+            for (i, job) in batch.iter_mut().enumerate() {
+                if failed[i] {
+                    continue;
+                }
                 self.exec("SAVEPOINT job")?;
                 let mark = events.len();
                 if self.run_job(job.as_mut(), events) {
                     self.exec("RELEASE job")?;
-                } else {
-                    self.exec("ROLLBACK TO job")?;
-                    self.exec("RELEASE job")?;
-                    events.truncate(mark);
+                    continue;
                 }
+                failed[i] = true;
+                if self.conn.is_autocommit() {
+                    restart = true;
+                    break;
+                }
+                self.exec("ROLLBACK TO job")?;
+                self.exec("RELEASE job")?;
+                events.truncate(mark);
+            }
+            if !restart {
+                return self.exec("COMMIT");
             }
         }
-        self.exec("COMMIT")
+    }
+
+    /// Rolls back the open transaction, if SQLite has not already.
+    fn rollback_if_open(&self) -> Result<(), StoreError> {
+        if self.conn.is_autocommit() {
+            Ok(())
+        } else {
+            self.exec("ROLLBACK")
+        }
     }
 
     fn run_job(&mut self, job: &mut dyn Job, events: &mut Vec<FeedEvent>) -> bool {
