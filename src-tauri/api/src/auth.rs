@@ -60,7 +60,25 @@ struct Client {
     last_seen: Option<Instant>,
 }
 
-/// Failed authentications per client address.
+/// After this long without a lockout, a client's lockouts no longer escalate the next one.
+pub const LOCKOUTS_FORGOTTEN_AFTER: Duration = Duration::from_secs(3600);
+
+/// Whom failures are counted against: an IPv4 address, or an IPv6 /64 (one subscriber's
+/// network: an attacker there has 2^64 addresses to rotate through). IPv4-mapped IPv6
+/// addresses count as their IPv4 address.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+    }
+}
+
+/// Failed authentications per client address (see [`client_key`]).
 #[derive(Debug, Default)]
 pub struct AuthFailures {
     clients: Mutex<HashMap<IpAddr, Client>>,
@@ -76,6 +94,7 @@ impl AuthFailures {
 
     /// How long `ip` must still wait, if it is locked out.
     pub fn locked_for(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        let ip = client_key(ip);
         let clients = self.lock();
         let until = clients.get(&ip)?.locked_until?;
         (until > now).then(|| until - now)
@@ -83,6 +102,7 @@ impl AuthFailures {
 
     /// Counts a failure; returns the lockout it started, if any.
     pub fn failed(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        let ip = client_key(ip);
         let mut clients = self.lock();
         if clients.len() >= MAX_CLIENTS && !clients.contains_key(&ip) {
             // Forget the client seen longest ago.
@@ -96,6 +116,12 @@ impl AuthFailures {
         }
         let c = clients.entry(ip).or_default();
         c.last_seen = Some(now);
+        if c.locked_until
+            .is_some_and(|until| now.saturating_duration_since(until) > LOCKOUTS_FORGOTTEN_AFTER)
+        {
+            c.lockouts = 0;
+            c.locked_until = None;
+        }
         if c.window_start
             .is_none_or(|s| now.duration_since(s) > WINDOW)
         {
@@ -114,11 +140,19 @@ impl AuthFailures {
         Some(lockout)
     }
 
-    /// A success clears the client's record.
+    /// A success clears the client's failures, not its lockouts: interleaving one good
+    /// token with guesses must not reset the escalation (lockouts are forgotten after
+    /// [`LOCKOUTS_FORGOTTEN_AFTER`] without one).
     pub fn succeeded(&self, ip: IpAddr) {
+        let ip = client_key(ip);
         let mut clients = self.lock();
-        if clients.contains_key(&ip) {
-            clients.remove(&ip);
+        if let Some(c) = clients.get_mut(&ip) {
+            if c.lockouts == 0 {
+                clients.remove(&ip);
+            } else {
+                c.failures = 0;
+                c.window_start = None;
+            }
         }
     }
 }
@@ -322,9 +356,46 @@ mod tests {
             f.failed(ip, t1);
         }
         assert_eq!(f.failed(ip, t1), Some(Duration::from_secs(2)), "doubles");
+        // A success between rounds clears the failures but not the escalation.
+        let t2 = t1 + Duration::from_secs(3);
         f.succeeded(ip);
-        assert_eq!(f.locked_for(ip, t1), None);
+        assert_eq!(f.locked_for(ip, t2), None);
+        for _ in 0..FAILURES_ALLOWED - 1 {
+            assert_eq!(f.failed(ip, t2), None);
+        }
+        assert_eq!(
+            f.failed(ip, t2),
+            Some(Duration::from_secs(4)),
+            "still doubles"
+        );
+        // An hour without a lockout: forgotten, back to 1 s.
+        let t3 = t2 + Duration::from_secs(4) + LOCKOUTS_FORGOTTEN_AFTER + Duration::from_secs(1);
+        for _ in 0..FAILURES_ALLOWED - 1 {
+            f.failed(ip, t3);
+        }
+        assert_eq!(f.failed(ip, t3), Some(Duration::from_secs(1)));
         let other: IpAddr = "192.0.2.8".parse().unwrap();
-        assert_eq!(f.locked_for(other, t1), None, "per address");
+        assert_eq!(f.locked_for(other, t3), None, "per address");
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() {
+        let f = AuthFailures::default();
+        let t0 = Instant::now();
+        // Rotating through one /64 does not escape the count.
+        for i in 0..FAILURES_ALLOWED {
+            let ip: IpAddr = format!("2001:db8:0:7::{:x}", i + 1).parse().unwrap();
+            f.failed(ip, t0);
+        }
+        let same_net: IpAddr = "2001:db8:0:7:ffff::1".parse().unwrap();
+        assert!(f.locked_for(same_net, t0).is_some());
+        let next_net: IpAddr = "2001:db8:0:8::1".parse().unwrap();
+        assert_eq!(f.locked_for(next_net, t0), None);
+        // ::ffff:192.0.2.9 is 192.0.2.9.
+        let mapped: IpAddr = "::ffff:192.0.2.9".parse().unwrap();
+        for _ in 0..FAILURES_ALLOWED {
+            f.failed(mapped, t0);
+        }
+        assert!(f.locked_for("192.0.2.9".parse().unwrap(), t0).is_some());
     }
 }
