@@ -7,7 +7,7 @@ use std::process::Command;
 
 use flightdeck_testkit::{Keyring, private_bus};
 
-use super::support::{Node, client, flightdeck, get_json, run};
+use super::support::{Node, client, dependency, flightdeck, run};
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
@@ -70,14 +70,7 @@ async fn token_lives_in_the_keychain() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let health: serde_json::Value = get_json(&http, &node.url("/health"), None).await;
-    let secrets = health["dependencies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "secrets")
-        .unwrap()
-        .clone();
+    let secrets = dependency(&http, &node, "secrets").await;
     assert_eq!(secrets["status"], "healthy", "{secrets}");
     assert!(secrets["message"].as_str().unwrap().contains("keychain"));
     let (code, log) = node.terminate();
@@ -157,21 +150,7 @@ async fn the_environment_token_needs_no_keychain() {
         .await
         .unwrap();
     assert_eq!(info.status(), 200);
-    let health: serde_json::Value = http
-        .get(node.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let secrets = health["dependencies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "secrets")
-        .unwrap()
-        .clone();
+    let secrets = dependency(&http, &node, "secrets").await;
     assert_eq!(secrets["status"], "unhealthy", "{secrets}");
     let (code, _) = node.terminate();
     assert_eq!(code, 0);

@@ -159,6 +159,18 @@ pub async fn integrity(dir: &Path) -> String {
 }
 
 /// GET `url` (with the bearer token when given) and parse the JSON body.
+/// `/health`'s entry for the dependency `name`.
+pub async fn dependency(http: &reqwest::Client, node: &Node, name: &str) -> serde_json::Value {
+    let health = get_json(http, &node.url("/health"), None).await;
+    health["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .unwrap_or_else(|| panic!("/health lists no {name}: {health}"))
+        .clone()
+}
+
 pub async fn get_json(http: &reqwest::Client, url: &str, token: Option<&str>) -> serde_json::Value {
     let mut req = http.get(url);
     if let Some(token) = token {
