@@ -155,7 +155,14 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         }
         Unauthorized | TokenExpired => StatusCode::UNAUTHORIZED,
         ForbiddenHost | InsufficientScope => StatusCode::FORBIDDEN,
-        NotFound | SecretMissing => StatusCode::NOT_FOUND,
+        NotFound | SecretMissing | UnknownModel => StatusCode::NOT_FOUND,
+        ProviderRejected => StatusCode::BAD_REQUEST,
+        ProviderAuthFailed | ProviderUnavailable | ProviderBadResponse | ResponseTooLarge => {
+            StatusCode::BAD_GATEWAY
+        }
+        ProviderTimeout => StatusCode::GATEWAY_TIMEOUT,
+        ProviderRateLimited | RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        CircuitOpen | LedgerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         Conflict | IdempotencyKeyReused | IdempotencyKeyInUse => StatusCode::CONFLICT,

@@ -73,6 +73,28 @@ pub enum ErrorCode {
     IdempotencyKeyInUse,
     /// An `If-Match` / `If-None-Match` condition does not hold: someone else changed it.
     PreconditionFailed,
+    /// The usage ledger cannot record calls (its journal is not writable): calls are refused.
+    LedgerUnavailable,
+    /// `model` is neither a configured route nor a `provider/model` of a configured provider.
+    UnknownModel,
+    /// A provider refused its key (401/403), or its key's secret does not exist.
+    ProviderAuthFailed,
+    /// Every provider of the chain failed (each hop's reason is on the call record).
+    ProviderUnavailable,
+    /// A provider did not answer in time (connect, first byte, between chunks, total).
+    ProviderTimeout,
+    /// A provider answered 429 (rate limited by it) and the chain had nowhere else to go.
+    ProviderRateLimited,
+    /// A provider answered something that is not its protocol (malformed JSON, a broken stream).
+    ProviderBadResponse,
+    /// A provider refused the request as invalid (400/404/422): not retried.
+    ProviderRejected,
+    /// A provider's answer exceeded `max_response_bytes`.
+    ResponseTooLarge,
+    /// The circuit breaker of every provider/model of the chain is open.
+    CircuitOpen,
+    /// Flightdeck's own client-side rate limit for the provider/model is full.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -110,6 +132,17 @@ impl ErrorCode {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::IdempotencyKeyInUse => "idempotency_key_in_use",
             Self::PreconditionFailed => "precondition_failed",
+            Self::LedgerUnavailable => "ledger_unavailable",
+            Self::UnknownModel => "unknown_model",
+            Self::ProviderAuthFailed => "provider_auth_failed",
+            Self::ProviderUnavailable => "provider_unavailable",
+            Self::ProviderTimeout => "provider_timeout",
+            Self::ProviderRateLimited => "provider_rate_limited",
+            Self::ProviderBadResponse => "provider_bad_response",
+            Self::ProviderRejected => "provider_rejected",
+            Self::ResponseTooLarge => "response_too_large",
+            Self::CircuitOpen => "circuit_open",
+            Self::RateLimited => "rate_limited",
         }
     }
 }
@@ -133,6 +166,8 @@ pub enum EngineError {
     Telemetry(#[from] crate::telemetry::TelemetryError),
     #[error(transparent)]
     Identity(#[from] crate::identity::IdentityError),
+    #[error(transparent)]
+    Ledger(#[from] crate::providers::ledger::LedgerError),
 }
 
 impl EngineError {
@@ -144,6 +179,7 @@ impl EngineError {
             Self::Secrets(e) => e.code(),
             Self::Telemetry(_) => ErrorCode::Internal,
             Self::Identity(e) => e.code(),
+            Self::Ledger(e) => e.code(),
         }
     }
 }
@@ -187,6 +223,17 @@ mod tests {
             IdempotencyKeyReused,
             IdempotencyKeyInUse,
             PreconditionFailed,
+            LedgerUnavailable,
+            UnknownModel,
+            ProviderAuthFailed,
+            ProviderUnavailable,
+            ProviderTimeout,
+            ProviderRateLimited,
+            ProviderBadResponse,
+            ProviderRejected,
+            ResponseTooLarge,
+            CircuitOpen,
+            RateLimited,
         ];
         let mut seen = std::collections::HashSet::new();
         for code in all {

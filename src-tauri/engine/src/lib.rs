@@ -26,6 +26,7 @@ pub mod health;
 pub mod idempotency;
 pub mod identity;
 pub mod paths;
+pub mod providers;
 pub mod retention;
 pub mod secrets;
 pub mod store;

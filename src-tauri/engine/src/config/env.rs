@@ -110,7 +110,7 @@ impl EnvSnapshot {
         }
         if rest.contains("__") {
             let key = rest.to_ascii_lowercase().replace("__", ".");
-            if !keys.contains(&key) {
+            if !keys.contains(&key) && !in_map_section(&key) {
                 self.problems.push(ConfigProblem {
                     source,
                     reason: unknown_key_reason(&key, keys),
@@ -178,6 +178,15 @@ impl EnvSnapshot {
     pub fn ignored(&self) -> &[String] {
         &self.ignored
     }
+}
+
+/// Sections keyed by a user's names (`providers.<name>.<key>`): any key below a name is
+/// passed on, and the config's own types reject what they do not know.
+const MAP_SECTIONS: &[&str] = &["providers", "routes", "models", "prices"];
+
+fn in_map_section(key: &str) -> bool {
+    let mut parts = key.split('.');
+    parts.next().is_some_and(|s| MAP_SECTIONS.contains(&s)) && parts.count() >= 2
 }
 
 fn unknown_key_reason(key: &str, keys: &[String]) -> String {

@@ -22,12 +22,17 @@ pub mod reload;
 mod validate;
 mod watch;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ErrorCode;
+use crate::providers::settings::{
+    CacheSettings, GatewayConfig, ModelConfig, PriceEntry, ProviderConfig, ProvidersView,
+    RouteConfig,
+};
 
 pub use env::{ENV_PREFIX, EnvSnapshot};
 pub use handle::{ConfigHandle, ConfigState, ConfigStatus};
@@ -109,6 +114,30 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub feed: FeedConfig,
     pub health: HealthConfig,
+    /// LLM providers by name (`[providers.openai]`).
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Model names for clients and agents (`[routes.default] chain = [...]`).
+    pub routes: BTreeMap<String, RouteConfig>,
+    /// Settings of single models (`[models."openai/gpt-4.1"]`); none needed to use one.
+    pub models: BTreeMap<String, ModelConfig>,
+    /// Prices over the shipped table (`[prices."openai/gpt-4.1"]`).
+    pub prices: BTreeMap<String, PriceEntry>,
+    pub gateway: GatewayConfig,
+    pub cache: CacheSettings,
+}
+
+impl Config {
+    /// The providers' part of the config.
+    pub fn providers_view(&self) -> ProvidersView<'_> {
+        ProvidersView {
+            providers: &self.providers,
+            routes: &self.routes,
+            models: &self.models,
+            prices: &self.prices,
+            gateway: &self.gateway,
+            cache: &self.cache,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -230,6 +259,8 @@ pub const RESTART_KEYS: &[&str] = &[
     "server.allowed_hosts",
     "secrets.backend",
     "log.format",
+    "gateway.desktop_listen",
+    "gateway.desktop_address",
 ];
 
 impl Config {
@@ -240,6 +271,8 @@ impl Config {
         c.server = running.server.clone();
         c.secrets = running.secrets.clone();
         c.log.format = running.log.format;
+        c.gateway.desktop_listen = running.gateway.desktop_listen;
+        c.gateway.desktop_address = running.gateway.desktop_address.clone();
         c
     }
 

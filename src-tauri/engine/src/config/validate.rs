@@ -11,7 +11,7 @@ use std::path::Path;
 use super::{Config, ConfigError, ConfigProblem};
 
 /// A broken rule: the dotted key and why.
-type Violation = (&'static str, String);
+type Violation = (String, String);
 
 impl Config {
     /// Checks values beyond their types; every problem is blamed on `path` (or on
@@ -25,7 +25,7 @@ impl Config {
                 .into_iter()
                 .map(|(key, reason)| ConfigProblem {
                     source: source.clone(),
-                    key: key.into(),
+                    key,
                     reason,
                 })
                 .collect(),
@@ -38,10 +38,10 @@ impl Config {
             .into_iter()
             .map(|(key, reason)| ConfigProblem {
                 source: figment
-                    .find_metadata(key)
+                    .find_metadata(&key)
                     .map(super::load::source_name)
                     .unwrap_or_else(|| "configuration".into()),
-                key: key.into(),
+                key,
                 reason,
             })
             .collect()
@@ -51,7 +51,7 @@ impl Config {
         let mut out: Vec<Violation> = Vec::new();
         if self.server.listen_addr().is_none() {
             out.push((
-                "server.listen",
+                "server.listen".into(),
                 format!(
                     "`{}` is not an IP address with a port or localhost:PORT, e.g. 127.0.0.1:7878",
                     self.server.listen
@@ -60,7 +60,10 @@ impl Config {
         }
         for entry in &self.server.allowed_hosts {
             if let Err(reason) = super::normalize_host(entry) {
-                out.push(("server.allowed_hosts", format!("`{entry}`: {reason}")));
+                out.push((
+                    "server.allowed_hosts".into(),
+                    format!("`{entry}`: {reason}"),
+                ));
             }
         }
         let ranges: [(&'static str, u64, u64, u64); 5] = [
@@ -87,15 +90,16 @@ impl Config {
         ];
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             out.push((
-                "log.level",
+                "log.level".into(),
                 format!("`{}` is not a log filter: {e}", self.log.level),
             ));
         }
         for (key, value, min, max) in ranges {
             if !(min..=max).contains(&value) {
-                out.push((key, format!("must be between {min} and {max}")));
+                out.push((key.into(), format!("must be between {min} and {max}")));
             }
         }
+        out.extend(self.providers_view().violations());
         out
     }
 }

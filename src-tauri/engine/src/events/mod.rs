@@ -64,7 +64,7 @@ pub struct ConfigEvent {
 }
 
 /// Everything that happens on a node and is worth telling a live client. The variant's
-/// snake_case name is the feed topic (`metrics`, `config`, `health`).
+/// snake_case name is the feed topic (`metrics`, `config`, `health`, `calls`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "topic", content = "payload", rename_all = "snake_case")]
 pub enum Event {
@@ -78,6 +78,8 @@ pub enum Event {
         to: HealthStatus,
         message: Option<String>,
     },
+    /// An LLM call was written to the usage ledger (in the same transaction).
+    Calls(Box<crate::providers::ledger::CallRecord>),
 }
 
 /// A feed topic: the snake_case name of an [`Event`] variant.
@@ -87,16 +89,18 @@ pub enum Topic {
     Metrics,
     Config,
     Health,
+    Calls,
 }
 
 impl Topic {
-    pub const ALL: &'static [Topic] = &[Topic::Metrics, Topic::Config, Topic::Health];
+    pub const ALL: &'static [Topic] = &[Topic::Metrics, Topic::Config, Topic::Health, Topic::Calls];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Metrics => "metrics",
             Self::Config => "config",
             Self::Health => "health",
+            Self::Calls => "calls",
         }
     }
 
@@ -117,6 +121,7 @@ impl Event {
             Self::Metrics(_) => Topic::Metrics,
             Self::Config(_) => Topic::Config,
             Self::Health { .. } => Topic::Health,
+            Self::Calls(_) => Topic::Calls,
         }
     }
 }

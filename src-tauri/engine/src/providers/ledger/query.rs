@@ -1,0 +1,155 @@
+//! Reading the ledger: filtered, newest first, paged by `seq`.
+//!
+//! Invariants: filters are bound parameters (never spliced into SQL); an unknown stored enum
+//! or a damaged amount is an error, not a default.
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{CallOutcome, CallRecord, Hop, PriceSourceName, Protocol};
+use crate::providers::neutral::Usage;
+use crate::store::values::{money_from_db, time_from_db, time_to_db};
+use crate::store::{Db, StoreError};
+
+/// What to list; every field narrows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CallFilter {
+    pub client: Option<String>,
+    pub route: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub outcome: Option<CallOutcome>,
+    pub task_id: Option<String>,
+    pub cache_hit: Option<bool>,
+    /// Started at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Started before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "seq, id, started_at, finished_at, client, agent, task_id, route, \
+    requested_model, provider, model, node_id, protocol, stream, input_tokens, output_tokens, \
+    cached_input_tokens, cache_write_tokens, reasoning_tokens, usage_estimated, cost, \
+    price_source, latency_us, ttft_us, outcome, error_code, error_message, cache_hit, \
+    saved_cost, hops";
+
+fn parse_enum<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, CallRecord)> {
+    let hops: String = r.get(29)?;
+    let hops: Vec<Hop> = serde_json::from_str(&hops).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(29, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    let cost: Option<String> = r.get(20)?;
+    let saved: Option<String> = r.get(28)?;
+    let price_source: Option<String> = r.get(21)?;
+    Ok((
+        r.get(0)?,
+        CallRecord {
+            id: r.get(1)?,
+            started_at: time_from_db(r.get(2)?)?,
+            finished_at: r.get::<_, Option<i64>>(3)?.map(time_from_db).transpose()?,
+            client: r.get(4)?,
+            agent: r.get(5)?,
+            task_id: r.get(6)?,
+            route: r.get(7)?,
+            requested_model: r.get(8)?,
+            provider: r.get(9)?,
+            model: r.get(10)?,
+            node_id: r.get(11)?,
+            protocol: parse_enum::<Protocol>(&r.get::<_, String>(12)?)?,
+            stream: r.get(13)?,
+            usage: Usage {
+                input: u64_of(r.get(14)?),
+                output: u64_of(r.get(15)?),
+                cached_input: u64_of(r.get(16)?),
+                cache_write: u64_of(r.get(17)?),
+                reasoning: u64_of(r.get(18)?),
+                estimated: r.get(19)?,
+            },
+            cost: cost.as_deref().map(money_from_db).transpose()?,
+            price_source: price_source
+                .as_deref()
+                .map(parse_enum::<PriceSourceName>)
+                .transpose()?,
+            latency_us: u64_of(r.get(22)?),
+            ttft_us: r.get::<_, Option<i64>>(23)?.map(u64_of),
+            outcome: parse_enum::<CallOutcome>(&r.get::<_, String>(24)?)?,
+            error_code: r.get(25)?,
+            error_message: r.get(26)?,
+            cache_hit: r.get(27)?,
+            saved_cost: saved.as_deref().map(money_from_db).transpose()?,
+            hops,
+        },
+    ))
+}
+
+pub(super) fn list(
+    db: &Db<'_>,
+    f: &CallFilter,
+    after: Option<i64>,
+    limit: u32,
+) -> Result<Vec<(i64, CallRecord)>, StoreError> {
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    let mut text = |clause: &'static str, v: &Option<String>, args: &mut Vec<Value>| {
+        if let Some(v) = v {
+            clauses.push(clause);
+            args.push(Value::Text(v.clone()));
+        }
+    };
+    text("client = ?", &f.client, &mut args);
+    text("route = ?", &f.route, &mut args);
+    text("provider = ?", &f.provider, &mut args);
+    text("model = ?", &f.model, &mut args);
+    text("task_id = ?", &f.task_id, &mut args);
+    text(
+        "outcome = ?",
+        &f.outcome.map(|o| super::recorder::enum_name(&o)),
+        &mut args,
+    );
+    if let Some(hit) = f.cache_hit {
+        clauses.push("cache_hit = ?");
+        args.push(Value::Integer(i64::from(hit)));
+    }
+    if let Some(since) = f.since {
+        clauses.push("started_at >= ?");
+        args.push(Value::Integer(time_to_db(since)));
+    }
+    if let Some(until) = f.until {
+        clauses.push("started_at < ?");
+        args.push(Value::Integer(time_to_db(until)));
+    }
+    if let Some(after) = after {
+        clauses.push("seq < ?");
+        args.push(Value::Integer(after));
+    }
+    let mut sql = format!("SELECT {COLUMNS} FROM calls");
+    if !clauses.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&clauses.join(" AND "));
+    }
+    sql.push_str(" ORDER BY seq DESC LIMIT ?");
+    args.push(Value::Integer(i64::from(limit)));
+    db.query_all(&sql, rusqlite::params_from_iter(args), row)
+}
+
+pub(super) fn get(db: &Db<'_>, id: &str) -> Result<Option<CallRecord>, StoreError> {
+    Ok(db
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM calls WHERE id = ?1"),
+            [id],
+            row,
+        )?
+        .map(|(_, r)| r))
+}
