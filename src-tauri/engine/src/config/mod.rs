@@ -259,8 +259,6 @@ pub const RESTART_KEYS: &[&str] = &[
     "server.allowed_hosts",
     "secrets.backend",
     "log.format",
-    "gateway.desktop_listen",
-    "gateway.desktop_address",
 ];
 
 impl Config {
@@ -271,8 +269,6 @@ impl Config {
         c.server = running.server.clone();
         c.secrets = running.secrets.clone();
         c.log.format = running.log.format;
-        c.gateway.desktop_listen = running.gateway.desktop_listen;
-        c.gateway.desktop_address = running.gateway.desktop_address.clone();
         c
     }
 
