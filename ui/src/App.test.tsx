@@ -52,6 +52,12 @@ const CONFIG: ConfigView = {
     shutdown: { timeout_secs: 10 },
     feed: { metrics_interval_ms: 1000 },
     health: { interval_secs: 15, degraded_after_ms: 1000 },
+    cache: { ttl_secs: 3600, max_entries: 10000, max_bytes: 67108864 },
+    gateway: { desktop_listen: false, desktop_address: "127.0.0.1:7879", max_request_bytes: 8388608 },
+    providers: {},
+    routes: {},
+    models: {},
+    prices: {},
   },
 };
 

@@ -21,6 +21,7 @@ import { createQueryClient } from "./data/queryClient";
 import { FeedProvider } from "./feed/FeedProvider";
 import { pathFor, useCurrentRoute } from "./routes";
 import { ComingNext, PLANNED } from "./screens/ComingNext";
+import { Calls } from "./screens/Calls";
 import { Health } from "./screens/Health";
 import { Overview } from "./screens/Overview";
 import { Settings } from "./screens/Settings";
@@ -45,6 +46,9 @@ function Screens() {
         <Redirect to={pathFor("overview")} replace />
       </Route>
       <Route path="/overview" component={Overview} />
+      <Route path="/calls" nest>
+        <Calls />
+      </Route>
       <Route path="/health" nest>
         <Health />
       </Route>

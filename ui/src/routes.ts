@@ -7,6 +7,7 @@ export const ROUTES = [
   { id: "overview", label: "Overview", built: true },
   { id: "agents", label: "Agents & Tasks", built: false },
   { id: "approvals", label: "Approvals", built: false },
+  { id: "calls", label: "Calls", built: true },
   { id: "health", label: "Health", built: true },
   { id: "costs", label: "Costs", built: false },
   { id: "forecasts", label: "Forecasts", built: false },

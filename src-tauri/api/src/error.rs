@@ -212,7 +212,8 @@ from_engine_error!(
     flightdeck_engine::store::StoreError,
     flightdeck_engine::events::subscribe::SubscribeError,
     flightdeck_engine::secrets::SecretsError,
-    flightdeck_engine::secrets::SecretStoreError
+    flightdeck_engine::secrets::SecretStoreError,
+    flightdeck_engine::providers::ledger::LedgerError
 );
 
 impl From<JsonRejection> for ApiError {

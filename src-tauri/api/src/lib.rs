@@ -12,9 +12,11 @@
 //! [`error::ApiErrorBody`], also for a panicking handler and a timed-out request.
 
 pub mod auth;
+pub mod calls;
 pub mod dashboard;
 pub mod error;
 pub mod feed;
+pub mod gateway;
 pub mod hosts;
 pub mod idempotency;
 pub mod middleware;
@@ -149,20 +151,30 @@ pub fn router_with_feeds(engine: Engine, options: ApiOptions) -> (Router, feed::
         Some(dir) => app.fallback(move |req: Request| dashboard::serve(dir.clone(), req)),
         None => app.fallback(not_found),
     };
-    (with_layers(app, state, options.body_limit_bytes), feeds)
+    // The gateway has its own body limit, and its calls are bounded by the providers'
+    // timeouts instead of the API's.
+    let app = with_api_limits(app, options.body_limit_bytes);
+    let gateway_limit = usize::try_from(state.engine.config().current().gateway.max_request_bytes)
+        .unwrap_or(usize::MAX);
+    let app = app.merge(gateway::router(state.clone(), gateway_limit));
+    (with_layers(app, state), feeds)
 }
 
-/// The middleware stack around `app`'s routes, outermost last.
-fn with_layers(app: Router<AppState>, state: AppState, body_limit_bytes: usize) -> Router {
+/// The API's own limits: its body limit and the 30 s request timeout.
+fn with_api_limits(app: Router<AppState>, body_limit: usize) -> Router<AppState> {
+    app.layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+}
+
+/// The middleware stack around every route, outermost last.
+fn with_layers(app: Router<AppState>, state: AppState) -> Router {
     app.layer(axum::middleware::from_fn_with_state(
         state.clone(),
         middleware::check_host,
-    ))
-    .layer(DefaultBodyLimit::max(body_limit_bytes))
-    .layer(RequestBodyLimitLayer::new(body_limit_bytes))
-    .layer(TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        REQUEST_TIMEOUT,
     ))
     // Inside `observe`, so a panic's 500 has the request id and is counted and logged.
     .layer(CatchPanicLayer::custom(middleware::panic_response))

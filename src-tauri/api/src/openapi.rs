@@ -17,7 +17,7 @@ use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{AppState, error, feed, secrets, system, tokens, v1};
+use crate::{AppState, calls, error, feed, secrets, system, tokens, v1};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -60,6 +60,7 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .merge(v1::routes())
         .merge(tokens::routes())
         .merge(secrets::routes())
+        .merge(calls::routes())
         .routes(routes!(openapi_document))
 }
 

@@ -114,7 +114,10 @@ async fn call(app: &Router, path: &str) -> (StatusCode, Value) {
 async fn a_panicking_handler_answers_json_500_and_is_logged() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path()).await;
-    let app = with_layers(test_routes(), state(engine.clone()), 1024 * 1024);
+    let app = with_layers(
+        with_api_limits(test_routes(), 1024 * 1024),
+        state(engine.clone()),
+    );
     let logs = Captured::default();
     let sink = logs.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -160,7 +163,10 @@ async fn a_panicking_handler_answers_json_500_and_is_logged() {
 async fn a_request_that_takes_too_long_answers_408() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path()).await;
-    let app = with_layers(test_routes(), state(engine.clone()), 1024 * 1024);
+    let app = with_layers(
+        with_api_limits(test_routes(), 1024 * 1024),
+        state(engine.clone()),
+    );
     tokio::time::pause();
     let (status, body) = call(&app, "/slow").await;
     tokio::time::resume();

@@ -5,6 +5,7 @@
 mod bindings;
 mod dashboard;
 mod feed;
+mod gateway;
 mod hosts;
 mod router;
 mod secrets;

@@ -38,4 +38,4 @@ CREATE INDEX calls_client ON calls (client, seq);
 CREATE INDEX calls_model ON calls (provider, model, seq);
 CREATE INDEX calls_route ON calls (route, seq);
 
-INSERT INTO event_topics (name) VALUES ('calls');
+INSERT INTO event_topics (name) VALUES ('calls'), ('providers');

@@ -116,6 +116,7 @@ struct Inner {
     identity: identity::Identity,
     idempotency: idempotency::Idempotency,
     named_secrets: secrets::SecretStore,
+    providers: providers::Providers,
     clock: SharedClock,
     node_id: String,
     schema_version: i64,
@@ -203,6 +204,40 @@ impl Engine {
             secrets::SecretStore::new(secrets.clone(), store.clone(), clock.clone());
         let config = ConfigHandle::new(options.config, options.config_source, clock.clone());
         let metrics = Metrics::new(VERSION)?;
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        // Before anything can call a model: a previous run's journal is written first.
+        let ledger = providers::Ledger::open(
+            store.clone(),
+            clock.clone(),
+            &data_dir,
+            &tracker,
+            cancel.clone(),
+        )
+        .await?;
+        let publish: providers::Publish = {
+            let store = store.clone();
+            let tracker = tracker.clone();
+            let counter = metrics.events_published.clone();
+            Arc::new(move |event: Event| {
+                counter.inc();
+                let write = store.write(move |tx| tx.append_event(event.clone()));
+                tracker.spawn(async move {
+                    if let Err(error) = write.await {
+                        tracing::warn!(%error, "could not store a providers event");
+                    }
+                });
+            })
+        };
+        let providers = providers::Providers::new(providers::ProvidersParts {
+            config: config.clone(),
+            secrets: named_secrets.clone(),
+            clock: clock.clone(),
+            ledger,
+            node_id: node_id.clone(),
+            metrics: providers::metrics::ProviderMetrics::new(&metrics)?,
+            publish,
+        });
         let health = HealthChecks::new(
             store.clone(),
             secrets.clone(),
@@ -221,13 +256,14 @@ impl Engine {
                 identity,
                 idempotency,
                 named_secrets,
+                providers,
                 node_id,
                 schema_version,
                 started: Instant::now(),
                 started_at: clock.now(),
                 clock,
-                cancel: CancellationToken::new(),
-                tracker: TaskTracker::new(),
+                cancel,
+                tracker,
                 watcher: std::sync::Mutex::new(None),
                 env_token,
                 stopped: tokio::sync::OnceCell::new(),
@@ -256,6 +292,7 @@ impl Engine {
         engine.spawn_sampler();
         engine.spawn_health_loop();
         engine.spawn_retention();
+        engine.spawn_providers_follower();
         tracing::info!(data_dir = %engine.inner.data_dir.display(), node_id = %engine.inner.node_id, schema_version, "engine open");
         Ok(engine)
     }
@@ -277,12 +314,17 @@ impl Engine {
         &self.inner.named_secrets
     }
 
-    /// Named API tokens and actors.
+    /// The LLM call path and the usage ledger.
+    pub fn providers(&self) -> &providers::Providers {
+        &self.inner.providers
+    }
+
     /// Idempotency keys of POST requests (the API's `Idempotency-Key`).
     pub fn idempotency(&self) -> &idempotency::Idempotency {
         &self.inner.idempotency
     }
 
+    /// Named API tokens and actors.
     pub fn identity(&self) -> &identity::Identity {
         &self.inner.identity
     }

@@ -109,6 +109,26 @@ impl Engine {
         });
     }
 
+    /// Hands config reloads to the parts that keep state across calls (the response cache's
+    /// bounds); everything else reads the config per call.
+    pub(crate) fn spawn_providers_follower(&self) {
+        let mut changes = self.inner.config.subscribe();
+        let providers = self.inner.providers.clone();
+        let cancel = self.inner.cancel.clone();
+        self.inner.tracker.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    changed = changes.changed() => {
+                        if changed.is_err() { break }
+                        let config = changes.borrow_and_update().clone();
+                        providers.config_changed(&config);
+                    }
+                }
+            }
+        });
+    }
+
     /// Prunes what the retention rules no longer keep (see [`crate::retention`]): at start,
     /// then every [`crate::retention::EVERY`].
     pub(crate) fn spawn_retention(&self) {

@@ -70,6 +70,9 @@ pub enum Command {
     /// Named secrets (provider keys, webhooks...): write-only; values never printed.
     #[command(subcommand)]
     Secrets(SecretsAction),
+    /// The usage ledger: every LLM call (gateway and agents).
+    #[command(subcommand)]
+    Calls(CallsAction),
     /// Database tools.
     #[command(subcommand)]
     Db(DbCommand),
@@ -108,6 +111,44 @@ pub enum SecretsAction {
     Ls,
     /// Remove a secret.
     Rm { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CallsAction {
+    /// List calls, newest first.
+    Ls(CallsLsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CallsLsArgs {
+    /// Only this client (`token:<name>`, `agent:<name>`, `desktop:<user>`).
+    #[arg(long)]
+    pub client: Option<String>,
+    #[arg(long)]
+    pub route: Option<String>,
+    #[arg(long)]
+    pub provider: Option<String>,
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long, value_enum)]
+    pub outcome: Option<OutcomeArg>,
+    /// Started at or after: an RFC 3339 time or a date (2026-12-01).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// How many (newest first).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutcomeArg {
+    Ok,
+    Error,
+    Cancelled,
+    Unrecorded,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -5,6 +5,7 @@ const PATHS: Record<RouteId | "refresh" | "alert" | "logout" | "info", string[]>
   overview: ["M3 13h8V3H3z", "M13 21h8V11h-8z", "M13 3v6h8V3z", "M3 21h8v-6H3z"],
   agents: ["M12 8V4H8", "M4 8h16v12H4z", "M2 14h2", "M20 14h2", "M15 13v2", "M9 13v2"],
   approvals: ["M9 11l3 3L22 4", "M21 12v7a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h11"],
+  calls: ["M4 6h16", "M4 12h10", "M4 18h7", "M17 15l3 3-3 3"],
   health: ["M22 12h-4l-3 9L9 3l-3 9H2"],
   costs: ["M12 1v22", "M17 5H9.5a3.5 3.5 0 0 0 0 7h5a3.5 3.5 0 0 1 0 7H6"],
   forecasts: ["M3 3v18h18", "M7 15l4-4 3 3 6-6", "M16 8h4v4"],

@@ -3,18 +3,25 @@
 // feed itself and invalidate nothing. A (re)connection after the first may follow a node
 // restart or a resync (events no longer kept), so it invalidates everything.
 import type { QueryClient } from "@tanstack/react-query";
-import type { ServerMessage } from "../generated/api";
+import type { CallRecord, ServerMessage } from "../generated/api";
+import { applyCallEvent } from "./calls";
 
 /** Topics whose events change what queries return. */
 const QUERY_TOPICS = new Set(["config", "health"]);
 
-export type Invalidation = { kind: "none" } | { kind: "all" } | { kind: "topic"; topic: string };
+export type Invalidation =
+  | { kind: "none" }
+  | { kind: "all" }
+  | { kind: "topic"; topic: string }
+  // A ledger row: added to the loaded list as it is (see data/calls.ts).
+  | { kind: "call"; record: CallRecord };
 
 /** Pure: what `message` invalidates, given whether a welcome was seen before. */
 export function invalidationFor(message: ServerMessage, welcomedBefore: boolean): Invalidation {
   if (message.type === "welcome") {
     return welcomedBefore || message.resync ? { kind: "all" } : { kind: "none" };
   }
+  if (message.type === "event" && message.topic === "calls") return { kind: "call", record: message.payload };
   if (message.type === "event" && QUERY_TOPICS.has(message.topic)) return { kind: "topic", topic: message.topic };
   return { kind: "none" };
 }
@@ -22,6 +29,10 @@ export function invalidationFor(message: ServerMessage, welcomedBefore: boolean)
 /** Applies an invalidation; a query already loading is not cancelled (no duplicate request). */
 export function applyInvalidation(client: QueryClient, inv: Invalidation): void {
   if (inv.kind === "none") return;
+  if (inv.kind === "call") {
+    applyCallEvent(client, inv.record);
+    return;
+  }
   const filters = inv.kind === "all" ? {} : { queryKey: [inv.topic] };
   void client.invalidateQueries(filters, { cancelRefetch: false });
 }

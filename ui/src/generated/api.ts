@@ -4,6 +4,40 @@
  */
 
 export type paths = {
+    "/api/v1/calls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** LLM calls, newest first (cursor pagination; filters narrow). */
+        get: operations["list_calls"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/calls/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One call, with its hops. */
+        get: operations["get_call"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/config": {
         parameters: {
             query?: never;
@@ -279,6 +313,106 @@ export type components = {
         ApiErrorBody: {
             error: components["schemas"]["ErrorDetail"];
         };
+        /** @description The circuit breaker of each provider/model. */
+        BreakerSettings: {
+            /**
+             * Format: int32
+             * @description Opens after this many failures in a row.
+             * @default 5
+             */
+            consecutive_failures: number;
+            /**
+             * Format: double
+             * @description Or when at least this share of the calls in the window failed...
+             * @default 0.5
+             */
+            failure_rate: number;
+            /**
+             * Format: int32
+             * @description ...and the window holds at least this many calls.
+             * @default 20
+             */
+            min_calls: number;
+            /**
+             * Format: int64
+             * @description How long it stays open before one probe call is let through (half-open).
+             * @default 30
+             */
+            open_secs: number;
+            /**
+             * Format: int64
+             * @default 60
+             */
+            window_secs: number;
+        };
+        /**
+         * @description Where a breaker is.
+         * @enum {string}
+         */
+        BreakerState: "closed" | "open" | "half_open";
+        /** @description `[cache]`: the response cache (used only by routes, agents or requests that opt in). */
+        CacheSettings: {
+            /**
+             * Format: int64
+             * @default 67108864
+             */
+            max_bytes: number;
+            /**
+             * Format: int64
+             * @default 10000
+             */
+            max_entries: number;
+            /**
+             * Format: int64
+             * @default 3600
+             */
+            ttl_secs: number;
+        };
+        /**
+         * @description How a call ended.
+         * @enum {string}
+         */
+        CallOutcome: "ok" | "error" | "cancelled" | "unrecorded";
+        /** @description One ledger row. */
+        CallRecord: {
+            agent?: string | null;
+            cache_hit: boolean;
+            /** @description `token:<name>`, `agent:<name>`, `desktop:<user>`. */
+            client: string;
+            /** @description USD; `None` when the model has no price (unknown, not zero). */
+            cost?: string | null;
+            error_code?: string | null;
+            error_message?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            hops: components["schemas"]["Hop"][];
+            id: string;
+            /** Format: int64 */
+            latency_us: number;
+            model?: string | null;
+            node_id: string;
+            outcome: components["schemas"]["CallOutcome"];
+            price_source?: components["schemas"]["PriceSourceName"] | null;
+            protocol: components["schemas"]["Protocol"];
+            /** @description The provider and model that answered (or were tried last). */
+            provider?: string | null;
+            /** @description What the client put in `model`. */
+            requested_model: string;
+            /** @description The route asked for, when the model was a route name. */
+            route?: string | null;
+            /** @description What a cache hit saved (the cost of the original call). */
+            saved_cost?: string | null;
+            /** Format: date-time */
+            started_at: string;
+            stream: boolean;
+            task_id?: string | null;
+            /**
+             * Format: int64
+             * @description Time to the first token (streams) or to the whole answer.
+             */
+            ttft_us?: number | null;
+            usage: components["schemas"]["Usage"];
+        };
         /** @description What a client sends. */
         ClientMessage: {
             /** Format: int64 */
@@ -296,10 +430,26 @@ export type components = {
         Config: {
             /**
              * @default {
+             *       "max_bytes": 67108864,
+             *       "max_entries": 10000,
+             *       "ttl_secs": 3600
+             *     }
+             */
+            cache: components["schemas"]["CacheSettings"];
+            /**
+             * @default {
              *       "metrics_interval_ms": 1000
              *     }
              */
             feed: components["schemas"]["FeedConfig"];
+            /**
+             * @default {
+             *       "desktop_address": "127.0.0.1:7879",
+             *       "desktop_listen": false,
+             *       "max_request_bytes": 8388608
+             *     }
+             */
+            gateway: components["schemas"]["GatewayConfig"];
             /**
              * @default {
              *       "degraded_after_ms": 1000,
@@ -314,6 +464,34 @@ export type components = {
              *     }
              */
             log: components["schemas"]["LogConfig"];
+            /**
+             * @description Settings of single models (`[models."openai/gpt-4.1"]`); none needed to use one.
+             * @default {}
+             */
+            models: {
+                [key: string]: components["schemas"]["ModelConfig"];
+            };
+            /**
+             * @description Prices over the shipped table (`[prices."openai/gpt-4.1"]`).
+             * @default {}
+             */
+            prices: {
+                [key: string]: components["schemas"]["PriceEntry"];
+            };
+            /**
+             * @description LLM providers by name (`[providers.openai]`).
+             * @default {}
+             */
+            providers: {
+                [key: string]: components["schemas"]["ProviderConfig"];
+            };
+            /**
+             * @description Model names for clients and agents (`[routes.default] chain = [...]`).
+             * @default {}
+             */
+            routes: {
+                [key: string]: components["schemas"]["RouteConfig"];
+            };
             /**
              * @default {
              *       "backend": "keychain"
@@ -414,7 +592,7 @@ export type components = {
          * @description A stable, machine-readable failure code. Serialized in `snake_case`.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed";
+        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed" | "ledger_unavailable" | "unknown_model" | "provider_auth_failed" | "provider_unavailable" | "provider_timeout" | "provider_rate_limited" | "provider_bad_response" | "provider_rejected" | "response_too_large" | "circuit_open" | "rate_limited";
         /** @description The error body's inner object. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -423,7 +601,7 @@ export type components = {
         };
         /**
          * @description Everything that happens on a node and is worth telling a live client. The variant's
-         *     snake_case name is the feed topic (`metrics`, `config`, `health`).
+         *     snake_case name is the feed topic (`metrics`, `config`, `health`, `calls`, `providers`).
          */
         Event: {
             payload: components["schemas"]["MetricsSample"];
@@ -446,6 +624,16 @@ export type components = {
             };
             /** @enum {string} */
             topic: "health";
+        } | {
+            /** @description An LLM call was written to the usage ledger (in the same transaction). */
+            payload: components["schemas"]["CallRecord"];
+            /** @enum {string} */
+            topic: "calls";
+        } | {
+            /** @description A provider/model's circuit breaker moved, or a model without a price was called. */
+            payload: components["schemas"]["ProviderEvent"];
+            /** @enum {string} */
+            topic: "providers";
         };
         FeedConfig: {
             /**
@@ -461,6 +649,22 @@ export type components = {
             seq: number;
             /** Format: date-time */
             time: string;
+        };
+        /** @description `[gateway]`: the OpenAI- and Anthropic-compatible endpoints. */
+        GatewayConfig: {
+            /** @default 127.0.0.1:7879 */
+            desktop_address: string;
+            /**
+             * @description The desktop app also serves the gateway (and only it) on this loopback address.
+             * @default false
+             */
+            desktop_listen: boolean;
+            /**
+             * Format: int64
+             * @description Largest request body of `/v1/*` (bytes).
+             * @default 8388608
+             */
+            max_request_bytes: number;
         };
         HealthConfig: {
             /**
@@ -502,6 +706,24 @@ export type components = {
             message?: string | null;
             to: components["schemas"]["HealthStatus"];
         };
+        /** @description One hop of the fallback chain, with the reason it was left. */
+        Hop: {
+            /** Format: int32 */
+            attempts: number;
+            /** @description The stable code of the last failure, when it failed or was skipped. */
+            error_code?: string | null;
+            /** Format: int64 */
+            latency_us: number;
+            model: string;
+            outcome: components["schemas"]["HopOutcome"];
+            provider: string;
+            reason?: string | null;
+        };
+        /**
+         * @description What happened on one provider/model of the chain.
+         * @enum {string}
+         */
+        HopOutcome: "ok" | "failed" | "skipped";
         LogConfig: {
             /** @default text */
             format: components["schemas"]["LogFormat"];
@@ -533,6 +755,23 @@ export type components = {
             /** Format: int64 */
             uptime_seconds: number;
         };
+        /** @description `[models."<provider>/<model>"]`: settings of one model (none are needed to use a model). */
+        ModelConfig: {
+            /** @default null */
+            breaker: components["schemas"]["BreakerSettings"] | null;
+            /**
+             * Format: int32
+             * @description The context window in tokens.
+             * @default null
+             */
+            context_tokens: number | null;
+            /** @default null */
+            rate_limit: components["schemas"]["RateLimitSettings"] | null;
+            /** @default null */
+            retry: components["schemas"]["RetrySettings"] | null;
+            /** @default null */
+            timeouts: components["schemas"]["TimeoutSettings"] | null;
+        };
         /** @description What `/api/v1/info` answers. */
         NodeInfo: {
             config: components["schemas"]["ConfigStatus"];
@@ -546,6 +785,55 @@ export type components = {
             /** Format: int64 */
             uptime_seconds: number;
             version: string;
+        };
+        /**
+         * @description What a call does when the client-side rate limit is reached.
+         * @enum {string}
+         */
+        OnLimit: "wait" | "fail";
+        /** @description One page of a list. */
+        Page_CallRecord: {
+            items: {
+                agent?: string | null;
+                cache_hit: boolean;
+                /** @description `token:<name>`, `agent:<name>`, `desktop:<user>`. */
+                client: string;
+                /** @description USD; `None` when the model has no price (unknown, not zero). */
+                cost?: string | null;
+                error_code?: string | null;
+                error_message?: string | null;
+                /** Format: date-time */
+                finished_at?: string | null;
+                hops: components["schemas"]["Hop"][];
+                id: string;
+                /** Format: int64 */
+                latency_us: number;
+                model?: string | null;
+                node_id: string;
+                outcome: components["schemas"]["CallOutcome"];
+                price_source?: components["schemas"]["PriceSourceName"] | null;
+                protocol: components["schemas"]["Protocol"];
+                /** @description The provider and model that answered (or were tried last). */
+                provider?: string | null;
+                /** @description What the client put in `model`. */
+                requested_model: string;
+                /** @description The route asked for, when the model was a route name. */
+                route?: string | null;
+                /** @description What a cache hit saved (the cost of the original call). */
+                saved_cost?: string | null;
+                /** Format: date-time */
+                started_at: string;
+                stream: boolean;
+                task_id?: string | null;
+                /**
+                 * Format: int64
+                 * @description Time to the first token (streams) or to the whole answer.
+                 */
+                ttft_us?: number | null;
+                usage: components["schemas"]["Usage"];
+            }[];
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
         };
         /** @description One page of a list. */
         Page_HealthTransition: {
@@ -594,9 +882,133 @@ export type components = {
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
             next_cursor?: string | null;
         };
+        /** @description One price of a model, USD per million tokens, in force from `from` (UTC midnight). */
+        PriceConfig: {
+            /** @description Default: `input`. */
+            cache_write?: string | null;
+            /** @description Default: `input`. */
+            cached_input?: string | null;
+            /** @description `YYYY-MM-DD`; default: always. */
+            from?: string | null;
+            input: string;
+            output: string;
+            /** @description Default: `output`. */
+            reasoning?: string | null;
+        };
+        /** @description `[prices."p/m"]` is one price; `[[prices."p/m"]]` a list with different `from` dates. */
+        PriceEntry: components["schemas"]["PriceConfig"] | components["schemas"]["PriceConfig"][];
+        /**
+         * @description Where the price came from.
+         * @enum {string}
+         */
+        PriceSourceName: "config" | "shipped" | "local";
         /** @description Body of `/livez` and `/readyz`. */
         ProbeStatus: {
             status: string;
+        };
+        /**
+         * @description How the call reached Flightdeck.
+         * @enum {string}
+         */
+        Protocol: "openai" | "anthropic" | "internal";
+        /** @description `[providers.<name>]`. */
+        ProviderConfig: {
+            /** @description `https://api.openai.com/v1`, `https://api.anthropic.com`, `http://127.0.0.1:11434/v1`. */
+            base_url: string;
+            breaker?: components["schemas"]["BreakerSettings"];
+            /** @description Extra request headers (not credentials: those come from `key`). */
+            headers?: {
+                [key: string]: string;
+            };
+            /** @description The name of the secret holding the API key; optional for local servers. */
+            key?: string | null;
+            kind: components["schemas"]["ProviderKind"];
+            /**
+             * @description A local server: its models cost zero unless a price is configured. Default: true when
+             *     `base_url` is on a loopback address.
+             */
+            local?: boolean | null;
+            /**
+             * Format: int64
+             * @description Largest answer accepted from this provider (bytes; a stream in total).
+             */
+            max_response_bytes?: number;
+            rate_limit?: components["schemas"]["RateLimitSettings"];
+            retry?: components["schemas"]["RetrySettings"];
+            timeouts?: components["schemas"]["TimeoutSettings"];
+        };
+        /** @description What the `providers` feed topic carries. */
+        ProviderEvent: {
+            from: components["schemas"]["BreakerState"];
+            /** @enum {string} */
+            kind: "breaker";
+            model: string;
+            provider: string;
+            to: components["schemas"]["BreakerState"];
+        } | {
+            /** @enum {string} */
+            kind: "price_unknown";
+            model: string;
+            provider: string;
+        };
+        /**
+         * @description The wire protocol a provider speaks.
+         * @enum {string}
+         */
+        ProviderKind: "openai" | "anthropic";
+        /** @description Client-side limits per provider/model; none by default. */
+        RateLimitSettings: {
+            /**
+             * Format: int64
+             * @default 10000
+             */
+            max_wait_ms: number;
+            /** @default wait */
+            on_limit: components["schemas"]["OnLimit"];
+            /**
+             * Format: int32
+             * @default null
+             */
+            requests_per_minute: number | null;
+            /**
+             * Format: int32
+             * @description Estimated input plus `max_tokens` of each request.
+             * @default null
+             */
+            tokens_per_minute: number | null;
+        };
+        /** @description Retries of one hop: exponential backoff with full jitter, `Retry-After` honoured. */
+        RetrySettings: {
+            /**
+             * Format: int64
+             * @default 200
+             */
+            base_delay_ms: number;
+            /**
+             * Format: int32
+             * @description Attempts per hop, the first included (1 = no retries).
+             * @default 3
+             */
+            max_attempts: number;
+            /**
+             * Format: int64
+             * @default 10000
+             */
+            max_delay_ms: number;
+            /**
+             * Format: int64
+             * @description A `Retry-After` longer than this is not waited for: the hop fails over instead.
+             * @default 30000
+             */
+            max_retry_after_ms: number;
+        };
+        /** @description `[routes.<name>]`: a model name clients and agents use. */
+        RouteConfig: {
+            /** @description Answers of this route may be served from the response cache. */
+            cache?: boolean;
+            /** @description `provider/model` references, tried in order. */
+            chain: string[];
+            description?: string | null;
         };
         /**
          * @description What a token may do. Ordered: each scope includes the ones before it.
@@ -712,6 +1124,32 @@ export type components = {
              */
             timeout_secs: number;
         };
+        /** @description How long each part of a call may take (milliseconds). */
+        TimeoutSettings: {
+            /**
+             * Format: int64
+             * @default 5000
+             */
+            connect_ms: number;
+            /**
+             * Format: int64
+             * @description From sending the request to the first byte of the answer (headers).
+             * @default 60000
+             */
+            first_byte_ms: number;
+            /**
+             * Format: int64
+             * @description Between two chunks of a stream: a stalled stream is cut after this.
+             * @default 30000
+             */
+            idle_ms: number;
+            /**
+             * Format: int64
+             * @description The whole call, retries excluded.
+             * @default 600000
+             */
+            total_ms: number;
+        };
         /** @description A named token as listed (never the token itself). */
         TokenInfo: {
             /** Format: date-time */
@@ -722,6 +1160,33 @@ export type components = {
             last_used_at?: string | null;
             name: string;
             scope: components["schemas"]["Scope"];
+        };
+        /** @description Tokens a call used, each kind counted once (see the module invariants). */
+        Usage: {
+            /**
+             * Format: int64
+             * @description Input tokens written to the provider's prompt cache.
+             */
+            cache_write: number;
+            /**
+             * Format: int64
+             * @description Input tokens read from the provider's prompt cache.
+             */
+            cached_input: number;
+            /** @description Some numbers were counted by Flightdeck's tokenizer, not reported by the provider. */
+            estimated: boolean;
+            /**
+             * Format: int64
+             * @description Input tokens neither read from nor written to a prompt cache.
+             */
+            input: number;
+            /** Format: int64 */
+            output: number;
+            /**
+             * Format: int64
+             * @description Reasoning ("thinking") tokens, not included in `output`.
+             */
+            reasoning: number;
         };
         /** @description A config text to check. */
         ValidateConfigRequest: {
@@ -841,6 +1306,11 @@ export type components = {
     pathItems: never;
 };
 export type ApiErrorBody = components['schemas']['ApiErrorBody'];
+export type BreakerSettings = components['schemas']['BreakerSettings'];
+export type BreakerState = components['schemas']['BreakerState'];
+export type CacheSettings = components['schemas']['CacheSettings'];
+export type CallOutcome = components['schemas']['CallOutcome'];
+export type CallRecord = components['schemas']['CallRecord'];
 export type ClientMessage = components['schemas']['ClientMessage'];
 export type Config = components['schemas']['Config'];
 export type ConfigEvent = components['schemas']['ConfigEvent'];
@@ -857,18 +1327,34 @@ export type ErrorDetail = components['schemas']['ErrorDetail'];
 export type Event = components['schemas']['Event'];
 export type FeedConfig = components['schemas']['FeedConfig'];
 export type FeedEvent = components['schemas']['FeedEvent'];
+export type GatewayConfig = components['schemas']['GatewayConfig'];
 export type HealthConfig = components['schemas']['HealthConfig'];
 export type HealthReport = components['schemas']['HealthReport'];
 export type HealthStatus = components['schemas']['HealthStatus'];
 export type HealthTransition = components['schemas']['HealthTransition'];
+export type Hop = components['schemas']['Hop'];
+export type HopOutcome = components['schemas']['HopOutcome'];
 export type LogConfig = components['schemas']['LogConfig'];
 export type LogFormat = components['schemas']['LogFormat'];
 export type MetricsSample = components['schemas']['MetricsSample'];
+export type ModelConfig = components['schemas']['ModelConfig'];
 export type NodeInfo = components['schemas']['NodeInfo'];
+export type OnLimit = components['schemas']['OnLimit'];
+export type PageCallRecord = components['schemas']['Page_CallRecord'];
 export type PageHealthTransition = components['schemas']['Page_HealthTransition'];
 export type PageSecretInfo = components['schemas']['Page_SecretInfo'];
 export type PageTokenInfo = components['schemas']['Page_TokenInfo'];
+export type PriceConfig = components['schemas']['PriceConfig'];
+export type PriceEntry = components['schemas']['PriceEntry'];
+export type PriceSourceName = components['schemas']['PriceSourceName'];
 export type ProbeStatus = components['schemas']['ProbeStatus'];
+export type Protocol = components['schemas']['Protocol'];
+export type ProviderConfig = components['schemas']['ProviderConfig'];
+export type ProviderEvent = components['schemas']['ProviderEvent'];
+export type ProviderKind = components['schemas']['ProviderKind'];
+export type RateLimitSettings = components['schemas']['RateLimitSettings'];
+export type RetrySettings = components['schemas']['RetrySettings'];
+export type RouteConfig = components['schemas']['RouteConfig'];
 export type Scope = components['schemas']['Scope'];
 export type SecretInfo = components['schemas']['SecretInfo'];
 export type SecretsBackend = components['schemas']['SecretsBackend'];
@@ -879,7 +1365,9 @@ export type SetSecretRequest = components['schemas']['SetSecretRequest'];
 export type ShellRequest = components['schemas']['ShellRequest'];
 export type ShellResponse = components['schemas']['ShellResponse'];
 export type ShutdownConfig = components['schemas']['ShutdownConfig'];
+export type TimeoutSettings = components['schemas']['TimeoutSettings'];
 export type TokenInfo = components['schemas']['TokenInfo'];
+export type Usage = components['schemas']['Usage'];
 export type ValidateConfigRequest = components['schemas']['ValidateConfigRequest'];
 export type ValidateConfigResponse = components['schemas']['ValidateConfigResponse'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
@@ -895,6 +1383,87 @@ export type ResponseUnauthorized = components['responses']['Unauthorized'];
 export type ResponseUnsupportedMediaType = components['responses']['UnsupportedMediaType'];
 export type $defs = Record<string, never>;
 export interface operations {
+    list_calls: {
+        parameters: {
+            query?: {
+                /** @description `token:<name>`, `agent:<name>`, `desktop:<user>`. */
+                client?: string;
+                route?: string;
+                provider?: string;
+                model?: string;
+                outcome?: components["schemas"]["CallOutcome"];
+                task_id?: string;
+                cache_hit?: boolean;
+                /** @description Started at or after (RFC 3339). */
+                since?: string;
+                /** @description Started before (RFC 3339). */
+                until?: string;
+                /** @description Items per page, 1 to 500 (default 100). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of calls, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_CallRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    get_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The call's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The call */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such call */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
     config: {
         parameters: {
             query?: never;

@@ -64,7 +64,7 @@ pub struct ConfigEvent {
 }
 
 /// Everything that happens on a node and is worth telling a live client. The variant's
-/// snake_case name is the feed topic (`metrics`, `config`, `health`, `calls`).
+/// snake_case name is the feed topic (`metrics`, `config`, `health`, `calls`, `providers`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "topic", content = "payload", rename_all = "snake_case")]
 pub enum Event {
@@ -80,6 +80,8 @@ pub enum Event {
     },
     /// An LLM call was written to the usage ledger (in the same transaction).
     Calls(Box<crate::providers::ledger::CallRecord>),
+    /// A provider/model's circuit breaker moved, or a model without a price was called.
+    Providers(crate::providers::ProviderEvent),
 }
 
 /// A feed topic: the snake_case name of an [`Event`] variant.
@@ -90,10 +92,17 @@ pub enum Topic {
     Config,
     Health,
     Calls,
+    Providers,
 }
 
 impl Topic {
-    pub const ALL: &'static [Topic] = &[Topic::Metrics, Topic::Config, Topic::Health, Topic::Calls];
+    pub const ALL: &'static [Topic] = &[
+        Topic::Metrics,
+        Topic::Config,
+        Topic::Health,
+        Topic::Calls,
+        Topic::Providers,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -101,6 +110,7 @@ impl Topic {
             Self::Config => "config",
             Self::Health => "health",
             Self::Calls => "calls",
+            Self::Providers => "providers",
         }
     }
 
@@ -122,6 +132,7 @@ impl Event {
             Self::Config(_) => Topic::Config,
             Self::Health { .. } => Topic::Health,
             Self::Calls(_) => Topic::Calls,
+            Self::Providers(_) => Topic::Providers,
         }
     }
 }

@@ -238,6 +238,9 @@ pub struct SecretStore {
     /// One edit at a time: the precondition check, the backend write and the row write of
     /// a set or remove happen together, so concurrent edits cannot interleave.
     edits: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Values the engine read (provider keys, on every call): a keychain lookup is a D-Bus
+    /// round trip. An edit drops the name from it.
+    cached: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, SecretString>>>,
 }
 
 impl std::fmt::Debug for SecretStore {
@@ -253,6 +256,7 @@ impl SecretStore {
             store,
             clock,
             edits: Default::default(),
+            cached: Default::default(),
         }
     }
 
@@ -329,11 +333,14 @@ impl SecretStore {
         let _edit = self.edits.lock().await;
         Self::check(name, self.version(name).await?, when)?;
         let owned = name.to_string();
-        tokio::task::spawn_blocking(move || backend.put_blocking(&owned, value.expose_secret()))
-            .await
-            .map_err(|e| SecretsError::Join {
-                reason: e.to_string(),
-            })??;
+        let written = tokio::task::spawn_blocking(move || {
+            backend.put_blocking(&owned, value.expose_secret())
+        })
+        .await;
+        self.forget(name);
+        written.map_err(|e| SecretsError::Join {
+            reason: e.to_string(),
+        })??;
         let now = values::time_to_db(self.clock.now());
         let owned = name.to_string();
         let (created, updated, version) = self
@@ -419,16 +426,34 @@ impl SecretStore {
         Self::check(name, current, when)?;
         let backend = self.backend()?;
         let owned = name.to_string();
-        tokio::task::spawn_blocking(move || backend.delete_blocking(&owned))
-            .await
-            .map_err(|e| SecretsError::Join {
-                reason: e.to_string(),
-            })??;
+        let deleted = tokio::task::spawn_blocking(move || backend.delete_blocking(&owned)).await;
+        self.forget(name);
+        deleted.map_err(|e| SecretsError::Join {
+            reason: e.to_string(),
+        })??;
         let owned = name.to_string();
         self.store
             .write(move |tx| tx.execute("DELETE FROM secrets WHERE name = ?1", [&owned]))
             .await?;
         Ok(())
+    }
+
+    fn forget(&self, name: &str) {
+        if let Ok(mut c) = self.cached.lock() {
+            c.remove(name);
+        }
+    }
+
+    /// [`Self::get`], remembered until the secret is next edited through this store.
+    pub async fn get_cached(&self, name: &str) -> Result<SecretString, SecretStoreError> {
+        if let Some(v) = self.cached.lock().ok().and_then(|c| c.get(name).cloned()) {
+            return Ok(v);
+        }
+        let value = self.get(name).await?;
+        if let Ok(mut c) = self.cached.lock() {
+            c.insert(name.to_string(), value.clone());
+        }
+        Ok(value)
     }
 
     /// The value of `name`, for the engine's own use (never for an API answer).

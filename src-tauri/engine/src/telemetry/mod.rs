@@ -125,6 +125,14 @@ impl Metrics {
         SubscriberGuard(self.feed_subscribers.clone())
     }
 
+    /// Registers a domain's own collector (the providers' metrics).
+    pub fn register(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> Result<(), TelemetryError> {
+        Ok(self.registry.register(collector)?)
+    }
+
     /// Everything in Prometheus text exposition format 0.0.4.
     pub fn render(&self) -> Result<String, TelemetryError> {
         let mut buf = Vec::new();

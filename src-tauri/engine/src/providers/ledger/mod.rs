@@ -267,6 +267,7 @@ impl Ledger {
         clock: SharedClock,
         data_dir: &std::path::Path,
         tracker: &tokio_util::task::TaskTracker,
+        cancel: tokio_util::sync::CancellationToken,
     ) -> Result<Self, LedgerError> {
         let dir = data_dir.join("ledger-journal");
         let (entries, leftovers) =
@@ -284,7 +285,7 @@ impl Ledger {
         }
         let journal =
             journal::Journal::open(&dir).map_err(|e| LedgerError::Journal(e.to_string()))?;
-        let (handle, committed) = recorder::spawn(store.clone(), tracker);
+        let (handle, committed) = recorder::spawn(store.clone(), clock.clone(), tracker, cancel);
         let ledger = Self {
             inner: Arc::new(Inner {
                 store,
@@ -375,6 +376,18 @@ impl Ledger {
             .await?
             .ok_or_else(|| LedgerError::NotFound(id.to_string()))
     }
+}
+
+/// Calls in `store`, newest first, without a running ledger (the CLI on a stopped node).
+pub async fn list_in(
+    store: &Store,
+    filter: CallFilter,
+    limit: u32,
+) -> Result<Vec<CallRecord>, LedgerError> {
+    let rows = store
+        .read(move |db| query::list(db, &filter, None, limit))
+        .await?;
+    Ok(rows.into_iter().map(|(_, r)| r).collect())
 }
 
 #[cfg(test)]

@@ -53,20 +53,36 @@ impl Handle {
 /// committed (one entry per journal line).
 pub(super) fn spawn(
     store: Store,
+    clock: crate::clock::SharedClock,
     tracker: &tokio_util::task::TaskTracker,
+    cancel: tokio_util::sync::CancellationToken,
 ) -> (Handle, mpsc::UnboundedReceiver<Vec<u64>>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     tracker.spawn(async move {
-        let mut rows: Vec<Box<CallRecord>> = Vec::new();
+        let mut rows: Vec<CallRecord> = Vec::new();
         let mut segments: Vec<u64> = Vec::new();
         let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
-        while let Some(first) = rx.recv().await {
+        let mut stopping = false;
+        loop {
+            // At shutdown: commit what has arrived, then stop (later rows stay in the
+            // journal and are written at the next start).
+            let first = if stopping {
+                match rx.try_recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
+            } else {
+                tokio::select! {
+                    m = rx.recv() => match m { Some(m) => m, None => break },
+                    () = cancel.cancelled() => { stopping = true; continue; }
+                }
+            };
             let mut next = Some(first);
             while let Some(msg) = next.take() {
                 match msg {
                     Msg::Row(row, segs) => {
-                        rows.push(row);
+                        rows.push(*row);
                         segments.extend(segs);
                     }
                     Msg::Flush(w) => waiters.push(w),
@@ -77,7 +93,7 @@ pub(super) fn spawn(
             }
             if !rows.is_empty() {
                 let batch = std::mem::take(&mut rows);
-                commit(&store, batch).await;
+                commit(&store, &clock, batch).await;
                 let _ = done_tx.send(std::mem::take(&mut segments));
             }
             for w in waiters.drain(..) {
@@ -90,7 +106,7 @@ pub(super) fn spawn(
 
 /// Commits `rows`, retrying until it works or the store is closed (then the journal keeps
 /// them for the next start).
-async fn commit(store: &Store, rows: Vec<Box<CallRecord>>) {
+async fn commit(store: &Store, clock: &crate::clock::SharedClock, rows: Vec<CallRecord>) {
     let rows = std::sync::Arc::new(rows);
     let mut pause = Duration::from_millis(50);
     loop {
@@ -108,7 +124,7 @@ async fn commit(store: &Store, rows: Vec<Box<CallRecord>>) {
             Err(StoreError::Closed) => return,
             Err(error) => {
                 tracing::error!(%error, rows = rows.len(), "could not write ledger rows; retrying");
-                tokio::time::sleep(pause).await;
+                clock.sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(5));
             }
         }
@@ -117,7 +133,11 @@ async fn commit(store: &Store, rows: Vec<Box<CallRecord>>) {
 
 /// Inserts one row (ignored when its id is there already) and, if it was new and `event`,
 /// its `calls` event.
-pub(super) fn insert(tx: &mut WriteTx<'_>, r: &CallRecord, event: bool) -> Result<(), StoreError> {
+pub(super) fn insert(
+    tx: &mut WriteTx<'_>,
+    r: &CallRecord,
+    event: bool,
+) -> Result<bool, StoreError> {
     let hops = json_to_db(&r.hops)?;
     let n = tx.execute(
         "INSERT OR IGNORE INTO calls (id, started_at, finished_at, client, agent, task_id, route, \
@@ -162,7 +182,7 @@ pub(super) fn insert(tx: &mut WriteTx<'_>, r: &CallRecord, event: bool) -> Resul
     if n == 1 && event {
         tx.append_event(Event::Calls(Box::new(r.clone())))?;
     }
-    Ok(())
+    Ok(n == 1)
 }
 
 /// The snake_case name serde gives a unit variant.

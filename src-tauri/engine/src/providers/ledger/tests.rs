@@ -21,9 +21,15 @@ async fn open(
 ) -> (Store, Ledger, tokio_util::task::TaskTracker) {
     let store = Store::open(dir).await.unwrap();
     let tracker = tokio_util::task::TaskTracker::new();
-    let ledger = Ledger::open(store.clone(), clock, dir, &tracker)
-        .await
-        .unwrap();
+    let ledger = Ledger::open(
+        store.clone(),
+        clock,
+        dir,
+        &tracker,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     (store, ledger, tracker)
 }
 
