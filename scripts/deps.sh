@@ -109,6 +109,15 @@ if [ "$mode" = test ]; then
     python3 -m venv target/tools/venv
     target/tools/venv/bin/pip install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
   fi
+  # The official OpenAI and Anthropic Python SDKs and LangChain (tests/sdk), pinned in
+  # tests/sdk/requirements.txt; reinstalled when that file changes.
+  if ! cmp -s tests/sdk/requirements.txt target/tools/sdk-venv/requirements.txt; then
+    say "installing the OpenAI and Anthropic SDKs and LangChain (PyPI) into target/tools/sdk-venv"
+    rm -rf target/tools/sdk-venv
+    python3 -m venv target/tools/sdk-venv
+    target/tools/sdk-venv/bin/pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+    cp tests/sdk/requirements.txt target/tools/sdk-venv/requirements.txt
+  fi
   # tauri-driver (WebDriver for the real window), built from crates.io into target/tools.
   if [ ! -x target/tools/bin/tauri-driver ]; then
     say "installing tauri-driver"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: install what the tests need, then run every test: lints, Rust unit and
 # integration tests (real SQLite, real keychain, real node over HTTP/WS, promtool), UI unit
-# tests, browser e2e (Debian chromium), desktop e2e (real window under Xvfb via WebDriver).
+# tests, the gateway under the official OpenAI/Anthropic SDKs and LangChain, browser e2e
+# (Debian chromium), desktop e2e (real window under Xvfb via WebDriver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -47,6 +48,9 @@ cargo test "${FEATURES[@]}"
 
 step "API fuzzing (schemathesis against a running node, every check)"
 scripts/fuzz-api.sh
+
+step "gateway with real clients (official openai and anthropic Python SDKs, LangChain ChatOpenAI)"
+tests/sdk/run.sh
 
 step "browser end-to-end (headless chromium against flightdeck serve)"
 FLIGHTDECK_BIN=$PWD/target/debug/flightdeck node --test --test-concurrency=1 tests/ui/*.test.mjs

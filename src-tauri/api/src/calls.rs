@@ -43,15 +43,19 @@ pub struct CallsQuery {
 /// LLM calls, newest first (cursor pagination; filters narrow).
 #[utoipa::path(get, path = "/calls", tag = "calls",
     params(CallsQuery),
-    responses((status = 200, description = "One page of calls, newest first", body = Page<CallRecord>)),
+    responses(
+        (status = 200, description = "One page of calls, newest first", body = Page<CallRecord>),
+        (status = 400, description = "A malformed cursor, or `since` not before `until`: `bad_request`", body = crate::error::ApiErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_calls(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<CallsQuery>,
 ) -> Result<Json<Page<CallRecord>>, ApiError> {
+    // An empty parameter (`?client=&cursor=`) is the same as an absent one.
+    let given = |v: Option<String>| v.filter(|s| !s.is_empty());
     let page = crate::page::PageQuery {
         limit: q.limit,
-        cursor: q.cursor.clone(),
+        cursor: given(q.cursor.clone()),
     };
     let limit = page.limit()?;
     let after = match page.after()? {
@@ -66,12 +70,12 @@ pub async fn list_calls(
         return Err(ApiError::bad_request("`since` must be before `until`"));
     }
     let filter = CallFilter {
-        client: q.client,
-        route: q.route,
-        provider: q.provider,
-        model: q.model,
+        client: given(q.client),
+        route: given(q.route),
+        provider: given(q.provider),
+        model: given(q.model),
         outcome: q.outcome,
-        task_id: q.task_id,
+        task_id: given(q.task_id),
         cache_hit: q.cache_hit,
         since: q.since,
         until: q.until,

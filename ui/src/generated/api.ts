@@ -1418,7 +1418,15 @@ export interface operations {
                     "application/json": components["schemas"]["Page_CallRecord"];
                 };
             };
-            400: components["responses"]["BadRequest"];
+            /** @description A malformed cursor, or `since` not before `until`: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["ForbiddenHost"];
             408: components["responses"]["RequestTimeout"];
