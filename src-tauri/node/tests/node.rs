@@ -10,6 +10,7 @@ mod node {
     mod feed;
     mod http;
     mod keychain;
+    mod ledger;
     mod lifecycle;
     mod secrets;
 }
