@@ -380,5 +380,27 @@ pub(crate) fn router(state: AppState, max_request_bytes: usize) -> Router<AppSta
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             max_request_bytes,
         ))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| too_large(req, next, max_request_bytes),
+        ))
         .layer(axum::middleware::from_fn_with_state(state, gateway_auth))
+}
+
+/// The body limit's bare 413 in the protocol's shape, naming the limit.
+async fn too_large(req: Request, next: Next, limit: usize) -> Response {
+    let dialect = dialect_of(req.uri().path());
+    let r = next.run(req).await;
+    if r.status() != StatusCode::PAYLOAD_TOO_LARGE
+        || r.extensions().get::<crate::error::Rendered>().is_some()
+    {
+        return r;
+    }
+    error_response(
+        dialect,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::PayloadTooLarge,
+        &format!(
+            "the request is larger than the gateway's limit of {limit} bytes (gateway.max_request_bytes)"
+        ),
+    )
 }

@@ -6,6 +6,8 @@ mod bindings;
 mod dashboard;
 mod feed;
 mod gateway;
+mod gateway_cache;
+mod gateway_limits;
 mod hosts;
 mod router;
 mod secrets;

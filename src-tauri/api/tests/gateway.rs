@@ -11,24 +11,32 @@ use flightdeck_engine::providers::ledger::{CallFilter, CallOutcome, CallRecord, 
 use flightdeck_scripted_provider::{ScriptedProvider, Step};
 use serde_json::{Value, json};
 
-use crate::support::{Reply, TOKEN, options, send};
+use crate::support::{Reply, TOKEN, get, options, send, send_bare};
 
 const KEY: &str = "sk-fake-FLIGHTDECKCANARY-7c1e";
 
-struct Gw {
-    app: axum::Router,
-    engine: Engine,
-    up: ScriptedProvider,
-    dir: tempfile::TempDir,
+pub(crate) struct Gw {
+    pub app: axum::Router,
+    pub engine: Engine,
+    pub up: ScriptedProvider,
+    pub dir: tempfile::TempDir,
 }
 
-fn step(v: Value) -> Step {
+pub(crate) fn step(v: Value) -> Step {
     serde_json::from_value(v).unwrap()
 }
 
 /// Two providers on two scripted servers: `up` (OpenAI protocol, keyed) and `back`
 /// (Anthropic protocol); route `default` = up/m1 then back/m2.
-async fn gateway(tweak: impl FnOnce(&mut Config)) -> Gw {
+pub(crate) async fn gateway(tweak: impl FnOnce(&mut Config)) -> Gw {
+    gateway_on(flightdeck_engine::clock::SystemClock::shared(), tweak).await
+}
+
+/// [`gateway`] on `clock` (a `ManualClock` for price dates and TTLs).
+pub(crate) async fn gateway_on(
+    clock: flightdeck_engine::clock::SharedClock,
+    tweak: impl FnOnce(&mut Config),
+) -> Gw {
     let up = ScriptedProvider::builder()
         .require_key(KEY)
         .start()
@@ -71,10 +79,14 @@ cache_write = 3.75
     );
     let parsed: Config = toml::from_str(&config).unwrap();
     parsed.validate(None).unwrap();
-    let engine = crate::support::engine(dir.path(), |c| {
-        *c = parsed;
-        tweak(c);
-    })
+    let engine = crate::support::engine_on_clock(
+        dir.path(),
+        |c| {
+            *c = parsed;
+            tweak(c);
+        },
+        clock,
+    )
     .await;
     engine
         .named_secrets()
@@ -91,7 +103,7 @@ cache_write = 3.75
     }
 }
 
-fn post(path: &str, body: Value) -> Request<Body> {
+pub(crate) fn post(path: &str, body: Value) -> Request<Body> {
     Request::post(path)
         .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
         .header(header::CONTENT_TYPE, "application/json")
@@ -99,11 +111,11 @@ fn post(path: &str, body: Value) -> Request<Body> {
         .unwrap()
 }
 
-fn chat(model: &str, text: &str, stream: bool) -> Value {
+pub(crate) fn chat(model: &str, text: &str, stream: bool) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": text}], "stream": stream})
 }
 
-async fn last_call(engine: &Engine) -> CallRecord {
+pub(crate) async fn last_call(engine: &Engine) -> CallRecord {
     engine.providers().ledger().flush().await;
     let rows = engine
         .providers()
@@ -115,7 +127,7 @@ async fn last_call(engine: &Engine) -> CallRecord {
 }
 
 /// The `data:` payloads of an SSE body.
-fn sse_data(r: &Reply) -> Vec<String> {
+pub(crate) fn sse_data(r: &Reply) -> Vec<String> {
     String::from_utf8_lossy(&r.body)
         .lines()
         .filter_map(|l| l.strip_prefix("data: ").map(str::to_string))
@@ -365,6 +377,13 @@ async fn the_fault_matrix() {
 #[tokio::test]
 async fn the_breaker_opens_and_skips_the_hop() {
     let g = gateway(|_| {}).await;
+    let (mut feed, _) = g.engine.events().subscribe();
+    let health = send_bare(&g.app, get("/health").body(Body::empty()).unwrap()).await;
+    let up = provider_health(&health.json, "up");
+    assert_eq!(
+        (up["status"].as_str(), up["message"].as_str()),
+        (Some("healthy"), Some("no calls yet"))
+    );
     for _ in 0..4 {
         g.up.script(step(json!({"kind": "status", "status": 503})));
     }
@@ -403,6 +422,42 @@ async fn the_breaker_opens_and_skips_the_hop() {
         metrics.contains("flightdeck_provider_breaker_state{model=\"m1\",provider=\"up\"} 2"),
         "{metrics}"
     );
+    // /health shows the provider degraded (not unhealthy: its routes fall back), the other
+    // one healthy; the feed carried the transition.
+    let health = send_bare(&g.app, get("/health").body(Body::empty()).unwrap()).await;
+    let up = provider_health(&health.json, "up");
+    assert_eq!(up["status"], "degraded", "{up}");
+    assert_eq!(up["message"], "breaker open for m1", "{up}");
+    assert_eq!(health.json["status"], "degraded");
+    let back = provider_health(&health.json, "back");
+    assert_eq!(back["status"], "healthy", "{back}");
+    assert_eq!(
+        back["message"], "1 model(s) called, breakers closed",
+        "{back}"
+    );
+    let mut transitions = Vec::new();
+    while let Ok(p) = feed.try_recv() {
+        let frame: Value = serde_json::from_str(&p.json).unwrap();
+        if frame["topic"] == "providers" {
+            transitions.push(frame["payload"].clone());
+        }
+    }
+    assert_eq!(
+        transitions,
+        vec![
+            json!({"kind": "breaker", "provider": "up", "model": "m1", "from": "closed", "to": "open"})
+        ]
+    );
+}
+
+fn provider_health(report: &Value, name: &str) -> Value {
+    report["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == format!("provider:{name}"))
+        .unwrap_or_else(|| panic!("no provider:{name} in {report}"))
+        .clone()
 }
 
 #[tokio::test]

@@ -242,6 +242,7 @@ impl Engine {
             store.clone(),
             secrets.clone(),
             config.clone(),
+            providers.clone(),
             clock.clone(),
         );
         let engine = Self {

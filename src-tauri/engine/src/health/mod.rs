@@ -1,5 +1,6 @@
-//! Health: a check of every dependency (database, secrets, config), the overall status as
-//! the worst of them, and the history of transitions in the store.
+//! Health: a check of every dependency (database, secrets, config, and each configured LLM
+//! provider by its circuit breakers), the overall status as the worst of them, and the
+//! history of transitions in the store.
 //!
 //! Invariants:
 //! - A check never hangs the report (each has a timeout and then counts as unhealthy).
@@ -27,6 +28,7 @@ use utoipa::ToSchema;
 
 use crate::clock::SharedClock;
 use crate::config::{ConfigHandle, ConfigState};
+use crate::providers::{BreakerState, Providers};
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::Store;
 
@@ -87,6 +89,7 @@ pub struct HealthChecks {
     pub store: Store,
     pub secrets: Result<Secrets, SecretsError>,
     pub config: ConfigHandle,
+    providers: Providers,
     clock: SharedClock,
     /// The last status recorded per dependency. Its lock is what makes reports run one at a
     /// time (see the module's invariants).
@@ -123,12 +126,14 @@ impl HealthChecks {
         store: Store,
         secrets: Result<Secrets, SecretsError>,
         config: ConfigHandle,
+        providers: Providers,
         clock: SharedClock,
     ) -> Self {
         Self {
             store,
             secrets,
             config,
+            providers,
             clock,
             last: Arc::new(tokio::sync::Mutex::new(HashMap::new())),
             recent: Arc::new(tokio::sync::Mutex::new(None)),
@@ -142,7 +147,8 @@ impl HealthChecks {
         // submit before one that observed earlier.
         let mut last = self.last.lock().await;
         let [db, secrets] = self.costly_checks().await;
-        let checked = [db, secrets, self.check_config()];
+        let mut checked = vec![db, secrets, self.check_config()];
+        checked.extend(self.check_providers());
         let writes = self.record_transitions(&mut last, &checked);
         drop(last);
         self.await_writes(writes).await;
@@ -266,6 +272,57 @@ impl HealthChecks {
 
     /// Decides the transitions `checked` shows, submits their writes (in order) and marks
     /// them as the last known status; returns the pending writes.
+    /// One entry per configured provider, `provider:<name>`, from its breakers (no request
+    /// is made: a probe would cost money on paid APIs). Any breaker open or probing makes it
+    /// degraded, never unhealthy: calls still go to the other models of its routes' chains.
+    fn check_providers(&self) -> Vec<Checked> {
+        let config = self.config.current();
+        let breakers = self.providers.breakers();
+        config
+            .providers
+            .keys()
+            .map(|name| {
+                let started = std::time::Instant::now();
+                let prefix = format!("{name}/");
+                let mine: Vec<(&str, BreakerState)> = breakers
+                    .iter()
+                    .filter_map(|(k, s)| k.strip_prefix(&prefix).map(|m| (m, *s)))
+                    .collect();
+                let of = |want: BreakerState| -> Vec<&str> {
+                    mine.iter()
+                        .filter(|(_, s)| *s == want)
+                        .map(|(m, _)| *m)
+                        .collect()
+                };
+                let (open, probing) = (of(BreakerState::Open), of(BreakerState::HalfOpen));
+                let (status, message) = if mine.is_empty() {
+                    (HealthStatus::Healthy, "no calls yet".to_string())
+                } else if open.is_empty() && probing.is_empty() {
+                    (
+                        HealthStatus::Healthy,
+                        format!("{} model(s) called, breakers closed", mine.len()),
+                    )
+                } else {
+                    let mut parts = Vec::new();
+                    if !open.is_empty() {
+                        parts.push(format!("breaker open for {}", open.join(", ")));
+                    }
+                    if !probing.is_empty() {
+                        parts.push(format!("probing {}", probing.join(", ")));
+                    }
+                    (HealthStatus::Degraded, parts.join("; "))
+                };
+                self.checked(
+                    &format!("provider:{name}"),
+                    status,
+                    started.elapsed(),
+                    Some(message),
+                    None,
+                )
+            })
+            .collect()
+    }
+
     fn record_transitions(
         &self,
         last: &mut HashMap<String, HealthStatus>,
