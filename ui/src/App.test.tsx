@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { App } from "./App";
 import { ApiError } from "./backend/apiError";
 import type { Backend, ConnState, Session, SessionState } from "./backend/backend";
-import type { ConfigEvent, ConfigView, HealthReport, HealthTransition, NodeInfo, ServerMessage } from "./generated/api";
+import type { ConfigEvent, ConfigView, GatewayInfo, HealthReport, HealthTransition, NodeInfo, ServerMessage } from "./generated/api";
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
 
@@ -78,7 +78,10 @@ class FakeBackend implements Backend {
   };
   /** When set, every request fails with it (a node or engine that could not start). */
   failWith: ApiError | null = null;
-  fetch(request: Request): Promise<Response> {
+  /** `desktop: null` is a node; a listener state is the desktop app. */
+  gateway: GatewayInfo = { models: [{ id: "default", owned_by: "route" }], desktop: null };
+  patches: unknown[] = [];
+  async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     this.requests.push(`${request.method} ${url.pathname}${url.search}`);
     if (this.failWith) {
@@ -90,6 +93,14 @@ class FakeBackend implements Backend {
     if (route === "GET /api/v1/config") return Promise.resolve(json(200, this.config));
     if (route === "POST /api/v1/config/reload") return Promise.resolve(json(this.reloadAnswer.status, this.reloadAnswer.body));
     if (route === "GET /health") return Promise.resolve(json(200, HEALTH));
+    if (route === "GET /api/v1/gateway") return Promise.resolve(json(200, this.gateway));
+    if (route === "PATCH /api/v1/config") {
+      const body = (await request.json()) as { gateway?: { desktop_listen?: boolean } };
+      this.patches.push(body);
+      const on = body.gateway?.desktop_listen ?? false;
+      if (this.gateway.desktop) this.gateway = { ...this.gateway, desktop: { ...this.gateway.desktop, enabled: on, listening: on, bound: on ? "127.0.0.1:7879" : null } };
+      return json(200, { outcome: "applied", path: "/etc/flightdeck.toml", message: "applied", changed: ["gateway.desktop_listen"], restart_required: [] } satisfies ConfigEvent);
+    }
     if (route === "GET /api/v1/health/transitions") return Promise.resolve(json(200, { items: TRANSITIONS, next_cursor: null }));
     return Promise.resolve(json(404, { error: { code: "not_found", message: "no route", request_id: "r0" } }));
   }
@@ -327,6 +338,39 @@ describe("App", () => {
     expect(row?.getAttribute("data-path")).toBe("log.level");
     expect(row?.textContent).toContain('"info"');
     expect(row?.textContent).toContain('"debug"');
+  });
+
+  it("on a node, shows the gateway's base URLs and models", async () => {
+    window.location.hash = "#/settings";
+    const b = new FakeBackend();
+    await render(b);
+    expect(q("gateway-switch")).toBeNull();
+    expect(q("gateway-urls")?.textContent).toContain("http://node.test/v1");
+    expect(q("gateway-models")?.textContent).toContain("default");
+  });
+
+  it("in the desktop, the gateway switch writes the setting and shows the listener", async () => {
+    window.location.hash = "#/settings";
+    const b = new FakeBackend();
+    b.gateway = { ...b.gateway, desktop: { enabled: false, address: "127.0.0.1:7879", listening: false, bound: null, error: null } };
+    await render(b);
+    const sw = q("gateway-switch") as HTMLInputElement;
+    expect(sw.checked).toBe(false);
+    expect(q("gateway-state")?.getAttribute("data-listening")).toBe("false");
+    await click(sw);
+    expect(b.patches).toEqual([{ gateway: { desktop_listen: true } }]);
+    expect(q("gateway-state")?.textContent).toContain("Listening on 127.0.0.1:7879");
+    expect(q("gateway-urls")?.textContent).toContain("http://127.0.0.1:7879/v1");
+    expect(container.querySelector('[data-testid="toast"]')?.textContent).toContain("Gateway switched on");
+  });
+
+  it("shows why the desktop gateway is not listening", async () => {
+    window.location.hash = "#/settings";
+    const b = new FakeBackend();
+    b.gateway = { ...b.gateway, desktop: { enabled: true, address: "127.0.0.1:7879", listening: false, bound: null, error: "cannot listen on 127.0.0.1:7879: Address in use" } };
+    await render(b);
+    expect((q("gateway-switch") as HTMLInputElement).checked).toBe(true);
+    expect(q("gateway-state")?.textContent).toContain("Address in use");
   });
 
   it("shows whether the configuration file is watched", async () => {

@@ -213,7 +213,8 @@ from_engine_error!(
     flightdeck_engine::events::subscribe::SubscribeError,
     flightdeck_engine::secrets::SecretsError,
     flightdeck_engine::secrets::SecretStoreError,
-    flightdeck_engine::providers::ledger::LedgerError
+    flightdeck_engine::providers::ledger::LedgerError,
+    flightdeck_engine::config::edit::EditError
 );
 
 impl From<JsonRejection> for ApiError {

@@ -404,3 +404,24 @@ async fn too_large(req: Request, next: Next, limit: usize) -> Response {
         ),
     )
 }
+
+/// Where this node's gateway is served, and the models clients may name.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct GatewayInfo {
+    /// Route names and `provider/model` references (`GET /v1/models` lists the same).
+    pub models: Vec<flightdeck_engine::providers::ModelEntry>,
+    /// The desktop app's own loopback listener (`gateway.desktop_listen`); absent on a node,
+    /// whose gateway is served on its API port.
+    pub desktop: Option<crate::desktop_gateway::ListenerState>,
+}
+
+/// The gateway: the models it serves and the desktop's listener state.
+#[utoipa::path(get, path = "/gateway", tag = "gateway",
+    responses((status = 200, description = "Gateway info", body = GatewayInfo)),
+    security(("bearer" = [])))]
+pub async fn gateway_info(State(state): State<AppState>) -> axum::Json<GatewayInfo> {
+    axum::Json(GatewayInfo {
+        models: state.engine.providers().models(),
+        desktop: state.desktop_gateway.as_ref().and_then(|c| c.get()),
+    })
+}

@@ -14,10 +14,12 @@
 pub mod auth;
 pub mod calls;
 pub mod dashboard;
+pub mod desktop_gateway;
 pub mod error;
 pub mod feed;
 pub mod gateway;
 pub mod hosts;
+pub mod http_server;
 pub mod idempotency;
 pub mod middleware;
 mod openapi;
@@ -86,6 +88,8 @@ pub struct ApiOptions {
     pub desktop_user: String,
     /// The port the node serves on (Origins must name it); `None` in-process.
     pub served_port: Option<u16>,
+    /// The desktop's gateway listener, whose state `GET /api/v1/gateway` shows (desktop only).
+    pub desktop_gateway: Option<desktop_gateway::ListenerCell>,
 }
 
 /// Shared state of every handler.
@@ -101,6 +105,7 @@ pub struct AppState {
     pub feeds: feed::FeedTasks,
     pub desktop_user: String,
     pub auth_failures: Arc<auth::AuthFailures>,
+    pub desktop_gateway: Option<desktop_gateway::ListenerCell>,
 }
 
 /// Builds the router over `engine`.
@@ -112,24 +117,9 @@ pub fn router(engine: Engine, options: ApiOptions) -> Router {
 /// waits on at shutdown ([`feed::FeedTasks::closed`]) so every feed gets its 1001 close
 /// before the process exits.
 pub fn router_with_feeds(engine: Engine, options: ApiOptions) -> (Router, feed::FeedTasks) {
-    let openapi = openapi().to_json().map(Bytes::from).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot serialize the OpenAPI document");
-        Bytes::from_static(b"{}")
-    });
-    let state = AppState {
-        engine,
-        token: Arc::new(options.token),
-        hosts: Arc::new(AllowedHosts::serving(
-            options.allowed_hosts,
-            options.transport == Transport::InProcess,
-            options.served_port,
-        )),
-        transport: options.transport,
-        openapi,
-        feeds: feed::FeedTasks::default(),
-        desktop_user: options.desktop_user,
-        auth_failures: Arc::new(auth::AuthFailures::default()),
-    };
+    let ui_dir = options.ui_dir.clone();
+    let body_limit_bytes = options.body_limit_bytes;
+    let state = state_of(engine, options, true);
     let feeds = state.feeds.clone();
     let authed = Router::from(openapi::v1_routes())
         // Unknown paths and methods under /api/v1 answer 404/405 only to a holder of the
@@ -147,17 +137,54 @@ pub fn router_with_feeds(engine: Engine, options: ApiOptions) -> (Router, feed::
     // The feed authenticates by its first message (browsers cannot set WebSocket headers).
     let v1 = authed.route("/feed", axum::routing::get(feed::feed));
     let mut app = Router::from(openapi::public_routes()).nest("/api/v1", v1);
-    app = match options.ui_dir {
+    app = match ui_dir {
         Some(dir) => app.fallback(move |req: Request| dashboard::serve(dir.clone(), req)),
         None => app.fallback(not_found),
     };
     // The gateway has its own body limit, and its calls are bounded by the providers'
     // timeouts instead of the API's.
-    let app = with_api_limits(app, options.body_limit_bytes);
+    let app = with_api_limits(app, body_limit_bytes);
     let gateway_limit = usize::try_from(state.engine.config().current().gateway.max_request_bytes)
         .unwrap_or(usize::MAX);
     let app = app.merge(gateway::router(state.clone(), gateway_limit));
     (with_layers(app, state), feeds)
+}
+
+/// The shared state of a Router over `engine`; `with_openapi`: serve the OpenAPI document.
+fn state_of(engine: Engine, options: ApiOptions, with_openapi: bool) -> AppState {
+    let openapi = if with_openapi {
+        openapi().to_json().map(Bytes::from).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot serialize the OpenAPI document");
+            Bytes::from_static(b"{}")
+        })
+    } else {
+        Bytes::new()
+    };
+    AppState {
+        engine,
+        token: Arc::new(options.token),
+        hosts: Arc::new(AllowedHosts::serving(
+            options.allowed_hosts,
+            options.transport == Transport::InProcess,
+            options.served_port,
+        )),
+        transport: options.transport,
+        openapi,
+        feeds: feed::FeedTasks::default(),
+        desktop_user: options.desktop_user,
+        auth_failures: Arc::new(auth::AuthFailures::default()),
+        desktop_gateway: options.desktop_gateway,
+    }
+}
+
+/// A Router with only the gateway (`/v1/*`) and the same middleware as [`router`]: what the
+/// desktop serves on its loopback gateway port. Everything else is 404.
+pub fn gateway_only_router(engine: Engine, options: ApiOptions) -> Router {
+    let state = state_of(engine, options, false);
+    let gateway_limit = usize::try_from(state.engine.config().current().gateway.max_request_bytes)
+        .unwrap_or(usize::MAX);
+    let app = gateway::router(state.clone(), gateway_limit).fallback(not_found);
+    with_layers(app, state)
 }
 
 /// The API's own limits: its body limit and the 30 s request timeout.

@@ -61,6 +61,7 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .merge(tokens::routes())
         .merge(secrets::routes())
         .merge(calls::routes())
+        .routes(routes!(crate::gateway::gateway_info))
         .routes(routes!(openapi_document))
 }
 

@@ -46,6 +46,7 @@ pub(crate) fn state(engine: Engine) -> AppState {
         openapi: Bytes::from_static(b"{}"),
         feeds: Default::default(),
         auth_failures: Default::default(),
+        desktop_gateway: None,
     }
 }
 

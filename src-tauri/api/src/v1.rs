@@ -45,6 +45,61 @@ pub async fn config(State(state): State<AppState>) -> Json<ConfigView> {
     })
 }
 
+/// Settings to change in the config file, as a merge patch: only what is given changes.
+/// Everything not listed here is edited in the file itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayPatch>,
+}
+
+/// `[gateway]` settings that may be changed from the API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayPatch {
+    /// The desktop app also serves the gateway on `desktop_address` (loopback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desktop_listen: Option<bool>,
+    /// A loopback `IP:PORT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desktop_address: Option<String>,
+}
+
+/// Changes settings in the config file (keeping its comments and layout), validated first
+/// and applied at once like a reload; the answer is that reload's outcome.
+#[utoipa::path(patch, path = "/config", tag = "config",
+    request_body = ConfigPatch,
+    responses(
+        (status = 200, description = "Written and applied", body = ConfigEvent),
+        (status = 400, description = "A key that cannot be edited here, a bad value (`bad_request`), or a config the change would make invalid (`config_invalid`)", body = ApiErrorBody),
+        (status = 409, description = "An environment variable overrides the key, or the file cannot be parsed: `conflict`", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn patch_config(
+    State(state): State<AppState>,
+    ApiJson(patch): ApiJson<ConfigPatch>,
+) -> Result<Json<ConfigEvent>, ApiError> {
+    let mut values: Vec<(String, serde_json::Value)> = Vec::new();
+    if let Some(g) = patch.gateway {
+        if let Some(v) = g.desktop_listen {
+            values.push(("gateway.desktop_listen".into(), v.into()));
+        }
+        if let Some(v) = g.desktop_address {
+            values.push(("gateway.desktop_address".into(), v.into()));
+        }
+    }
+    if values.is_empty() {
+        return Err(ApiError::bad_request(
+            "nothing to change: send e.g. {\"gateway\": {\"desktop_listen\": true}}",
+        ));
+    }
+    let engine = state.engine.clone();
+    let event = tokio::task::spawn_blocking(move || engine.set_config(&values))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(Json(event))
+}
+
 /// A config text to check.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ValidateConfigRequest {
@@ -136,7 +191,7 @@ pub async fn health_transitions(
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(info))
-        .routes(routes!(config))
+        .routes(routes!(config, patch_config))
         .routes(routes!(validate_config))
         .routes(routes!(reload_config))
         .routes(routes!(health_transitions))

@@ -4,6 +4,7 @@
 
 mod bindings;
 mod dashboard;
+mod desktop_gateway;
 mod feed;
 mod gateway;
 mod gateway_cache;

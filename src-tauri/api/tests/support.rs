@@ -58,6 +58,7 @@ pub fn options() -> ApiOptions {
         transport: Transport::Tcp,
         desktop_user: String::new(),
         served_port: Some(7878),
+        desktop_gateway: None,
     }
 }
 

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use flightdeck_api::error::{ApiErrorBody, ErrorDetail};
-use flightdeck_api::{ApiOptions, Transport, router};
+use flightdeck_api::{ApiOptions, Transport, desktop_gateway, router};
 use flightdeck_engine::secrets::{ApiToken, SecretsError};
 use flightdeck_engine::{Engine, ErrorCode};
 use tokio::sync::watch;
@@ -26,8 +26,12 @@ pub struct Ready {
 impl Ready {
     /// The in-process side of an open engine: a per-launch token that never leaves this
     /// process, and the node's very Router with the in-process transport.
+    /// Also starts the optional loopback gateway listener (`gateway.desktop_listen`), which
+    /// follows the config until the engine shuts down. Call inside the async runtime.
     pub fn new(engine: Engine, body_limit_bytes: usize) -> Result<Self, SecretsError> {
         let token = ApiToken::generate()?;
+        let listener = desktop_gateway::ListenerCell::default();
+        desktop_gateway::spawn(engine.clone(), listener.clone(), engine.shutdown_token());
         let router = router(
             engine.clone(),
             ApiOptions {
@@ -41,6 +45,7 @@ impl Ready {
                     .or_else(|_| std::env::var("USERNAME"))
                     .unwrap_or_else(|_| "desktop".into()),
                 served_port: None,
+                desktop_gateway: Some(listener),
             },
         );
         Ok(Self {

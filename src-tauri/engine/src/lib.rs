@@ -470,6 +470,20 @@ impl Engine {
     /// Reloads the config file now (as the watcher does on a change) and publishes the
     /// outcome if it is news (an unchanged file is answered, not published). `None` when the
     /// config does not come from a file.
+    /// Sets config keys in the config file ([`config::edit::EDITABLE`]), then reloads it: the
+    /// change is applied and announced like any other reload.
+    pub fn set_config(
+        &self,
+        values: &[(String, serde_json::Value)],
+    ) -> Result<events::ConfigEvent, config::edit::EditError> {
+        config::edit::set(&self.inner.config, values)?;
+        let reloaded = config::reload::reload(&self.inner.config);
+        if reloaded.is_news() {
+            self.record_detached(Event::Config(reloaded.event().clone()));
+        }
+        Ok(reloaded.into_event())
+    }
+
     pub fn reload_config(&self) -> Option<events::ConfigEvent> {
         self.inner.config.path()?;
         let reloaded = config::reload::reload(&self.inner.config);

@@ -7,7 +7,6 @@
 mod calls_cli;
 mod cli;
 mod commands;
-mod http_server;
 mod node_api;
 mod secrets_cli;
 mod serve;

@@ -29,7 +29,7 @@ use crate::cli::{Global, ServeArgs};
 pub const ADDR_FILE: &str = "node.addr";
 
 use crate::commands::{data_dir, env_token, init_logging, load_config_with, overrides};
-use crate::http_server;
+use flightdeck_api::http_server;
 
 pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let mut overrides = overrides(global);
@@ -129,6 +129,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode
             transport: Transport::Tcp,
             desktop_user: String::new(),
             served_port: Some(local.port()),
+            desktop_gateway: None,
         },
     );
     engine.follow_log_level(log);

@@ -52,7 +52,11 @@ export type paths = {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Changes settings in the config file (keeping its comments and layout), validated first
+         *     and applied at once like a reload; the answer is that reload's outcome.
+         */
+        patch: operations["patch_config"];
         trace?: never;
     };
     "/api/v1/config/reload": {
@@ -101,6 +105,23 @@ export type paths = {
          * @description WebSocket (protocol: docs/feed.md). First message: ClientMessage::auth; then ServerMessage frames.
          */
         get: operations["feed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/gateway": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The gateway: the models it serves and the desktop's listener state. */
+        get: operations["gateway_info"];
         put?: never;
         post?: never;
         delete?: never;
@@ -526,6 +547,13 @@ export type components = {
         };
         /** @enum {string} */
         ConfigOutcome: "applied" | "rejected";
+        /**
+         * @description Settings to change in the config file, as a merge patch: only what is given changes.
+         *     Everything not listed here is edited in the file itself.
+         */
+        ConfigPatch: {
+            gateway?: components["schemas"]["GatewayPatch"] | null;
+        };
         /** @description One thing wrong with a configuration: where, which key, why. */
         ConfigProblem: {
             /** @description Dotted key, e.g. `server.listen`; empty when the whole file is unreadable. */
@@ -666,6 +694,19 @@ export type components = {
              */
             max_request_bytes: number;
         };
+        /** @description Where this node's gateway is served, and the models clients may name. */
+        GatewayInfo: {
+            desktop?: components["schemas"]["ListenerState"] | null;
+            /** @description Route names and `provider/model` references (`GET /v1/models` lists the same). */
+            models: components["schemas"]["ModelEntry"][];
+        };
+        /** @description `[gateway]` settings that may be changed from the API. */
+        GatewayPatch: {
+            /** @description A loopback `IP:PORT`. */
+            desktop_address?: string | null;
+            /** @description The desktop app also serves the gateway on `desktop_address` (loopback). */
+            desktop_listen?: boolean | null;
+        };
         HealthConfig: {
             /**
              * Format: int64
@@ -724,6 +765,19 @@ export type components = {
          * @enum {string}
          */
         HopOutcome: "ok" | "failed" | "skipped";
+        /** @description The listener's state, as the Settings screen shows it. */
+        ListenerState: {
+            /** @description `gateway.desktop_address`. */
+            address: string;
+            /** @description The address bound (differs from `address` when that names port 0). */
+            bound?: string | null;
+            /** @description `gateway.desktop_listen`. */
+            enabled: boolean;
+            /** @description Why it is not listening although enabled (e.g. the port is in use). */
+            error?: string | null;
+            /** @description Bound and serving. */
+            listening: boolean;
+        };
         LogConfig: {
             /** @default text */
             format: components["schemas"]["LogFormat"];
@@ -771,6 +825,13 @@ export type components = {
             retry: components["schemas"]["RetrySettings"] | null;
             /** @default null */
             timeouts: components["schemas"]["TimeoutSettings"] | null;
+        };
+        /** @description A model clients may name (`GET /v1/models`). */
+        ModelEntry: {
+            /** @description A route name or a `provider/model` reference. */
+            id: string;
+            /** @description `route`, or the provider's name. */
+            owned_by: string;
         };
         /** @description What `/api/v1/info` answers. */
         NodeInfo: {
@@ -1315,6 +1376,7 @@ export type ClientMessage = components['schemas']['ClientMessage'];
 export type Config = components['schemas']['Config'];
 export type ConfigEvent = components['schemas']['ConfigEvent'];
 export type ConfigOutcome = components['schemas']['ConfigOutcome'];
+export type ConfigPatch = components['schemas']['ConfigPatch'];
 export type ConfigProblem = components['schemas']['ConfigProblem'];
 export type ConfigState = components['schemas']['ConfigState'];
 export type ConfigStatus = components['schemas']['ConfigStatus'];
@@ -1328,16 +1390,20 @@ export type Event = components['schemas']['Event'];
 export type FeedConfig = components['schemas']['FeedConfig'];
 export type FeedEvent = components['schemas']['FeedEvent'];
 export type GatewayConfig = components['schemas']['GatewayConfig'];
+export type GatewayInfo = components['schemas']['GatewayInfo'];
+export type GatewayPatch = components['schemas']['GatewayPatch'];
 export type HealthConfig = components['schemas']['HealthConfig'];
 export type HealthReport = components['schemas']['HealthReport'];
 export type HealthStatus = components['schemas']['HealthStatus'];
 export type HealthTransition = components['schemas']['HealthTransition'];
 export type Hop = components['schemas']['Hop'];
 export type HopOutcome = components['schemas']['HopOutcome'];
+export type ListenerState = components['schemas']['ListenerState'];
 export type LogConfig = components['schemas']['LogConfig'];
 export type LogFormat = components['schemas']['LogFormat'];
 export type MetricsSample = components['schemas']['MetricsSample'];
 export type ModelConfig = components['schemas']['ModelConfig'];
+export type ModelEntry = components['schemas']['ModelEntry'];
 export type NodeInfo = components['schemas']['NodeInfo'];
 export type OnLimit = components['schemas']['OnLimit'];
 export type PageCallRecord = components['schemas']['Page_CallRecord'];
@@ -1498,6 +1564,55 @@ export interface operations {
             500: components["responses"]["Internal"];
         };
     };
+    patch_config: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description Written and applied */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigEvent"];
+                };
+            };
+            /** @description A key that cannot be edited here, a bad value (`bad_request`), or a config the change would make invalid (`config_invalid`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            /** @description An environment variable overrides the key, or the file cannot be parsed: `conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
     reload_config: {
         parameters: {
             query?: never;
@@ -1607,6 +1722,32 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            500: components["responses"]["Internal"];
+        };
+    };
+    gateway_info: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Gateway info */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
             500: components["responses"]["Internal"];
         };
     };

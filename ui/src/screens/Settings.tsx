@@ -1,5 +1,5 @@
 // Settings: the node's configuration (status, the values in force, what the last reload
-// changed, a reload on demand) and, where there is one, the browser session.
+// changed, a reload on demand), the LLM gateway and, where there is one, the browser session.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { ok } from "../api/client";
@@ -15,6 +15,7 @@ import { useNow } from "../data/useNow";
 import { formatRelative, formatTimestamp } from "../format";
 import type { Config } from "../generated/api";
 import { useNodeInfo } from "../node/useNodeInfo";
+import { GatewaySettings } from "./GatewaySettings";
 
 /** The config values before and after the last change this screen saw (null before one). */
 function useLastChange(current: Config | undefined): { before: Config; after: Config } | null {
@@ -144,6 +145,8 @@ export function Settings() {
           rejected as a whole and the last good configuration stays in force.
         </p>
       </Panel>
+
+      <GatewaySettings />
 
       <ConfigValues />
 

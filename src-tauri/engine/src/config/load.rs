@@ -137,6 +137,11 @@ impl ConfigSource {
         }
     }
 
+    /// What `text` at this source's path would load to (file, environment, flags).
+    pub(crate) fn load_text(&self, path: &Path, text: String) -> Result<Config, ConfigError> {
+        self.layer(Some(FileText::new(path, text)))
+    }
+
     fn layer(&self, file: Option<FileText>) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {

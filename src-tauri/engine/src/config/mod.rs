@@ -14,6 +14,7 @@
 //!
 //! Must never: panic on user data (files, environment), or print secrets.
 
+pub mod edit;
 mod env;
 mod handle;
 mod host_name;

@@ -1,8 +1,9 @@
-//! The node's HTTP/1.1 server: the shared Router on hyper, with the limits `axum::serve` leaves
-//! out. axum sets no timer on hyper, so hyper's header-read timeout never fires there and a
-//! client that sends its headers slowly (or never finishes them) holds a connection forever;
-//! here every connection gets [`HEADER_READ_TIMEOUT`] to send a complete request head (the
-//! Router itself bounds whole requests, body included, with its 30 s timeout).
+//! The HTTP/1.1 server of the node and of the desktop's gateway listener: a Router on hyper,
+//! with the limits `axum::serve` leaves out. axum sets no timer on hyper, so hyper's
+//! header-read timeout never fires there and a client that sends its headers slowly (or never
+//! finishes them) holds a connection forever; here every connection gets
+//! [`HEADER_READ_TIMEOUT`] to send a complete request head (the Router itself bounds whole
+//! requests, body included, with its 30 s timeout).
 //!
 //! Lifecycle: `serve` accepts until `stop` is cancelled, then stops accepting, asks every open
 //! connection to finish its current request and close, and returns when all have. If `abort`
