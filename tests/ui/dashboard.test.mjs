@@ -217,8 +217,8 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     assert.ok((nodeId ?? "").trim().length > 0, "node-id is empty");
   });
 
-  test("navigates through all eight screens", async () => {
-    for (const id of ["overview", "agents", "approvals", "health", "costs", "forecasts", "fleet", "settings"]) {
+  test("navigates through all nine screens", async () => {
+    for (const id of ["overview", "agents", "approvals", "calls", "health", "costs", "forecasts", "fleet", "settings"]) {
       await page.click(byTestId(`nav-${id}`));
       await page.waitForSelector(byTestId(`screen-${id}`), { state: "visible" });
       assert.ok(page.url().endsWith(`#/${id}`), `URL after clicking nav-${id}: ${page.url()}`);
@@ -409,6 +409,86 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     } finally {
       await ctx.close();
       await stopNode(other);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the Calls screen shows gateway calls live, and a call's detail", async () => {
+    const sp = spawn(path.join(path.dirname(BIN), "scripted-provider"), ["--listen", "127.0.0.1:0"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const dir = await mkdtemp(path.join(tmpdir(), "flightdeck-e2e-calls-"));
+    let other;
+    const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    try {
+      const spBase = await within(
+        10_000,
+        "the scripted provider's address",
+        new Promise((resolve, reject) => {
+          sp.stdout.setEncoding("utf8");
+          sp.stdout.on("data", (chunk) => {
+            const m = /listening on (http:\/\/[\d.:]+)/.exec(chunk);
+            if (m) resolve(m[1]);
+          });
+          sp.once("exit", (code) => reject(new Error(`scripted-provider exited (${code})`)));
+        }),
+      );
+      const config = path.join(dir, "flightdeck.toml");
+      await writeFile(
+        config,
+        `[providers.scripted]\nkind = "openai"\nbase_url = "${spBase}/v1"\nlocal = false\n\n` +
+          `[routes.default]\nchain = ["scripted/gpt-e2e"]\n\n` +
+          `[prices."scripted/gpt-e2e"]\ninput = 2\noutput = 8\n`,
+      );
+      other = await startNode({ dataDir: path.join(dir, "data"), listen: "127.0.0.1:0", config });
+      const nodeBase = `http://127.0.0.1:${other.port}`;
+      const p = await ctx.newPage();
+      watchErrors(p);
+      p.setDefaultTimeout(UI_TIMEOUT_MS);
+      await p.goto(`${nodeBase}/#token=${encodeURIComponent(TOKEN)}`, { timeout: UI_TIMEOUT_MS });
+      await waitConn(p, "connected");
+      await p.click(byTestId("nav-calls"));
+      await p.waitForSelector(byTestId("screen-calls"), { state: "visible" });
+      assert.equal(await p.$$eval(byTestId("call-row"), (rows) => rows.length), 0);
+
+      // A call through the gateway appears without a reload (the `calls` feed topic).
+      const script = (steps) =>
+        fetch(`${spBase}/_script`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ steps }) });
+      await script([{ kind: "reply", text: "hello from e2e", usage: { input: 1000, output: 250 } }]);
+      const chat = (content) =>
+        fetch(`${nodeBase}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+          body: JSON.stringify({ model: "default", messages: [{ role: "user", content }] }),
+        });
+      const res = await chat("hi");
+      assert.equal(res.status, 200);
+      const id = res.headers.get("x-flightdeck-call-id");
+      await p.waitForSelector(`${byTestId("call-row")}[data-id="${id}"][data-outcome="ok"]`, { timeout: 10_000 });
+
+      // A failing one too, with its outcome.
+      await script([{ kind: "status", status: 400, message: "no such parameter" }]);
+      const failed = await chat("bad");
+      assert.equal(failed.status, 400);
+      const failedId = failed.headers.get("x-flightdeck-call-id");
+      await p.waitForSelector(`${byTestId("call-row")}[data-id="${failedId}"][data-outcome="error"]`, { timeout: 10_000 });
+
+      // The detail drawer: tokens and the exact cost (1000 × $2 + 250 × $8 per million).
+      await p.click(`${byTestId("call-row")}[data-id="${id}"]`);
+      await p.waitForSelector(byTestId("call-drawer"), { state: "visible" });
+      assert.ok(p.url().endsWith(`#/calls/${id}`), p.url());
+      assert.match((await p.textContent(byTestId("call-outcome"))) ?? "", /ok/);
+      assert.match((await p.textContent(byTestId("call-tokens"))) ?? "", /1,?000/);
+      assert.match((await p.textContent(byTestId("call-cost"))) ?? "", /0\.004/);
+      assert.match((await p.textContent(byTestId("call-hops"))) ?? "", /scripted\/gpt-e2e/);
+      // The key of a deep link survives a reload.
+      await p.reload();
+      await p.waitForSelector(byTestId("call-drawer"), { state: "visible" });
+      assert.match((await p.textContent(byTestId("call-cost"))) ?? "", /0\.004/);
+    } finally {
+      await ctx.close();
+      await stopNode(other);
+      sp.kill("SIGTERM");
       await rm(dir, { recursive: true, force: true });
     }
   });
