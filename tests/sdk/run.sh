@@ -92,7 +92,7 @@ token=$(curl -fsS -X POST "http://$node/api/v1/tokens" -H "authorization: Bearer
   "$PY" -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 
 status=0
-FD_BASE="http://$node" FD_TOKEN="$token" FD_ADMIN="$ADMIN" SP_BASE="http://$sp" \
+FD_BASE="http://$node" FD_TOKEN="$token" FD_ADMIN="$ADMIN" SP_BASE="http://$sp" FD_PROVIDER_KEY="$KEY" \
   "$PY" -m pytest -q -p no:cacheprovider tests/sdk "$@" || status=$?
 
 # The key reached the provider (it answered) and nowhere else: not the data dir (database,
