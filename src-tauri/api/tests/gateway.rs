@@ -527,3 +527,63 @@ async fn a_missing_secret_is_named_and_the_key_never_leaks() {
     let _ = SecretsBackend::File;
     let _ = &g.dir;
 }
+
+#[tokio::test]
+async fn a_config_change_applies_to_the_next_call_and_not_to_one_in_flight() {
+    let g = gateway(|_| {}).await;
+    // A slow stream on `up`, under way when the config changes.
+    g.up.script(step(json!({"kind": "reply", "text": "one two three four",
+        "chunks": 4, "chunk_delay_ms": 150})));
+    let app = g.app.clone();
+    let in_flight = tokio::spawn(async move {
+        send(
+            &app,
+            post("/v1/chat/completions", chat("default", "slow", true)),
+        )
+        .await
+    });
+    for _ in 0..200 {
+        if g.up.calls().total == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // `default` now goes to `back` only, and `up` loses its price: new calls see both.
+    let mut next = (*g.engine.config().current()).clone();
+    next.routes.get_mut("default").unwrap().chain = vec!["back/m2".into()];
+    next.prices.remove("up/m1");
+    next.validate(None).unwrap();
+    let changed = g.engine.config().apply(next);
+    assert!(
+        changed.iter().any(|k| k.starts_with("routes")),
+        "{changed:?}"
+    );
+
+    let r = in_flight.await.unwrap();
+    assert_eq!(r.headers["x-flightdeck-provider"], "up");
+    let text: String = sse_data(&r)
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(
+        text, "one two three four",
+        "the stream finished on its settings"
+    );
+    let row = last_call(&g.engine).await;
+    assert_eq!(row.provider.as_deref(), Some("up"));
+    assert!(row.cost.is_some(), "priced as when it started");
+
+    let r = send(
+        &g.app,
+        post("/v1/chat/completions", chat("default", "next", false)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["x-flightdeck-provider"], "back");
+    assert_eq!(g.up.calls().total, 1);
+}

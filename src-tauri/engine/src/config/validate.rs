@@ -37,8 +37,9 @@ impl Config {
         self.violations()
             .into_iter()
             .map(|(key, reason)| ConfigProblem {
-                source: figment
-                    .find_metadata(&key)
+                source: lookup_keys(&key)
+                    .iter()
+                    .find_map(|k| figment.find_metadata(k))
                     .map(super::load::source_name)
                     .unwrap_or_else(|| "configuration".into()),
                 key,
@@ -111,4 +112,28 @@ pub(super) fn into_result(problems: Vec<ConfigProblem>) -> Result<(), ConfigErro
     } else {
         Err(ConfigError::Invalid { problems })
     }
+}
+
+/// Where to look for the layer that set `key`, most precise first: a problem's key may name
+/// a list item (`routes.default.chain[1]`) or a quoted table key (`prices."p/m".input`),
+/// which figment knows as `routes.default.chain` and `prices.p/m.input`.
+fn lookup_keys(key: &str) -> Vec<String> {
+    let mut plain = String::new();
+    let mut in_index = false;
+    for c in key.chars() {
+        match c {
+            '[' => in_index = true,
+            ']' => in_index = false,
+            '"' => {}
+            _ if !in_index => plain.push(c),
+            _ => {}
+        }
+    }
+    let mut out = vec![plain.clone()];
+    let mut rest = plain.as_str();
+    while let Some((head, _)) = rest.rsplit_once('.') {
+        out.push(head.to_string());
+        rest = head;
+    }
+    out
 }

@@ -663,6 +663,58 @@ mod tests {
     }
 
     #[test]
+    fn a_provider_named_anywhere_that_does_not_exist_is_an_error_naming_it() {
+        let text = r#"
+[providers.openai]
+kind = "openai"
+base_url = "https://api.openai.com/v1"
+key = "provider:openai"
+[routes.default]
+chain = ["openai/gpt-4.1-mini", "anthropc/claude-haiku-4-5", "gpt-4"]
+[models."locl/llama3.2"]
+context_tokens = 8192
+[prices."ollama/llama3.2"]
+input = 0
+output = 0
+"#;
+        let e = crate::config::Config::from_toml_str(text, "flightdeck.toml").unwrap_err();
+        let crate::config::ConfigError::Invalid { problems } = &e else {
+            panic!("{e}")
+        };
+        let keys: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|p| (p.key.as_str(), p.reason.as_str()))
+            .collect();
+        let has =
+            |key: &str, needle: &str| keys.iter().any(|(k, r)| *k == key && r.contains(needle));
+        assert!(
+            has(
+                "routes.default.chain[1]",
+                "provider `anthropc`, which is not configured (providers: openai)"
+            ),
+            "{keys:?}"
+        );
+        assert!(
+            has("routes.default.chain[2]", "not a `provider/model`"),
+            "{keys:?}"
+        );
+        assert!(has("models.\"locl/llama3.2\"", "`locl`"), "{keys:?}");
+        assert!(has("prices.\"ollama/llama3.2\"", "`ollama`"), "{keys:?}");
+        assert!(
+            problems
+                .iter()
+                .all(|p| p.source.contains("flightdeck.toml")),
+            "{problems:?}"
+        );
+        // Models need no declaration: a chain of known providers is valid as it is.
+        let ok = text
+            .replace(", \"anthropc/claude-haiku-4-5\", \"gpt-4\"", "")
+            .replace("locl/", "openai/")
+            .replace("ollama/", "openai/");
+        crate::config::Config::from_toml_str(&ok, "flightdeck.toml").unwrap();
+    }
+
+    #[test]
     fn refs_split_at_the_first_slash() {
         assert_eq!(
             split_ref("openrouter/meta/llama-3"),
