@@ -180,6 +180,37 @@ test("no TCP port is opened by the desktop (besides WebDriver's inspector)", asy
   }
 });
 
+test("the Settings switch serves the gateway on loopback, and stops it", async () => {
+  const pid = appPids()[0];
+  assert.ok(pid, "the app runs");
+  const listens = () =>
+    execFileSync("ss", ["-ltnpH"]).toString().split("\n").some((l) => l.includes("127.0.0.1:7879") && l.includes(`pid=${pid},`));
+  await wd("POST", s(`/element/${await find("nav-settings")}/click`), {});
+  await find("screen-settings");
+  assert.equal(await attr("gateway-state", "data-listening"), "false");
+  assert.equal(listens(), false);
+  await wd("POST", s(`/element/${await find("gateway-switch")}/click`), {});
+  await waitFor("the listener", async () => (await attr("gateway-state", "data-listening")) === "true");
+  assert.match(await text("gateway-state"), /Listening on 127\.0\.0\.1:7879/);
+  assert.ok(listens(), "the app listens on 127.0.0.1:7879");
+  // The gateway, in the OpenAI format, and only to a named token.
+  const res = await fetch("http://127.0.0.1:7879/v1/models", { signal: AbortSignal.timeout(5000) });
+  assert.equal(res.status, 401);
+  assert.equal((await res.json()).error.type, "authentication_error");
+  const api = await fetch("http://127.0.0.1:7879/api/v1/info", { signal: AbortSignal.timeout(5000) });
+  assert.equal(api.status, 404, "only the gateway is served there");
+  const shot = await wd("GET", s("/screenshot"));
+  writeFileSync(join(artifacts, "desktop-gateway-on.png"), Buffer.from(shot, "base64"));
+  // The setting was written to the config file.
+  const file = join(process.env.XDG_CONFIG_HOME, "flightdeck", "flightdeck.toml");
+  assert.match(readFileSync(file, "utf8"), /desktop_listen = true/);
+  await wd("POST", s(`/element/${await find("gateway-switch")}/click`), {});
+  await waitFor("the listener to stop", async () => (await attr("gateway-state", "data-listening")) === "false");
+  await waitFor("the port to close", () => !listens());
+  assert.match(readFileSync(file, "utf8"), /desktop_listen = false/);
+  await wd("POST", s(`/element/${await find("nav-overview")}/click`), {});
+});
+
 test("a second launch hands over to the running window and exits", async () => {
   const second = spawn(app, [], { env: process.env, stdio: "ignore" });
   const code = await new Promise((resolve, reject) => {
