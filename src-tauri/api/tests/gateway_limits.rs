@@ -191,3 +191,33 @@ async fn oversized_and_endless_answers_are_cut_with_a_clear_error() {
     assert!(row.usage.estimated);
     assert!(row.usage.output > 0, "the output that came is counted");
 }
+
+#[tokio::test]
+async fn usage_a_server_does_not_report_is_counted_with_the_tokenizer_and_marked() {
+    use flightdeck_engine::providers::tokens;
+    let g = gateway(|_| {}).await;
+    let text = "The quick brown fox jumps over the lazy dog, twice.";
+    for stream in [false, true] {
+        g.up.script(step(
+            json!({"kind": "reply", "text": text, "omit_usage": true, "chunks": 3}),
+        ));
+        let r = send(
+            &g.app,
+            post(
+                "/v1/chat/completions",
+                chat("solo", "count these words for me", stream),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let row = last_call(&g.engine).await;
+        assert!(row.usage.estimated, "stream {stream}: {:?}", row.usage);
+        assert_eq!(row.usage.output, tokens::count(text), "stream {stream}");
+        assert!(row.usage.input >= tokens::count("count these words for me"));
+        // Priced on the estimate (up/m1: $0.15 in, $0.6 out per million).
+        let expected = (Decimal::from(row.usage.input) * "0.15".parse::<Decimal>().unwrap()
+            + Decimal::from(row.usage.output) * "0.6".parse::<Decimal>().unwrap())
+            / Decimal::from(1_000_000);
+        assert_eq!(row.cost, Some(expected));
+    }
+}
