@@ -4,7 +4,6 @@
 
 use std::process::ExitCode;
 
-use chrono::{DateTime, NaiveDate, Utc};
 use flightdeck_engine::providers::ledger::{CallFilter, CallOutcome, CallRecord};
 use flightdeck_engine::store::{Store, StoreError};
 
@@ -21,19 +20,6 @@ fn outcome(o: OutcomeArg) -> CallOutcome {
     }
 }
 
-fn since(value: &str) -> anyhow::Result<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-        return Ok(t.to_utc());
-    }
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| {
-            anyhow::anyhow!("--since `{value}` is not an RFC 3339 time or a date (2026-12-01)")
-        })
-}
-
 fn filter(args: &CallsLsArgs) -> anyhow::Result<CallFilter> {
     Ok(CallFilter {
         client: args.client.clone(),
@@ -41,7 +27,7 @@ fn filter(args: &CallsLsArgs) -> anyhow::Result<CallFilter> {
         provider: args.provider.clone(),
         model: args.model.clone(),
         outcome: args.outcome.map(outcome),
-        since: args.since.as_deref().map(since).transpose()?,
+        since: args.since,
         ..CallFilter::default()
     })
 }

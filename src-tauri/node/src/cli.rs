@@ -133,8 +133,8 @@ pub struct CallsLsArgs {
     #[arg(long, value_enum)]
     pub outcome: Option<OutcomeArg>,
     /// Started at or after: an RFC 3339 time or a date (2026-12-01).
-    #[arg(long, value_name = "WHEN")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// How many (newest first).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub limit: u32,
@@ -231,4 +231,16 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+/// `--since`: an RFC 3339 time, or a date meaning its UTC midnight.
+fn parse_since(value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
+        return Ok(t.to_utc());
+    }
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("`{value}` is not an RFC 3339 time or a date (2026-12-01)"))
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use flightdeck_scripted_provider::{ScriptedProvider, Step};
 use serde_json::{Value, json};
 
-use super::support::{Node, TOKEN, client, flightdeck, get_json};
+use super::support::{Node, TOKEN, client, flightdeck, get_json, run};
 
 #[derive(Default)]
 struct Seen {
@@ -218,5 +218,52 @@ async fn sigkill_during_load_loses_no_call_and_flags_the_ones_in_flight() {
         unrecorded + unseen.len(),
         unseen.len()
     );
+
+    // `flightdeck calls ls`: through the running node, then on the data dir once it stopped.
+    let calls = |args: &[&str]| {
+        run({
+            let mut c = flightdeck(dir.path());
+            c.args(["--secrets", "env", "calls", "ls"])
+                .args(args)
+                .env("FLIGHTDECK_API_TOKEN", TOKEN);
+            c
+        })
+    };
+    let (code, out, err) = calls(&["--json", "--limit", "5"]);
+    assert_eq!(code, 0, "{err}");
+    let listed: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 5);
+    assert_eq!(listed[0]["id"], rows[0]["id"], "newest first, as the API");
     node.terminate();
+    let (code, out, err) = calls(&["--outcome", "unrecorded", "--limit", "500"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("STARTED")
+            && lines[0].contains("PROVIDER/MODEL")
+            && lines[0].ends_with("ID"),
+        "{out}"
+    );
+    assert_eq!(lines.len() - 1, unrecorded + unseen.len(), "{out}");
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.contains("unrecorded") && l.contains("unknown")),
+        "{out}"
+    );
+    let (code, out, _) = calls(&["--route", "default", "--outcome", "ok", "--limit", "3"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.lines()
+            .skip(1)
+            .all(|l| l.contains("scripted/m1") && l.contains("0.000025")),
+        "{out}"
+    );
+    // Bad input: a clear error, exit 2.
+    let (code, _, err) = calls(&["--since", "yesterday"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("yesterday"), "{err}");
 }
