@@ -218,62 +218,7 @@ async fn chat_completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let d = Dialect::Openai;
-    let request = match openai::parse_request(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error_response(
-                d,
-                StatusCode::BAD_REQUEST,
-                ErrorCode::BadRequest,
-                &e.to_string(),
-            );
-        }
-    };
-    let ctx = match context(&actor, Protocol::Openai, &headers) {
-        Ok(c) => c,
-        Err(m) => return error_response(d, StatusCode::BAD_REQUEST, ErrorCode::BadRequest, &m),
-    };
-    let model = request.model.clone();
-    let providers = state.engine.providers();
-    let created = unix_now(&state);
-    if request.stream {
-        let stream = match providers.stream(request, ctx).await {
-            Ok(s) => s,
-            Err(e) => return call_error_response(d, &e),
-        };
-        let (provider, upstream_model) = stream.provider_model();
-        let (id, hit) = (stream.call_id().to_string(), stream.cache_hit);
-        let mut encoder = openai::StreamEncoder::new(&model, created);
-        let frames = stream.into_stream().map(move |item| match item {
-            Ok(ev) => encoder.encode(&ev),
-            Err(e) => {
-                let status = status_of(e.code).as_u16();
-                format!(
-                    "data: {}\n\ndata: [DONE]\n\n",
-                    openai::encode_error(status, e.code.as_str(), &e.message)
-                )
-            }
-        });
-        let mut r = sse(frames);
-        call_headers(&mut r, &id, &provider, &upstream_model, hit);
-        return r;
-    }
-    match providers.complete(request, ctx).await {
-        Ok(done) => {
-            let mut r = axum::Json(openai::encode_response(&done.response, &model, created))
-                .into_response();
-            call_headers(
-                &mut r,
-                &done.call_id,
-                &done.provider,
-                &done.model,
-                done.cache_hit,
-            );
-            r
-        }
-        Err(e) => call_error_response(d, &e),
-    }
+    call(&state, &actor, &headers, &body, Dialect::Openai).await
 }
 
 /// `POST /v1/messages`.
@@ -283,24 +228,33 @@ async fn messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let d = Dialect::Anthropic;
-    let request = match anthropic::parse_request(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error_response(
-                d,
-                StatusCode::BAD_REQUEST,
-                ErrorCode::BadRequest,
-                &e.to_string(),
-            );
-        }
+    call(&state, &actor, &headers, &body, Dialect::Anthropic).await
+}
+
+/// One gateway call in dialect `d`: parse, call (whole or streamed), answer in `d`.
+async fn call(
+    state: &AppState,
+    actor: &Actor,
+    headers: &HeaderMap,
+    body: &[u8],
+    d: Dialect,
+) -> Response {
+    let (parsed, protocol) = match d {
+        Dialect::Openai => (openai::parse_request(body), Protocol::Openai),
+        Dialect::Anthropic => (anthropic::parse_request(body), Protocol::Anthropic),
     };
-    let ctx = match context(&actor, Protocol::Anthropic, &headers) {
+    let bad = |m: &str| error_response(d, StatusCode::BAD_REQUEST, ErrorCode::BadRequest, m);
+    let request = match parsed {
+        Ok(r) => r,
+        Err(e) => return bad(&e.to_string()),
+    };
+    let ctx = match context(actor, protocol, headers) {
         Ok(c) => c,
-        Err(m) => return error_response(d, StatusCode::BAD_REQUEST, ErrorCode::BadRequest, &m),
+        Err(m) => return bad(&m),
     };
     let model = request.model.clone();
     let providers = state.engine.providers();
+    let created = unix_now(state);
     if request.stream {
         let stream = match providers.stream(request, ctx).await {
             Ok(s) => s,
@@ -308,29 +262,53 @@ async fn messages(
         };
         let (provider, upstream_model) = stream.provider_model();
         let (id, hit) = (stream.call_id().to_string(), stream.cache_hit);
-        let mut encoder = anthropic::StreamEncoder::new(&model);
-        let frames =
-            stream
-                .into_stream()
-                .map(move |item: Result<StreamEvent, CallError>| match item {
-                    Ok(ev) => encoder.encode(&ev),
-                    Err(e) => {
-                        let status = status_of(e.code).as_u16();
-                        flightdeck_engine::providers::wire::sse::frame(
+        let events = stream.into_stream();
+        let frames = match d {
+            Dialect::Openai => {
+                let mut encoder = openai::StreamEncoder::new(&model, created);
+                events
+                    .map(move |item| match item {
+                        Ok(ev) => encoder.encode(&ev),
+                        Err(e) => format!(
+                            "data: {}\n\ndata: [DONE]\n\n",
+                            openai::encode_error(
+                                status_of(e.code).as_u16(),
+                                e.code.as_str(),
+                                &e.message
+                            )
+                        ),
+                    })
+                    .boxed()
+            }
+            Dialect::Anthropic => {
+                let mut encoder = anthropic::StreamEncoder::new(&model);
+                events
+                    .map(move |item: Result<StreamEvent, CallError>| match item {
+                        Ok(ev) => encoder.encode(&ev),
+                        Err(e) => flightdeck_engine::providers::wire::sse::frame(
                             Some("error"),
-                            &anthropic::encode_error(status, e.code.as_str(), &e.message)
-                                .to_string(),
-                        )
-                    }
-                });
+                            &anthropic::encode_error(
+                                status_of(e.code).as_u16(),
+                                e.code.as_str(),
+                                &e.message,
+                            )
+                            .to_string(),
+                        ),
+                    })
+                    .boxed()
+            }
+        };
         let mut r = sse(frames);
         call_headers(&mut r, &id, &provider, &upstream_model, hit);
         return r;
     }
     match providers.complete(request, ctx).await {
         Ok(done) => {
-            let mut r =
-                axum::Json(anthropic::encode_response(&done.response, &model)).into_response();
+            let answer = match d {
+                Dialect::Openai => openai::encode_response(&done.response, &model, created),
+                Dialect::Anthropic => anthropic::encode_response(&done.response, &model),
+            };
+            let mut r = axum::Json(answer).into_response();
             call_headers(
                 &mut r,
                 &done.call_id,

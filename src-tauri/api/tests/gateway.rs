@@ -126,6 +126,19 @@ pub(crate) async fn last_call(engine: &Engine) -> CallRecord {
     rows.into_iter().next().unwrap().1
 }
 
+/// The text of an OpenAI-format SSE answer: its `delta.content`s joined.
+pub(crate) fn stream_text(r: &Reply) -> String {
+    sse_data(r)
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
 /// The `data:` payloads of an SSE body.
 pub(crate) fn sse_data(r: &Reply) -> Vec<String> {
     String::from_utf8_lossy(&r.body)
@@ -231,15 +244,7 @@ async fn a_stream_is_passed_through_and_its_usage_recorded() {
     assert_eq!(r.headers[header::CONTENT_TYPE], "text/event-stream");
     let data = sse_data(&r);
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
-    let text: String = data
-        .iter()
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_string)
-        })
-        .collect();
+    let text = stream_text(&r);
     assert_eq!(text, "one two three four");
     let c = last_call(&g.engine).await;
     assert!(c.stream && c.ttft_us.is_some());
@@ -561,15 +566,7 @@ async fn a_config_change_applies_to_the_next_call_and_not_to_one_in_flight() {
 
     let r = in_flight.await.unwrap();
     assert_eq!(r.headers["x-flightdeck-provider"], "up");
-    let text: String = sse_data(&r)
-        .iter()
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_string)
-        })
-        .collect();
+    let text = stream_text(&r);
     assert_eq!(
         text, "one two three four",
         "the stream finished on its settings"

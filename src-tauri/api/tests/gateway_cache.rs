@@ -10,7 +10,7 @@ use flightdeck_engine::providers::settings::{OnLimit, RateLimitSettings};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::gateway::{chat, gateway, last_call, post, sse_data, step};
+use crate::gateway::{chat, gateway, last_call, post, sse_data, step, stream_text};
 use crate::support::send;
 
 fn cached_route(c: &mut Config) {
@@ -75,15 +75,7 @@ async fn a_cached_answer_is_replayed_whole_and_as_a_stream_and_its_saving_record
     assert_eq!(streamed.headers["x-flightdeck-cache"], "hit");
     let data = sse_data(&streamed);
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
-    let text: String = data
-        .iter()
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_string)
-        })
-        .collect();
+    let text = stream_text(&streamed);
     assert_eq!(text, "forty-two");
     assert_eq!(g.up.calls().total, 1);
 

@@ -205,6 +205,18 @@ fn parse_listen(value: &str) -> Result<String, String> {
         })
 }
 
+/// `--since`: an RFC 3339 time, or a date meaning its UTC midnight.
+fn parse_since(value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
+        return Ok(t.to_utc());
+    }
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("`{value}` is not an RFC 3339 time or a date (2026-12-01)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,16 +243,4 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
-}
-
-/// `--since`: an RFC 3339 time, or a date meaning its UTC midnight.
-fn parse_since(value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
-        return Ok(t.to_utc());
-    }
-    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| format!("`{value}` is not an RFC 3339 time or a date (2026-12-01)"))
 }

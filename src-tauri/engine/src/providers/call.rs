@@ -332,13 +332,7 @@ impl Providers {
                 });
             };
             // The breaker first: an open one is skipped at no cost.
-            let (admission, moved) = match state.breaker.lock() {
-                Ok(mut b) => b.admit(self.inner.clock.now()),
-                Err(_) => (Admission::Allowed, None),
-            };
-            if let Some(t) = moved {
-                self.breaker_moved(hop, t);
-            }
+            let admission = self.admit(hop, &state);
             if admission == Admission::Rejected {
                 let reason = "circuit breaker open".to_string();
                 self.inner
@@ -401,13 +395,7 @@ impl Providers {
                 attempt_no += 1;
                 if attempt_no > 1 {
                     // A retry is a fresh admission (the first one was used).
-                    let (a, moved) = match state.breaker.lock() {
-                        Ok(mut b) => b.admit(self.inner.clock.now()),
-                        Err(_) => (Admission::Allowed, None),
-                    };
-                    if let Some(t) = moved {
-                        self.breaker_moved(hop, t);
-                    }
+                    let a = self.admit(hop, &state);
                     if a == Admission::Rejected {
                         record_hop(
                             run,
@@ -698,6 +686,18 @@ impl Providers {
                 Err(e.with_call(id))
             }
         }
+    }
+
+    /// Asks `hop`'s breaker whether a request may go, announcing a state change.
+    fn admit(&self, hop: &Resolved, state: &ModelState) -> Admission {
+        let (admission, moved) = match state.breaker.lock() {
+            Ok(mut b) => b.admit(self.inner.clock.now()),
+            Err(_) => (Admission::Allowed, None),
+        };
+        if let Some(t) = moved {
+            self.breaker_moved(hop, t);
+        }
+        admission
     }
 
     /// The state of every breaker that has seen a call.
