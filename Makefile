@@ -17,7 +17,7 @@ bindings:
 	UPDATE_BINDINGS=1 cargo test -p flightdeck-api --locked --test api bindings
 	npm --prefix ui run gen:api
 
-# Whole-process figures (see docs/benchmarks.md).
+# Whole-process figures (see docs/benchmarks.md); GATEWAY=0 skips the gateway part.
 bench:
 	@scripts/bench.sh
 

@@ -49,7 +49,17 @@ fi
 hz=$(getconf CLK_TCK)
 
 ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; } # utime + stime, all threads
+writer_ticks() { # the same, of the node's SQLite writer thread (the ledger's commits)
+  local t sum=0
+  for t in /proc/"$1"/task/*; do
+    [ "$(cat "$t/comm" 2>/dev/null)" = flightdeck-writ ] || continue
+    sum=$((sum + $(sed 's/^.*) //' "$t/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$sum"
+}
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+active_opens() { awk '/^Tcp:/ {n++; if (n == 1) {for (i = 1; i <= NF; i++) if ($i == "ActiveOpens") c = i} else print $c}' /proc/net/snmp; } # whole machine
+anon_kib() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 wait_listening() { # file pid
@@ -104,7 +114,7 @@ check gateway "$gateway_url" bench "$TOKEN"
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo ' (with uncommitted changes)')"
-echo "pinning: $pinning; CLK_TCK $hz"
+echo "pinning: $pinning; CLK_TCK $hz; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 wrk_run() { # out-file url model stream conns seconds token
   local threads=1
@@ -123,19 +133,19 @@ wrk_run "$tmp/warm3.txt" "$gateway_url" bench 1 32 2 "$TOKEN"
 if [ -n "$SOAK" ]; then
   echo "soak: ${SOAK} s, 32 connections on the gateway (16 whole, 16 streamed), RSS every ${SAMPLE} s"
   echo "node RSS idle after start: $(mib "$idle_rss") MiB; after the warm-up: $(mib "$(rss_kib "$node_pid")") MiB"
+  series="| t (s) | node RSS (MiB) | of which anonymous | node CPU over the interval | data dir (MiB) |\n| --- | --- | --- | --- | --- |\n"
+  series+="| 0 | $(mib "$(rss_kib "$node_pid")") | $(mib "$(anon_kib "$node_pid")") | | $(du -sm "$tmp/node" | cut -f1) |\n"
+  c_prev=$(ticks "$node_pid"); t_prev=0; start=$(date +%s.%N)
   wrk_run "$tmp/soak-whole.txt" "$gateway_url" bench 0 16 "$SOAK" "$TOKEN" &
   w1=$!; pids+=("$w1")
   wrk_run "$tmp/soak-stream.txt" "$gateway_url" bench 1 16 "$SOAK" "$TOKEN" &
   w2=$!; pids+=("$w2")
-  start=$(date +%s.%N); c_prev=$(ticks "$node_pid"); t_prev=0
-  series="| t (s) | node RSS (MiB) | node CPU over the interval | data dir (MiB) |\n| --- | --- | --- | --- |\n"
-  series+="| 0 | $(mib "$(rss_kib "$node_pid")") | | $(du -sm "$tmp/node" | cut -f1) |\n"
   t=$SAMPLE
   while [ "$t" -le "$SOAK" ]; do
     sleep "$(awk -v s="$start" -v t="$t" -v now="$(date +%s.%N)" 'BEGIN {d = s + t - now; print (d > 0 ? d : 0)}')"
     c=$(ticks "$node_pid")
     cpu=$(awk -v a="$c_prev" -v b="$c" -v hz="$hz" -v dt=$((t - t_prev)) 'BEGIN {printf "%.0f%%", 100 * (b - a) / hz / dt}')
-    series+="| $t | $(mib "$(rss_kib "$node_pid")") | $cpu | $(du -sm "$tmp/node" | cut -f1) |\n"
+    series+="| $t | $(mib "$(rss_kib "$node_pid")") | $(mib "$(anon_kib "$node_pid")") | $cpu | $(du -sm "$tmp/node" | cut -f1) |\n"
     printf '  t=%4d s  RSS %s MiB  CPU %s\n' "$t" "$(mib "$(rss_kib "$node_pid")")" "$cpu"
     c_prev=$c; t_prev=$t; t=$((t + SAMPLE))
   done
@@ -153,7 +163,7 @@ if [ -n "$SOAK" ]; then
       "$(awk -v r="$r" -v d="$d" 'BEGIN {printf "%.0f", r / d * 1e6}')" "$(field "$tmp/$f.txt" p50_us)" \
       "$(field "$tmp/$f.txt" p99_us)" "$(field "$tmp/$f.txt" non2xx)" "$(field "$tmp/$f.txt" sockerr)"
   done
-  echo "node RSS 5 s after the load: $(mib "$after_rss") MiB; peak (VmHWM): $(mib "$(hwm_kib "$node_pid")") MiB"
+  echo "node RSS 5 s after the load: $(mib "$after_rss") MiB (anonymous $(mib "$(anon_kib "$node_pid")")); peak (VmHWM): $(mib "$(hwm_kib "$node_pid")") MiB"
   echo "ledger journal segments left: $(find "$tmp/node/ledger-journal" -name '*.jsonl' | wc -l); node log: $(wc -l <"$tmp/node.err") lines"
   exit 0
 fi
@@ -166,15 +176,15 @@ for stream in 0 1; do
     for path in direct gateway; do
       if [ "$path" = direct ]; then url=$direct_url model=m token=""; else url=$gateway_url model=bench token=$TOKEN; fi
       out="$tmp/$path-s$stream-c$conns.txt"
-      rss0=$(rss_kib "$node_pid"); n0=$(ticks "$node_pid"); s0=$(ticks "$sp_pid")
+      rss0=$(rss_kib "$node_pid"); n0=$(ticks "$node_pid"); s0=$(ticks "$sp_pid"); w0=$(writer_ticks "$node_pid"); o0=$(active_opens)
       wrk_run "$out" "$url" "$model" "$stream" "$conns" "$DURATION" "$token"
       sleep 1 # the ledger's commit of the last rows is the node's work too
-      rss1=$(rss_kib "$node_pid"); n1=$(ticks "$node_pid"); s1=$(ticks "$sp_pid")
+      rss1=$(rss_kib "$node_pid"); n1=$(ticks "$node_pid"); s1=$(ticks "$sp_pid"); w1=$(writer_ticks "$node_pid"); o1=$(active_opens)
       req=$(field "$out" requests)
       if [ -z "$req" ] || [ "$req" = 0 ]; then echo "no result for $path stream=$stream c=$conns:"; cat "$out"; continue; fi
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$stream" "$conns" "$path" "$req" \
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$stream" "$conns" "$path" "$req" \
         "$(field "$out" duration_us)" "$(field "$out" p50_us)" "$(field "$out" p99_us)" \
-        "$(field "$out" non2xx)" "$(field "$out" sockerr)" $((n1 - n0)) $((s1 - s0)) "$rss0" "$rss1" "$(field "$out" p90_us)" >>"$results"
+        "$(field "$out" non2xx)" "$(field "$out" sockerr)" $((n1 - n0)) $((s1 - s0)) "$rss0" "$rss1" "$(field "$out" p90_us)" $((w1 - w0)) $((o1 - o0)) >>"$results"
       echo "done: $path, $([ "$stream" = 1 ] && echo streamed || echo whole), $conns connection(s): $req requests"
     done
   done
@@ -186,16 +196,16 @@ echo "## results (${DURATION} s per run; latencies in µs; CPU per call = (utime
 echo
 awk -F'\t' -v hz="$hz" '
   BEGIN {
-    print "| request | conns | path | req/s | p50 | p90 | p99 | non-2xx / socket errors | provider CPU/call | node CPU/call | node RSS before → after (MiB) |"
-    print "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    print "| request | conns | path | req/s | p50 | p90 | p99 | non-2xx / socket errors | TCP connections opened | provider CPU/call | node CPU/call | node RSS before → after (MiB) |"
+    print "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   }
   {
     kind = ($1 == 1 ? "streamed" : "whole")
     rps = $4 / $5 * 1e6
     sp = $11 / hz * 1e6 / $4
-    node = ($3 == "gateway") ? sprintf("%.1f µs", $10 / hz * 1e6 / $4) : "–"
+    node = ($3 == "gateway") ? sprintf("%.1f µs (writer %.1f)", $10 / hz * 1e6 / $4, $15 / hz * 1e6 / $4) : "–"
     rss = ($3 == "gateway") ? sprintf("%.1f → %.1f", $12 / 1024, $13 / 1024) : "–"
-    printf "| %s | %s | %s | %.0f | %d | %d | %d | %d / %d | %.1f µs | %s | %s |\n", kind, $2, $3, rps, $6, $14, $7, $8, $9, sp, node, rss
+    printf "| %s | %s | %s | %.0f | %d | %d | %d | %d / %d | %d | %.1f µs | %s | %s |\n", kind, $2, $3, rps, $6, $14, $7, $8, $9, $16, sp, node, rss
     key = $1 "-" $2
     if ($3 == "direct") { dp50[key] = $6; dp99[key] = $7; drps[key] = rps }
     else { gp50[key] = $6; gp99[key] = $7; grps[key] = rps; gcpu[key] = $10 / hz * 1e6 / $4; order[++n] = key; kinds[key] = kind; cs[key] = $2 }
@@ -212,4 +222,5 @@ awk -F'\t' -v hz="$hz" '
   }' "$results"
 echo
 echo "node RSS: $(mib "$idle_rss") MiB idle after start, $(mib "$after_rss") MiB after all runs, peak (VmHWM) $(mib "$(hwm_kib "$node_pid")") MiB"
-echo "provider CPU/call is the scripted provider's own time per request (its work is the same either way)."
+echo "provider CPU/call: the scripted provider's own time per request. TCP connections opened: ActiveOpens of the"
+echo "whole machine during the run (wrk's own connections, plus the node's new upstream connections)."

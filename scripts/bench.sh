@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Whole-process figures (docs/benchmarks.md): node idle RSS, /api/v1/info throughput and
-# latency at 32 connections (wrk), desktop launch-to-first-paint and PSS after 60 s idle next
-# to an empty Tauri 2 app built the same way. Release builds. Prints figures; asserts nothing.
+# latency at 32 connections (wrk), the LLM gateway's added latency over a direct call to the
+# scripted provider (scripts/bench-gateway.sh, about 2 minutes; GATEWAY=0 skips it), desktop
+# launch-to-first-paint and PSS after 60 s idle next to an empty Tauri 2 app built the same
+# way. Release builds. Prints figures; asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A desktop session has a D-Bus session bus (the single-instance plugin uses it).
@@ -33,6 +35,12 @@ echo "node idle RSS after 10 s: $(awk '/VmRSS/{printf "%.1f MiB", $2/1024}' /pro
 wrk -t2 -c32 -d15s --latency -H "Authorization: Bearer $token" "http://$addr/api/v1/info" | tee "$tmp/wrk.txt"
 echo "node RSS after load: $(awk '/VmRSS/{printf "%.1f MiB", $2/1024}' /proc/$node_pid/status)"
 kill -TERM $node_pid; wait $node_pid || true
+
+# --- the LLM gateway against a direct call to the scripted provider (same node binary)
+if [ "${GATEWAY:-1}" != 0 ]; then
+  cargo build --release --locked -p flightdeck-scripted-provider
+  NO_BUILD=1 scripts/bench-gateway.sh
+fi
 fi
 
 # --- desktop windows under Xvfb

@@ -128,7 +128,9 @@ impl CallStream {
 
     /// Records a proper end; returns the Finish event with the usage filled in.
     fn settle_ok(&mut self) -> Option<StreamEvent> {
-        self.upstream = None;
+        if let Some(upstream) = self.upstream.take() {
+            upstream.release();
+        }
         let reported = self.acc.usage_reported();
         let usage = self.settle(CallOutcome::Ok, None)?;
         Some(StreamEvent::Finish {
