@@ -61,8 +61,9 @@ pub struct GatewayPatch {
     /// The desktop app also serves the gateway on `desktop_address` (loopback).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desktop_listen: Option<bool>,
-    /// A loopback `IP:PORT`.
+    /// A loopback `IP:PORT` (`127.0.0.1:7879`, `[::1]:7879`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]):[0-9]{1,5}$")]
     pub desktop_address: Option<String>,
 }
 

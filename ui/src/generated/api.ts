@@ -702,7 +702,7 @@ export type components = {
         };
         /** @description `[gateway]` settings that may be changed from the API. */
         GatewayPatch: {
-            /** @description A loopback `IP:PORT`. */
+            /** @description A loopback `IP:PORT` (`127.0.0.1:7879`, `[::1]:7879`). */
             desktop_address?: string | null;
             /** @description The desktop app also serves the gateway on `desktop_address` (loopback). */
             desktop_listen?: boolean | null;
