@@ -117,11 +117,15 @@ echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --
 echo "pinning: $pinning; CLK_TCK $hz; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 wrk_run() { # out-file url model stream conns seconds token
-  local threads=1
+  local threads=1 TIMEFORMAT='WRKCPU %U %S'
   [ "$5" -gt 1 ] && [ ${#wrk_on[@]} -eq 0 ] && threads=2
-  BENCH_MODEL=$3 BENCH_STREAM=$4 BENCH_TOKEN=$7 "${wrk_on[@]}" \
-    wrk -t"$threads" -c"$5" -d"$6"s --latency -s "$LUA" "$2" >"$1" 2>&1 || true
+  { time BENCH_MODEL=$3 BENCH_STREAM=$4 BENCH_TOKEN=$7 "${wrk_on[@]}" \
+    wrk -t"$threads" -c"$5" -d"$6"s --latency -s "$LUA" "$2" >"$1" 2>&1; } 2>>"$1" || true
 }
+# Busy jiffies of the whole machine (user, nice, system, irq, softirq), to tell how much CPU
+# processes other than these three took during a run: the noise of a shared machine.
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+wrk_ticks() { awk -v hz="$hz" '/^WRKCPU/ {printf "%.0f", ($2 + $3) * hz}' "$1"; }
 
 idle_rss=$(rss_kib "$node_pid")
 # Warm-up: connections, the upstream pool, first-use initialisations.
@@ -136,9 +140,12 @@ if [ -n "$SOAK" ]; then
   series="| t (s) | node RSS (MiB) | of which anonymous | node CPU over the interval | data dir (MiB) |\n| --- | --- | --- | --- | --- |\n"
   series+="| 0 | $(mib "$(rss_kib "$node_pid")") | $(mib "$(anon_kib "$node_pid")") | | $(du -sm "$tmp/node" | cut -f1) |\n"
   c_prev=$(ticks "$node_pid"); t_prev=0; start=$(date +%s.%N)
-  wrk_run "$tmp/soak-whole.txt" "$gateway_url" bench 0 16 "$SOAK" "$TOKEN" &
+  # wrk itself in the background (taskset execs it), so the cleanup can stop it.
+  BENCH_MODEL=bench BENCH_STREAM=0 BENCH_TOKEN=$TOKEN "${wrk_on[@]}" \
+    wrk -t1 -c16 -d"$SOAK"s --latency -s "$LUA" "$gateway_url" >"$tmp/soak-whole.txt" 2>&1 &
   w1=$!; pids+=("$w1")
-  wrk_run "$tmp/soak-stream.txt" "$gateway_url" bench 1 16 "$SOAK" "$TOKEN" &
+  BENCH_MODEL=bench BENCH_STREAM=1 BENCH_TOKEN=$TOKEN "${wrk_on[@]}" \
+    wrk -t1 -c16 -d"$SOAK"s --latency -s "$LUA" "$gateway_url" >"$tmp/soak-stream.txt" 2>&1 &
   w2=$!; pids+=("$w2")
   t=$SAMPLE
   while [ "$t" -le "$SOAK" ]; do
@@ -176,15 +183,15 @@ for stream in 0 1; do
     for path in direct gateway; do
       if [ "$path" = direct ]; then url=$direct_url model=m token=""; else url=$gateway_url model=bench token=$TOKEN; fi
       out="$tmp/$path-s$stream-c$conns.txt"
-      rss0=$(rss_kib "$node_pid"); n0=$(ticks "$node_pid"); s0=$(ticks "$sp_pid"); w0=$(writer_ticks "$node_pid"); o0=$(active_opens)
+      rss0=$(rss_kib "$node_pid"); n0=$(ticks "$node_pid"); s0=$(ticks "$sp_pid"); w0=$(writer_ticks "$node_pid"); o0=$(active_opens); b0=$(busy)
       wrk_run "$out" "$url" "$model" "$stream" "$conns" "$DURATION" "$token"
       sleep 1 # the ledger's commit of the last rows is the node's work too
-      rss1=$(rss_kib "$node_pid"); n1=$(ticks "$node_pid"); s1=$(ticks "$sp_pid"); w1=$(writer_ticks "$node_pid"); o1=$(active_opens)
+      rss1=$(rss_kib "$node_pid"); n1=$(ticks "$node_pid"); s1=$(ticks "$sp_pid"); w1=$(writer_ticks "$node_pid"); o1=$(active_opens); b1=$(busy)
       req=$(field "$out" requests)
       if [ -z "$req" ] || [ "$req" = 0 ]; then echo "no result for $path stream=$stream c=$conns:"; cat "$out"; continue; fi
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$stream" "$conns" "$path" "$req" \
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$stream" "$conns" "$path" "$req" \
         "$(field "$out" duration_us)" "$(field "$out" p50_us)" "$(field "$out" p99_us)" \
-        "$(field "$out" non2xx)" "$(field "$out" sockerr)" $((n1 - n0)) $((s1 - s0)) "$rss0" "$rss1" "$(field "$out" p90_us)" $((w1 - w0)) $((o1 - o0)) >>"$results"
+        "$(field "$out" non2xx)" "$(field "$out" sockerr)" $((n1 - n0)) $((s1 - s0)) "$rss0" "$rss1" "$(field "$out" p90_us)" $((w1 - w0)) $((o1 - o0)) $((b1 - b0 - (n1 - n0) - (s1 - s0) - $(wrk_ticks "$out"))) >>"$results"
       echo "done: $path, $([ "$stream" = 1 ] && echo streamed || echo whole), $conns connection(s): $req requests"
     done
   done
@@ -196,8 +203,8 @@ echo "## results (${DURATION} s per run; latencies in µs; CPU per call = (utime
 echo
 awk -F'\t' -v hz="$hz" '
   BEGIN {
-    print "| request | conns | path | req/s | p50 | p90 | p99 | non-2xx / socket errors | TCP connections opened | provider CPU/call | node CPU/call | node RSS before → after (MiB) |"
-    print "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    print "| request | conns | path | req/s | p50 | p90 | p99 | non-2xx / socket errors | TCP connections opened | provider CPU/call | node CPU/call | node RSS before → after (MiB) | other processes |"
+    print "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   }
   {
     kind = ($1 == 1 ? "streamed" : "whole")
@@ -205,7 +212,8 @@ awk -F'\t' -v hz="$hz" '
     sp = $11 / hz * 1e6 / $4
     node = ($3 == "gateway") ? sprintf("%.1f µs (writer %.1f)", $10 / hz * 1e6 / $4, $15 / hz * 1e6 / $4) : "–"
     rss = ($3 == "gateway") ? sprintf("%.1f → %.1f", $12 / 1024, $13 / 1024) : "–"
-    printf "| %s | %s | %s | %.0f | %d | %d | %d | %d / %d | %d | %.1f µs | %s | %s |\n", kind, $2, $3, rps, $6, $14, $7, $8, $9, $16, sp, node, rss
+    other = $17 / hz / ($5 / 1e6 + 1) * 100
+    printf "| %s | %s | %s | %.0f | %d | %d | %d | %d / %d | %d | %.1f µs | %s | %s | %.0f%% |\n", kind, $2, $3, rps, $6, $14, $7, $8, $9, $16, sp, node, rss, (other > 0 ? other : 0)
     key = $1 "-" $2
     if ($3 == "direct") { dp50[key] = $6; dp99[key] = $7; drps[key] = rps }
     else { gp50[key] = $6; gp99[key] = $7; grps[key] = rps; gcpu[key] = $10 / hz * 1e6 / $4; order[++n] = key; kinds[key] = kind; cs[key] = $2 }
@@ -223,4 +231,5 @@ awk -F'\t' -v hz="$hz" '
 echo
 echo "node RSS: $(mib "$idle_rss") MiB idle after start, $(mib "$after_rss") MiB after all runs, peak (VmHWM) $(mib "$(hwm_kib "$node_pid")") MiB"
 echo "provider CPU/call: the scripted provider's own time per request. TCP connections opened: ActiveOpens of the"
-echo "whole machine during the run (wrk's own connections, plus the node's new upstream connections)."
+echo "whole machine during the run (wrk's own connections, plus the node's new upstream connections). Other"
+echo "processes: CPU the rest of the machine used during the run, in % of one core (noise; should be ~0%)."
