@@ -22,7 +22,7 @@ pub mod sse;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_stream;
+mod stream_tests;
 
 /// Why a translation failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,6 +1,6 @@
 //! Tests across the wire modules (whole answers): usage normalisation, request round trips
 //! from one protocol to the other, the messages of bad requests, error shapes. Streams and
-//! the JSON-schema forced tool are in `tests_stream`.
+//! the JSON-schema forced tool are in `stream_tests`.
 
 use serde_json::{Value, json};
 
