@@ -20,9 +20,9 @@ mod openai_stream;
 pub mod sse;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod stream_tests;
+#[cfg(test)]
+mod tests;
 
 /// Why a translation failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
