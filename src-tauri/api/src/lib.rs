@@ -92,9 +92,27 @@ pub struct ApiOptions {
     pub desktop_gateway: Option<desktop_gateway::ListenerCell>,
 }
 
-/// Shared state of every handler.
+/// Shared state of every handler: one `Arc`, so the clone each middleware layer and
+/// handler takes is one atomic increment (fields are reached through `Deref`).
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+impl From<AppStateInner> for AppState {
+    fn from(inner: AppStateInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+/// The fields of [`AppState`].
+#[derive(Debug)]
+pub struct AppStateInner {
     pub engine: Engine,
     pub token: Arc<ApiToken>,
     pub hosts: Arc<AllowedHosts>,
@@ -160,7 +178,7 @@ fn state_of(engine: Engine, options: ApiOptions, with_openapi: bool) -> AppState
     } else {
         Bytes::new()
     };
-    AppState {
+    AppState::from(AppStateInner {
         engine,
         token: Arc::new(options.token),
         hosts: Arc::new(AllowedHosts::serving(
@@ -174,7 +192,7 @@ fn state_of(engine: Engine, options: ApiOptions, with_openapi: bool) -> AppState
         desktop_user: options.desktop_user,
         auth_failures: Arc::new(auth::AuthFailures::default()),
         desktop_gateway: options.desktop_gateway,
-    }
+    })
 }
 
 /// A Router with only the gateway (`/v1/*`) and the same middleware as [`router`]: what the

@@ -37,7 +37,7 @@ pub(crate) async fn engine(dir: &Path) -> Engine {
 }
 
 pub(crate) fn state(engine: Engine) -> AppState {
-    AppState {
+    AppState::from(crate::AppStateInner {
         engine,
         token: Arc::new(ApiToken::parse(TOKEN).unwrap()),
         hosts: Arc::new(AllowedHosts::new(Vec::new(), false)),
@@ -47,7 +47,7 @@ pub(crate) fn state(engine: Engine) -> AppState {
         feeds: Default::default(),
         auth_failures: Default::default(),
         desktop_gateway: None,
-    }
+    })
 }
 
 /// A log sink for one test.

@@ -5,7 +5,7 @@
 //! Layout: `<data-dir>/ledger-journal/<segment>.jsonl`, one JSON object per line, written
 //! with one `write(2)` each (no fsync: a killed process loses nothing the kernel has; a power
 //! cut loses at most what the recorder had not committed yet, which SQLite syncs within
-//! milliseconds). A segment is rotated at [`SEGMENT_BYTES`] and deleted once every record in
+//! `recorder::LINGER`, 20 ms, plus a commit). A segment is rotated at [`SEGMENT_BYTES`] and deleted once every record in
 //! it has been committed to the `calls` table.
 //!
 //! Invariants: a record's line is complete in the file before `append` returns; a segment is

@@ -10,7 +10,7 @@
 //! every finished call in the journal is written, and every call that was still in flight is
 //! written with outcome `unrecorded` (its time, client, route and model, no tokens). A power
 //! cut can also lose the journal lines the kernel had not written back, i.e. the calls of
-//! the last few milliseconds before the recorder's commit.
+//! the last ~20 ms (the recorder's linger, `recorder::LINGER`) before its commit.
 //!
 //! Invariants: one row per call id (recovery inserts with `OR IGNORE`); cost is `Decimal`
 //! or `NULL` for unknown, never a made-up zero; a ticket dropped without `finish` (a
