@@ -8,6 +8,7 @@ mod desktop_gateway;
 mod feed;
 mod gateway;
 mod gateway_cache;
+mod gateway_edges;
 mod gateway_limits;
 mod hosts;
 mod router;

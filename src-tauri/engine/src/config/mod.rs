@@ -260,6 +260,7 @@ pub const RESTART_KEYS: &[&str] = &[
     "server.allowed_hosts",
     "secrets.backend",
     "log.format",
+    "gateway.max_request_bytes",
 ];
 
 impl Config {
@@ -270,6 +271,8 @@ impl Config {
         c.server = running.server.clone();
         c.secrets = running.secrets.clone();
         c.log.format = running.log.format;
+        // The gateway's body limit is a layer of the Router, built once.
+        c.gateway.max_request_bytes = running.gateway.max_request_bytes;
         c
     }
 

@@ -321,6 +321,7 @@ fn restart_keys_stay_as_running() {
     file.secrets.backend = SecretsBackend::File;
     file.log.format = LogFormat::Json;
     file.log.level = "debug".into();
+    file.gateway.max_request_bytes = 4096;
     let mut changed = running.changed_keys(&file);
     changed.retain(|k| k != "log.level");
     changed.sort();
