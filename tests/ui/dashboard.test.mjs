@@ -493,6 +493,76 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     }
   });
 
+  test("a task enqueued in the UI goes live through its states to done, with its call on the timeline", async () => {
+    const sp = spawn(path.join(path.dirname(BIN), "scripted-provider"), ["--listen", "127.0.0.1:0"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const dir = await mkdtemp(path.join(tmpdir(), "flightdeck-e2e-tasks-"));
+    let other;
+    const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    try {
+      const spBase = await within(
+        10_000,
+        "the scripted provider's address",
+        new Promise((resolve, reject) => {
+          sp.stdout.setEncoding("utf8");
+          sp.stdout.on("data", (chunk) => {
+            const m = /listening on (http:\/\/[\d.:]+)/.exec(chunk);
+            if (m) resolve(m[1]);
+          });
+          sp.once("exit", (code) => reject(new Error(`scripted-provider exited (${code})`)));
+        }),
+      );
+      const config = path.join(dir, "flightdeck.toml");
+      await writeFile(
+        config,
+        `[providers.scripted]\nkind = "openai"\nbase_url = "${spBase}/v1"\nlocal = false\n\n` +
+          `[routes.default]\nchain = ["scripted/gpt-e2e"]\n\n` +
+          `[prices."scripted/gpt-e2e"]\ninput = 2\noutput = 8\n\n` +
+          `[agents.greeter]\nroute = "default"\nprompt = "Greet {{ name }}"\n` +
+          `output_schema = { type = "object", properties = { greeting = { type = "string" } }, required = ["greeting"] }\n`,
+      );
+      other = await startNode({ dataDir: path.join(dir, "data"), listen: "127.0.0.1:0", config });
+      const nodeBase = `http://127.0.0.1:${other.port}`;
+      // A slow answer, so the running state is seen on the way.
+      await fetch(`${spBase}/_script`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ steps: [{ kind: "reply", text: '{"greeting": "Hello Ada"}', latency_ms: 1500 }] }),
+      });
+      const p = await ctx.newPage();
+      watchErrors(p);
+      p.setDefaultTimeout(UI_TIMEOUT_MS);
+      await p.goto(`${nodeBase}/#token=${encodeURIComponent(TOKEN)}`, { timeout: UI_TIMEOUT_MS });
+      await waitConn(p, "connected");
+      await p.click(byTestId("nav-agents"));
+      await p.waitForSelector(`${byTestId("agent-item")}[data-name="greeter"]`, { state: "visible" });
+      await p.fill(byTestId("enqueue-input"), '{"name": "Ada"}');
+      await p.click(byTestId("enqueue-submit"));
+      // The drawer follows the task live: running, then succeeded (feed events, no reload).
+      await p.waitForSelector(byTestId("task-drawer"), { state: "visible" });
+      await p.waitForSelector(`${byTestId("task-detail")}[data-state="running"]`, { timeout: 10_000 });
+      await p.waitForSelector(`${byTestId("task-detail")}[data-state="succeeded"]`, { timeout: 10_000 });
+      assert.match((await p.textContent(byTestId("task-result"))) ?? "", /Hello Ada/);
+      assert.match((await p.textContent(byTestId("timeline-call"))) ?? "", /scripted\/gpt-e2e/);
+      assert.equal(await p.$$eval(`${byTestId("timeline-step")}[data-kind="model"]`, (s) => s.length), 1);
+      const id = /#\/agents\/tasks\/([\w-]+)/.exec(p.url())?.[1];
+      assert.ok(id, p.url());
+      await p.waitForSelector(`${byTestId("task-row")}[data-id="${id}"][data-state="succeeded"]`);
+      // The task's call is in the ledger under the agent's name.
+      const calls = await (
+        await fetch(`${nodeBase}/api/v1/calls?task_id=${id}`, { headers: { authorization: `Bearer ${TOKEN}` } })
+      ).json();
+      assert.equal(calls.items.length, 1);
+      assert.equal(calls.items[0].client, "agent:greeter");
+    } finally {
+      await ctx.close();
+      await stopNode(other);
+      sp.kill("SIGTERM");
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test("the page raised no uncaught errors and no CSP violations", () => {
     assert.deepEqual(pageErrors, []);
     assert.deepEqual(cspViolations, []);

@@ -58,6 +58,8 @@ const CONFIG: ConfigView = {
     routes: {},
     models: {},
     prices: {},
+    agents: {},
+    orchestrator: { enabled: true, workers: 8, lease_secs: 30, sweep_secs: 5 },
   },
 };
 

@@ -22,6 +22,7 @@ import { FeedProvider } from "./feed/FeedProvider";
 import { pathFor, useCurrentRoute } from "./routes";
 import { ComingNext, PLANNED } from "./screens/ComingNext";
 import { Calls } from "./screens/Calls";
+import { Tasks } from "./screens/Tasks";
 import { Health } from "./screens/Health";
 import { Overview } from "./screens/Overview";
 import { Settings } from "./screens/Settings";
@@ -46,6 +47,9 @@ function Screens() {
         <Redirect to={pathFor("overview")} replace />
       </Route>
       <Route path="/overview" component={Overview} />
+      <Route path="/agents" nest>
+        <Tasks />
+      </Route>
       <Route path="/calls" nest>
         <Calls />
       </Route>

@@ -5,7 +5,7 @@ import { useLocation } from "wouter";
 
 export const ROUTES = [
   { id: "overview", label: "Overview", built: true },
-  { id: "agents", label: "Agents & Tasks", built: false },
+  { id: "agents", label: "Agents & Tasks", built: true },
   { id: "approvals", label: "Approvals", built: false },
   { id: "calls", label: "Calls", built: true },
   { id: "health", label: "Health", built: true },

@@ -155,7 +155,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         }
         Unauthorized | TokenExpired => StatusCode::UNAUTHORIZED,
         ForbiddenHost | InsufficientScope => StatusCode::FORBIDDEN,
-        NotFound | SecretMissing | UnknownModel => StatusCode::NOT_FOUND,
+        NotFound | SecretMissing | UnknownModel | UnknownAgent | UnknownCapability => {
+            StatusCode::NOT_FOUND
+        }
         ProviderRejected => StatusCode::BAD_REQUEST,
         ProviderAuthFailed | ProviderUnavailable | ProviderBadResponse | ResponseTooLarge => {
             StatusCode::BAD_GATEWAY
@@ -165,7 +167,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         CircuitOpen | LedgerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-        Conflict | IdempotencyKeyReused | IdempotencyKeyInUse => StatusCode::CONFLICT,
+        Conflict | IdempotencyKeyReused | IdempotencyKeyInUse | TaskFinished | LeaseLost => {
+            StatusCode::CONFLICT
+        }
         PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -214,7 +218,8 @@ from_engine_error!(
     flightdeck_engine::secrets::SecretsError,
     flightdeck_engine::secrets::SecretStoreError,
     flightdeck_engine::providers::ledger::LedgerError,
-    flightdeck_engine::config::edit::EditError
+    flightdeck_engine::config::edit::EditError,
+    flightdeck_engine::orchestrator::QueueError
 );
 
 impl From<JsonRejection> for ApiError {

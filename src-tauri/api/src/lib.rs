@@ -27,6 +27,7 @@ pub mod page;
 pub mod secrets;
 pub mod shell;
 pub mod system;
+pub mod tasks;
 pub mod tokens;
 pub mod v1;
 

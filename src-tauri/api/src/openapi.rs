@@ -17,7 +17,7 @@ use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{AppState, calls, error, feed, secrets, system, tokens, v1};
+use crate::{AppState, calls, error, feed, secrets, system, tasks, tokens, v1};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -61,6 +61,7 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .merge(tokens::routes())
         .merge(secrets::routes())
         .merge(calls::routes())
+        .merge(tasks::routes())
         .routes(routes!(crate::gateway::gateway_info))
         .routes(routes!(openapi_document))
 }

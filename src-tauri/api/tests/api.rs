@@ -14,4 +14,5 @@ mod hosts;
 mod router;
 mod secrets;
 mod support;
+mod tasks;
 mod tokens;

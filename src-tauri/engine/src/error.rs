@@ -95,6 +95,15 @@ pub enum ErrorCode {
     CircuitOpen,
     /// Flightdeck's own client-side rate limit for the provider/model is full.
     RateLimited,
+    /// The task is finished (or not in a state that allows this): it cannot be cancelled or
+    /// requeued now.
+    TaskFinished,
+    /// A worker's lease on a task expired and the task moved on: its write was refused.
+    LeaseLost,
+    /// No agent of that name is configured.
+    UnknownAgent,
+    /// No configured agent has the capability a task asks for.
+    UnknownCapability,
 }
 
 impl ErrorCode {
@@ -143,6 +152,10 @@ impl ErrorCode {
             Self::ResponseTooLarge => "response_too_large",
             Self::CircuitOpen => "circuit_open",
             Self::RateLimited => "rate_limited",
+            Self::TaskFinished => "task_finished",
+            Self::LeaseLost => "lease_lost",
+            Self::UnknownAgent => "unknown_agent",
+            Self::UnknownCapability => "unknown_capability",
         }
     }
 }
@@ -234,6 +247,10 @@ mod tests {
             ResponseTooLarge,
             CircuitOpen,
             RateLimited,
+            TaskFinished,
+            LeaseLost,
+            UnknownAgent,
+            UnknownCapability,
         ];
         let mut seen = std::collections::HashSet::new();
         for code in all {

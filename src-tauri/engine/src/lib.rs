@@ -17,6 +17,7 @@
 //!   in-flight work tracked by the engine gets up to `shutdown.timeout_secs` to finish, then
 //!   the pool is checkpointed and closed and the lock released. Nothing committed is lost.
 
+pub mod agents;
 pub mod clock;
 pub mod config;
 pub mod data_dir;
@@ -25,6 +26,7 @@ pub mod events;
 pub mod health;
 pub mod idempotency;
 pub mod identity;
+pub mod orchestrator;
 pub mod paths;
 pub mod providers;
 pub mod retention;
@@ -117,6 +119,7 @@ struct Inner {
     idempotency: idempotency::Idempotency,
     named_secrets: secrets::SecretStore,
     providers: providers::Providers,
+    tasks: orchestrator::Tasks,
     clock: SharedClock,
     node_id: String,
     schema_version: i64,
@@ -238,6 +241,11 @@ impl Engine {
             metrics: providers::metrics::ProviderMetrics::new(&metrics)?,
             publish,
         });
+        let tasks = orchestrator::Tasks::new(
+            orchestrator::Queue::new(store.clone(), clock.clone()),
+            config.clone(),
+            providers.clone(),
+        );
         let health = HealthChecks::new(
             store.clone(),
             secrets.clone(),
@@ -258,6 +266,7 @@ impl Engine {
                 idempotency,
                 named_secrets,
                 providers,
+                tasks,
                 node_id,
                 schema_version,
                 started: Instant::now(),
@@ -294,6 +303,12 @@ impl Engine {
         engine.spawn_health_loop();
         engine.spawn_retention();
         engine.spawn_providers_follower();
+        orchestrator::worker::spawn(
+            engine.inner.tasks.clone(),
+            engine.inner.node_id.clone(),
+            engine.inner.cancel.clone(),
+            &engine.inner.tracker,
+        );
         tracing::info!(data_dir = %engine.inner.data_dir.display(), node_id = %engine.inner.node_id, schema_version, "engine open");
         Ok(engine)
     }
@@ -318,6 +333,11 @@ impl Engine {
     /// The LLM call path and the usage ledger.
     pub fn providers(&self) -> &providers::Providers {
         &self.inner.providers
+    }
+
+    /// The task queue and its agents.
+    pub fn tasks(&self) -> &orchestrator::Tasks {
+        &self.inner.tasks
     }
 
     /// Idempotency keys of POST requests (the API's `Idempotency-Key`).

@@ -73,6 +73,12 @@ pub enum Command {
     /// The usage ledger: every LLM call (gateway and agents).
     #[command(subcommand)]
     Calls(CallsAction),
+    /// The task queue: enqueue, list, show, cancel and retry tasks.
+    #[command(subcommand)]
+    Task(TaskAction),
+    /// The configured agents.
+    #[command(subcommand)]
+    Agent(AgentAction),
     /// Database tools.
     #[command(subcommand)]
     Db(DbCommand),
@@ -141,6 +147,97 @@ pub struct CallsLsArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskAction {
+    /// Enqueue a task for an agent (or, with --capability, for an agent that has it).
+    Add(TaskAddArgs),
+    /// List tasks, newest first.
+    Ls(TaskLsArgs),
+    /// One task with its attempts, steps and calls.
+    Show {
+        id: String,
+        /// The task as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a task (a running one stops at its next step).
+    Cancel { id: String },
+    /// Put a dead, failed or cancelled task back on the queue.
+    Retry { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct TaskAddArgs {
+    /// The agent to run it.
+    #[arg(required_unless_present = "capability", conflicts_with = "capability")]
+    pub agent: Option<String>,
+    /// A capability instead of an agent.
+    #[arg(long)]
+    pub capability: Option<String>,
+    /// The input: JSON, or @FILE with JSON in it (default: {}).
+    #[arg(long, default_value = "{}")]
+    pub input: String,
+    /// The same key and input give the same task; another input with it is refused.
+    #[arg(long = "key", value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+    /// Higher runs first.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub priority: i32,
+    /// Not before: an RFC 3339 time or a date.
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub run_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Attempts before dead-letter (default: the agent's).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: Option<u32>,
+    /// A tag (repeat for more).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Follow the task until it ends, printing each state (needs a running node).
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TaskLsArgs {
+    #[arg(long, value_enum)]
+    pub state: Option<TaskStateArg>,
+    #[arg(long)]
+    pub agent: Option<String>,
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// How many (newest first).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TaskStateArg {
+    Queued,
+    Scheduled,
+    Running,
+    WaitingForProvider,
+    WaitingApproval,
+    Succeeded,
+    Failed,
+    Dead,
+    Cancelled,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentAction {
+    /// List the configured agents.
+    Ls {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One agent's definition.
+    Show { name: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

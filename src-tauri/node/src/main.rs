@@ -10,6 +10,7 @@ mod commands;
 mod node_api;
 mod secrets_cli;
 mod serve;
+mod task_cli;
 mod tokens;
 
 use std::process::ExitCode;

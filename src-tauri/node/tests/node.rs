@@ -13,4 +13,5 @@ mod node {
     mod ledger;
     mod lifecycle;
     mod secrets;
+    mod tasks;
 }

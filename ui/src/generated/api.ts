@@ -4,6 +4,40 @@
  */
 
 export type paths = {
+    "/api/v1/agents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The configured agents, by name. */
+        get: operations["list_agents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/agents/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One agent. */
+        get: operations["get_agent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/calls": {
         parameters: {
             query?: never;
@@ -220,6 +254,78 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Tasks, newest first (cursor pagination; filters narrow). */
+        get: operations["list_tasks"];
+        put?: never;
+        /** Enqueues a task for an agent (or for a capability: an agent that has it is chosen). */
+        post: operations["enqueue_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One task with its attempts, steps and calls. */
+        get: operations["get_task"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancels a task: at once if it is not running; a running one stops at its next step
+         *     (`cancel_requested`).
+         */
+        post: operations["cancel_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}/requeue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Puts a dead, failed or cancelled task back on the queue with a fresh round of attempts. */
+        post: operations["requeue_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tokens": {
         parameters: {
             query?: never;
@@ -330,10 +436,85 @@ export type paths = {
 export type webhooks = Record<string, never>;
 export type components = {
     schemas: {
+        /** @description One agent (`[agents.<name>]`). */
+        AgentConfig: {
+            /** @description Use the response cache for its calls (deterministic requests). */
+            cache?: boolean;
+            /** @description What it can do: tasks may ask for a capability instead of an agent. */
+            capabilities?: string[];
+            /**
+             * Format: int32
+             * @description Tasks of this agent running at once on this node.
+             */
+            concurrency?: number;
+            description?: string;
+            /**
+             * Format: int32
+             * @description Attempts of its tasks that name none.
+             */
+            max_attempts?: number;
+            /**
+             * Format: int32
+             * @description Re-asks after an answer that does not match `output_schema`.
+             */
+            max_reasks?: number;
+            /**
+             * Format: int32
+             * @description Model calls per attempt at most (tool rounds and re-asks included).
+             */
+            max_steps?: number;
+            /** Format: int32 */
+            max_tokens?: number | null;
+            /** @description JSON Schema the answer must match (a table, or JSON text); none: free text. */
+            output_schema?: Record<string, never> | null;
+            /** @description The prompt template (minijinja); the task's input fields are its variables. */
+            prompt: string;
+            /** @description A route name or a `provider/model` reference: the model chain the agent calls. */
+            route: string;
+            /** @description System instructions (also a template). */
+            system?: string | null;
+            /** Format: double */
+            temperature?: number | null;
+            /**
+             * Format: int64
+             * @description Longest one attempt may run.
+             */
+            timeout_secs?: number;
+            /** @description Action types the agent may propose (today `builtin:log`). */
+            tools?: string[];
+        };
+        /** @description An agent as the API shows it. */
+        AgentInfo: components["schemas"]["AgentConfig"] & {
+            /** @description Whether a call to its route could go now (some hop without an open breaker). */
+            healthy: boolean;
+            name: string;
+            /** @description A hash of the definition: changes with every edit of it. */
+            version: string;
+        };
         /** @description The body of every error response. */
         ApiErrorBody: {
             error: components["schemas"]["ErrorDetail"];
         };
+        /** @description One attempt of a task. */
+        Attempt: {
+            /**
+             * Format: int32
+             * @description Numbered from 1 across requeues.
+             */
+            attempt: number;
+            error?: components["schemas"]["TaskFailure"] | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            outcome?: components["schemas"]["AttemptOutcome"] | null;
+            /** Format: date-time */
+            started_at: string;
+            worker: string;
+        };
+        /**
+         * @description How an attempt ended.
+         * @enum {string}
+         */
+        AttemptOutcome: "succeeded" | "failed" | "expired" | "cancelled" | "parked";
         /** @description The circuit breaker of each provider/model. */
         BreakerSettings: {
             /**
@@ -450,6 +631,13 @@ export type components = {
         /** @description The whole configuration. Every field has a default, so an empty file is valid. */
         Config: {
             /**
+             * @description Agents by name (`[agents.summarize]`).
+             * @default {}
+             */
+            agents: {
+                [key: string]: components["schemas"]["AgentConfig"];
+            };
+            /**
              * @default {
              *       "max_bytes": 67108864,
              *       "max_entries": 10000,
@@ -492,6 +680,16 @@ export type components = {
             models: {
                 [key: string]: components["schemas"]["ModelConfig"];
             };
+            /**
+             * @description The task queue's workers on this node.
+             * @default {
+             *       "enabled": true,
+             *       "lease_secs": 30,
+             *       "sweep_secs": 5,
+             *       "workers": 8
+             *     }
+             */
+            orchestrator: components["schemas"]["OrchestratorConfig"];
             /**
              * @description Prices over the shipped table (`[prices."openai/gpt-4.1"]`).
              * @default {}
@@ -589,6 +787,16 @@ export type components = {
             config: components["schemas"]["Config"];
             status: components["schemas"]["ConfigStatus"];
         };
+        /** @description One piece of a message's content. */
+        ContentPart: {
+            text: string;
+            /** @enum {string} */
+            type: "text";
+        } | {
+            /** @enum {string} */
+            type: "image";
+            url: string;
+        };
         /** @description A token to create. */
         CreateTokenRequest: {
             /**
@@ -620,7 +828,7 @@ export type components = {
          * @description A stable, machine-readable failure code. Serialized in `snake_case`.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed" | "ledger_unavailable" | "unknown_model" | "provider_auth_failed" | "provider_unavailable" | "provider_timeout" | "provider_rate_limited" | "provider_bad_response" | "provider_rejected" | "response_too_large" | "circuit_open" | "rate_limited";
+        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed" | "ledger_unavailable" | "unknown_model" | "provider_auth_failed" | "provider_unavailable" | "provider_timeout" | "provider_rate_limited" | "provider_bad_response" | "provider_rejected" | "response_too_large" | "circuit_open" | "rate_limited" | "task_finished" | "lease_lost" | "unknown_agent" | "unknown_capability";
         /** @description The error body's inner object. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -662,6 +870,11 @@ export type components = {
             payload: components["schemas"]["ProviderEvent"];
             /** @enum {string} */
             topic: "providers";
+        } | {
+            /** @description A task changed state (in the same transaction as the change). */
+            payload: components["schemas"]["TaskEvent"];
+            /** @enum {string} */
+            topic: "tasks";
         };
         FeedConfig: {
             /**
@@ -792,6 +1005,17 @@ export type components = {
          * @enum {string}
          */
         LogFormat: "text" | "json";
+        /** @description One turn of the conversation. */
+        Message: {
+            content?: components["schemas"]["ContentPart"][];
+            /** @description Tool turns: true when the tool failed (Anthropic's `is_error`). */
+            is_error?: boolean;
+            role: components["schemas"]["Role"];
+            /** @description Tool turns: the call this is the result of. */
+            tool_call_id?: string | null;
+            /** @description Assistant turns: the tools it called. */
+            tool_calls?: components["schemas"]["ToolCall"][];
+        };
         /** @description A sample of the node's vital signs, published on the `metrics` topic every interval. */
         MetricsSample: {
             /** Format: int64 */
@@ -833,6 +1057,39 @@ export type components = {
             /** @description `route`, or the provider's name. */
             owned_by: string;
         };
+        /** @description What to enqueue. */
+        NewTask: {
+            /** @description The agent to run it (or `capability`; exactly one of the two). */
+            agent?: string | null;
+            /** @description A capability some agent has, instead of naming the agent. */
+            capability?: string | null;
+            /** @description The same key with the same payload gives the same task; with another payload, 409. */
+            idempotency_key?: string | null;
+            /** @description The task's input (the agent's template variables). */
+            input?: unknown;
+            /**
+             * Format: int32
+             * @description Attempts before dead-letter (default: the agent's `max_attempts`).
+             */
+            max_attempts?: number | null;
+            /**
+             * Format: int32
+             * @description Higher runs first (default 0).
+             */
+            priority?: number;
+            /**
+             * Format: date-time
+             * @description Not before this time (delayed task).
+             */
+            run_at?: string | null;
+            /** @description Up to 32, each 1-128 of a-z, 0-9, `-_.:/`. */
+            tags?: string[];
+            /**
+             * Format: int64
+             * @description Longest one attempt may run, in milliseconds.
+             */
+            timeout_ms?: number | null;
+        };
         /** @description What `/api/v1/info` answers. */
         NodeInfo: {
             config: components["schemas"]["ConfigStatus"];
@@ -852,6 +1109,35 @@ export type components = {
          * @enum {string}
          */
         OnLimit: "wait" | "fail";
+        OrchestratorConfig: {
+            /**
+             * @description Run tasks on this node (off: it only enqueues and shows them).
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * Format: int64
+             * @description How long a lease lasts without a heartbeat (a worker renews it every third of it);
+             *     a crashed worker's task is taken back after this.
+             * @default 30
+             */
+            lease_secs: number;
+            /**
+             * Format: int64
+             * @description How often expired leases are taken back and tasks waiting for a provider are looked
+             *     at (all of an agent's resume once a hop of its route is closed again; one, as the
+             *     breaker's probe, once an open breaker's time is up).
+             * @default 5
+             */
+            sweep_secs: number;
+            /**
+             * Format: int32
+             * @description Tasks running at once on this node, all agents together (each agent also has its
+             *     own `concurrency`).
+             * @default 8
+             */
+            workers: number;
+        };
         /** @description One page of a list. */
         Page_CallRecord: {
             items: {
@@ -924,6 +1210,55 @@ export type components = {
                  * @description Raised by every set; the API's `ETag` (`"<version>"`) for conditional edits.
                  */
                 version: number;
+            }[];
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list. */
+        Page_Task: {
+            items: {
+                agent?: string | null;
+                /**
+                 * Format: int32
+                 * @description Attempts made in this round (a requeue starts a new round).
+                 */
+                attempts: number;
+                /** @description Cancel was asked while it ran: it stops at its next step. */
+                cancel_requested: boolean;
+                capability?: string | null;
+                /** Format: date-time */
+                created_at: string;
+                created_by: string;
+                error?: components["schemas"]["TaskFailure"] | null;
+                /** Format: date-time */
+                finished_at?: string | null;
+                id: string;
+                idempotency_key?: string | null;
+                input: unknown;
+                /**
+                 * Format: date-time
+                 * @description The lease's deadline while running.
+                 */
+                lease_until?: string | null;
+                /** Format: int32 */
+                max_attempts: number;
+                /** Format: int32 */
+                priority: number;
+                result?: unknown;
+                /**
+                 * Format: int32
+                 * @description Requeues so far (steps belong to a round).
+                 */
+                round: number;
+                /** Format: date-time */
+                run_at: string;
+                state: components["schemas"]["TaskState"];
+                tags: string[];
+                /** Format: int64 */
+                timeout_ms?: number | null;
+                /** Format: date-time */
+                updated_at: string;
+                worker?: string | null;
             }[];
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
             next_cursor?: string | null;
@@ -1063,6 +1398,11 @@ export type components = {
              */
             max_retry_after_ms: number;
         };
+        /**
+         * @description Who said a message.
+         * @enum {string}
+         */
+        Role: "system" | "user" | "assistant" | "tool";
         /** @description `[routes.<name>]`: a model name clients and agents use. */
         RouteConfig: {
             /** @description Answers of this route may be served from the response cache. */
@@ -1185,6 +1525,110 @@ export type components = {
              */
             timeout_secs: number;
         };
+        /** @description A completed step of a task: what went back into its conversation. */
+        Step: {
+            /**
+             * Format: date-time
+             * @description When it was recorded (`None` before).
+             */
+            at?: string | null;
+            /**
+             * Format: int32
+             * @description The attempt that did it.
+             */
+            attempt: number;
+            /** @description The ledger row of a model step. */
+            call_id?: string | null;
+            /** @description Validation errors (re-asks), a tool's arguments. */
+            detail?: Record<string, never> | null;
+            kind: components["schemas"]["StepKind"];
+            /** @description The message it added to the conversation. */
+            message: components["schemas"]["Message"];
+            /** @description The tool of a tool step. */
+            name?: string | null;
+            /**
+             * Format: int32
+             * @description From 0, in order, within the task's round.
+             */
+            step: number;
+        };
+        /**
+         * @description What a step of a task was.
+         * @enum {string}
+         */
+        StepKind: "model" | "tool" | "reask";
+        /** @description A task as stored. */
+        Task: {
+            agent?: string | null;
+            /**
+             * Format: int32
+             * @description Attempts made in this round (a requeue starts a new round).
+             */
+            attempts: number;
+            /** @description Cancel was asked while it ran: it stops at its next step. */
+            cancel_requested: boolean;
+            capability?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+            error?: components["schemas"]["TaskFailure"] | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            id: string;
+            idempotency_key?: string | null;
+            input: unknown;
+            /**
+             * Format: date-time
+             * @description The lease's deadline while running.
+             */
+            lease_until?: string | null;
+            /** Format: int32 */
+            max_attempts: number;
+            /** Format: int32 */
+            priority: number;
+            result?: unknown;
+            /**
+             * Format: int32
+             * @description Requeues so far (steps belong to a round).
+             */
+            round: number;
+            /** Format: date-time */
+            run_at: string;
+            state: components["schemas"]["TaskState"];
+            tags: string[];
+            /** Format: int64 */
+            timeout_ms?: number | null;
+            /** Format: date-time */
+            updated_at: string;
+            worker?: string | null;
+        };
+        /** @description A task with its history: attempts, the steps of its current round, its LLM calls. */
+        TaskDetail: components["schemas"]["Task"] & {
+            /** @description Its calls in the usage ledger, oldest first (at most 500). */
+            calls: components["schemas"]["CallRecord"][];
+            /** @description Every attempt, across requeues (`attempts` is the count of this round's). */
+            history: components["schemas"]["Attempt"][];
+            steps: components["schemas"]["Step"][];
+        };
+        /** @description The payload of the `tasks` feed topic: a task changed state. */
+        TaskEvent: {
+            agent?: string | null;
+            /** Format: int32 */
+            attempts: number;
+            error_code?: string | null;
+            id: string;
+            state: components["schemas"]["TaskState"];
+        };
+        /** @description A failure recorded on a task or an attempt. */
+        TaskFailure: {
+            code: string;
+            message: string;
+        };
+        /**
+         * @description Where a task is. Terminal: `succeeded`, `failed`, `dead`, `cancelled`.
+         * @enum {string}
+         */
+        TaskState: "queued" | "scheduled" | "running" | "waiting_for_provider" | "waiting_approval" | "succeeded" | "failed" | "dead" | "cancelled";
         /** @description How long each part of a call may take (milliseconds). */
         TimeoutSettings: {
             /**
@@ -1221,6 +1665,13 @@ export type components = {
             last_used_at?: string | null;
             name: string;
             scope: components["schemas"]["Scope"];
+        };
+        /** @description A tool call the model asked for. */
+        ToolCall: {
+            /** @description The arguments as the JSON text the model produced. */
+            arguments: string;
+            id: string;
+            name: string;
         };
         /** @description Tokens a call used, each kind counted once (see the module invariants). */
         Usage: {
@@ -1366,7 +1817,11 @@ export type components = {
     headers: never;
     pathItems: never;
 };
+export type AgentConfig = components['schemas']['AgentConfig'];
+export type AgentInfo = components['schemas']['AgentInfo'];
 export type ApiErrorBody = components['schemas']['ApiErrorBody'];
+export type Attempt = components['schemas']['Attempt'];
+export type AttemptOutcome = components['schemas']['AttemptOutcome'];
 export type BreakerSettings = components['schemas']['BreakerSettings'];
 export type BreakerState = components['schemas']['BreakerState'];
 export type CacheSettings = components['schemas']['CacheSettings'];
@@ -1381,6 +1836,7 @@ export type ConfigProblem = components['schemas']['ConfigProblem'];
 export type ConfigState = components['schemas']['ConfigState'];
 export type ConfigStatus = components['schemas']['ConfigStatus'];
 export type ConfigView = components['schemas']['ConfigView'];
+export type ContentPart = components['schemas']['ContentPart'];
 export type CreateTokenRequest = components['schemas']['CreateTokenRequest'];
 export type CreatedToken = components['schemas']['CreatedToken'];
 export type DependencyHealth = components['schemas']['DependencyHealth'];
@@ -1401,14 +1857,18 @@ export type HopOutcome = components['schemas']['HopOutcome'];
 export type ListenerState = components['schemas']['ListenerState'];
 export type LogConfig = components['schemas']['LogConfig'];
 export type LogFormat = components['schemas']['LogFormat'];
+export type Message = components['schemas']['Message'];
 export type MetricsSample = components['schemas']['MetricsSample'];
 export type ModelConfig = components['schemas']['ModelConfig'];
 export type ModelEntry = components['schemas']['ModelEntry'];
+export type NewTask = components['schemas']['NewTask'];
 export type NodeInfo = components['schemas']['NodeInfo'];
 export type OnLimit = components['schemas']['OnLimit'];
+export type OrchestratorConfig = components['schemas']['OrchestratorConfig'];
 export type PageCallRecord = components['schemas']['Page_CallRecord'];
 export type PageHealthTransition = components['schemas']['Page_HealthTransition'];
 export type PageSecretInfo = components['schemas']['Page_SecretInfo'];
+export type PageTask = components['schemas']['Page_Task'];
 export type PageTokenInfo = components['schemas']['Page_TokenInfo'];
 export type PriceConfig = components['schemas']['PriceConfig'];
 export type PriceEntry = components['schemas']['PriceEntry'];
@@ -1420,6 +1880,7 @@ export type ProviderEvent = components['schemas']['ProviderEvent'];
 export type ProviderKind = components['schemas']['ProviderKind'];
 export type RateLimitSettings = components['schemas']['RateLimitSettings'];
 export type RetrySettings = components['schemas']['RetrySettings'];
+export type Role = components['schemas']['Role'];
 export type RouteConfig = components['schemas']['RouteConfig'];
 export type Scope = components['schemas']['Scope'];
 export type SecretInfo = components['schemas']['SecretInfo'];
@@ -1431,8 +1892,16 @@ export type SetSecretRequest = components['schemas']['SetSecretRequest'];
 export type ShellRequest = components['schemas']['ShellRequest'];
 export type ShellResponse = components['schemas']['ShellResponse'];
 export type ShutdownConfig = components['schemas']['ShutdownConfig'];
+export type Step = components['schemas']['Step'];
+export type StepKind = components['schemas']['StepKind'];
+export type Task = components['schemas']['Task'];
+export type TaskDetail = components['schemas']['TaskDetail'];
+export type TaskEvent = components['schemas']['TaskEvent'];
+export type TaskFailure = components['schemas']['TaskFailure'];
+export type TaskState = components['schemas']['TaskState'];
 export type TimeoutSettings = components['schemas']['TimeoutSettings'];
 export type TokenInfo = components['schemas']['TokenInfo'];
+export type ToolCall = components['schemas']['ToolCall'];
 export type Usage = components['schemas']['Usage'];
 export type ValidateConfigRequest = components['schemas']['ValidateConfigRequest'];
 export type ValidateConfigResponse = components['schemas']['ValidateConfigResponse'];
@@ -1449,6 +1918,70 @@ export type ResponseUnauthorized = components['responses']['Unauthorized'];
 export type ResponseUnsupportedMediaType = components['responses']['UnsupportedMediaType'];
 export type $defs = Record<string, never>;
 export interface operations {
+    list_agents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every agent */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentInfo"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    get_agent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The agent's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The agent */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such agent: `unknown_agent` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
     list_calls: {
         parameters: {
             query?: {
@@ -2027,6 +2560,257 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             /** @description The secret changed since that ETag: `precondition_failed` */
             412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    list_tasks: {
+        parameters: {
+            query?: {
+                state?: components["schemas"]["TaskState"];
+                agent?: string;
+                /** @description Tasks carrying this tag. */
+                tag?: string;
+                /** @description Items per page, 1 to 500 (default 100). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of tasks, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Task"];
+                };
+            };
+            /** @description A malformed cursor or filter: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    enqueue_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewTask"];
+            };
+        };
+        responses: {
+            /** @description The task this `idempotency_key` names already (same payload) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            /** @description Enqueued */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            /** @description An invalid field: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description `unknown_agent` or `unknown_capability` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            /** @description The `idempotency_key` names a task with another payload: `idempotency_key_reused` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    get_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The task's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The task */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such task */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    cancel_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The task's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cancelled, or asked to stop */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such task */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            /** @description The task is finished: `task_finished` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    requeue_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The task's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued again */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such task */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            /** @description Not dead, failed or cancelled: `task_finished` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

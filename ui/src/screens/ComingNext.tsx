@@ -6,19 +6,9 @@ import type { RouteId } from "../routes";
 type Plan = { title: string; summary: ReactNode; items: string[] };
 
 /** The screens not built yet, each with its plan. */
-export const PLANNED = ["agents", "approvals", "costs", "forecasts", "fleet"] as const satisfies readonly RouteId[];
+export const PLANNED = ["approvals", "costs", "forecasts", "fleet"] as const satisfies readonly RouteId[];
 
 export const PLANS: Record<(typeof PLANNED)[number], Plan> = {
-  agents: {
-    title: "Agents & Tasks",
-    summary: "Define agents and watch the work they do.",
-    items: [
-      "Agent definitions: prompt, model chain with fallbacks, output schema, tools",
-      "The durable task queue: pending, leased and running tasks, retries with backoff",
-      "Dead letters: tasks that exhausted their retries, with the reason, ready to retry or discard",
-      "Runs: each attempt with its prompt, model, output, usage and timing",
-    ],
-  },
   approvals: {
     title: "Approvals",
     summary: "An inbox for the risky actions agents propose.",

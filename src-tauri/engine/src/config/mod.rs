@@ -125,6 +125,10 @@ pub struct Config {
     pub prices: BTreeMap<String, PriceEntry>,
     pub gateway: GatewayConfig,
     pub cache: CacheSettings,
+    /// Agents by name (`[agents.summarize]`).
+    pub agents: BTreeMap<String, crate::agents::AgentConfig>,
+    /// The task queue's workers on this node.
+    pub orchestrator: crate::orchestrator::OrchestratorConfig,
 }
 
 impl Config {

@@ -101,6 +101,8 @@ impl Config {
             }
         }
         out.extend(self.providers_view().violations());
+        out.extend(crate::agents::settings::violations(self));
+        out.extend(self.orchestrator.violations());
         out
     }
 }

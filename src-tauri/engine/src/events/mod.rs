@@ -82,6 +82,8 @@ pub enum Event {
     Calls(Box<crate::providers::ledger::CallRecord>),
     /// A provider/model's circuit breaker moved, or a model without a price was called.
     Providers(crate::providers::ProviderEvent),
+    /// A task changed state (in the same transaction as the change).
+    Tasks(crate::orchestrator::TaskEvent),
 }
 
 /// A feed topic: the snake_case name of an [`Event`] variant.
@@ -93,6 +95,7 @@ pub enum Topic {
     Health,
     Calls,
     Providers,
+    Tasks,
 }
 
 impl Topic {
@@ -102,6 +105,7 @@ impl Topic {
         Topic::Health,
         Topic::Calls,
         Topic::Providers,
+        Topic::Tasks,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -111,6 +115,7 @@ impl Topic {
             Self::Health => "health",
             Self::Calls => "calls",
             Self::Providers => "providers",
+            Self::Tasks => "tasks",
         }
     }
 
@@ -133,6 +138,7 @@ impl Event {
             Self::Health { .. } => Topic::Health,
             Self::Calls(_) => Topic::Calls,
             Self::Providers(_) => Topic::Providers,
+            Self::Tasks(_) => Topic::Tasks,
         }
     }
 }
@@ -333,7 +339,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", topic.as_str()));
             assert_eq!(Topic::parse(topic.as_str()), Some(*topic));
         }
-        assert_eq!(Topic::parse("tasks"), None);
+        assert_eq!(Topic::parse("approvals"), None);
         assert!(!Topic::Metrics.is_durable());
         assert_eq!(sample(1).topic(), Topic::Metrics);
     }

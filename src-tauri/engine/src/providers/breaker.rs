@@ -89,6 +89,19 @@ impl Breaker {
         TimeDelta::seconds(i64::try_from(self.settings.open_secs).unwrap_or(i64::MAX / 1000))
     }
 
+    /// What [`Breaker::admit`] would answer now, without changing anything: `Allowed`
+    /// (closed), `Probe` (open and due, or half-open with no probe out), `Rejected`.
+    pub fn peek(&self, now: DateTime<Utc>) -> Admission {
+        match self.state {
+            BreakerState::Closed => Admission::Allowed,
+            BreakerState::Open if self.opened_at.is_none_or(|at| now >= at + self.open_for()) => {
+                Admission::Probe
+            }
+            BreakerState::HalfOpen if !self.probe_out => Admission::Probe,
+            BreakerState::Open | BreakerState::HalfOpen => Admission::Rejected,
+        }
+    }
+
     /// May a call go now? (Moves open → half-open when the open time is over.)
     pub fn admit(&mut self, now: DateTime<Utc>) -> (Admission, Option<Transition>) {
         match self.state {

@@ -700,6 +700,39 @@ impl Providers {
         admission
     }
 
+    /// Whether a call to `route` (a route or `provider/model`) could go now: `Allowed` when
+    /// some hop's breaker is closed (or has seen no call), `Probe` when the best a hop offers
+    /// is a half-open probe, `Rejected` when every hop is behind an open breaker (or the
+    /// route resolves to nothing). Changes nothing.
+    pub fn readiness(&self, config: &Arc<Config>, route: &str) -> Admission {
+        let Ok(plan) = super::plan::resolve(config, route) else {
+            return Admission::Rejected;
+        };
+        let now = self.inner.clock.now();
+        let map = match self.inner.states.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let mut best = Admission::Rejected;
+        for hop in &plan.hops {
+            let key = format!("{}/{}", hop.provider, hop.model);
+            let admission = match map.get(&key) {
+                None => Admission::Allowed,
+                Some(s) => s
+                    .breaker
+                    .lock()
+                    .map(|b| b.peek(now))
+                    .unwrap_or(Admission::Allowed),
+            };
+            match admission {
+                Admission::Allowed => return Admission::Allowed,
+                Admission::Probe => best = Admission::Probe,
+                Admission::Rejected => {}
+            }
+        }
+        best
+    }
+
     /// The state of every breaker that has seen a call.
     pub fn breakers(&self) -> Vec<(String, BreakerState)> {
         let map = match self.inner.states.lock() {

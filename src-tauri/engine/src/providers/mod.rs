@@ -40,7 +40,7 @@ use crate::error::ErrorCode;
 use crate::events::Event;
 use crate::secrets::SecretStore;
 
-pub use breaker::BreakerState;
+pub use breaker::{Admission, BreakerState};
 pub use call::Completed;
 pub use ledger::{CallOutcome, CallRecord, Ledger, Protocol};
 pub use stream::CallStream;

@@ -1,0 +1,238 @@
+//! `/api/v1/tasks` (enqueue, list, one task with its attempts, steps and calls, cancel,
+//! requeue) and `/api/v1/agents` (the configured agents with their versions and health).
+//!
+//! Filters follow docs/api.md (`?state=dead&agent=summarize&tag=nightly`); unknown parameters
+//! are refused. `POST /api/v1/tasks` answers 201 with a new task, 200 with the task an
+//! `idempotency_key` already named.
+
+use axum::Json;
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use flightdeck_engine::agents::{self, AgentInfo};
+use flightdeck_engine::identity::Actor;
+use flightdeck_engine::orchestrator::{Attempt, NewTask, Step, Task, TaskFilter, TaskState};
+use flightdeck_engine::providers::ledger::{CallFilter, CallRecord};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiErrorBody, ApiJson, ApiQuery};
+use crate::page::{Page, encode_cursor};
+
+/// Filters and paging of `GET /api/v1/tasks`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TasksQuery {
+    pub state: Option<TaskState>,
+    pub agent: Option<String>,
+    /// Tasks carrying this tag.
+    pub tag: Option<String>,
+    /// Items per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A task with its history: attempts, the steps of its current round, its LLM calls.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TaskDetail {
+    #[serde(flatten)]
+    pub task: Task,
+    /// Every attempt, across requeues (`attempts` is the count of this round's).
+    pub history: Vec<Attempt>,
+    pub steps: Vec<Step>,
+    /// Its calls in the usage ledger, oldest first (at most 500).
+    pub calls: Vec<CallRecord>,
+}
+
+/// Enqueues a task for an agent (or for a capability: an agent that has it is chosen).
+#[utoipa::path(post, path = "/tasks", tag = "tasks",
+    request_body = NewTask,
+    responses(
+        (status = 201, description = "Enqueued", body = Task),
+        (status = 200, description = "The task this `idempotency_key` names already (same payload)", body = Task),
+        (status = 400, description = "An invalid field: `bad_request`", body = ApiErrorBody),
+        (status = 404, description = "`unknown_agent` or `unknown_capability`", body = ApiErrorBody),
+        (status = 409, description = "The `idempotency_key` names a task with another payload: `idempotency_key_reused`", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn enqueue_task(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ApiJson(new): ApiJson<NewTask>,
+) -> Result<(StatusCode, Json<Task>), ApiError> {
+    let done = state.engine.tasks().enqueue(new, &actor.label()).await?;
+    let status = if done.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(done.task)))
+}
+
+/// Tasks, newest first (cursor pagination; filters narrow).
+#[utoipa::path(get, path = "/tasks", tag = "tasks",
+    params(TasksQuery),
+    responses(
+        (status = 200, description = "One page of tasks, newest first", body = Page<Task>),
+        (status = 400, description = "A malformed cursor or filter: `bad_request`", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_tasks(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<TasksQuery>,
+) -> Result<Json<Page<Task>>, ApiError> {
+    let given = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let page = crate::page::PageQuery {
+        limit: q.limit,
+        cursor: given(q.cursor.clone()),
+    };
+    let limit = page.limit()?;
+    let before = match page.after()? {
+        None => None,
+        Some(s) => Some(s.parse::<i64>().map_err(|_| {
+            ApiError::bad_request("malformed cursor: pass next_cursor of a previous page")
+        })?),
+    };
+    let filter = TaskFilter {
+        state: q.state,
+        agent: given(q.agent),
+        tag: given(q.tag),
+    };
+    let mut rows = state
+        .engine
+        .tasks()
+        .queue()
+        .list(filter, before, limit as usize + 1)
+        .await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|(seq, _)| encode_cursor(&seq.to_string()))
+    } else {
+        None
+    };
+    Ok(Json(Page {
+        items: rows.into_iter().map(|(_, t)| t).collect(),
+        next_cursor,
+    }))
+}
+
+/// One task with its attempts, steps and calls.
+#[utoipa::path(get, path = "/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task", body = TaskDetail),
+        (status = 404, description = "No such task", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<TaskDetail>, ApiError> {
+    let queue = state.engine.tasks().queue();
+    let task = queue.get(&id).await?;
+    let history = queue.attempts(&id).await?;
+    let steps = queue.steps(&id, None).await?;
+    let filter = CallFilter {
+        task_id: Some(id.clone()),
+        ..CallFilter::default()
+    };
+    let mut calls: Vec<CallRecord> = state
+        .engine
+        .providers()
+        .ledger()
+        .list(filter, None, 500)
+        .await?
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    calls.reverse();
+    Ok(Json(TaskDetail {
+        task,
+        history,
+        steps,
+        calls,
+    }))
+}
+
+/// Cancels a task: at once if it is not running; a running one stops at its next step
+/// (`cancel_requested`).
+#[utoipa::path(post, path = "/tasks/{id}/cancel", tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "Cancelled, or asked to stop", body = Task),
+        (status = 404, description = "No such task", body = ApiErrorBody),
+        (status = 409, description = "The task is finished: `task_finished`", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn cancel_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Task>, ApiError> {
+    Ok(Json(state.engine.tasks().cancel(&id).await?))
+}
+
+/// Puts a dead, failed or cancelled task back on the queue with a fresh round of attempts.
+#[utoipa::path(post, path = "/tasks/{id}/requeue", tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "Queued again", body = Task),
+        (status = 404, description = "No such task", body = ApiErrorBody),
+        (status = 409, description = "Not dead, failed or cancelled: `task_finished`", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn requeue_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Task>, ApiError> {
+    Ok(Json(state.engine.tasks().requeue(&id).await?))
+}
+
+/// The configured agents, by name.
+#[utoipa::path(get, path = "/agents", tag = "agents",
+    responses((status = 200, description = "Every agent", body = Vec<AgentInfo>)),
+    security(("bearer" = [])))]
+pub async fn list_agents(State(state): State<AppState>) -> Json<Vec<AgentInfo>> {
+    Json(agents_of(&state))
+}
+
+/// One agent.
+#[utoipa::path(get, path = "/agents/{name}", tag = "agents",
+    params(("name" = String, Path, description = "The agent's name")),
+    responses(
+        (status = 200, description = "The agent", body = AgentInfo),
+        (status = 404, description = "No such agent: `unknown_agent`", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_agent(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<AgentInfo>, ApiError> {
+    agents_of(&state)
+        .into_iter()
+        .find(|a| a.name == name)
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                flightdeck_engine::ErrorCode::UnknownAgent,
+                format!("no agent named {name:?}"),
+            )
+        })
+}
+
+fn agents_of(state: &AppState) -> Vec<AgentInfo> {
+    let config = state.engine.config().current();
+    let providers = state.engine.providers();
+    agents::list(&config, |route| {
+        providers.readiness(&config, route) != flightdeck_engine::providers::Admission::Rejected
+    })
+}
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(enqueue_task, list_tasks))
+        .routes(routes!(get_task))
+        .routes(routes!(cancel_task))
+        .routes(routes!(requeue_task))
+        .routes(routes!(list_agents))
+        .routes(routes!(get_agent))
+}

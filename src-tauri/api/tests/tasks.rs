@@ -1,0 +1,339 @@
+//! Tasks end to end over the router: enqueued through the API, run by the node's workers
+//! against the scripted provider, seen through `GET /api/v1/tasks/{id}` (state, result,
+//! attempts, steps, ledger calls): validation with re-asks, template errors before any call,
+//! capability routing, idempotency keys, cancel and requeue, and `waiting_for_provider`
+//! with its recovery.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use flightdeck_engine::agents::AgentConfig;
+use serde_json::{Value, json};
+
+use crate::gateway::{Gw, gateway, post, step};
+use crate::support::{authed, get, send};
+
+fn agent(toml_text: &str) -> AgentConfig {
+    toml::from_str(toml_text).unwrap()
+}
+
+const SUMMARIZE: &str = r#"
+route = "solo"
+prompt = "Summarize: {{ text }}"
+capabilities = ["summaries"]
+max_reasks = 1
+output_schema = { type = "object", properties = { summary = { type = "string" }, words = { type = "integer" } }, required = ["summary"] }
+"#;
+
+async fn with_agents() -> Gw {
+    gateway(|c| {
+        c.agents.insert("summarize".into(), agent(SUMMARIZE));
+        c.agents.insert(
+            "echo".into(),
+            agent("route = \"solo\"\nprompt = \"Say {{ input }}\"\ncapabilities = [\"summaries\"]\nmax_attempts = 2\n"),
+        );
+        c.orchestrator.sweep_secs = 1;
+    })
+    .await
+}
+
+async fn enqueue(g: &Gw, body: Value) -> crate::support::Reply {
+    send(&g.app, post("/api/v1/tasks", body)).await
+}
+
+async fn task(g: &Gw, id: &str) -> Value {
+    let r = send(
+        &g.app,
+        authed(get(&format!("/api/v1/tasks/{id}")))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    r.json
+}
+
+/// The task once it reaches `state` (the workers run on their own).
+async fn until(g: &Gw, id: &str, state: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let t = task(g, id).await;
+        if t["state"] == state {
+            return t;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "task never reached {state}: {t:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_task_runs_to_a_valid_result_with_its_call_in_the_ledger() {
+    let g = with_agents().await;
+    g.up.script(step(
+        json!({"kind": "reply", "text": "Sure! ```json\n{\"summary\": \"short\", \"words\": \"2\"}\n```"}),
+    ));
+    let r = enqueue(
+        &g,
+        json!({"agent": "summarize", "input": {"text": "a long text"}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    assert!(matches!(
+        r.json["state"].as_str(),
+        Some("queued" | "running")
+    ));
+    let id = r.json["id"].as_str().unwrap().to_string();
+    let t = until(&g, &id, "succeeded").await;
+    // Coerced: the JSON out of the fence, "2" as the integer the schema asks for.
+    assert_eq!(t["result"], json!({"summary": "short", "words": 2}));
+    assert_eq!(t["history"].as_array().unwrap().len(), 1);
+    assert_eq!(t["history"][0]["outcome"], "succeeded");
+    assert_eq!(t["steps"].as_array().unwrap().len(), 1);
+    assert_eq!(t["steps"][0]["kind"], "model");
+    let calls = t["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["client"], "agent:summarize");
+    assert_eq!(calls[0]["task_id"], id.as_str());
+    assert_eq!(calls[0]["id"], t["steps"][0]["call_id"]);
+    let sent = g.up.calls();
+    let body = &sent.last().unwrap().body;
+    assert!(
+        body.to_string().contains("Summarize: a long text"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_answer_is_asked_again_then_fails_with_the_last_error() {
+    let g = with_agents().await;
+    // Re-asked once with the errors, then right.
+    g.up.script(step(json!({"kind": "reply", "text": "{\"words\": 3}"})));
+    g.up.script(step(
+        json!({"kind": "reply", "text": "{\"summary\": \"ok\"}"}),
+    ));
+    let id = enqueue(&g, json!({"agent": "summarize", "input": {"text": "x"}}))
+        .await
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = until(&g, &id, "succeeded").await;
+    let kinds: Vec<&str> = t["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["model", "reask", "model"]);
+    assert!(
+        t["steps"][1]["detail"][0]
+            .as_str()
+            .unwrap()
+            .contains("\"summary\" is a required property")
+    );
+    assert_eq!(t["calls"].as_array().unwrap().len(), 2);
+
+    // Wrong twice (max_reasks = 1): failed for good with the last validation error.
+    g.up.reset();
+    g.up.script(step(json!({"kind": "reply", "text": "no json at all"})));
+    g.up.script(step(json!({"kind": "reply", "text": "{\"summary\": 7}"})));
+    let id = enqueue(&g, json!({"agent": "summarize", "input": {"text": "y"}}))
+        .await
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = until(&g, &id, "failed").await;
+    assert_eq!(t["error"]["code"], "output_invalid");
+    assert!(
+        t["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/summary: 7 is not of type \"string\""),
+        "{t:#}"
+    );
+    assert_eq!(g.up.calls().total, 2, "bounded: no third call");
+}
+
+#[tokio::test]
+async fn a_missing_template_variable_fails_before_any_call() {
+    let g = with_agents().await;
+    let id = enqueue(&g, json!({"agent": "summarize", "input": {"txt": "typo"}}))
+        .await
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = until(&g, &id, "failed").await;
+    assert_eq!(t["error"]["code"], "template_error");
+    assert!(
+        t["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the input gives no `text` (it has: input, txt)"),
+        "{t:#}"
+    );
+    assert_eq!(g.up.calls().total, 0);
+}
+
+#[tokio::test]
+async fn bad_enqueues_get_stable_codes_and_keys_name_one_task() {
+    let g = with_agents().await;
+    let r = enqueue(&g, json!({"agent": "nobody", "input": {}})).await;
+    assert_eq!(
+        (r.status, r.json["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("unknown_agent"))
+    );
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("agents: echo, summarize")
+    );
+    let r = enqueue(&g, json!({"capability": "painting", "input": {}})).await;
+    assert_eq!(r.json["error"]["code"], "unknown_capability");
+    let r = enqueue(&g, json!({"agent": "echo", "input": {}, "surprise": 1})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = enqueue(&g, json!({"agent": "echo", "max_attempts": 0})).await;
+    assert_eq!(r.json["error"]["code"], "bad_request");
+
+    // Capability routing: both agents have it and are healthy and idle: the first by name.
+    // A delayed task stays scheduled, so the load does not change under the test.
+    let later = "2099-01-01T00:00:00Z";
+    let r = enqueue(
+        &g,
+        json!({"capability": "summaries", "input": {"text": "x"}, "run_at": later, "idempotency_key": "k-1"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(
+        (r.json["agent"].as_str(), r.json["state"].as_str()),
+        (Some("echo"), Some("scheduled"))
+    );
+    assert_eq!(r.json["max_attempts"], 2, "the agent's max_attempts");
+    let id = r.json["id"].as_str().unwrap().to_string();
+    // Now echo has one waiting: the next goes to summarize (least loaded).
+    let r2 = enqueue(
+        &g,
+        json!({"capability": "summaries", "input": {"text": "x"}, "run_at": later}),
+    )
+    .await;
+    assert_eq!(r2.json["agent"], "summarize");
+    // The same key and payload: the same task (200); another payload: 409.
+    let again = enqueue(
+        &g,
+        json!({"capability": "summaries", "input": {"text": "x"}, "run_at": later, "idempotency_key": "k-1"}),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.json["id"].as_str()),
+        (StatusCode::OK, Some(id.as_str()))
+    );
+    let other = enqueue(
+        &g,
+        json!({"capability": "summaries", "input": {"text": "z"}, "run_at": later, "idempotency_key": "k-1"}),
+    )
+    .await;
+    assert_eq!(
+        (other.status, other.json["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused"))
+    );
+
+    // Cancel a scheduled task; cancelling it again is a conflict; requeue brings it back.
+    let c = send(
+        &g.app,
+        post(&format!("/api/v1/tasks/{id}/cancel"), json!({})),
+    )
+    .await;
+    assert_eq!(c.json["state"], "cancelled");
+    let c = send(
+        &g.app,
+        post(&format!("/api/v1/tasks/{id}/cancel"), json!({})),
+    )
+    .await;
+    assert_eq!(
+        (c.status, c.json["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("task_finished"))
+    );
+    let q = send(
+        &g.app,
+        post(&format!("/api/v1/tasks/{id}/requeue"), json!({})),
+    )
+    .await;
+    assert_eq!(q.json["state"], "queued");
+    let missing = send(&g.app, post("/api/v1/tasks/nope/cancel", json!({}))).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // Lists filter by agent and state.
+    let r = send(
+        &g.app,
+        authed(get("/api/v1/tasks?agent=summarize&state=scheduled"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.json["items"].as_array().unwrap().len(), 1, "{:?}", r.json);
+    let r = send(
+        &g.app,
+        authed(get("/api/v1/tasks?color=red"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = send(
+        &g.app,
+        authed(get("/api/v1/agents"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let names: Vec<&str> = r
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["echo", "summarize"]);
+    assert_eq!(r.json[1]["healthy"], true);
+    assert_eq!(r.json[1]["version"].as_str().unwrap().len(), 12);
+}
+
+#[tokio::test]
+async fn tasks_wait_for_a_provider_without_spending_attempts_and_resume() {
+    let g = with_agents().await;
+    // The provider fails every attempt of the hop (3 with retries): the task parks instead
+    // of failing, and spends nothing of its 2 attempts.
+    for _ in 0..3 {
+        g.up.script(step(json!({"kind": "status", "status": 503})));
+    }
+    let id = enqueue(&g, json!({"agent": "echo", "input": "hi"}))
+        .await
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = until(&g, &id, "waiting_for_provider").await;
+    assert_eq!(t["error"], Value::Null);
+    // The provider recovers (the script runs out: it echoes); the sweep wakes the task.
+    let t = until(&g, &id, "succeeded").await;
+    assert_eq!(t["max_attempts"], 2);
+    let outcomes: Vec<&str> = t["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert!(outcomes.len() >= 2, "{outcomes:?}");
+    assert!(
+        outcomes[..outcomes.len() - 1]
+            .iter()
+            .all(|o| *o == "parked")
+    );
+    assert_eq!(outcomes.last(), Some(&"succeeded"));
+    assert_eq!(t["result"], "echo: Say hi");
+}

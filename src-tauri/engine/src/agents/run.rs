@@ -1,0 +1,318 @@
+//! One attempt of an agent task: render the prompt → call the model → run the tools it asks
+//! for and give their results back → until a final answer, which is checked against the
+//! output schema (re-asking with the errors, bounded) — or the step limit.
+//!
+//! Every completed step is recorded (fenced by the lease) before the next one starts, and an
+//! attempt first rebuilds the conversation from the steps already recorded: a resumed task
+//! never calls the model again for a step that completed, nor runs a tool twice.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::{Value, json};
+
+use super::AgentConfig;
+use crate::ErrorCode;
+use crate::orchestrator::{Lease, Queue, QueueError, Step, StepKind};
+use crate::providers::neutral::{ChatRequest, Message, ResponseFormat, Role, Tool};
+use crate::providers::{CacheMode, CallContext, CallError, Protocol, Providers};
+
+/// Why an attempt ended without a result.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Template(String),
+    #[error("the answer does not match the output schema: {}", .0.join("; "))]
+    OutputInvalid(Vec<String>),
+    #[error("no final answer within {0} model calls (max_steps)")]
+    StepLimit(u32),
+    #[error("{0}")]
+    Provider(CallError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl RunError {
+    /// The stable code recorded on the task.
+    pub fn code(&self) -> String {
+        match self {
+            Self::Template(_) => "template_error".into(),
+            Self::OutputInvalid(_) => "output_invalid".into(),
+            Self::StepLimit(_) => "step_limit".into(),
+            Self::Provider(e) => e.code.as_str().into(),
+            Self::Queue(e) => e.code().as_str().into(),
+            Self::Cancelled => "cancelled".into(),
+        }
+    }
+
+    /// No provider of the chain could be reached: park instead of spending the attempt.
+    pub fn provider_unreachable(&self) -> bool {
+        matches!(self, Self::Provider(e) if matches!(
+            e.code,
+            ErrorCode::ProviderUnavailable | ErrorCode::CircuitOpen | ErrorCode::ProviderTimeout
+        ))
+    }
+
+    /// Retrying cannot help (the input, the template, the key or the request is wrong).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Template(_) | Self::OutputInvalid(_) | Self::StepLimit(_) => true,
+            Self::Provider(e) => matches!(
+                e.code,
+                ErrorCode::ProviderRejected
+                    | ErrorCode::ProviderAuthFailed
+                    | ErrorCode::UnknownModel
+                    | ErrorCode::BadRequest
+            ),
+            Self::Queue(_) | Self::Cancelled => false,
+        }
+    }
+}
+
+/// The model-facing name of an action type (`builtin:log` → `builtin_log`).
+fn tool_name(action: &str) -> String {
+    action.replace(':', "_")
+}
+
+fn tools_of(agent: &AgentConfig) -> Vec<Tool> {
+    agent
+        .tools
+        .iter()
+        .map(|t| match t.as_str() {
+            "builtin:log" => Tool {
+                name: tool_name(t),
+                description: Some("Write a line to Flightdeck's log.".into()),
+                parameters: json!({
+                    "type": "object",
+                    "properties": {"message": {"type": "string"}},
+                    "required": ["message"]
+                }),
+            },
+            other => Tool {
+                name: tool_name(other),
+                description: None,
+                parameters: json!({"type": "object"}),
+            },
+        })
+        .collect()
+}
+
+/// Everything one attempt needs.
+pub struct Attempt<'a> {
+    pub providers: &'a Providers,
+    pub queue: &'a Queue,
+    pub lease: &'a Lease,
+    pub agent_name: &'a str,
+    pub agent: &'a AgentConfig,
+    /// Set when cancel was asked (the heartbeat sees it): stop before the next step.
+    pub cancelled: &'a Arc<AtomicBool>,
+}
+
+/// Runs the attempt to a result.
+pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
+    let task = &a.lease.task;
+    let prompt = super::template::render(&a.agent.prompt, &task.input)
+        .map_err(|e| RunError::Template(format!("prompt: {e}")))?;
+    let system = match &a.agent.system {
+        Some(s) => vec![
+            super::template::render(s, &task.input)
+                .map_err(|e| RunError::Template(format!("system: {e}")))?,
+        ],
+        None => Vec::new(),
+    };
+    let schema = match &a.agent.output_schema {
+        Some(raw) => {
+            let value = super::settings::schema_value(raw).map_err(RunError::Template)?;
+            let validator = super::output::compile(&value).map_err(RunError::Template)?;
+            Some((value, validator))
+        }
+        None => None,
+    };
+    let tools = tools_of(a.agent);
+    let mut messages = vec![Message::text(Role::User, prompt)];
+    let done = a.queue.steps(&task.id, None).await?;
+    let mut model_steps = 0u32;
+    let mut reasks = 0u32;
+    for s in &done {
+        match s.kind {
+            StepKind::Model => model_steps += 1,
+            StepKind::Reask => reasks += 1,
+            StepKind::Tool => {}
+        }
+        messages.push(s.message.clone());
+    }
+    let mut next_step = u32::try_from(done.len()).unwrap_or(u32::MAX);
+    loop {
+        if a.cancelled.load(Ordering::Relaxed) {
+            return Err(RunError::Cancelled);
+        }
+        let last = messages.last().cloned();
+        match last {
+            Some(m) if m.role == Role::Assistant && !m.tool_calls.is_empty() => {
+                // Tools asked for and not yet answered, in order.
+                let answered: Vec<String> = messages
+                    .iter()
+                    .filter_map(|x| x.tool_call_id.clone())
+                    .collect();
+                for call in m.tool_calls.iter().filter(|c| !answered.contains(&c.id)) {
+                    let (text, is_error) = execute(a.agent, &task.id, &call.name, &call.arguments);
+                    let mut msg = Message::text(Role::Tool, text);
+                    msg.tool_call_id = Some(call.id.clone());
+                    msg.is_error = is_error;
+                    let args: Value = serde_json::from_str(&call.arguments)
+                        .unwrap_or(Value::String(call.arguments.clone()));
+                    record(
+                        &a,
+                        &mut next_step,
+                        StepKind::Tool,
+                        None,
+                        Some(call.name.clone()),
+                        &msg,
+                        Some(args),
+                    )
+                    .await?;
+                    messages.push(msg);
+                }
+            }
+            Some(m) if m.role == Role::Assistant => {
+                let text = m.joined_text();
+                let Some((value, validator)) = &schema else {
+                    return Ok(super::output::extract_json(&text)
+                        .filter(|v| v.is_object() || v.is_array())
+                        .unwrap_or(Value::String(text)));
+                };
+                match super::output::check(&text, value, validator) {
+                    Ok(result) => return Ok(result),
+                    Err(errors) if reasks >= a.agent.max_reasks => {
+                        return Err(RunError::OutputInvalid(errors));
+                    }
+                    Err(errors) => {
+                        let msg = Message::text(
+                            Role::User,
+                            format!(
+                                "Your answer does not match the required JSON Schema:\n- {}\nAnswer again with only the corrected JSON.",
+                                errors.join("\n- ")
+                            ),
+                        );
+                        record(
+                            &a,
+                            &mut next_step,
+                            StepKind::Reask,
+                            None,
+                            None,
+                            &msg,
+                            Some(json!(errors)),
+                        )
+                        .await?;
+                        reasks += 1;
+                        messages.push(msg);
+                    }
+                }
+            }
+            _ => {
+                if model_steps >= a.agent.max_steps {
+                    return Err(RunError::StepLimit(a.agent.max_steps));
+                }
+                let request = ChatRequest {
+                    model: a.agent.route.clone(),
+                    system: system.clone(),
+                    messages: messages.clone(),
+                    tools: tools.clone(),
+                    max_tokens: a.agent.max_tokens,
+                    temperature: a.agent.temperature,
+                    response_format: match (&schema, tools.is_empty()) {
+                        (Some((value, _)), true) => Some(ResponseFormat::JsonSchema {
+                            name: "output".into(),
+                            schema: value.clone(),
+                            strict: false,
+                        }),
+                        _ => None,
+                    },
+                    ..ChatRequest::default()
+                };
+                let mut ctx =
+                    CallContext::new(format!("agent:{}", a.agent_name), Protocol::Internal);
+                ctx.agent = Some(a.agent_name.to_string());
+                ctx.task_id = Some(task.id.clone());
+                ctx.cache = if a.agent.cache {
+                    CacheMode::On
+                } else {
+                    CacheMode::Off
+                };
+                let done = a
+                    .providers
+                    .complete(request, ctx)
+                    .await
+                    .map_err(RunError::Provider)?;
+                let mut msg = Message::text(Role::Assistant, done.response.text.clone());
+                if done.response.text.is_empty() {
+                    msg.content.clear();
+                }
+                msg.tool_calls = done.response.tool_calls.clone();
+                model_steps += 1;
+                record(
+                    &a,
+                    &mut next_step,
+                    StepKind::Model,
+                    Some(done.call_id.clone()),
+                    None,
+                    &msg,
+                    None,
+                )
+                .await?;
+                messages.push(msg);
+            }
+        }
+    }
+}
+
+async fn record(
+    a: &Attempt<'_>,
+    next: &mut u32,
+    kind: StepKind,
+    call_id: Option<String>,
+    name: Option<String>,
+    message: &Message,
+    detail: Option<Value>,
+) -> Result<(), RunError> {
+    let step = Step {
+        step: *next,
+        attempt: a.lease.attempt,
+        kind,
+        call_id,
+        name,
+        message: message.clone(),
+        detail,
+        at: None,
+    };
+    a.queue.record_step(a.lease, step).await?;
+    *next += 1;
+    Ok(())
+}
+
+/// Runs a tool the model asked for: `(result text, is_error)`. Only the agent's own tools run.
+fn execute(agent: &AgentConfig, task_id: &str, name: &str, arguments: &str) -> (String, bool) {
+    let Some(action) = agent.tools.iter().find(|t| tool_name(t) == name) else {
+        return (format!("no tool named {name}"), true);
+    };
+    match action.as_str() {
+        "builtin:log" => {
+            let message = serde_json::from_str::<Value>(arguments)
+                .ok()
+                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string));
+            match message {
+                Some(m) => {
+                    tracing::info!(task = %task_id, message = %m, "agent log");
+                    ("logged".into(), false)
+                }
+                None => ("arguments must be {\"message\": string}".into(), true),
+            }
+        }
+        other => (
+            format!("the action type {other} is not available yet"),
+            true,
+        ),
+    }
+}

@@ -1,0 +1,189 @@
+//! `[agents.<name>]`: what an agent is in the config, and the rules a definition must meet
+//! before the config is accepted (its route resolves, its templates compile, its output
+//! schema is a valid JSON Schema, its tools exist).
+//!
+//! Must never: read files (validation is pure, like the rest of the config's).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::config::Config;
+use crate::providers::settings::split_ref;
+
+/// Tools an agent may name until the approvals issue brings action types.
+pub const BUILTIN_TOOLS: &[&str] = &["builtin:log"];
+
+fn default_max_attempts() -> u32 {
+    3
+}
+fn default_max_steps() -> u32 {
+    8
+}
+fn default_max_reasks() -> u32 {
+    2
+}
+fn default_concurrency() -> u32 {
+    4
+}
+fn default_timeout_secs() -> u64 {
+    300
+}
+
+/// One agent (`[agents.<name>]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    #[serde(default)]
+    pub description: String,
+    /// A route name or a `provider/model` reference: the model chain the agent calls.
+    pub route: String,
+    /// The prompt template (minijinja); the task's input fields are its variables.
+    pub prompt: String,
+    /// System instructions (also a template).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// JSON Schema the answer must match (a table, or JSON text); none: free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub output_schema: Option<serde_json::Value>,
+    /// Action types the agent may propose (today `builtin:log`).
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// What it can do: tasks may ask for a capability instead of an agent.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Attempts of its tasks that name none.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Model calls per attempt at most (tool rounds and re-asks included).
+    #[serde(default = "default_max_steps")]
+    pub max_steps: u32,
+    /// Re-asks after an answer that does not match `output_schema`.
+    #[serde(default = "default_max_reasks")]
+    pub max_reasks: u32,
+    /// Use the response cache for its calls (deterministic requests).
+    #[serde(default)]
+    pub cache: bool,
+    /// Tasks of this agent running at once on this node.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// Longest one attempt may run.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+/// The output schema as JSON: a table, or a string holding JSON.
+pub fn schema_value(raw: &serde_json::Value) -> Result<serde_json::Value, String> {
+    match raw {
+        serde_json::Value::String(text) => {
+            serde_json::from_str(text).map_err(|e| format!("is a string but not JSON: {e}"))
+        }
+        other => Ok(other.clone()),
+    }
+}
+
+pub(crate) fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/'))
+}
+
+/// The broken rules of every agent: dotted key and reason.
+pub fn violations(config: &Config) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, a) in &config.agents {
+        let key = |k: &str| format!("agents.{name}.{k}");
+        if !valid_name(name) {
+            out.push((
+                format!("agents.{name}"),
+                "an agent name is 1-128 of a-z, 0-9, - _ . : /".into(),
+            ));
+        }
+        if let Err(reason) = route_problem(config, &a.route) {
+            out.push((key("route"), reason));
+        }
+        for (field, text) in [("prompt", Some(&a.prompt)), ("system", a.system.as_ref())] {
+            if let Some(text) = text
+                && let Err(e) = super::template::compile(text)
+            {
+                out.push((key(field), e));
+            }
+        }
+        if let Some(raw) = &a.output_schema {
+            match schema_value(raw).and_then(|v| super::output::compile(&v).map(|_| ())) {
+                Ok(()) => {}
+                Err(e) => out.push((key("output_schema"), e)),
+            }
+        }
+        for t in &a.tools {
+            if !BUILTIN_TOOLS.contains(&t.as_str()) {
+                out.push((
+                    key("tools"),
+                    format!(
+                        "`{t}` is not an action type (there are: {})",
+                        BUILTIN_TOOLS.join(", ")
+                    ),
+                ));
+            }
+        }
+        for c in &a.capabilities {
+            if !valid_name(c) {
+                out.push((
+                    key("capabilities"),
+                    format!("`{c}` is not a capability name (1-128 of a-z, 0-9, - _ . : /)"),
+                ));
+            }
+        }
+        let ranges: [(&str, u64, u64, u64); 5] = [
+            ("max_attempts", a.max_attempts.into(), 1, 100),
+            ("max_steps", a.max_steps.into(), 1, 1000),
+            ("max_reasks", a.max_reasks.into(), 0, 10),
+            ("concurrency", a.concurrency.into(), 1, 1000),
+            ("timeout_secs", a.timeout_secs, 1, 86_400),
+        ];
+        for (k, v, min, max) in ranges {
+            if !(min..=max).contains(&v) {
+                out.push((key(k), format!("must be between {min} and {max}")));
+            }
+        }
+        if let Some(t) = a.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            out.push((key("temperature"), "must be between 0 and 2".into()));
+        }
+    }
+    out
+}
+
+/// Why `route` names nothing a call could use.
+fn route_problem(config: &Config, route: &str) -> Result<(), String> {
+    if config.routes.contains_key(route) {
+        return Ok(());
+    }
+    match split_ref(route) {
+        Some((p, _)) if config.providers.contains_key(p) => Ok(()),
+        Some((p, _)) => Err(format!(
+            "`{route}` names provider `{p}`, which is not configured (providers: {})",
+            names(&config.providers)
+        )),
+        None => Err(format!(
+            "`{route}` is neither a route nor a `provider/model` reference (routes: {})",
+            names(&config.routes)
+        )),
+    }
+}
+
+fn names<T>(map: &BTreeMap<String, T>) -> String {
+    if map.is_empty() {
+        "none".into()
+    } else {
+        map.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}

@@ -1,0 +1,121 @@
+//! [`Tasks`]: the queue as the rest of the node sees it (`engine.tasks()`): enqueue with
+//! agent checks and capability routing, reads, cancel and requeue, and a wake-up for the
+//! workers when there is new work.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use super::{Enqueued, NewTask, Queue, QueueError, Routed, Task};
+use crate::agents;
+use crate::config::ConfigHandle;
+use crate::providers::Providers;
+
+#[derive(Clone)]
+pub struct Tasks {
+    queue: Queue,
+    config: ConfigHandle,
+    providers: Providers,
+    /// Workers wait on it between polls.
+    wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Tasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tasks").finish_non_exhaustive()
+    }
+}
+
+impl Tasks {
+    pub fn new(queue: Queue, config: ConfigHandle, providers: Providers) -> Self {
+        Self {
+            queue,
+            config,
+            providers,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    pub(crate) fn wake(&self) -> &Arc<Notify> {
+        &self.wake
+    }
+
+    pub(crate) fn config(&self) -> &ConfigHandle {
+        &self.config
+    }
+
+    pub(crate) fn providers(&self) -> &Providers {
+        &self.providers
+    }
+
+    /// Enqueues `new` for `actor`: its agent must exist; a capability picks an agent (healthy
+    /// first, then least loaded, then by name).
+    pub async fn enqueue(&self, new: NewTask, actor: &str) -> Result<Enqueued, QueueError> {
+        let config = self.config.current();
+        let load = if new.capability.is_some() {
+            self.queue.load().await?
+        } else {
+            Vec::new()
+        };
+        let enqueued = self
+            .queue
+            .enqueue_routed(new, actor, |t| {
+                let agent = match (&t.agent, &t.capability) {
+                    (Some(a), _) => {
+                        if !config.agents.contains_key(a) {
+                            return Err(QueueError::UnknownAgent(a.clone(), names(&config)));
+                        }
+                        a.clone()
+                    }
+                    (None, Some(cap)) => {
+                        let candidates = agents::with_capability(&config, cap)
+                            .into_iter()
+                            .map(|name| agents::Candidate {
+                                name: name.to_string(),
+                                healthy: config.agents.get(name).is_some_and(|a| {
+                                    self.providers.readiness(&config, &a.route)
+                                        != crate::providers::Admission::Rejected
+                                }),
+                                load: load.iter().find(|(n, _)| n == name).map_or(0, |(_, l)| *l),
+                            })
+                            .collect();
+                        agents::pick(candidates)
+                            .ok_or_else(|| QueueError::UnknownCapability(cap.clone()))?
+                    }
+                    (None, None) => return Ok(Routed::default()),
+                };
+                let default_attempts = config.agents.get(&agent).map(|a| a.max_attempts);
+                Ok(Routed {
+                    agent: Some(agent),
+                    default_attempts,
+                })
+            })
+            .await?;
+        if enqueued.created {
+            self.wake.notify_waiters();
+        }
+        Ok(enqueued)
+    }
+
+    pub async fn cancel(&self, id: &str) -> Result<Task, QueueError> {
+        self.queue.cancel(id).await
+    }
+
+    pub async fn requeue(&self, id: &str) -> Result<Task, QueueError> {
+        let task = self.queue.requeue(id).await?;
+        self.wake.notify_waiters();
+        Ok(task)
+    }
+}
+
+fn names(config: &crate::config::Config) -> String {
+    if config.agents.is_empty() {
+        "none".into()
+    } else {
+        config.agents.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}

@@ -1,0 +1,266 @@
+//! The workers of one node: lease due tasks (within the node's `orchestrator.workers` and
+//! each agent's `concurrency`), run each attempt with a heartbeat that renews its lease and
+//! picks up a cancel, and settle it: done, retried, dead-lettered, failed, or parked.
+//!
+//! Lifecycle: one loop on the engine's tracker. On shutdown the attempts in flight are
+//! dropped and their tasks parked back to `queued` (attempt refunded) before the store
+//! closes; a kill instead leaves their leases to expire, and the next start (any node's
+//! worker) takes them back. Expired leases are swept at start and every `orchestrator.sweep_secs`.
+//!
+//! Invariants: a task's attempt is settled only through its lease (fenced); a lost lease
+//! stops the attempt at once; a task waiting for a provider spends no attempt.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{Failure, Lease, QueueError, TaskFailure, TaskState, Tasks};
+use crate::agents::run::{self, RunError};
+use crate::providers::Admission;
+
+/// The longest the loop sleeps without looking for due tasks (delayed tasks, backoffs).
+const POLL: Duration = Duration::from_millis(500);
+
+/// Starts the node's workers.
+pub fn spawn(tasks: Tasks, worker_id: String, cancel: CancellationToken, tracker: &TaskTracker) {
+    tracker.spawn(async move {
+        run_loop(tasks, worker_id, cancel).await;
+    });
+}
+
+async fn run_loop(tasks: Tasks, worker_id: String, cancel: CancellationToken) {
+    let mut running: JoinSet<String> = JoinSet::new();
+    let mut per_agent: HashMap<String, u32> = HashMap::new();
+    let mut turn = 0usize;
+    let clock = tasks.queue().clock().clone();
+    let mut last_sweep: Option<chrono::DateTime<chrono::Utc>> = None;
+    loop {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let config = tasks.config().current();
+        let now = clock.now();
+        let sweep = Duration::from_secs(config.orchestrator.sweep_secs);
+        if last_sweep.is_none_or(|at| (now - at).to_std().unwrap_or_default() >= sweep) {
+            last_sweep = Some(now);
+            if let Err(error) = tasks.queue().expire_leases().await {
+                tracing::warn!(%error, "could not sweep expired leases");
+            }
+            wake_recovered(&tasks, &config).await;
+        }
+        let busy = u32::try_from(running.len()).unwrap_or(u32::MAX);
+        let free: u32 = if config.orchestrator.enabled {
+            config.orchestrator.workers.saturating_sub(busy)
+        } else {
+            0
+        };
+        let ttl = Duration::from_secs(config.orchestrator.lease_secs);
+        // Each agent leases within its own limit; the starting agent rotates so a small
+        // node-wide limit is shared.
+        let names: Vec<&String> = config.agents.keys().collect();
+        let mut free = free;
+        for i in 0..names.len() {
+            if free == 0 {
+                break;
+            }
+            let name = names[(i + turn) % names.len()];
+            let limit = config.agents.get(name).map_or(0, |a| a.concurrency);
+            let room = limit
+                .saturating_sub(per_agent.get(name).copied().unwrap_or(0))
+                .min(free);
+            if room == 0 {
+                continue;
+            }
+            match tasks
+                .queue()
+                .lease(&worker_id, room as usize, ttl, Some(name))
+                .await
+            {
+                Ok(leases) => {
+                    for lease in leases {
+                        free = free.saturating_sub(1);
+                        *per_agent.entry(name.clone()).or_insert(0) += 1;
+                        let (t, c, agent) = (tasks.clone(), cancel.clone(), name.clone());
+                        running.spawn(async move {
+                            attempt(t, lease, ttl, c).await;
+                            agent
+                        });
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "could not lease tasks"),
+            }
+        }
+        turn = turn.wrapping_add(1);
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tasks.wake().notified() => {}
+            done = running.join_next(), if !running.is_empty() => {
+                if let Some(Ok(agent)) = done
+                    && let Some(n) = per_agent.get_mut(&agent)
+                {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            () = clock.sleep(POLL) => {}
+        }
+    }
+    // Each attempt sees the cancellation, parks its task and returns.
+    while running.join_next().await.is_some() {}
+}
+
+/// Wakes tasks waiting for a provider: all of an agent's once some hop of its route has a
+/// closed breaker, one (the breaker's half-open probe) once an open breaker's time is up,
+/// none while every hop's breaker is open; so an outage costs no attempts and no calls.
+async fn wake_recovered(tasks: &Tasks, config: &Arc<crate::config::Config>) {
+    let mut all = Vec::new();
+    for (name, a) in &config.agents {
+        match tasks.providers().readiness(config, &a.route) {
+            Admission::Allowed => all.push(name.clone()),
+            Admission::Probe => match tasks.queue().wake_one_waiting(name).await {
+                Ok(true) => tasks.wake().notify_waiters(),
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "could not wake a waiting task"),
+            },
+            Admission::Rejected => {}
+        }
+    }
+    if !all.is_empty() {
+        match tasks.queue().wake_waiting(Some(all)).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(
+                    tasks = n,
+                    "providers are reachable again: waiting tasks resumed"
+                );
+                tasks.wake().notify_waiters();
+            }
+            Err(error) => tracing::warn!(%error, "could not wake waiting tasks"),
+        }
+    }
+}
+
+/// One attempt of `lease`'s task, settled.
+async fn attempt(tasks: Tasks, lease: Lease, ttl: Duration, shutdown: CancellationToken) {
+    let config = tasks.config().current();
+    let agent_name = lease.task.agent.clone().unwrap_or_default();
+    let Some(agent) = config.agents.get(&agent_name).cloned() else {
+        settle_error(
+            &tasks,
+            &lease,
+            Failure::Permanent,
+            TaskFailure {
+                code: "unknown_agent".into(),
+                message: format!("agent {agent_name:?} is no longer configured"),
+            },
+        )
+        .await;
+        return;
+    };
+    let cancelled = Arc::new(AtomicBool::new(lease.task.cancel_requested));
+    let lost = CancellationToken::new();
+    let heartbeat = {
+        let (tasks, lease, cancelled, lost) = (
+            tasks.clone(),
+            lease.clone(),
+            cancelled.clone(),
+            lost.clone(),
+        );
+        let clock = tasks.queue().clock().clone();
+        async move {
+            loop {
+                clock.sleep(ttl / 3).await;
+                match tasks.queue().heartbeat(&lease, ttl).await {
+                    Ok(true) => cancelled.store(true, Ordering::Relaxed),
+                    Ok(false) => {}
+                    Err(QueueError::LeaseLost(_)) => {
+                        lost.cancel();
+                        return;
+                    }
+                    Err(error) => tracing::warn!(%error, "heartbeat failed"),
+                }
+            }
+        }
+    };
+    let limit = lease
+        .task
+        .timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(agent.timeout_secs));
+    let work = run::run(run::Attempt {
+        providers: tasks.providers(),
+        queue: tasks.queue(),
+        lease: &lease,
+        agent_name: &agent_name,
+        agent: &agent,
+        cancelled: &cancelled,
+    });
+    let outcome = tokio::select! {
+        r = tokio::time::timeout(limit, work) => r.map_err(|_| limit),
+        () = heartbeat => return,
+        () = lost.cancelled() => return,
+        () = shutdown.cancelled() => {
+            if let Err(error) = tasks.queue().park(&lease, TaskState::Queued, "the node stopped while it ran").await {
+                tracing::warn!(%error, task = %lease.task.id, "could not park a task at shutdown");
+            }
+            return;
+        }
+    };
+    // The attempt's calls are in the ledger before the task says how it ended, so whoever
+    // sees the task finished also sees what it spent (the ledger's own journal makes the rows
+    // durable; they are not in the task's transaction, see docs/tasks.md).
+    tasks.providers().ledger().flush().await;
+    match outcome {
+        Ok(Ok(result)) => {
+            if let Err(error) = tasks.queue().complete(&lease, result).await {
+                tracing::warn!(%error, task = %lease.task.id, "could not complete a task");
+            }
+        }
+        Ok(Err(RunError::Queue(QueueError::LeaseLost(_)))) => {}
+        Ok(Err(e)) if e.provider_unreachable() => {
+            let why = e.to_string();
+            if let Err(error) = tasks
+                .queue()
+                .park(&lease, TaskState::WaitingForProvider, &why)
+                .await
+            {
+                tracing::warn!(%error, task = %lease.task.id, "could not park a task");
+            }
+        }
+        Ok(Err(e)) => {
+            let kind = if e.is_permanent() {
+                Failure::Permanent
+            } else {
+                Failure::Retryable
+            };
+            let failure = TaskFailure {
+                code: e.code(),
+                message: e.to_string(),
+            };
+            settle_error(&tasks, &lease, kind, failure).await;
+        }
+        Err(limit) => {
+            let failure = TaskFailure {
+                code: "task_timeout".into(),
+                message: format!("the attempt ran longer than {} s", limit.as_secs_f64()),
+            };
+            settle_error(&tasks, &lease, Failure::Retryable, failure).await;
+        }
+    }
+}
+
+async fn settle_error(tasks: &Tasks, lease: &Lease, kind: Failure, failure: TaskFailure) {
+    match tasks.queue().fail(lease, kind, failure).await {
+        Ok(task) if task.state == TaskState::Dead => {
+            tracing::warn!(task = %task.id, "task dead-lettered after its last attempt");
+        }
+        Ok(_) | Err(QueueError::LeaseLost(_)) => {}
+        Err(error) => {
+            tracing::warn!(%error, task = %lease.task.id, "could not record a failed attempt")
+        }
+    }
+}

@@ -1,0 +1,30 @@
+// Tasks and agents: queries under the `tasks` topic (a `tasks` event makes them stale; see
+// invalidation.ts). Agents live in the config: their list is stale on a `config` event too,
+// and their health on a `providers` one, so it is keyed under `config`.
+import { queryOptions } from "@tanstack/react-query";
+import { ok, type Api } from "../api/client";
+import type { TaskState } from "../generated/api";
+
+export const TASKS_PAGE = 100;
+
+export function tasksQuery(api: Api, state: TaskState | undefined) {
+  return queryOptions({
+    queryKey: ["tasks", "list", state ?? "all"] as const,
+    queryFn: ({ signal }) =>
+      ok(api.GET("/api/v1/tasks", { params: { query: state ? { limit: TASKS_PAGE, state } : { limit: TASKS_PAGE } }, signal })),
+  });
+}
+
+export function taskQuery(api: Api, id: string) {
+  return queryOptions({
+    queryKey: ["tasks", "one", id] as const,
+    queryFn: ({ signal }) => ok(api.GET("/api/v1/tasks/{id}", { params: { path: { id } }, signal })),
+  });
+}
+
+export function agentsQuery(api: Api) {
+  return queryOptions({
+    queryKey: ["config", "agents"] as const,
+    queryFn: ({ signal }) => ok(api.GET("/api/v1/agents", { signal })),
+  });
+}
