@@ -156,6 +156,20 @@ async fn a_wrong_answer_is_asked_again_then_fails_with_the_last_error() {
         "{t:#}"
     );
     assert_eq!(g.up.calls().total, 2, "bounded: no third call");
+
+    // The agent's metrics: both tasks, every check and step, each attempt's outcome.
+    let metrics = g.engine.metrics().render().unwrap();
+    for line in [
+        "flightdeck_agent_attempts_total{agent=\"summarize\",outcome=\"succeeded\"} 1",
+        "flightdeck_agent_attempts_total{agent=\"summarize\",outcome=\"failed\"} 1",
+        "flightdeck_agent_validations_total{agent=\"summarize\",result=\"pass\"} 1",
+        "flightdeck_agent_validations_total{agent=\"summarize\",result=\"fail\"} 3",
+        "flightdeck_agent_steps_total{agent=\"summarize\",kind=\"model\"} 4",
+        "flightdeck_agent_steps_total{agent=\"summarize\",kind=\"reask\"} 2",
+        "flightdeck_agent_attempt_duration_seconds_count{agent=\"summarize\"} 2",
+    ] {
+        assert!(metrics.contains(line), "{line} not in {metrics}");
+    }
 }
 
 #[tokio::test]
@@ -336,4 +350,69 @@ async fn tasks_wait_for_a_provider_without_spending_attempts_and_resume() {
     );
     assert_eq!(outcomes.last(), Some(&"succeeded"));
     assert_eq!(t["result"], "echo: Say hi");
+}
+
+#[tokio::test]
+async fn schedules_enqueue_one_task_per_slot() {
+    let g = gateway(|c| {
+        let mut a = agent("route = \"solo\"\nprompt = \"Tick\"\n");
+        a.schedules.push(
+            toml::from_str(
+                "cron = \"* * * * * *\"\ninput = { every = \"second\" }\ncatch_up_secs = 5",
+            )
+            .unwrap(),
+        );
+        c.agents.insert("ticker".into(), a);
+        c.orchestrator.sweep_secs = 1;
+    })
+    .await;
+    // A few sweeps, a slot each.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let rows = loop {
+        let r = send(
+            &g.app,
+            authed(get("/api/v1/tasks?tag=schedule&state=succeeded"))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+        let rows = r.json["items"].as_array().unwrap().clone();
+        if rows.len() >= 2 {
+            break rows;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", r.json);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let keys: Vec<&str> = rows
+        .iter()
+        .map(|t| t["idempotency_key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.iter().all(|k| k.starts_with("schedule:ticker:0:")),
+        "{keys:?}"
+    );
+    let mut distinct = keys.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), keys.len(), "one task per slot: {keys:?}");
+    assert_eq!(rows[0]["input"], json!({"every": "second"}));
+    assert_eq!(rows[0]["created_by"], "schedule");
+    // The same slot offered again (another sweep, a restart, another node): the same task.
+    let config = g.engine.config().current();
+    let schedule = &config.agents["ticker"].schedules[0];
+    let slot: chrono::DateTime<chrono::Utc> = keys[0]
+        .strip_prefix("schedule:ticker:0:")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let again = g
+        .engine
+        .tasks()
+        .enqueue(
+            flightdeck_engine::agents::schedule::task("ticker", 0, schedule, slot),
+            "schedule",
+        )
+        .await
+        .unwrap();
+    assert!(!again.created);
+    assert_eq!(again.task.id, rows[0]["id"].as_str().unwrap());
 }

@@ -245,6 +245,7 @@ impl Engine {
             orchestrator::Queue::new(store.clone(), clock.clone()),
             config.clone(),
             providers.clone(),
+            agents::metrics::AgentMetrics::new(&metrics)?,
         );
         let health = HealthChecks::new(
             store.clone(),

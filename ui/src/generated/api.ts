@@ -471,6 +471,8 @@ export type components = {
             prompt: string;
             /** @description A route name or a `provider/model` reference: the model chain the agent calls. */
             route: string;
+            /** @description Tasks enqueued on a schedule (`[[agents.<name>.schedules]]`). */
+            schedules?: components["schemas"]["ScheduleConfig"][];
             /** @description System instructions (also a template). */
             system?: string | null;
             /** Format: double */
@@ -1411,6 +1413,24 @@ export type components = {
             chain: string[];
             description?: string | null;
         };
+        /** @description A schedule: a task of this agent at every time the cron pattern names (UTC). */
+        ScheduleConfig: {
+            /**
+             * Format: int64
+             * @description A slot the node missed (it was stopped) is still run when it is at most this old;
+             *     older ones are skipped.
+             */
+            catch_up_secs?: number;
+            /**
+             * @description Five fields (minute hour day month weekday) or six (seconds first); `@daily` and the
+             *     other nicknames too. UTC.
+             */
+            cron: string;
+            /** @description The input of each task. */
+            input?: Record<string, never>;
+            /** Format: int32 */
+            priority?: number;
+        };
         /**
          * @description What a token may do. Ordered: each scope includes the ones before it.
          * @enum {string}
@@ -1882,6 +1902,7 @@ export type RateLimitSettings = components['schemas']['RateLimitSettings'];
 export type RetrySettings = components['schemas']['RetrySettings'];
 export type Role = components['schemas']['Role'];
 export type RouteConfig = components['schemas']['RouteConfig'];
+export type ScheduleConfig = components['schemas']['ScheduleConfig'];
 export type Scope = components['schemas']['Scope'];
 export type SecretInfo = components['schemas']['SecretInfo'];
 export type SecretsBackend = components['schemas']['SecretsBackend'];

@@ -10,8 +10,10 @@
 //! Must never: touch the queue's tables (the orchestrator owns them) or call a model except
 //! through [`crate::providers::Providers`].
 
+pub mod metrics;
 pub mod output;
 pub mod run;
+pub mod schedule;
 pub mod settings;
 pub mod template;
 

@@ -108,6 +108,7 @@ pub struct Attempt<'a> {
     pub agent: &'a AgentConfig,
     /// Set when cancel was asked (the heartbeat sees it): stop before the next step.
     pub cancelled: &'a Arc<AtomicBool>,
+    pub metrics: &'a super::metrics::AgentMetrics,
 }
 
 /// Runs the attempt to a result.
@@ -183,7 +184,15 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
                         .filter(|v| v.is_object() || v.is_array())
                         .unwrap_or(Value::String(text)));
                 };
-                match super::output::check(&text, value, validator) {
+                let checked = super::output::check(&text, value, validator);
+                a.metrics
+                    .validations
+                    .with_label_values(&[
+                        a.agent_name,
+                        if checked.is_ok() { "pass" } else { "fail" },
+                    ])
+                    .inc();
+                match checked {
                     Ok(result) => return Ok(result),
                     Err(errors) if reasks >= a.agent.max_reasks => {
                         return Err(RunError::OutputInvalid(errors));
@@ -288,6 +297,17 @@ async fn record(
         at: None,
     };
     a.queue.record_step(a.lease, step).await?;
+    a.metrics
+        .steps
+        .with_label_values(&[
+            a.agent_name,
+            match kind {
+                StepKind::Model => "model",
+                StepKind::Tool => "tool",
+                StepKind::Reask => "reask",
+            },
+        ])
+        .inc();
     *next += 1;
     Ok(())
 }

@@ -76,6 +76,32 @@ pub struct AgentConfig {
     /// Longest one attempt may run.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// Tasks enqueued on a schedule (`[[agents.<name>.schedules]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<ScheduleConfig>,
+}
+
+fn default_catch_up_secs() -> u64 {
+    3600
+}
+
+/// A schedule: a task of this agent at every time the cron pattern names (UTC).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Five fields (minute hour day month weekday) or six (seconds first); `@daily` and the
+    /// other nicknames too. UTC.
+    pub cron: String,
+    /// The input of each task.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub input: serde_json::Value,
+    #[serde(default)]
+    pub priority: i32,
+    /// A slot the node missed (it was stopped) is still run when it is at most this old;
+    /// older ones are skipped.
+    #[serde(default = "default_catch_up_secs")]
+    pub catch_up_secs: u64,
 }
 
 /// The output schema as JSON: a table, or a string holding JSON.
@@ -151,6 +177,17 @@ pub fn violations(config: &Config) -> Vec<(String, String)> {
         for (k, v, min, max) in ranges {
             if !(min..=max).contains(&v) {
                 out.push((key(k), format!("must be between {min} and {max}")));
+            }
+        }
+        for (i, s) in a.schedules.iter().enumerate() {
+            if let Err(e) = super::schedule::parse(&s.cron) {
+                out.push((format!("agents.{name}.schedules[{i}].cron"), e));
+            }
+            if s.catch_up_secs > 7 * 86_400 {
+                out.push((
+                    format!("agents.{name}.schedules[{i}].catch_up_secs"),
+                    "must be between 0 and 604800 (a week)".into(),
+                ));
             }
         }
         if let Some(t) = a.temperature

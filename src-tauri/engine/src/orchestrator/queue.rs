@@ -19,7 +19,7 @@ use super::{
 };
 use crate::events::Event;
 use crate::store::Db;
-use crate::store::values::{StoredEnum, json_to_db, time_from_db, time_to_db};
+use crate::store::values::{StoredEnum, at_stored_precision, json_to_db, time_from_db, time_to_db};
 use crate::store::{StoreError, WriteTx};
 
 const COLUMNS: &str = "id, agent, capability, input, state, priority, run_at, max_attempts, \
@@ -242,8 +242,8 @@ pub(super) fn enqueue(
             });
         }
     }
-    let now = tx.now();
-    let run_at = c.new.run_at.unwrap_or(now).max(now);
+    let now = at_stored_precision(tx.now());
+    let run_at = at_stored_precision(c.new.run_at.unwrap_or(now).max(now));
     let state = if run_at > now {
         TaskState::Scheduled
     } else {
@@ -273,8 +273,34 @@ pub(super) fn enqueue(
             time_to_db(now),
         ],
     )?;
+    // The row as written, without reading it back.
+    let task = Task {
+        id: id.to_string(),
+        agent: c.new.agent.clone(),
+        capability: c.new.capability.clone(),
+        input: c.new.input.clone(),
+        state,
+        priority: c.new.priority,
+        run_at,
+        max_attempts: c.new.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+        attempts: 0,
+        timeout_ms: c.new.timeout_ms,
+        tags: c.new.tags.clone(),
+        idempotency_key: c.new.idempotency_key.clone(),
+        lease_until: None,
+        worker: None,
+        cancel_requested: false,
+        result: None,
+        error: None,
+        created_by: created_by.to_string(),
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+        round: 0,
+    };
+    announce(tx, &task)?;
     Ok(Enqueued {
-        task: changed(tx, id)?,
+        task,
         created: true,
     })
 }
@@ -361,20 +387,22 @@ pub(super) fn lease(
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let lease_id = uuid::Uuid::new_v4().to_string();
-        let attempt: i64 = tx.query_one(
-            "UPDATE tasks SET state = 'running', attempts = attempts + 1, \
-               attempt_seq = attempt_seq + 1, lease_id = ?2, lease_until = ?3, worker = ?4, \
-               updated_at = ?5 \
-             WHERE id = ?1 RETURNING attempt_seq",
+        let ((_, task), attempt): ((i64, Task), i64) = tx.query_one(
+            &format!(
+                "UPDATE tasks SET state = 'running', attempts = attempts + 1, \
+                   attempt_seq = attempt_seq + 1, lease_id = ?2, lease_until = ?3, worker = ?4, \
+                   updated_at = ?5 \
+                 WHERE id = ?1 RETURNING {COLUMNS}, attempt_seq"
+            ),
             params![id, lease_id, time_to_db(until), worker, time_to_db(now)],
-            |r| r.get(0),
+            |r| Ok((task_of(r)?, r.get(24)?)),
         )?;
         tx.execute(
             "INSERT INTO task_attempts (task_id, attempt, lease_id, worker, started_at) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![id, attempt, lease_id, worker, time_to_db(now)],
         )?;
-        let task = changed(tx, &id)?;
+        announce(tx, &task)?;
         out.push(Lease {
             task,
             lease_id,
@@ -450,16 +478,25 @@ pub(super) fn complete(
     lease_id: &str,
     result: &str,
 ) -> Result<Task, QueueError> {
-    held(tx, id, lease_id)?;
-    end_attempt(tx, id, lease_id, AttemptOutcome::Succeeded, None)?;
     let now = time_to_db(tx.now());
-    tx.execute(
-        "UPDATE tasks SET state = 'succeeded', result = ?2, error_code = NULL, \
-           error_message = NULL, lease_id = NULL, lease_until = NULL, updated_at = ?3, \
-           finished_at = ?3 WHERE id = ?1",
-        params![id, result, now],
+    // Fenced in the statement itself: no row unless this lease still holds the task.
+    let done = tx.query_opt(
+        &format!(
+            "UPDATE tasks SET state = 'succeeded', result = ?3, error_code = NULL, \
+               error_message = NULL, lease_id = NULL, lease_until = NULL, updated_at = ?4, \
+               finished_at = ?4 WHERE id = ?1 AND lease_id = ?2 AND state = 'running' \
+             RETURNING {COLUMNS}"
+        ),
+        params![id, lease_id, result, now],
+        task_of,
     )?;
-    changed(tx, id)
+    let Some((_, task)) = done else {
+        must_get(tx, id)?;
+        return Err(QueueError::LeaseLost(id.to_string()));
+    };
+    end_attempt(tx, id, lease_id, AttemptOutcome::Succeeded, None)?;
+    announce(tx, &task)?;
+    Ok(task)
 }
 
 /// After a failed or expired attempt: the next state and run time.

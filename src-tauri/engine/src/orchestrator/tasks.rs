@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 
 use super::{Enqueued, NewTask, Queue, QueueError, Routed, Task};
 use crate::agents;
+use crate::agents::metrics::AgentMetrics;
 use crate::config::ConfigHandle;
 use crate::providers::Providers;
 
@@ -16,6 +17,7 @@ pub struct Tasks {
     queue: Queue,
     config: ConfigHandle,
     providers: Providers,
+    metrics: AgentMetrics,
     /// Workers wait on it between polls.
     wake: Arc<Notify>,
 }
@@ -27,13 +29,23 @@ impl std::fmt::Debug for Tasks {
 }
 
 impl Tasks {
-    pub fn new(queue: Queue, config: ConfigHandle, providers: Providers) -> Self {
+    pub fn new(
+        queue: Queue,
+        config: ConfigHandle,
+        providers: Providers,
+        metrics: AgentMetrics,
+    ) -> Self {
         Self {
             queue,
             config,
             providers,
+            metrics,
             wake: Arc::new(Notify::new()),
         }
+    }
+
+    pub(crate) fn metrics(&self) -> &AgentMetrics {
+        &self.metrics
     }
 
     pub fn queue(&self) -> &Queue {

@@ -61,6 +61,8 @@ async fn an_idempotency_key_names_one_task_and_refuses_another_payload() {
     assert!(first.created);
     assert_eq!(first.task.state, TaskState::Queued);
     assert_eq!(first.task.created_by, "token:ci");
+    // What enqueue answers (built, not read back) is what the store holds.
+    assert_eq!(q.get(&first.task.id).await.unwrap(), first.task);
     let again = q.enqueue(new.clone(), "token:ci").await.unwrap();
     assert!(!again.created);
     assert_eq!(again.task.id, first.task.id);
@@ -257,6 +259,7 @@ async fn an_expired_lease_cannot_overwrite_what_the_next_worker_did() {
         assert_eq!(refused.unwrap_err().code(), ErrorCode::LeaseLost);
     }
     let done = q.complete(&fresh, json!({"answer": 42})).await.unwrap();
+    assert_eq!(q.get(&t.id).await.unwrap(), done);
     assert_eq!(done.state, TaskState::Succeeded);
     assert_eq!(done.result, Some(json!({"answer": 42})));
     // Finished: the stale holder still cannot touch it.

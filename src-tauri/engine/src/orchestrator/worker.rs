@@ -37,6 +37,9 @@ async fn run_loop(tasks: Tasks, worker_id: String, cancel: CancellationToken) {
     let mut running: JoinSet<String> = JoinSet::new();
     let mut per_agent: HashMap<String, u32> = HashMap::new();
     let mut turn = 0usize;
+    // The last slot enqueued per schedule (agent, index): each slot is offered once per run
+    // (the idempotency key makes it once overall).
+    let mut slots_seen: HashMap<(String, usize), chrono::DateTime<chrono::Utc>> = HashMap::new();
     let clock = tasks.queue().clock().clone();
     let mut last_sweep: Option<chrono::DateTime<chrono::Utc>> = None;
     loop {
@@ -52,6 +55,9 @@ async fn run_loop(tasks: Tasks, worker_id: String, cancel: CancellationToken) {
                 tracing::warn!(%error, "could not sweep expired leases");
             }
             wake_recovered(&tasks, &config).await;
+            if config.orchestrator.enabled {
+                enqueue_schedules(&tasks, &config, now, &mut slots_seen).await;
+            }
         }
         let busy = u32::try_from(running.len()).unwrap_or(u32::MAX);
         let free: u32 = if config.orchestrator.enabled {
@@ -144,6 +150,43 @@ async fn wake_recovered(tasks: &Tasks, config: &Arc<crate::config::Config>) {
     }
 }
 
+/// Enqueues the due slot of every schedule (see `agents::schedule`): one task per slot
+/// however often it is offered, across restarts and nodes.
+async fn enqueue_schedules(
+    tasks: &Tasks,
+    config: &Arc<crate::config::Config>,
+    now: chrono::DateTime<chrono::Utc>,
+    seen: &mut HashMap<(String, usize), chrono::DateTime<chrono::Utc>>,
+) {
+    for (name, agent) in &config.agents {
+        for (index, schedule) in agent.schedules.iter().enumerate() {
+            let Some(slot) = crate::agents::schedule::due(schedule, now) else {
+                continue;
+            };
+            let key = (name.clone(), index);
+            if seen.get(&key) == Some(&slot) {
+                continue;
+            }
+            let new = crate::agents::schedule::task(name, index, schedule, slot);
+            match tasks.enqueue(new, "schedule").await {
+                Ok(done) => {
+                    seen.insert(key, slot);
+                    if done.created {
+                        tracing::info!(agent = %name, %slot, task = %done.task.id, "scheduled task enqueued");
+                    }
+                }
+                // The slot ran already with an input since changed: it stays run.
+                Err(QueueError::KeyReused(_)) => {
+                    seen.insert(key, slot);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, agent = %name, "could not enqueue a scheduled task")
+                }
+            }
+        }
+    }
+}
+
 /// One attempt of `lease`'s task, settled.
 async fn attempt(tasks: Tasks, lease: Lease, ttl: Duration, shutdown: CancellationToken) {
     let config = tasks.config().current();
@@ -198,11 +241,16 @@ async fn attempt(tasks: Tasks, lease: Lease, ttl: Duration, shutdown: Cancellati
         agent_name: &agent_name,
         agent: &agent,
         cancelled: &cancelled,
+        metrics: tasks.metrics(),
     });
+    let started = std::time::Instant::now();
     let outcome = tokio::select! {
         r = tokio::time::timeout(limit, work) => r.map_err(|_| limit),
         () = heartbeat => return,
-        () = lost.cancelled() => return,
+        () = lost.cancelled() => {
+            count(&tasks, &agent_name, "lease_lost");
+            return;
+        }
         () = shutdown.cancelled() => {
             if let Err(error) = tasks.queue().park(&lease, TaskState::Queued, "the node stopped while it ran").await {
                 tracing::warn!(%error, task = %lease.task.id, "could not park a task at shutdown");
@@ -210,18 +258,28 @@ async fn attempt(tasks: Tasks, lease: Lease, ttl: Duration, shutdown: Cancellati
             return;
         }
     };
+    tasks
+        .metrics()
+        .duration
+        .with_label_values(&[&agent_name])
+        .observe(started.elapsed().as_secs_f64());
     // The attempt's calls are in the ledger before the task says how it ended, so whoever
     // sees the task finished also sees what it spent (the ledger's own journal makes the rows
     // durable; they are not in the task's transaction, see docs/tasks.md).
     tasks.providers().ledger().flush().await;
     match outcome {
-        Ok(Ok(result)) => {
-            if let Err(error) = tasks.queue().complete(&lease, result).await {
+        Ok(Ok(result)) => match tasks.queue().complete(&lease, result).await {
+            Ok(_) => count(&tasks, &agent_name, "succeeded"),
+            Err(QueueError::LeaseLost(_)) => count(&tasks, &agent_name, "lease_lost"),
+            Err(error) => {
                 tracing::warn!(%error, task = %lease.task.id, "could not complete a task");
             }
+        },
+        Ok(Err(RunError::Queue(QueueError::LeaseLost(_)))) => {
+            count(&tasks, &agent_name, "lease_lost");
         }
-        Ok(Err(RunError::Queue(QueueError::LeaseLost(_)))) => {}
         Ok(Err(e)) if e.provider_unreachable() => {
+            count(&tasks, &agent_name, "waiting_for_provider");
             let why = e.to_string();
             if let Err(error) = tasks
                 .queue()
@@ -244,6 +302,7 @@ async fn attempt(tasks: Tasks, lease: Lease, ttl: Duration, shutdown: Cancellati
             settle_error(&tasks, &lease, kind, failure).await;
         }
         Err(limit) => {
+            count(&tasks, &agent_name, "timeout");
             let failure = TaskFailure {
                 code: "task_timeout".into(),
                 message: format!("the attempt ran longer than {} s", limit.as_secs_f64()),
@@ -253,12 +312,31 @@ async fn attempt(tasks: Tasks, lease: Lease, ttl: Duration, shutdown: Cancellati
     }
 }
 
+/// One more attempt of `agent` that ended as `outcome`.
+fn count(tasks: &Tasks, agent: &str, outcome: &str) {
+    tasks
+        .metrics()
+        .attempts
+        .with_label_values(&[agent, outcome])
+        .inc();
+}
+
 async fn settle_error(tasks: &Tasks, lease: &Lease, kind: Failure, failure: TaskFailure) {
+    let agent = lease.task.agent.clone().unwrap_or_default();
     match tasks.queue().fail(lease, kind, failure).await {
-        Ok(task) if task.state == TaskState::Dead => {
-            tracing::warn!(task = %task.id, "task dead-lettered after its last attempt");
+        Ok(task) => {
+            let outcome = match task.state {
+                TaskState::Dead => {
+                    tracing::warn!(task = %task.id, "task dead-lettered after its last attempt");
+                    "dead"
+                }
+                TaskState::Failed => "failed",
+                TaskState::Cancelled => "cancelled",
+                _ => "retried",
+            };
+            count(tasks, &agent, outcome);
         }
-        Ok(_) | Err(QueueError::LeaseLost(_)) => {}
+        Err(QueueError::LeaseLost(_)) => count(tasks, &agent, "lease_lost"),
         Err(error) => {
             tracing::warn!(%error, task = %lease.task.id, "could not record a failed attempt")
         }
