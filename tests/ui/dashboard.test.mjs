@@ -555,6 +555,18 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
       ).json();
       assert.equal(calls.items.length, 1);
       assert.equal(calls.items[0].client, "agent:greeter");
+
+      // The agent's drawer (a deep link): its template history and a live preview.
+      await p.evaluate(() => {
+        window.location.hash = "#/agents/agent/greeter";
+      });
+      await p.waitForSelector(byTestId("agent-drawer"), { state: "visible" });
+      await p.waitForSelector(`${byTestId("template-version")}[data-version="1"]`);
+      await p.fill(byTestId("preview-input"), '{"name": "Grace"}');
+      await p.waitForFunction(() => document.querySelector('[data-testid="preview-output"]')?.textContent?.includes("Greet Grace"));
+      await p.fill(byTestId("preview-input"), '{"nom": "Grace"}');
+      await p.waitForSelector(byTestId("preview-error"));
+      assert.match((await p.textContent(byTestId("preview-error"))) ?? "", /`name`/);
     } finally {
       await ctx.close();
       await stopNode(other);

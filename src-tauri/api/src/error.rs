@@ -150,9 +150,8 @@ impl IntoResponse for ApiError {
 pub fn status_of(code: ErrorCode) -> StatusCode {
     use ErrorCode::*;
     match code {
-        BadRequest | InvalidJson | ConfigInvalid | UnknownTopic | ResumeFromFuture => {
-            StatusCode::BAD_REQUEST
-        }
+        BadRequest | InvalidJson | ConfigInvalid | UnknownTopic | ResumeFromFuture
+        | TemplateError => StatusCode::BAD_REQUEST,
         Unauthorized | TokenExpired => StatusCode::UNAUTHORIZED,
         ForbiddenHost | InsufficientScope => StatusCode::FORBIDDEN,
         NotFound | SecretMissing | UnknownModel | UnknownAgent | UnknownCapability => {

@@ -8,6 +8,7 @@
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
+use flightdeck_engine::agents::templates::{self, TemplateVersion};
 use flightdeck_engine::agents::{self, AgentInfo};
 use flightdeck_engine::identity::Actor;
 use flightdeck_engine::orchestrator::{Attempt, NewTask, Step, Task, TaskFilter, TaskState};
@@ -219,6 +220,138 @@ pub async fn get_agent(
         })
 }
 
+/// Every version of an agent's prompt templates, newest first (a new version is recorded
+/// each time the config changes the agent's `prompt` or `system`).
+#[utoipa::path(get, path = "/templates/{agent}", tag = "agents",
+    params(("agent" = String, Path, description = "The agent's name")),
+    responses(
+        (status = 200, description = "Its template versions, newest first", body = Vec<TemplateVersion>),
+        (status = 404, description = "No such agent and no history: `unknown_agent`", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn template_history(
+    State(state): State<AppState>,
+    Path(agent): Path<String>,
+) -> Result<Json<Vec<TemplateVersion>>, ApiError> {
+    Ok(Json(versions(&state, &agent).await?))
+}
+
+async fn versions(state: &AppState, agent: &str) -> Result<Vec<TemplateVersion>, ApiError> {
+    let name = agent.to_string();
+    let history = state
+        .engine
+        .store()
+        .read(move |db| templates::history(db, &name))
+        .await?;
+    if history.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            flightdeck_engine::ErrorCode::UnknownAgent,
+            format!("no agent named {agent:?} has template versions"),
+        ));
+    }
+    Ok(history)
+}
+
+/// `from` and `to` of a template diff (defaults: the latest version and the one before).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DiffQuery {
+    #[param(minimum = 1)]
+    pub from: Option<u32>,
+    #[param(minimum = 1)]
+    pub to: Option<u32>,
+}
+
+/// A unified diff between two versions of an agent's templates.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TemplateDiff {
+    pub from: u32,
+    pub to: u32,
+    /// Unified diff, 3 lines of context; empty when the versions are equal.
+    pub diff: String,
+}
+
+/// The diff between two versions of an agent's templates.
+#[utoipa::path(get, path = "/templates/{agent}/diff", tag = "agents",
+    params(("agent" = String, Path, description = "The agent's name"), DiffQuery),
+    responses(
+        (status = 200, description = "The diff", body = TemplateDiff),
+        (status = 404, description = "No such agent or version", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn template_diff(
+    State(state): State<AppState>,
+    Path(agent): Path<String>,
+    ApiQuery(q): ApiQuery<DiffQuery>,
+) -> Result<Json<TemplateDiff>, ApiError> {
+    let history = versions(&state, &agent).await?;
+    let latest = history.first().map_or(1, |v| v.version);
+    let to = q.to.unwrap_or(latest);
+    let from = q.from.unwrap_or(to.saturating_sub(1).max(1));
+    let find = |n: u32| {
+        history.iter().find(|v| v.version == n).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                flightdeck_engine::ErrorCode::NotFound,
+                format!("{agent} has no template version {n} (versions 1 to {latest})"),
+            )
+        })
+    };
+    let (a, b) = (find(from)?, find(to)?);
+    Ok(Json(TemplateDiff {
+        from,
+        to,
+        diff: templates::diff(a, b),
+    }))
+}
+
+/// A template and sample input to render (the whole body within `server.body_limit_bytes`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    pub prompt: String,
+    #[serde(default)]
+    pub system: Option<String>,
+    /// The task input to render with (its fields are the variables).
+    #[serde(default)]
+    pub input: serde_json::Value,
+}
+
+/// The rendered texts of a preview.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PreviewResponse {
+    pub prompt: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+}
+
+/// Renders a template with sample input, as a task would, without calling any model.
+#[utoipa::path(post, path = "/templates/preview", tag = "agents",
+    request_body = PreviewRequest,
+    responses(
+        (status = 200, description = "Rendered", body = PreviewResponse),
+        (status = 400, description = "It does not parse, or the input lacks a variable: `template_error`", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn template_preview(
+    ApiJson(req): ApiJson<PreviewRequest>,
+) -> Result<Json<PreviewResponse>, ApiError> {
+    let fail = |what: &str, e: String| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            flightdeck_engine::ErrorCode::TemplateError,
+            format!("{what}: {e}"),
+        )
+    };
+    let prompt =
+        agents::template::render(&req.prompt, &req.input).map_err(|e| fail("prompt", e))?;
+    let system = req
+        .system
+        .as_deref()
+        .map(|s| agents::template::render(s, &req.input).map_err(|e| fail("system", e)))
+        .transpose()?;
+    Ok(Json(PreviewResponse { prompt, system }))
+}
+
 fn agents_of(state: &AppState) -> Vec<AgentInfo> {
     let config = state.engine.config().current();
     let providers = state.engine.providers();
@@ -235,4 +368,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(requeue_task))
         .routes(routes!(list_agents))
         .routes(routes!(get_agent))
+        .routes(routes!(template_history))
+        .routes(routes!(template_diff))
+        .routes(routes!(template_preview))
 }

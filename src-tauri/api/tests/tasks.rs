@@ -416,3 +416,114 @@ async fn schedules_enqueue_one_task_per_slot() {
     assert!(!again.created);
     assert_eq!(again.task.id, rows[0]["id"].as_str().unwrap());
 }
+
+#[tokio::test]
+async fn template_versions_are_kept_diffed_and_previewed() {
+    let g = with_agents().await;
+    let history = |g: &Gw| {
+        let app = g.app.clone();
+        async move {
+            send(
+                &app,
+                authed(get("/api/v1/templates/summarize"))
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    // Version 1 is recorded when the engine opens (in the background).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while history(&g).await.status != StatusCode::OK {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A config change of the prompt is version 2; a change of something else is no version.
+    let mut next = (*g.engine.config().current()).clone();
+    next.agents.get_mut("summarize").unwrap().prompt =
+        "Summarize in {{ words }} words: {{ text }}".into();
+    g.engine.config().apply(next.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let versions = loop {
+        let r = history(&g).await;
+        if r.json.as_array().unwrap().len() == 2 {
+            break r.json;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", r.json);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(versions[0]["version"], 2);
+    assert_eq!(
+        versions[0]["prompt"],
+        "Summarize in {{ words }} words: {{ text }}"
+    );
+    assert_eq!(versions[1]["prompt"], "Summarize: {{ text }}");
+    next.agents.get_mut("summarize").unwrap().max_attempts = 7;
+    g.engine.config().apply(next);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(history(&g).await.json.as_array().unwrap().len(), 2);
+
+    let r = send(
+        &g.app,
+        authed(get("/api/v1/templates/summarize/diff"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (r.json["from"].as_u64(), r.json["to"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let diff = r.json["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("-Summarize: {{ text }}")
+            && diff.contains("+Summarize in {{ words }} words: {{ text }}"),
+        "{diff}"
+    );
+    let r = send(
+        &g.app,
+        authed(get("/api/v1/templates/summarize/diff?from=1&to=9"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = send(
+        &g.app,
+        authed(get("/api/v1/templates/nobody"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.json["error"]["code"], "unknown_agent");
+
+    // Preview: rendered as a task would be, or the template's error.
+    let r = send(
+        &g.app,
+        post(
+            "/api/v1/templates/preview",
+            json!({"prompt": "Hi {{ name }}", "system": "Be {{ tone }}", "input": {"name": "Ada", "tone": "brief"}}),
+        ),
+    )
+    .await;
+    assert_eq!(r.json, json!({"prompt": "Hi Ada", "system": "Be brief"}));
+    let r = send(
+        &g.app,
+        post(
+            "/api/v1/templates/preview",
+            json!({"prompt": "Hi {{ nmae }}", "input": {"name": "Ada"}}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("template_error"))
+    );
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`nmae`")
+    );
+    assert_eq!(g.up.calls().total, 0, "a preview calls no model");
+}

@@ -104,6 +104,8 @@ pub enum ErrorCode {
     UnknownAgent,
     /// No configured agent has the capability a task asks for.
     UnknownCapability,
+    /// A prompt template does not parse, or the input lacks a variable it uses.
+    TemplateError,
 }
 
 impl ErrorCode {
@@ -156,6 +158,7 @@ impl ErrorCode {
             Self::LeaseLost => "lease_lost",
             Self::UnknownAgent => "unknown_agent",
             Self::UnknownCapability => "unknown_capability",
+            Self::TemplateError => "template_error",
         }
     }
 }
@@ -251,6 +254,7 @@ mod tests {
             LeaseLost,
             UnknownAgent,
             UnknownCapability,
+            TemplateError,
         ];
         let mut seen = std::collections::HashSet::new();
         for code in all {

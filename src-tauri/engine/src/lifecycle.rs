@@ -110,12 +110,19 @@ impl Engine {
     }
 
     /// Hands config reloads to the parts that keep state across calls (the response cache's
-    /// bounds); everything else reads the config per call.
+    /// bounds) and records new versions of the agents' templates; everything else reads the
+    /// config per call.
     pub(crate) fn spawn_providers_follower(&self) {
         let mut changes = self.inner.config.subscribe();
         let providers = self.inner.providers.clone();
         let cancel = self.inner.cancel.clone();
+        let store = self.inner.store.clone();
+        let first = self.inner.config.current();
         self.inner.tracker.spawn(async move {
+            // The templates in force at start, then after every change.
+            if let Err(error) = crate::agents::templates::record(&store, &first).await {
+                tracing::warn!(%error, "could not record the agents' template versions");
+            }
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => break,
@@ -123,6 +130,9 @@ impl Engine {
                         if changed.is_err() { break }
                         let config = changes.borrow_and_update().clone();
                         providers.config_changed(&config);
+                        if let Err(error) = crate::agents::templates::record(&store, &config).await {
+                            tracing::warn!(%error, "could not record the agents' template versions");
+                        }
                     }
                 }
             }

@@ -19,6 +19,12 @@ export function Modal({
   testId?: string;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  // Whether the owner still wants it open: a dialog closed because `open` went false (its
+  // route changed, another drawer opened) must not call `onClose`, which would navigate away.
+  const wanted = useRef(open);
+  useEffect(() => {
+    wanted.current = open;
+  }, [open]);
   useEffect(() => {
     const d = ref.current;
     if (d === null) return;
@@ -34,7 +40,9 @@ export function Modal({
       className={className}
       aria-labelledby={labelledBy}
       data-testid={testId}
-      onClose={onClose}
+      onClose={() => {
+        if (wanted.current) onClose();
+      }}
       onCancel={(e) => {
         e.preventDefault();
         onClose();

@@ -28,3 +28,18 @@ export function agentsQuery(api: Api) {
     queryFn: ({ signal }) => ok(api.GET("/api/v1/agents", { signal })),
   });
 }
+
+export function templatesQuery(api: Api, agent: string) {
+  return queryOptions({
+    queryKey: ["config", "templates", agent] as const,
+    queryFn: ({ signal }) => ok(api.GET("/api/v1/templates/{agent}", { params: { path: { agent } }, signal })),
+  });
+}
+
+export function templateDiffQuery(api: Api, agent: string, to: number) {
+  return queryOptions({
+    queryKey: ["config", "templates", agent, "diff", to] as const,
+    queryFn: ({ signal }) =>
+      ok(api.GET("/api/v1/templates/{agent}/diff", { params: { path: { agent }, query: { to } }, signal })),
+  });
+}

@@ -326,6 +326,60 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/templates/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Renders a template with sample input, as a task would, without calling any model. */
+        post: operations["template_preview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/templates/{agent}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every version of an agent's prompt templates, newest first (a new version is recorded
+         *     each time the config changes the agent's `prompt` or `system`).
+         */
+        get: operations["template_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/templates/{agent}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The diff between two versions of an agent's templates. */
+        get: operations["template_diff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tokens": {
         parameters: {
             query?: never;
@@ -830,7 +884,7 @@ export type components = {
          * @description A stable, machine-readable failure code. Serialized in `snake_case`.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed" | "ledger_unavailable" | "unknown_model" | "provider_auth_failed" | "provider_unavailable" | "provider_timeout" | "provider_rate_limited" | "provider_bad_response" | "provider_rejected" | "response_too_large" | "circuit_open" | "rate_limited" | "task_finished" | "lease_lost" | "unknown_agent" | "unknown_capability";
+        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed" | "ledger_unavailable" | "unknown_model" | "provider_auth_failed" | "provider_unavailable" | "provider_timeout" | "provider_rate_limited" | "provider_bad_response" | "provider_rejected" | "response_too_large" | "circuit_open" | "rate_limited" | "task_finished" | "lease_lost" | "unknown_agent" | "unknown_capability" | "template_error";
         /** @description The error body's inner object. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -1280,6 +1334,18 @@ export type components = {
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
             next_cursor?: string | null;
         };
+        /** @description A template and sample input to render (the whole body within `server.body_limit_bytes`). */
+        PreviewRequest: {
+            /** @description The task input to render with (its fields are the variables). */
+            input?: unknown;
+            prompt: string;
+            system?: string | null;
+        };
+        /** @description The rendered texts of a preview. */
+        PreviewResponse: {
+            prompt: string;
+            system?: string | null;
+        };
         /** @description One price of a model, USD per million tokens, in force from `from` (UTC midnight). */
         PriceConfig: {
             /** @description Default: `input`. */
@@ -1427,7 +1493,7 @@ export type components = {
              */
             cron: string;
             /** @description The input of each task. */
-            input?: Record<string, never>;
+            input?: unknown;
             /** Format: int32 */
             priority?: number;
         };
@@ -1649,6 +1715,31 @@ export type components = {
          * @enum {string}
          */
         TaskState: "queued" | "scheduled" | "running" | "waiting_for_provider" | "waiting_approval" | "succeeded" | "failed" | "dead" | "cancelled";
+        /** @description A unified diff between two versions of an agent's templates. */
+        TemplateDiff: {
+            /** @description Unified diff, 3 lines of context; empty when the versions are equal. */
+            diff: string;
+            /** Format: int32 */
+            from: number;
+            /** Format: int32 */
+            to: number;
+        };
+        /** @description One version of an agent's templates. */
+        TemplateVersion: {
+            agent: string;
+            /**
+             * Format: date-time
+             * @description When this text was first seen in the config.
+             */
+            created_at: string;
+            prompt: string;
+            system?: string | null;
+            /**
+             * Format: int32
+             * @description From 1.
+             */
+            version: number;
+        };
         /** @description How long each part of a call may take (milliseconds). */
         TimeoutSettings: {
             /**
@@ -1890,6 +1981,8 @@ export type PageHealthTransition = components['schemas']['Page_HealthTransition'
 export type PageSecretInfo = components['schemas']['Page_SecretInfo'];
 export type PageTask = components['schemas']['Page_Task'];
 export type PageTokenInfo = components['schemas']['Page_TokenInfo'];
+export type PreviewRequest = components['schemas']['PreviewRequest'];
+export type PreviewResponse = components['schemas']['PreviewResponse'];
 export type PriceConfig = components['schemas']['PriceConfig'];
 export type PriceEntry = components['schemas']['PriceEntry'];
 export type PriceSourceName = components['schemas']['PriceSourceName'];
@@ -1920,6 +2013,8 @@ export type TaskDetail = components['schemas']['TaskDetail'];
 export type TaskEvent = components['schemas']['TaskEvent'];
 export type TaskFailure = components['schemas']['TaskFailure'];
 export type TaskState = components['schemas']['TaskState'];
+export type TemplateDiff = components['schemas']['TemplateDiff'];
+export type TemplateVersion = components['schemas']['TemplateVersion'];
 export type TimeoutSettings = components['schemas']['TimeoutSettings'];
 export type TokenInfo = components['schemas']['TokenInfo'];
 export type ToolCall = components['schemas']['ToolCall'];
@@ -2839,6 +2934,129 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    template_preview: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreviewRequest"];
+            };
+        };
+        responses: {
+            /** @description Rendered */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreviewResponse"];
+                };
+            };
+            /** @description It does not parse, or the input lacks a variable: `template_error` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["IdempotencyConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    template_history: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The agent's name */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Its template versions, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateVersion"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such agent and no history: `unknown_agent` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    template_diff: {
+        parameters: {
+            query?: {
+                from?: number;
+                to?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The agent's name */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The diff */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateDiff"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such agent or version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
             429: components["responses"]["TooManyAuthFailures"];
             500: components["responses"]["Internal"];
         };

@@ -19,6 +19,7 @@ import { useNow } from "../data/useNow";
 import { formatRelative, formatTimestamp } from "../format";
 import type { AgentInfo, Task, TaskState } from "../generated/api";
 import { pathFor } from "../routes";
+import { AgentDetail } from "./AgentDetail";
 
 const TONE: Record<TaskState, string> = {
   queued: "degraded",
@@ -56,7 +57,7 @@ function columns(now: number): Column<Task>[] {
   ];
 }
 
-function Agents({ agents }: { agents: AgentInfo[] | undefined }) {
+function Agents({ agents, onOpen }: { agents: AgentInfo[] | undefined; onOpen: (name: string) => void }) {
   if (!agents) return <Skeleton className="skeleton-wide" />;
   if (agents.length === 0) {
     return (
@@ -69,7 +70,10 @@ function Agents({ agents }: { agents: AgentInfo[] | undefined }) {
     <ul className="agent-list" data-testid="agents-list">
       {agents.map((a) => (
         <li key={a.name} data-testid="agent-item" data-name={a.name}>
-          <span className="mono">{a.name}</span> <span className={`badge badge-${a.healthy ? "healthy" : "degraded"}`}>{a.healthy ? "ready" : "no provider"}</span>
+          <button type="button" className="link mono" onClick={() => onOpen(a.name)} data-testid="agent-open">
+            {a.name}
+          </button>{" "}
+          <span className={`badge badge-${a.healthy ? "healthy" : "degraded"}`}>{a.healthy ? "ready" : "no provider"}</span>
           <span className="muted small">
             {" "}
             {a.route} · v{a.version}
@@ -243,10 +247,16 @@ export function Tasks() {
   const tasks = useQuery(tasksQuery(api, deadOnly ? "dead" : undefined));
   const [, navigate] = useLocation();
   const [open, params] = useRoute<{ id: string }>("/tasks/:id");
+  const [agentOpen, agentParams] = useRoute<{ name: string }>("/agent/:name");
+  const openAgent = agentOpen ? agents.data?.find((a) => a.name === agentParams.name) : undefined;
   return (
     <div className="screen" data-testid="screen-agents">
       <Panel title="Agents">
-        {agents.error ? <ErrorNote error={agents.error} onRetry={() => void agents.refetch()} /> : <Agents agents={agents.data} />}
+        {agents.error ? (
+          <ErrorNote error={agents.error} onRetry={() => void agents.refetch()} />
+        ) : (
+          <Agents agents={agents.data} onOpen={(name) => navigate(`/agent/${encodeURIComponent(name)}`)} />
+        )}
         <EnqueueForm agents={agents.data} />
       </Panel>
       <Panel
@@ -274,6 +284,9 @@ export function Tasks() {
       </Panel>
       <Drawer open={open} title="Task" onClose={() => navigate(`~${pathFor("agents")}`)} testId="task-drawer">
         {open ? <TaskDetail id={params.id} /> : null}
+      </Drawer>
+      <Drawer open={agentOpen} title={agentOpen ? `Agent ${agentParams.name}` : "Agent"} onClose={() => navigate(`~${pathFor("agents")}`)} testId="agent-drawer">
+        {agentOpen ? openAgent ? <AgentDetail agent={openAgent} /> : <Skeleton className="skeleton-wide" /> : null}
       </Drawer>
     </div>
   );

@@ -16,6 +16,7 @@ pub mod run;
 pub mod schedule;
 pub mod settings;
 pub mod template;
+pub mod templates;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

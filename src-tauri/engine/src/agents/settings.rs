@@ -94,7 +94,6 @@ pub struct ScheduleConfig {
     pub cron: String,
     /// The input of each task.
     #[serde(default)]
-    #[schema(value_type = Object)]
     pub input: serde_json::Value,
     #[serde(default)]
     pub priority: i32,
