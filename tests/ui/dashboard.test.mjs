@@ -118,6 +118,26 @@ async function stopNode(node, signal = "SIGTERM") {
   }
 }
 
+/** The scripted provider binary (built beside flightdeck) on a free port: its process and its base URL. */
+function startScriptedProvider() {
+  const child = spawn(path.join(path.dirname(BIN), "scripted-provider"), ["--listen", "127.0.0.1:0"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const base = within(
+    10_000,
+    "the scripted provider's address",
+    new Promise((resolve, reject) => {
+      child.stdout.setEncoding("utf8");
+      child.stdout.on("data", (chunk) => {
+        const m = /listening on (http:\/\/[\d.:]+)/.exec(chunk);
+        if (m) resolve(m[1]);
+      });
+      child.once("exit", (code) => reject(new Error(`scripted-provider exited (${code})`)));
+    }),
+  );
+  return { child, base };
+}
+
 const byTestId = (id) => `[data-testid="${id}"]`;
 
 async function connState(page) {
@@ -414,25 +434,12 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
   });
 
   test("the Calls screen shows gateway calls live, and a call's detail", async () => {
-    const sp = spawn(path.join(path.dirname(BIN), "scripted-provider"), ["--listen", "127.0.0.1:0"], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const sp = startScriptedProvider();
     const dir = await mkdtemp(path.join(tmpdir(), "flightdeck-e2e-calls-"));
     let other;
     const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     try {
-      const spBase = await within(
-        10_000,
-        "the scripted provider's address",
-        new Promise((resolve, reject) => {
-          sp.stdout.setEncoding("utf8");
-          sp.stdout.on("data", (chunk) => {
-            const m = /listening on (http:\/\/[\d.:]+)/.exec(chunk);
-            if (m) resolve(m[1]);
-          });
-          sp.once("exit", (code) => reject(new Error(`scripted-provider exited (${code})`)));
-        }),
-      );
+      const spBase = await sp.base;
       const config = path.join(dir, "flightdeck.toml");
       await writeFile(
         config,
@@ -488,31 +495,18 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     } finally {
       await ctx.close();
       await stopNode(other);
-      sp.kill("SIGTERM");
+      sp.child.kill("SIGTERM");
       await rm(dir, { recursive: true, force: true });
     }
   });
 
   test("a task enqueued in the UI goes live through its states to done, with its call on the timeline", async () => {
-    const sp = spawn(path.join(path.dirname(BIN), "scripted-provider"), ["--listen", "127.0.0.1:0"], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const sp = startScriptedProvider();
     const dir = await mkdtemp(path.join(tmpdir(), "flightdeck-e2e-tasks-"));
     let other;
     const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     try {
-      const spBase = await within(
-        10_000,
-        "the scripted provider's address",
-        new Promise((resolve, reject) => {
-          sp.stdout.setEncoding("utf8");
-          sp.stdout.on("data", (chunk) => {
-            const m = /listening on (http:\/\/[\d.:]+)/.exec(chunk);
-            if (m) resolve(m[1]);
-          });
-          sp.once("exit", (code) => reject(new Error(`scripted-provider exited (${code})`)));
-        }),
-      );
+      const spBase = await sp.base;
       const config = path.join(dir, "flightdeck.toml");
       await writeFile(
         config,
@@ -570,7 +564,7 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     } finally {
       await ctx.close();
       await stopNode(other);
-      sp.kill("SIGTERM");
+      sp.child.kill("SIGTERM");
       await rm(dir, { recursive: true, force: true });
     }
   });

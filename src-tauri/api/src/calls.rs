@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiQuery};
-use crate::page::{Page, encode_cursor};
+use crate::page::{Page, seq_cursor, seq_page};
 
 /// Filters and paging of `GET /api/v1/calls`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -58,12 +58,7 @@ pub async fn list_calls(
         cursor: given(q.cursor.clone()),
     };
     let limit = page.limit()?;
-    let after = match page.after()? {
-        None => None,
-        Some(s) => Some(s.parse::<i64>().map_err(|_| {
-            ApiError::bad_request("malformed cursor: pass next_cursor of a previous page")
-        })?),
-    };
+    let after = seq_cursor(&page)?;
     if let (Some(a), Some(b)) = (q.since, q.until)
         && a >= b
     {
@@ -81,17 +76,8 @@ pub async fn list_calls(
         until: q.until,
     };
     let ledger = state.engine.providers().ledger();
-    let mut rows = ledger.list(filter, after, limit + 1).await?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|(seq, _)| encode_cursor(&seq.to_string()))
-    } else {
-        None
-    };
-    Ok(Json(Page {
-        items: rows.into_iter().map(|(_, r)| r).collect(),
-        next_cursor,
-    }))
+    let rows = ledger.list(filter, after, limit + 1).await?;
+    Ok(Json(seq_page(rows, limit)))
 }
 
 /// One call, with its hops.

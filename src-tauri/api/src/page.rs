@@ -53,6 +53,33 @@ impl PageQuery {
     }
 }
 
+/// The `seq` a cursor of a list ordered by `seq`, newest first, names.
+pub fn seq_cursor(query: &PageQuery) -> Result<Option<i64>, ApiError> {
+    query
+        .after()?
+        .map(|s| {
+            s.parse::<i64>().map_err(|_| {
+                ApiError::bad_request("malformed cursor: pass next_cursor of a previous page")
+            })
+        })
+        .transpose()
+}
+
+/// The page of `rows` (`(seq, item)`, fetched with one row more than `limit`): the items,
+/// and the cursor of the last one when there are more.
+pub fn seq_page<T>(mut rows: Vec<(i64, T)>, limit: u32) -> Page<T> {
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|(seq, _)| encode_cursor(&seq.to_string()))
+    } else {
+        None
+    };
+    Page {
+        items: rows.into_iter().map(|(_, item)| item).collect(),
+        next_cursor,
+    }
+}
+
 /// A sort key as an opaque cursor.
 pub fn encode_cursor(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(key)

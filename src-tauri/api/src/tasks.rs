@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiErrorBody, ApiJson, ApiQuery};
-use crate::page::{Page, encode_cursor};
+use crate::page::{Page, seq_cursor, seq_page};
 
 /// Filters and paging of `GET /api/v1/tasks`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -91,33 +91,19 @@ pub async fn list_tasks(
         cursor: given(q.cursor.clone()),
     };
     let limit = page.limit()?;
-    let before = match page.after()? {
-        None => None,
-        Some(s) => Some(s.parse::<i64>().map_err(|_| {
-            ApiError::bad_request("malformed cursor: pass next_cursor of a previous page")
-        })?),
-    };
+    let before = seq_cursor(&page)?;
     let filter = TaskFilter {
         state: q.state,
         agent: given(q.agent),
         tag: given(q.tag),
     };
-    let mut rows = state
+    let rows = state
         .engine
         .tasks()
         .queue()
         .list(filter, before, limit as usize + 1)
         .await?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|(seq, _)| encode_cursor(&seq.to_string()))
-    } else {
-        None
-    };
-    Ok(Json(Page {
-        items: rows.into_iter().map(|(_, t)| t).collect(),
-        next_cursor,
-    }))
+    Ok(Json(seq_page(rows, limit)))
 }
 
 /// One task with its attempts, steps and calls.

@@ -340,21 +340,35 @@ pub(super) fn list(
     limit: usize,
 ) -> Result<Vec<(i64, Task)>, QueueError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // Only the conditions given, so SQLite can seek: `seq < ?` on the rowid, `state` and
+    // `agent` on their (…, seq) indexes (an `?1 IS NULL OR …` would scan every row).
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(state) = f.state {
+        clauses.push("state = ?");
+        args.push(state.as_db().to_string().into());
+    }
+    if let Some(agent) = &f.agent {
+        clauses.push("agent = ?");
+        args.push(agent.clone().into());
+    }
+    if let Some(tag) = &f.tag {
+        clauses.push("EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE value = ?)");
+        args.push(tag.clone().into());
+    }
+    if let Some(seq) = before {
+        clauses.push("seq < ?");
+        args.push(seq.into());
+    }
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    args.push(limit.into());
     Ok(db.query_all(
-        &format!(
-            "SELECT {COLUMNS} FROM tasks \
-             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR agent = ?2) \
-               AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE value = ?3)) \
-               AND (?4 IS NULL OR seq < ?4) \
-             ORDER BY seq DESC LIMIT ?5"
-        ),
-        params![
-            f.state.map(StoredEnum::as_db),
-            f.agent,
-            f.tag,
-            before,
-            limit
-        ],
+        &format!("SELECT {COLUMNS} FROM tasks {filter} ORDER BY seq DESC LIMIT ?"),
+        rusqlite::params_from_iter(args),
         task_of,
     )?)
 }

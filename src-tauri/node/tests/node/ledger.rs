@@ -11,7 +11,7 @@ use std::time::Duration;
 use flightdeck_scripted_provider::{ScriptedProvider, Step};
 use serde_json::{Value, json};
 
-use super::support::{Node, TOKEN, client, flightdeck, get_json, run};
+use super::support::{Node, TOKEN, all_items, flightdeck, run};
 
 #[derive(Default)]
 struct Seen {
@@ -96,25 +96,6 @@ fn start(dir: &std::path::Path, config: &std::path::Path) -> Node {
     Node::spawn(cmd, dir)
 }
 
-/// Every row, oldest page last.
-async fn all_rows(node: &Node) -> Vec<Value> {
-    let http = client();
-    let mut rows = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let url = match &cursor {
-            Some(c) => node.url(&format!("/api/v1/calls?limit=500&cursor={c}")),
-            None => node.url("/api/v1/calls?limit=500"),
-        };
-        let page = get_json(&http, &url, Some(TOKEN)).await;
-        rows.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return rows,
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_during_load_loses_no_call_and_flags_the_ones_in_flight() {
     let provider = ScriptedProvider::start().await.unwrap();
@@ -157,7 +138,7 @@ async fn sigkill_during_load_loses_no_call_and_flags_the_ones_in_flight() {
     }
 
     let node = start(dir.path(), &cfg);
-    let rows = all_rows(&node).await;
+    let rows = all_items(&node, "/api/v1/calls").await;
     let mut by_id: HashMap<&str, &Value> = HashMap::new();
     for r in &rows {
         assert!(

@@ -178,3 +178,22 @@ pub async fn get_json(http: &reqwest::Client, url: &str, token: Option<&str>) ->
     }
     req.send().await.unwrap().json().await.unwrap()
 }
+
+/// Every item of the list at `path` (a `/api/v1` list route), following `next_cursor`.
+pub async fn all_items(node: &Node, path: &str) -> Vec<serde_json::Value> {
+    let http = client();
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => node.url(&format!("{path}?limit=500&cursor={c}")),
+            None => node.url(&format!("{path}?limit=500")),
+        };
+        let page = get_json(&http, &url, Some(TOKEN)).await;
+        out.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return out,
+        }
+    }
+}

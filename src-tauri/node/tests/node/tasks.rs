@@ -12,7 +12,7 @@ use std::time::Duration;
 use flightdeck_scripted_provider::{ScriptedProvider, Step};
 use serde_json::{Value, json};
 
-use super::support::{Node, TOKEN, client, flightdeck, get_json, integrity, run};
+use super::support::{Node, TOKEN, all_items, client, flightdeck, integrity, run};
 
 const TASKS: usize = 1000;
 
@@ -67,24 +67,6 @@ fn start(dir: &std::path::Path, config: &std::path::Path) -> Node {
         .args(["--secrets", "env", "serve", "--listen", "127.0.0.1:0"])
         .env("FLIGHTDECK_API_TOKEN", TOKEN);
     Node::spawn(cmd, dir)
-}
-
-async fn all_tasks(node: &Node) -> Vec<Value> {
-    let http = client();
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let url = match &cursor {
-            Some(c) => node.url(&format!("/api/v1/tasks?limit=500&cursor={c}")),
-            None => node.url("/api/v1/tasks?limit=500"),
-        };
-        let page = get_json(&http, &url, Some(TOKEN)).await;
-        out.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return out,
-        }
-    }
 }
 
 /// A pseudo-random number in [lo, hi) from the clock (no seed to keep: any moment will do).
@@ -145,7 +127,7 @@ async fn sigkill_at_random_moments_loses_no_task_and_runs_no_finished_step_twice
     // Let the last node finish everything (expired leases come back after lease_secs).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     let tasks = loop {
-        let tasks = all_tasks(&node).await;
+        let tasks = all_items(&node, "/api/v1/tasks").await;
         let done = tasks.iter().filter(|t| t["state"] == "succeeded").count();
         if done == TASKS {
             break tasks;
