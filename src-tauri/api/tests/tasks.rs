@@ -527,3 +527,66 @@ async fn template_versions_are_kept_diffed_and_previewed() {
     );
     assert_eq!(g.up.calls().total, 0, "a preview calls no model");
 }
+
+#[tokio::test]
+async fn a_long_conversation_is_cut_to_the_context_oldest_turns_first() {
+    let g = gateway(|c| {
+        c.models
+            .insert("up/m1".into(), toml::from_str("context_tokens = 300").unwrap());
+        c.agents.insert(
+            "long".into(),
+            agent(
+                "route = \"solo\"\nprompt = \"Summarize: {{ text }}\"\nmax_reasks = 3\nmax_tokens = 50\n\
+                 output_schema = { type = \"object\", properties = { summary = { type = \"string\" } }, required = [\"summary\"] }\n",
+            ),
+        );
+    })
+    .await;
+    // Three wordy wrong answers, then a right one: the fourth call would need ~300 tokens.
+    let wordy = vec!["blah"; 60].join(" ");
+    for _ in 0..3 {
+        g.up.script(step(json!({"kind": "reply", "text": wordy})));
+    }
+    g.up.script(step(
+        json!({"kind": "reply", "text": "{\"summary\": \"ok\"}"}),
+    ));
+    let id = enqueue(
+        &g,
+        json!({"agent": "long", "input": {"text": vec!["word"; 20].join(" ")}}),
+    )
+    .await
+    .json["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = until(&g, &id, "succeeded").await;
+    let model_steps: Vec<&Value> = t["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "model")
+        .collect();
+    assert_eq!(model_steps.len(), 4);
+    // Every call shows its budget; the first fits whole, the last one dropped turns.
+    assert_eq!(model_steps[0]["detail"]["context"]["budget"], 250);
+    assert_eq!(model_steps[0]["detail"]["context"]["dropped"], 0);
+    let last = &model_steps[3]["detail"]["context"];
+    assert!(last["dropped"].as_u64().unwrap() >= 1, "{last}");
+    assert!(last["used"].as_u64().unwrap() <= 250, "{last}");
+    // The provider got the cut conversation: the prompt first, the latest re-ask last.
+    let sent = g.up.calls();
+    let messages = sent.last().unwrap().body["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let dropped = usize::try_from(last["dropped"].as_u64().unwrap()).unwrap();
+    assert_eq!(messages.len(), 7 - dropped, "{messages:?}");
+    assert!(
+        messages[0]["content"]
+            .to_string()
+            .contains("Summarize: word"),
+        "{messages:?}"
+    );
+    // The stored steps keep every turn.
+    assert_eq!(t["steps"].as_array().unwrap().len(), 7);
+}

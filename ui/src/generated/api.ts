@@ -1625,8 +1625,11 @@ export type components = {
             attempt: number;
             /** @description The ledger row of a model step. */
             call_id?: string | null;
-            /** @description Validation errors (re-asks), a tool's arguments. */
-            detail?: Record<string, never> | null;
+            /**
+             * @description Validation errors (re-asks), a tool's arguments, a model call's context budget
+             *     (`{"context": {"budget", "used", "dropped"}}`).
+             */
+            detail?: unknown;
             kind: components["schemas"]["StepKind"];
             /** @description The message it added to the conversation. */
             message: components["schemas"]["Message"];

@@ -41,6 +41,15 @@ function StateBadge({ state }: { state: TaskState }) {
   );
 }
 
+/** A model step's context budget (`detail.context`), if it has one. */
+function contextOf(detail: unknown): { budget: number; used: number; dropped: number } | null {
+  if (typeof detail !== "object" || detail === null || !("context" in detail)) return null;
+  const c: unknown = detail.context;
+  if (typeof c !== "object" || c === null) return null;
+  const { budget, used, dropped } = c as Record<string, unknown>;
+  return typeof budget === "number" && typeof used === "number" && typeof dropped === "number" ? { budget, used, dropped } : null;
+}
+
 function columns(now: number): Column<Task>[] {
   return [
     {
@@ -230,6 +239,14 @@ function TaskDetail({ id }: { id: string }) {
                 </span>
               ) : null}
               {s.kind === "reask" && Array.isArray(s.detail) ? <div className="muted small">{(s.detail as string[]).join("; ")}</div> : null}
+              {(() => {
+                const c = s.kind === "model" ? contextOf(s.detail) : null;
+                return c ? (
+                  <div className="muted small" data-testid="timeline-context">
+                    context: {c.used} of {c.budget} tokens{c.dropped ? `, ${String(c.dropped)} earlier messages left out` : ""}
+                  </div>
+                ) : null;
+              })()}
             </li>
           );
         })}

@@ -26,6 +26,10 @@ pub enum RunError {
     OutputInvalid(Vec<String>),
     #[error("no final answer within {0} model calls (max_steps)")]
     StepLimit(u32),
+    #[error(
+        "the prompt needs {needed} tokens even with every earlier turn dropped; the route's context leaves {budget} for it"
+    )]
+    ContextOverflow { needed: u64, budget: u64 },
     #[error("{0}")]
     Provider(CallError),
     #[error(transparent)]
@@ -41,6 +45,7 @@ impl RunError {
             Self::Template(_) => "template_error".into(),
             Self::OutputInvalid(_) => "output_invalid".into(),
             Self::StepLimit(_) => "step_limit".into(),
+            Self::ContextOverflow { .. } => "context_overflow".into(),
             Self::Provider(e) => e.code.as_str().into(),
             Self::Queue(e) => e.code().as_str().into(),
             Self::Cancelled => "cancelled".into(),
@@ -58,7 +63,10 @@ impl RunError {
     /// Retrying cannot help (the input, the template, the key or the request is wrong).
     pub fn is_permanent(&self) -> bool {
         match self {
-            Self::Template(_) | Self::OutputInvalid(_) | Self::StepLimit(_) => true,
+            Self::Template(_)
+            | Self::OutputInvalid(_)
+            | Self::StepLimit(_)
+            | Self::ContextOverflow { .. } => true,
             Self::Provider(e) => matches!(
                 e.code,
                 ErrorCode::ProviderRejected
@@ -109,6 +117,9 @@ pub struct Attempt<'a> {
     /// Set when cancel was asked (the heartbeat sees it): stop before the next step.
     pub cancelled: &'a Arc<AtomicBool>,
     pub metrics: &'a super::metrics::AgentMetrics,
+    /// The smallest context size among the route's models that declare one (`None`: no
+    /// budget, nothing is truncated).
+    pub context_tokens: Option<u64>,
 }
 
 /// Runs the attempt to a result.
@@ -224,7 +235,7 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
                 if model_steps >= a.agent.max_steps {
                     return Err(RunError::StepLimit(a.agent.max_steps));
                 }
-                let request = ChatRequest {
+                let mut request = ChatRequest {
                     model: a.agent.route.clone(),
                     system: system.clone(),
                     messages: messages.clone(),
@@ -240,6 +251,17 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
                         _ => None,
                     },
                     ..ChatRequest::default()
+                };
+                // The stored conversation keeps every turn; only this call's copy is cut.
+                let fitted = match a.context_tokens {
+                    Some(context) => {
+                        let budget = super::context::budget(context, a.agent.max_tokens);
+                        Some(
+                            super::context::fit(&mut request, budget)
+                                .map_err(|needed| RunError::ContextOverflow { needed, budget })?,
+                        )
+                    }
+                    None => None,
                 };
                 let mut ctx =
                     CallContext::new(format!("agent:{}", a.agent_name), Protocol::Internal);
@@ -261,6 +283,7 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
                 }
                 msg.tool_calls = done.response.tool_calls.clone();
                 model_steps += 1;
+                let detail = fitted.map(|f| json!({ "context": f }));
                 record(
                     &a,
                     &mut next_step,
@@ -268,7 +291,7 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
                     Some(done.call_id.clone()),
                     None,
                     &msg,
-                    None,
+                    detail,
                 )
                 .await?;
                 messages.push(msg);

@@ -237,9 +237,9 @@ pub struct Step {
     pub name: Option<String>,
     /// The message it added to the conversation.
     pub message: crate::providers::neutral::Message,
-    /// Validation errors (re-asks), a tool's arguments.
+    /// Validation errors (re-asks), a tool's arguments, a model call's context budget
+    /// (`{"context": {"budget", "used", "dropped"}}`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub detail: Option<Value>,
     /// When it was recorded (`None` before).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -242,6 +242,10 @@ async fn attempt(tasks: Tasks, lease: Lease, ttl: Duration, shutdown: Cancellati
         agent: &agent,
         cancelled: &cancelled,
         metrics: tasks.metrics(),
+        context_tokens: crate::providers::plan::resolve(&config, &agent.route)
+            .ok()
+            .and_then(|plan| plan.hops.iter().filter_map(|h| h.context_tokens).min())
+            .map(u64::from),
     });
     let started = std::time::Instant::now();
     let outcome = tokio::select! {
