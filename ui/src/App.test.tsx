@@ -59,7 +59,7 @@ const CONFIG: ConfigView = {
     models: {},
     prices: {},
     agents: {},
-    orchestrator: { enabled: true, workers: 8, lease_secs: 30, sweep_secs: 5 },
+    orchestrator: { enabled: true, workers: 8, lease_secs: 30, sweep_secs: 5, provider_concurrency: {} },
   },
 };
 

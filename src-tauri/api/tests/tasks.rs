@@ -350,6 +350,29 @@ async fn tasks_wait_for_a_provider_without_spending_attempts_and_resume() {
     );
     assert_eq!(outcomes.last(), Some(&"succeeded"));
     assert_eq!(t["result"], "echo: Say hi");
+
+    // A provider that answers, but refuses (404: no such model), is not "unreachable": the
+    // task spends its attempts and dead-letters instead of waiting forever.
+    g.up.reset();
+    for _ in 0..2 {
+        g.up.script(step(json!({"kind": "status", "status": 404})));
+    }
+    let id = enqueue(&g, json!({"agent": "echo", "input": "again"}))
+        .await
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = until(&g, &id, "dead").await;
+    assert_eq!(t["attempts"], 2);
+    assert!(
+        t["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["outcome"] == "failed"),
+        "{t:#}"
+    );
 }
 
 #[tokio::test]
@@ -387,20 +410,21 @@ async fn schedules_enqueue_one_task_per_slot() {
         .iter()
         .map(|t| t["idempotency_key"].as_str().unwrap())
         .collect();
-    assert!(
-        keys.iter().all(|k| k.starts_with("schedule:ticker:0:")),
-        "{keys:?}"
+    let config = g.engine.config().current();
+    let schedule = &config.agents["ticker"].schedules[0];
+    let prefix = format!(
+        "schedule:ticker:{}:",
+        flightdeck_engine::agents::schedule::id(schedule)
     );
+    assert!(keys.iter().all(|k| k.starts_with(&prefix)), "{keys:?}");
     let mut distinct = keys.clone();
     distinct.dedup();
     assert_eq!(distinct.len(), keys.len(), "one task per slot: {keys:?}");
     assert_eq!(rows[0]["input"], json!({"every": "second"}));
     assert_eq!(rows[0]["created_by"], "schedule");
     // The same slot offered again (another sweep, a restart, another node): the same task.
-    let config = g.engine.config().current();
-    let schedule = &config.agents["ticker"].schedules[0];
     let slot: chrono::DateTime<chrono::Utc> = keys[0]
-        .strip_prefix("schedule:ticker:0:")
+        .strip_prefix(prefix.as_str())
         .unwrap()
         .parse()
         .unwrap();
@@ -408,7 +432,7 @@ async fn schedules_enqueue_one_task_per_slot() {
         .engine
         .tasks()
         .enqueue(
-            flightdeck_engine::agents::schedule::task("ticker", 0, schedule, slot),
+            flightdeck_engine::agents::schedule::task("ticker", schedule, slot),
             "schedule",
         )
         .await
@@ -589,4 +613,108 @@ async fn a_long_conversation_is_cut_to_the_context_oldest_turns_first() {
     );
     // The stored steps keep every turn.
     assert_eq!(t["steps"].as_array().unwrap().len(), 7);
+}
+
+#[tokio::test]
+async fn a_provider_limit_holds_tasks_of_every_agent_that_starts_on_it() {
+    let g = gateway(|c| {
+        c.agents.insert(
+            "echo".into(),
+            agent("route = \"solo\"\nprompt = \"Say {{ input }}\"\nconcurrency = 8\n"),
+        );
+        c.agents.insert(
+            "other".into(),
+            agent("route = \"default\"\nprompt = \"Say {{ input }}\"\nconcurrency = 8\n"),
+        );
+        c.orchestrator.provider_concurrency.insert("up".into(), 1);
+    })
+    .await;
+    for _ in 0..4 {
+        g.up.script(step(
+            json!({"kind": "reply", "text": "done", "latency_ms": 300}),
+        ));
+    }
+    let mut ids = Vec::new();
+    for (agent_name, n) in [("echo", 1), ("other", 2), ("echo", 3), ("other", 4)] {
+        let r = enqueue(&g, json!({"agent": agent_name, "input": n})).await;
+        ids.push(r.json["id"].as_str().unwrap().to_string());
+    }
+    // Both agents' routes start on `up`: one of their tasks runs at a time, all finish.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut most = 0;
+    loop {
+        let r = send(
+            &g.app,
+            authed(get("/api/v1/tasks"))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+        let items = r.json["items"].as_array().unwrap();
+        let running = items.iter().filter(|t| t["state"] == "running").count();
+        most = most.max(running);
+        if items.iter().all(|t| t["state"] == "succeeded") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", r.json);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(most, 1, "at most one task on `up` at a time");
+    assert_eq!(g.up.calls().total, 4);
+}
+
+#[tokio::test]
+async fn tool_calls_run_once_each_even_when_the_server_reuses_their_ids() {
+    let g = gateway(|c| {
+        c.agents.insert(
+            "logger".into(),
+            agent("route = \"solo\"\nprompt = \"Log {{ input }}\"\ntools = [\"builtin:log\"]\n"),
+        );
+    })
+    .await;
+    // Two calls with the same id (some servers send none, or number them per answer), then
+    // another with that id again, then a final answer: each call runs once, in order.
+    g.up.script(step(json!({"kind": "reply", "tool_calls": [
+        {"id": "call_0", "name": "builtin_log", "arguments": "{\"message\": \"one\"}"},
+        {"id": "call_0", "name": "builtin_log", "arguments": "{\"message\": \"two\"}"}
+    ]})));
+    g.up.script(step(json!({"kind": "reply", "tool_calls": [
+        {"id": "call_0", "name": "builtin_log", "arguments": "{\"message\": \"three\"}"}
+    ]})));
+    g.up.script(step(json!({"kind": "reply", "text": "all logged"})));
+    let id = enqueue(&g, json!({"agent": "logger", "input": "x"}))
+        .await
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = until(&g, &id, "succeeded").await;
+    let steps: Vec<(String, String)> = t["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["kind"].as_str().unwrap().to_string(),
+                s["detail"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let expect = |k: &str, m: &str| (k.to_string(), m.to_string());
+    assert_eq!(
+        steps,
+        [
+            expect("model", ""),
+            expect("tool", "one"),
+            expect("tool", "two"),
+            expect("model", ""),
+            expect("tool", "three"),
+            expect("model", "")
+        ]
+    );
+    assert_eq!(t["result"], "all logged");
+    assert_eq!(g.up.calls().total, 3);
 }

@@ -1179,6 +1179,14 @@ export type components = {
              */
             lease_secs: number;
             /**
+             * @description Tasks running at once on this node per provider, counted by the first provider of
+             *     each agent's route (`{ openai = 4 }`); a provider not named has no limit of its own.
+             * @default {}
+             */
+            provider_concurrency: {
+                [key: string]: number;
+            };
+            /**
              * Format: int64
              * @description How often expired leases are taken back and tasks waiting for a provider are looked
              *     at (all of an agent's resume once a hop of its route is closed again; one, as the

@@ -84,9 +84,10 @@ pub fn fit(request: &mut ChatRequest, budget: u64) -> Result<Fit, u64> {
                 j += 1;
             }
             if j + 1 >= n && j < n && request.messages[j].role == Role::Tool {
-                // The results run into the pinned last message: keep the call.
-                i += 1;
-                continue;
+                // The results run into the pinned last message: the call and all its results
+                // stay (a result without its call, or a call missing a result, is refused),
+                // and nothing after it may go either.
+                break;
             }
         }
         for &g in &group {
@@ -204,6 +205,27 @@ mod tests {
         assert_eq!(f.dropped, 2, "the call and its result, together");
         assert!(r.messages.iter().all(|m| m.role != Role::Tool));
         assert_eq!(r.messages.len(), 3);
+        // A call whose results run into the pinned last message stays whole: dropping a
+        // result alone would leave a call without its answer.
+        let tail = ChatRequest {
+            messages: vec![
+                text(Role::User, 30),
+                text(Role::Assistant, 30),
+                call("b"),
+                result("b"),
+                result("b"),
+            ],
+            ..ChatRequest::default()
+        };
+        let all = tokens::count_request(&tail);
+        let mut r = tail.clone();
+        let f = fit(&mut r, all - 5).unwrap();
+        assert_eq!(f.dropped, 1, "only the plain turn before the call");
+        assert_eq!(
+            r.messages.iter().map(|m| m.role).collect::<Vec<_>>(),
+            [Role::User, Role::Assistant, Role::Tool, Role::Tool]
+        );
+        assert!(r.messages[1].tool_calls.len() == 1);
         assert_eq!(budget(8192, Some(500)), 7692);
         assert_eq!(budget(8192, None), 8192 - DEFAULT_ANSWER_RESERVE);
         assert_eq!(budget(100, Some(500)), 0);

@@ -54,10 +54,7 @@ impl RunError {
 
     /// No provider of the chain could be reached: park instead of spending the attempt.
     pub fn provider_unreachable(&self) -> bool {
-        matches!(self, Self::Provider(e) if matches!(
-            e.code,
-            ErrorCode::ProviderUnavailable | ErrorCode::CircuitOpen | ErrorCode::ProviderTimeout
-        ))
+        matches!(self, Self::Provider(e) if e.unreachable)
     }
 
     /// Retrying cannot help (the input, the template, the key or the request is wrong).
@@ -160,35 +157,47 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
         if a.cancelled.load(Ordering::Relaxed) {
             return Err(RunError::Cancelled);
         }
+        // The calls of the latest assistant turn not answered yet, by position: results are
+        // recorded in the order of the calls, so the first `answered` are done (ids are not
+        // trusted: some servers leave them empty or reuse them).
+        let pending: Vec<crate::providers::neutral::ToolCall> = messages
+            .iter()
+            .rposition(|m| m.role == Role::Assistant)
+            .and_then(|p| {
+                let turn = messages.get(p)?;
+                let answered = messages
+                    .iter()
+                    .skip(p + 1)
+                    .filter(|m| m.role == Role::Tool)
+                    .count();
+                Some(turn.tool_calls.iter().skip(answered).cloned().collect())
+            })
+            .unwrap_or_default();
+        if !pending.is_empty() {
+            for call in &pending {
+                let (text, is_error) = execute(a.agent, &task.id, &call.name, &call.arguments);
+                let mut msg = Message::text(Role::Tool, text);
+                msg.tool_call_id = Some(call.id.clone());
+                msg.is_error = is_error;
+                let args: Value = serde_json::from_str(&call.arguments)
+                    .unwrap_or(Value::String(call.arguments.clone()));
+                record(
+                    &a,
+                    &mut next_step,
+                    StepKind::Tool,
+                    None,
+                    Some(call.name.clone()),
+                    &msg,
+                    Some(args),
+                )
+                .await?;
+                messages.push(msg);
+            }
+            continue;
+        }
         let last = messages.last().cloned();
         match last {
-            Some(m) if m.role == Role::Assistant && !m.tool_calls.is_empty() => {
-                // Tools asked for and not yet answered, in order.
-                let answered: Vec<String> = messages
-                    .iter()
-                    .filter_map(|x| x.tool_call_id.clone())
-                    .collect();
-                for call in m.tool_calls.iter().filter(|c| !answered.contains(&c.id)) {
-                    let (text, is_error) = execute(a.agent, &task.id, &call.name, &call.arguments);
-                    let mut msg = Message::text(Role::Tool, text);
-                    msg.tool_call_id = Some(call.id.clone());
-                    msg.is_error = is_error;
-                    let args: Value = serde_json::from_str(&call.arguments)
-                        .unwrap_or(Value::String(call.arguments.clone()));
-                    record(
-                        &a,
-                        &mut next_step,
-                        StepKind::Tool,
-                        None,
-                        Some(call.name.clone()),
-                        &msg,
-                        Some(args),
-                    )
-                    .await?;
-                    messages.push(msg);
-                }
-            }
-            Some(m) if m.role == Role::Assistant => {
+            Some(m) if m.role == Role::Assistant && m.tool_calls.is_empty() => {
                 let text = m.joined_text();
                 let Some((value, validator)) = &schema else {
                     return Ok(super::output::extract_json(&text)

@@ -1,7 +1,9 @@
 //! Schedules (`[[agents.<name>.schedules]]`): cron patterns (croner) whose slots become
 //! tasks. Restart-safe by construction: a slot's task carries the idempotency key
-//! `schedule:<agent>:<index>:<slot>`, so however often the slot is seen (each sweep, every
-//! node of a fleet, a restart after a crash) the queue holds one task for it.
+//! `schedule:<agent>:<schedule>:<slot>`, where `<schedule>` is a hash of the pattern and the
+//! input (not the schedule's place in the list, which an edit of the config may shift), so
+//! however often the slot is seen (each sweep, every node of a fleet, a restart after a
+//! crash) the queue holds one task for it.
 //!
 //! Which slot: the latest one at or before now, when it is no older than the schedule's
 //! `catch_up_secs` (so a node that was stopped over a slot runs it once when it is back, and
@@ -31,13 +33,26 @@ pub fn due(schedule: &ScheduleConfig, now: DateTime<Utc>) -> Option<DateTime<Utc
     (age.as_secs() <= schedule.catch_up_secs).then_some(slot)
 }
 
-/// The task of `agent`'s schedule number `index` for `slot`.
-pub fn task(agent: &str, index: usize, schedule: &ScheduleConfig, slot: DateTime<Utc>) -> NewTask {
+/// What names a schedule in its tasks' keys: 12 hex digits of the SHA-256 of its pattern,
+/// input and priority.
+pub fn id(schedule: &ScheduleConfig) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(schedule.cron.as_bytes());
+    h.update([0]);
+    h.update(schedule.input.to_string().as_bytes());
+    h.update(schedule.priority.to_le_bytes());
+    hex::encode(&h.finalize()[..6])
+}
+
+/// The task of `agent`'s `schedule` for `slot`.
+pub fn task(agent: &str, schedule: &ScheduleConfig, slot: DateTime<Utc>) -> NewTask {
     NewTask {
         agent: Some(agent.to_string()),
         input: schedule.input.clone(),
         idempotency_key: Some(format!(
-            "schedule:{agent}:{index}:{}",
+            "schedule:{agent}:{}:{}",
+            id(schedule),
             slot.format("%Y-%m-%dT%H:%M:%SZ")
         )),
         priority: schedule.priority,
@@ -110,16 +125,22 @@ mod tests {
                 "{cron} at {now}"
             );
         }
-        let t = task(
-            "digest",
-            1,
-            &every("0 8 * * *", 60),
-            at("2026-12-07T08:00:00Z"),
-        );
+        let daily = every("0 8 * * *", 60);
+        let t = task("digest", &daily, at("2026-12-07T08:00:00Z"));
         assert_eq!(
-            t.idempotency_key.as_deref(),
-            Some("schedule:digest:1:2026-12-07T08:00:00Z")
+            t.idempotency_key,
+            Some(format!(
+                "schedule:digest:{}:2026-12-07T08:00:00Z",
+                id(&daily)
+            ))
         );
+        // The id follows the content, not the place in the list.
+        assert_eq!(
+            id(&daily),
+            id(&every("0 8 * * *", 3600)),
+            "catch-up is not part of it"
+        );
+        assert_ne!(id(&daily), id(&every("0 9 * * *", 60)));
         assert!(crate::idempotency::valid_key(
             t.idempotency_key.as_deref().unwrap()
         ));

@@ -7,9 +7,14 @@
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 
+/// Work a template may do (minijinja's fuel: roughly one unit per instruction), so a
+/// template with runaway loops fails instead of holding a thread.
+const FUEL: u64 = 2_000_000;
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
     env
 }
 
@@ -101,6 +106,11 @@ mod tests {
                 _ => panic!("{source}: got {got:?}, want {want:?}"),
             }
         }
+        let runaway = render(
+            "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
+            &json!({}),
+        );
+        assert!(runaway.unwrap_err().contains("could not be rendered"));
         assert!(compile("{{ ok }}").is_ok());
         assert!(compile("{% for %}").unwrap_err().contains("does not parse"));
     }

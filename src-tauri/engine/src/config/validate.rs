@@ -102,7 +102,10 @@ impl Config {
         }
         out.extend(self.providers_view().violations());
         out.extend(crate::agents::settings::violations(self));
-        out.extend(self.orchestrator.violations());
+        out.extend(
+            self.orchestrator
+                .violations(&self.providers.keys().collect::<Vec<_>>()),
+        );
         out
     }
 }

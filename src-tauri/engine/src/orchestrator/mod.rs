@@ -587,12 +587,19 @@ impl Queue {
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.store
             .write(move |tx| {
-                Ok::<_, QueueError>(
-                    items
-                        .iter()
-                        .map(|(id, lease_id, result)| queue::complete(tx, id, lease_id, result))
-                        .collect(),
-                )
+                let mut out = Vec::with_capacity(items.len());
+                for (id, lease_id, result) in &items {
+                    match queue::complete(tx, id, lease_id, result) {
+                        // Fenced before anything was written: that task alone is refused.
+                        Err(e @ (QueueError::LeaseLost(_) | QueueError::NotFound(_))) => {
+                            out.push(Err(e));
+                        }
+                        // Anything else undoes the whole transaction.
+                        Err(e) => return Err(e),
+                        Ok(task) => out.push(Ok(task)),
+                    }
+                }
+                Ok(out)
             })
             .await
     }
@@ -662,9 +669,11 @@ impl Queue {
     /// Takes back every task whose lease ran out: retried, or dead-lettered after its last
     /// attempt. Answers how many.
     pub async fn expire_leases(&self) -> Result<usize, QueueError> {
-        let delay = self.backoff.delay(1, unit_random());
+        let backoff = self.backoff;
         self.store
-            .write(move |tx| queue::expire_leases(tx, delay))
+            .write(move |tx| {
+                queue::expire_leases(tx, |attempts| backoff.delay(attempts, unit_random()))
+            })
             .await
     }
 

@@ -695,7 +695,10 @@ pub(super) fn requeue(tx: &mut WriteTx<'_>, id: &str) -> Result<Task, QueueError
     changed(tx, id)
 }
 
-pub(super) fn expire_leases(tx: &mut WriteTx<'_>, delay: Duration) -> Result<usize, QueueError> {
+pub(super) fn expire_leases(
+    tx: &mut WriteTx<'_>,
+    delay: impl Fn(u32) -> Duration,
+) -> Result<usize, QueueError> {
     let now = tx.now();
     let expired: Vec<(String, String)> = tx.query_all(
         "SELECT id, lease_id FROM tasks WHERE state = 'running' AND lease_until < ?1",
@@ -709,8 +712,13 @@ pub(super) fn expire_leases(tx: &mut WriteTx<'_>, delay: Duration) -> Result<usi
     for (id, lease_id) in &expired {
         let task = must_get(tx, id)?;
         end_attempt(tx, id, lease_id, AttemptOutcome::Expired, Some(&error))?;
-        let (state, at) =
-            after_failure(&task, Failure::Retryable, task.cancel_requested, now, delay);
+        let (state, at) = after_failure(
+            &task,
+            Failure::Retryable,
+            task.cancel_requested,
+            now,
+            delay(task.attempts),
+        );
         settle(tx, &task, state, at, Some(&error))?;
     }
     Ok(expired.len())

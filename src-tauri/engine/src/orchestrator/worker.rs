@@ -34,8 +34,12 @@ pub fn spawn(tasks: Tasks, worker_id: String, cancel: CancellationToken, tracker
 }
 
 async fn run_loop(tasks: Tasks, worker_id: String, cancel: CancellationToken) {
-    let mut running: JoinSet<String> = JoinSet::new();
+    let mut running: JoinSet<()> = JoinSet::new();
     let mut per_agent: HashMap<String, u32> = HashMap::new();
+    let mut per_provider: HashMap<String, u32> = HashMap::new();
+    // Who each running attempt counts against, by its task id in the set (so a panicking
+    // attempt gives its slots back too).
+    let mut slots: HashMap<tokio::task::Id, (String, Option<String>)> = HashMap::new();
     let mut turn = 0usize;
     // The last slot enqueued per schedule (agent, index): each slot is offered once per run
     // (the idempotency key makes it once overall).
@@ -76,9 +80,20 @@ async fn run_loop(tasks: Tasks, worker_id: String, cancel: CancellationToken) {
             }
             let name = names[(i + turn) % names.len()];
             let limit = config.agents.get(name).map_or(0, |a| a.concurrency);
-            let room = limit
+            let mut room = limit
                 .saturating_sub(per_agent.get(name).copied().unwrap_or(0))
                 .min(free);
+            // The provider's own limit, by the first provider of the agent's route.
+            let provider = config.agents.get(name).and_then(|a| {
+                crate::providers::plan::resolve(&config, &a.route)
+                    .ok()
+                    .and_then(|plan| plan.hops.first().map(|h| h.provider.clone()))
+            });
+            if let Some(p) = &provider
+                && let Some(max) = config.orchestrator.provider_concurrency.get(p)
+            {
+                room = room.min(max.saturating_sub(per_provider.get(p).copied().unwrap_or(0)));
+            }
             if room == 0 {
                 continue;
             }
@@ -91,11 +106,14 @@ async fn run_loop(tasks: Tasks, worker_id: String, cancel: CancellationToken) {
                     for lease in leases {
                         free = free.saturating_sub(1);
                         *per_agent.entry(name.clone()).or_insert(0) += 1;
-                        let (t, c, agent) = (tasks.clone(), cancel.clone(), name.clone());
-                        running.spawn(async move {
+                        if let Some(p) = &provider {
+                            *per_provider.entry(p.clone()).or_insert(0) += 1;
+                        }
+                        let (t, c) = (tasks.clone(), cancel.clone());
+                        let handle = running.spawn(async move {
                             attempt(t, lease, ttl, c).await;
-                            agent
                         });
+                        slots.insert(handle.id(), (name.clone(), provider.clone()));
                     }
                 }
                 Err(error) => tracing::warn!(%error, "could not lease tasks"),
@@ -105,11 +123,22 @@ async fn run_loop(tasks: Tasks, worker_id: String, cancel: CancellationToken) {
         tokio::select! {
             () = cancel.cancelled() => break,
             () = tasks.wake().notified() => {}
-            done = running.join_next(), if !running.is_empty() => {
-                if let Some(Ok(agent)) = done
-                    && let Some(n) = per_agent.get_mut(&agent)
-                {
-                    *n = n.saturating_sub(1);
+            done = running.join_next_with_id(), if !running.is_empty() => {
+                let id = match done {
+                    Some(Ok((id, ()))) => Some(id),
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "a task attempt panicked or was aborted");
+                        Some(e.id())
+                    }
+                    None => None,
+                };
+                if let Some((agent, provider)) = id.and_then(|id| slots.remove(&id)) {
+                    if let Some(n) = per_agent.get_mut(&agent) {
+                        *n = n.saturating_sub(1);
+                    }
+                    if let Some(n) = provider.and_then(|p| per_provider.get_mut(&p)) {
+                        *n = n.saturating_sub(1);
+                    }
                 }
             }
             () = clock.sleep(POLL) => {}
@@ -167,7 +196,7 @@ async fn enqueue_schedules(
             if seen.get(&key) == Some(&slot) {
                 continue;
             }
-            let new = crate::agents::schedule::task(name, index, schedule, slot);
+            let new = crate::agents::schedule::task(name, schedule, slot);
             match tasks.enqueue(new, "schedule").await {
                 Ok(done) => {
                     seen.insert(key, slot);

@@ -309,7 +309,8 @@ impl Providers {
         plan: &Plan,
         stream: bool,
     ) -> Result<(Resolved, Answer, Arc<ModelState>), CallError> {
-        let mut failures: Vec<(ErrorCode, String)> = Vec::new();
+        // (code, reason, unreachable: connection, timeout, 5xx or open breaker)
+        let mut failures: Vec<(ErrorCode, String, bool)> = Vec::new();
         let mut retry_after_hint: Option<Duration> = None;
         for hop in &plan.hops {
             let hop_started = Instant::now();
@@ -350,6 +351,7 @@ impl Providers {
                 failures.push((
                     ErrorCode::CircuitOpen,
                     format!("{}/{}: {reason}", hop.provider, hop.model),
+                    true,
                 ));
                 continue;
             }
@@ -383,7 +385,7 @@ impl Providers {
                             Some(reason.clone()),
                             0,
                         );
-                        failures.push((ErrorCode::ProviderAuthFailed, reason));
+                        failures.push((ErrorCode::ProviderAuthFailed, reason, false));
                         continue;
                     }
                 },
@@ -407,6 +409,7 @@ impl Providers {
                         failures.push((
                             ErrorCode::CircuitOpen,
                             format!("{}/{}: circuit breaker opened", hop.provider, hop.model),
+                            true,
                         ));
                         break;
                     }
@@ -447,6 +450,7 @@ impl Providers {
                     failures.push((
                         ErrorCode::RateLimited,
                         format!("{}/{}: {reason}", hop.provider, hop.model),
+                        false,
                     ));
                     break;
                 }
@@ -536,6 +540,7 @@ impl Providers {
                                 failures.push((
                                     code,
                                     format!("{}/{}: {reason}", hop.provider, hop.model),
+                                    e.is_unreachable(),
                                 ));
                                 break;
                             }
@@ -766,7 +771,7 @@ pub(super) fn estimate(request: &ChatRequest, response: &ChatResponse) -> Usage 
 /// same way, else `provider_unavailable`; the message lists every hop's reason.
 fn chain_error(
     plan: &Plan,
-    failures: Vec<(ErrorCode, String)>,
+    failures: Vec<(ErrorCode, String, bool)>,
     retry_after: Option<Duration>,
 ) -> CallError {
     if failures.is_empty() {
@@ -779,17 +784,19 @@ fn chain_error(
         );
     }
     let first = failures[0].0;
-    let code = if failures.iter().all(|(c, _)| *c == first) {
+    let code = if failures.iter().all(|(c, _, _)| *c == first) {
         first
     } else {
         ErrorCode::ProviderUnavailable
     };
-    let reasons: Vec<String> = failures.into_iter().map(|(_, r)| r).collect();
+    let unreachable = failures.iter().all(|(_, _, u)| *u);
+    let reasons: Vec<String> = failures.into_iter().map(|(_, r, _)| r).collect();
     let mut e = CallError::new(
         code,
         format!("no provider answered: {}", reasons.join("; ")),
     );
     e.retry_after = retry_after;
+    e.unreachable = unreachable;
     e
 }
 

@@ -81,6 +81,16 @@ impl AttemptError {
         }
     }
 
+    /// The provider could not be reached or could not serve (connection, timeout, 5xx): what
+    /// makes an agent's task wait for the provider instead of failing.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Connection(_) | Self::Timeout(..) => true,
+            Self::Status { status, .. } => *status >= 500,
+            Self::Malformed(_) | Self::TooLarge(_) => false,
+        }
+    }
+
     /// The request itself was refused as invalid: no other hop will like it better.
     pub fn is_rejection(&self) -> bool {
         matches!(self, Self::Status { status, .. } if matches!(status, 400 | 413 | 422))

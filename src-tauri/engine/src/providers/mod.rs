@@ -94,6 +94,9 @@ pub struct CallError {
     pub call_id: Option<String>,
     /// When to try again (rate limits), if known.
     pub retry_after: Option<Duration>,
+    /// Every hop failed because its provider could not be reached or serve (connection,
+    /// timeout, 5xx, open breaker): worth waiting for, not the request's fault.
+    pub unreachable: bool,
 }
 
 impl CallError {
@@ -103,6 +106,7 @@ impl CallError {
             message,
             call_id: None,
             retry_after: None,
+            unreachable: false,
         }
     }
 
