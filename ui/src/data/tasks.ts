@@ -1,17 +1,24 @@
 // Tasks and agents: queries under the `tasks` topic (a `tasks` event makes them stale; see
 // invalidation.ts). Agents live in the config: their list is stale on a `config` event too,
 // and their health on a `providers` one, so it is keyed under `config`.
-import { queryOptions } from "@tanstack/react-query";
+import { infiniteQueryOptions, queryOptions } from "@tanstack/react-query";
 import { ok, type Api } from "../api/client";
 import type { TaskState } from "../generated/api";
 
 export const TASKS_PAGE = 100;
 
+/** The task list in cursor pages, newest first ("more" loads the next). */
 export function tasksQuery(api: Api, state: TaskState | undefined) {
-  return queryOptions({
+  return infiniteQueryOptions({
     queryKey: ["tasks", "list", state ?? "all"] as const,
-    queryFn: ({ signal }) =>
-      ok(api.GET("/api/v1/tasks", { params: { query: state ? { limit: TASKS_PAGE, state } : { limit: TASKS_PAGE } }, signal })),
+    initialPageParam: null as string | null,
+    queryFn: ({ pageParam, signal }) => {
+      const query: { limit: number; state?: TaskState; cursor?: string } = { limit: TASKS_PAGE };
+      if (state) query.state = state;
+      if (pageParam !== null) query.cursor = pageParam;
+      return ok(api.GET("/api/v1/tasks", { params: { query }, signal }));
+    },
+    getNextPageParam: (last) => last.next_cursor ?? null,
   });
 }
 

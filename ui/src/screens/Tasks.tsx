@@ -4,7 +4,7 @@
 // tool results, re-asks with their validation errors) and its LLM calls with tokens and cost;
 // cancel and requeue are there too. "Dead letters" narrows the list to tasks that used up
 // their attempts.
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type SyntheticEvent } from "react";
 import { useLocation, useRoute } from "wouter";
 import { ok } from "../api/client";
@@ -261,7 +261,7 @@ export function Tasks() {
   const now = useNow(1000);
   const [deadOnly, setDeadOnly] = useState(false);
   const agents = useQuery(agentsQuery(api));
-  const tasks = useQuery(tasksQuery(api, deadOnly ? "dead" : undefined));
+  const tasks = useInfiniteQuery(tasksQuery(api, deadOnly ? "dead" : undefined));
   const [, navigate] = useLocation();
   const [open, params] = useRoute<{ id: string }>("/tasks/:id");
   const [agentOpen, agentParams] = useRoute<{ name: string }>("/agent/:name");
@@ -287,7 +287,7 @@ export function Tasks() {
         <DataTable
           testId="tasks-table"
           columns={columns(now)}
-          rows={tasks.data?.items}
+          rows={tasks.data?.pages.flatMap((p) => p.items)}
           rowKey={(t) => t.id}
           rowAttrs={(t) => ({ "data-testid": "task-row", "data-state": t.state, "data-id": t.id })}
           error={tasks.error}
@@ -297,6 +297,7 @@ export function Tasks() {
           pageSize={25}
           empty={deadOnly ? "No dead letters." : "No tasks yet. Enqueue one above, with `flightdeck task add`, or POST /api/v1/tasks."}
           onRowClick={(t) => navigate(`/tasks/${t.id}`)}
+          more={{ hasMore: tasks.hasNextPage, loading: tasks.isFetchingNextPage, load: () => void tasks.fetchNextPage() }}
         />
       </Panel>
       <Drawer open={open} title="Task" onClose={() => navigate(`~${pathFor("agents")}`)} testId="task-drawer">
