@@ -315,6 +315,22 @@ async fn bad_enqueues_get_stable_codes_and_keys_name_one_task() {
     assert_eq!(names, ["echo", "summarize"]);
     assert_eq!(r.json[1]["healthy"], true);
     assert_eq!(r.json[1]["version"].as_str().unwrap().len(), 12);
+
+    // A retry with the same key after the agent left the config still gets its task.
+    let mut next = (*g.engine.config().current()).clone();
+    next.agents.clear();
+    g.engine.config().apply(next);
+    let retry = enqueue(
+        &g,
+        json!({"capability": "summaries", "input": {"text": "x"}, "run_at": later, "idempotency_key": "k-1"}),
+    )
+    .await;
+    assert_eq!(
+        (retry.status, retry.json["id"].as_str()),
+        (StatusCode::OK, Some(id.as_str()))
+    );
+    let fresh = enqueue(&g, json!({"capability": "summaries", "input": {}})).await;
+    assert_eq!(fresh.json["error"]["code"], "unknown_capability");
 }
 
 #[tokio::test]

@@ -511,6 +511,18 @@ impl Queue {
             .await
     }
 
+    /// The task `new`'s idempotency key already names, if any: `Err(KeyReused)` when it was
+    /// enqueued with another payload. (Enqueueing checks again inside its transaction.)
+    pub async fn find_by_key(&self, new: &NewTask) -> Result<Option<Task>, QueueError> {
+        if new.idempotency_key.is_none() {
+            return Ok(None);
+        }
+        let checked = queue::Checked::new(new.clone())?;
+        self.store
+            .read(move |db| queue::find_by_key(db, &checked))
+            .await
+    }
+
     pub async fn get(&self, id: &str) -> Result<Task, QueueError> {
         let id = id.to_string();
         self.store

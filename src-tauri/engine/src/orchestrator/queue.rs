@@ -305,6 +305,22 @@ pub(super) fn enqueue(
     })
 }
 
+pub(super) fn find_by_key(db: &Db<'_>, c: &Checked) -> Result<Option<Task>, QueueError> {
+    let Some(key) = &c.new.idempotency_key else {
+        return Ok(None);
+    };
+    let found: Option<(String, String)> = db.query_opt(
+        "SELECT id, fingerprint FROM tasks WHERE idempotency_key = ?1",
+        [key],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    match found {
+        None => Ok(None),
+        Some((_, print)) if print != c.fingerprint => Err(QueueError::KeyReused(key.clone())),
+        Some((id, _)) => get(db, &id),
+    }
+}
+
 pub(super) fn attempts(db: &Db<'_>, id: &str) -> Result<Vec<Attempt>, QueueError> {
     must_get(db, id)?;
     Ok(db.query_all(

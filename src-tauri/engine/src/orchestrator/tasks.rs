@@ -67,6 +67,14 @@ impl Tasks {
     /// Enqueues `new` for `actor`: its agent must exist; a capability picks an agent (healthy
     /// first, then least loaded, then by name).
     pub async fn enqueue(&self, new: NewTask, actor: &str) -> Result<Enqueued, QueueError> {
+        // A retry with the same key gets its task back, even if routing would now answer
+        // otherwise (the agent was removed, the capability moved).
+        if let Some(task) = self.queue.find_by_key(&new).await? {
+            return Ok(Enqueued {
+                task,
+                created: false,
+            });
+        }
         let config = self.config.current();
         let load = if new.capability.is_some() {
             self.queue.load().await?
