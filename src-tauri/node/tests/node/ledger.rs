@@ -87,15 +87,6 @@ output = 2
     path
 }
 
-fn start(dir: &std::path::Path, config: &std::path::Path) -> Node {
-    let mut cmd = flightdeck(dir);
-    cmd.arg("--config")
-        .arg(config)
-        .args(["--secrets", "env", "serve", "--listen", "127.0.0.1:0"])
-        .env("FLIGHTDECK_API_TOKEN", TOKEN);
-    Node::spawn(cmd, dir)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_during_load_loses_no_call_and_flags_the_ones_in_flight() {
     let provider = ScriptedProvider::start().await.unwrap();
@@ -119,7 +110,7 @@ async fn sigkill_during_load_loses_no_call_and_flags_the_ones_in_flight() {
 
     let mut seen: HashMap<String, bool> = HashMap::new();
     for round in 0..3 {
-        let node = start(dir.path(), &cfg);
+        let node = Node::start_with_config(dir.path(), &cfg);
         let base = format!("http://{}", node.addr);
         let stop = Arc::new(AtomicBool::new(false));
         let tasks: Vec<_> = (0..24)
@@ -137,7 +128,7 @@ async fn sigkill_during_load_loses_no_call_and_flags_the_ones_in_flight() {
         }
     }
 
-    let node = start(dir.path(), &cfg);
+    let node = Node::start_with_config(dir.path(), &cfg);
     let rows = all_items(&node, "/api/v1/calls").await;
     let mut by_id: HashMap<&str, &Value> = HashMap::new();
     for r in &rows {

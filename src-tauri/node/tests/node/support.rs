@@ -43,6 +43,16 @@ impl Node {
         Self::spawn(cmd, dir)
     }
 
+    /// Starts `serve` with the config file `config` (and the env secrets backend).
+    pub fn start_with_config(dir: &Path, config: &Path) -> Node {
+        let mut cmd = flightdeck(dir);
+        cmd.arg("--config")
+            .arg(config)
+            .args(["--secrets", "env", "serve", "--listen", "127.0.0.1:0"])
+            .env("FLIGHTDECK_API_TOKEN", TOKEN);
+        Self::spawn(cmd, dir)
+    }
+
     pub fn spawn(mut cmd: Command, _dir: &Path) -> Node {
         let mut child = cmd
             .stdout(Stdio::piped())

@@ -60,15 +60,6 @@ max_attempts = 100
     path
 }
 
-fn start(dir: &std::path::Path, config: &std::path::Path) -> Node {
-    let mut cmd = flightdeck(dir);
-    cmd.arg("--config")
-        .arg(config)
-        .args(["--secrets", "env", "serve", "--listen", "127.0.0.1:0"])
-        .env("FLIGHTDECK_API_TOKEN", TOKEN);
-    Node::spawn(cmd, dir)
-}
-
 /// A pseudo-random number in [lo, hi) from the clock (no seed to keep: any moment will do).
 fn somewhere(lo: u64, hi: u64) -> u64 {
     let nanos = std::time::SystemTime::now()
@@ -94,7 +85,7 @@ async fn sigkill_at_random_moments_loses_no_task_and_runs_no_finished_step_twice
 
     // Enqueue everything with a node that runs nothing (each answer comes after the commit),
     // then stop it: the kills start with the whole queue waiting.
-    let node = start(dir.path(), &config_with(dir.path(), &provider, false));
+    let node = Node::start_with_config(dir.path(), &config_with(dir.path(), &provider, false));
     let http = client();
     for n in 0..TASKS {
         let res = http
@@ -108,12 +99,12 @@ async fn sigkill_at_random_moments_loses_no_task_and_runs_no_finished_step_twice
     }
     let (code, _) = node.terminate();
     assert_eq!(code, 0);
-    let mut node = start(dir.path(), &cfg);
+    let mut node = Node::start_with_config(dir.path(), &cfg);
     for kill in 0..10 {
         tokio::time::sleep(Duration::from_millis(somewhere(150, 900))).await;
         node.child.kill().unwrap(); // SIGKILL
         node.child.wait().unwrap();
-        node = start(dir.path(), &cfg);
+        node = Node::start_with_config(dir.path(), &cfg);
         // The same keys again after a kill: nothing is enqueued twice.
         let again = http
             .post(node.url("/api/v1/tasks"))
@@ -256,7 +247,7 @@ async fn the_cli_adds_lists_shows_cancels_and_retries_on_the_data_dir_and_throug
     assert!(out.contains("worker") && out.contains("default"), "{out}");
 
     // Node running: the same through its API; --wait follows a task to its result.
-    let node = start(dir.path(), &cfg);
+    let node = Node::start_with_config(dir.path(), &cfg);
     let (code, out, err) = cli(&["task", "retry", &id]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("queued"), "{out}");
