@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use flightdeck_engine::agents::{self, AgentInfo};
-use flightdeck_engine::orchestrator::{NewTask, Queue, Routed, Task, TaskFilter, TaskState};
+use flightdeck_engine::orchestrator::{NewTask, Queue, Task, TaskFilter, TaskState};
 use flightdeck_engine::store::{Store, StoreError};
 use serde_json::Value;
 
@@ -180,38 +180,10 @@ async fn add(global: &Global, target: &Target, args: &TaskAddArgs) -> anyhow::Re
                 store.clone(),
                 flightdeck_engine::clock::SystemClock::shared(),
             );
-            let load = q.load().await?;
-            q.enqueue_routed(new, "cli", |t| {
-                let agent = match (&t.agent, &t.capability) {
-                    (Some(a), _) if config.agents.contains_key(a) => a.clone(),
-                    (Some(a), _) => {
-                        return Err(flightdeck_engine::orchestrator::QueueError::UnknownAgent(
-                            a.clone(),
-                            config.agents.keys().cloned().collect::<Vec<_>>().join(", "),
-                        ));
-                    }
-                    (None, Some(cap)) => agents::pick(
-                        agents::with_capability(&config, cap)
-                            .into_iter()
-                            .map(|n| agents::Candidate {
-                                name: n.to_string(),
-                                healthy: true,
-                                load: load.iter().find(|(a, _)| a == n).map_or(0, |(_, l)| *l),
-                            })
-                            .collect(),
-                    )
-                    .ok_or_else(|| {
-                        flightdeck_engine::orchestrator::QueueError::UnknownCapability(cap.clone())
-                    })?,
-                    (None, None) => return Ok(Routed::default()),
-                };
-                Ok(Routed {
-                    default_attempts: config.agents.get(&agent).map(|a| a.max_attempts),
-                    agent: Some(agent),
-                })
-            })
-            .await?
-            .task
+            // No node: no breaker has seen a call, every agent counts as healthy.
+            flightdeck_engine::orchestrator::tasks::enqueue_with(&q, &config, new, "cli", |_| true)
+                .await?
+                .task
         }
     };
     println!("{} {}", task.id, task.state.as_str());

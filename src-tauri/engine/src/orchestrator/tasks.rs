@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 use super::{Enqueued, NewTask, Queue, QueueError, Routed, Task};
 use crate::agents;
 use crate::agents::metrics::AgentMetrics;
-use crate::config::ConfigHandle;
+use crate::config::{Config, ConfigHandle};
 use crate::providers::Providers;
 
 #[derive(Clone)]
@@ -64,57 +64,14 @@ impl Tasks {
         &self.providers
     }
 
-    /// Enqueues `new` for `actor`: its agent must exist; a capability picks an agent (healthy
-    /// first, then least loaded, then by name).
+    /// Enqueues `new` for `actor` (see [`enqueue_with`]), health from the breakers, and
+    /// wakes the workers.
     pub async fn enqueue(&self, new: NewTask, actor: &str) -> Result<Enqueued, QueueError> {
-        // A retry with the same key gets its task back, even if routing would now answer
-        // otherwise (the agent was removed, the capability moved).
-        if let Some(task) = self.queue.find_by_key(&new).await? {
-            return Ok(Enqueued {
-                task,
-                created: false,
-            });
-        }
         let config = self.config.current();
-        let load = if new.capability.is_some() {
-            self.queue.load().await?
-        } else {
-            Vec::new()
-        };
-        let enqueued = self
-            .queue
-            .enqueue_routed(new, actor, |t| {
-                let agent = match (&t.agent, &t.capability) {
-                    (Some(a), _) => {
-                        if !config.agents.contains_key(a) {
-                            return Err(QueueError::UnknownAgent(a.clone(), names(&config)));
-                        }
-                        a.clone()
-                    }
-                    (None, Some(cap)) => {
-                        let candidates = agents::with_capability(&config, cap)
-                            .into_iter()
-                            .map(|name| agents::Candidate {
-                                name: name.to_string(),
-                                healthy: config.agents.get(name).is_some_and(|a| {
-                                    self.providers.readiness(&config, &a.route)
-                                        != crate::providers::Admission::Rejected
-                                }),
-                                load: load.iter().find(|(n, _)| n == name).map_or(0, |(_, l)| *l),
-                            })
-                            .collect();
-                        agents::pick(candidates)
-                            .ok_or_else(|| QueueError::UnknownCapability(cap.clone()))?
-                    }
-                    (None, None) => return Ok(Routed::default()),
-                };
-                let default_attempts = config.agents.get(&agent).map(|a| a.max_attempts);
-                Ok(Routed {
-                    agent: Some(agent),
-                    default_attempts,
-                })
-            })
-            .await?;
+        let enqueued = enqueue_with(&self.queue, &config, new, actor, |route| {
+            self.providers.readiness(&config, route) != crate::providers::Admission::Rejected
+        })
+        .await?;
         if enqueued.created {
             self.wake.notify_waiters();
         }
@@ -132,7 +89,61 @@ impl Tasks {
     }
 }
 
-fn names(config: &crate::config::Config) -> String {
+/// Enqueues `new` for `actor` on `queue` under `config`: a retry with the same key gets its
+/// task back first (even if its agent has left the config since); a named agent must exist;
+/// a capability picks an agent (healthy by `healthy(route)` first, then least loaded, then
+/// by name). The node and the CLI on a stopped node's data dir both enqueue through here.
+pub async fn enqueue_with(
+    queue: &Queue,
+    config: &Config,
+    new: NewTask,
+    actor: &str,
+    healthy: impl Fn(&str) -> bool,
+) -> Result<Enqueued, QueueError> {
+    if let Some(task) = queue.find_by_key(&new).await? {
+        return Ok(Enqueued {
+            task,
+            created: false,
+        });
+    }
+    let load = if new.capability.is_some() {
+        queue.load().await?
+    } else {
+        Vec::new()
+    };
+    queue
+        .enqueue_routed(new, actor, |t| {
+            let agent = match (&t.agent, &t.capability) {
+                (Some(a), _) => {
+                    if !config.agents.contains_key(a) {
+                        return Err(QueueError::UnknownAgent(a.clone(), names(config)));
+                    }
+                    a.clone()
+                }
+                (None, Some(cap)) => {
+                    let candidates = agents::with_capability(config, cap)
+                        .into_iter()
+                        .map(|name| agents::Candidate {
+                            name: name.to_string(),
+                            healthy: config.agents.get(name).is_some_and(|a| healthy(&a.route)),
+                            load: load.iter().find(|(n, _)| n == name).map_or(0, |(_, l)| *l),
+                        })
+                        .collect();
+                    agents::pick(candidates)
+                        .ok_or_else(|| QueueError::UnknownCapability(cap.clone()))?
+                }
+                (None, None) => return Ok(Routed::default()),
+            };
+            let default_attempts = config.agents.get(&agent).map(|a| a.max_attempts);
+            Ok(Routed {
+                agent: Some(agent),
+                default_attempts,
+            })
+        })
+        .await
+}
+
+fn names(config: &Config) -> String {
     if config.agents.is_empty() {
         "none".into()
     } else {
