@@ -514,6 +514,8 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
           `[routes.default]\nchain = ["scripted/gpt-e2e"]\n\n` +
           `[prices."scripted/gpt-e2e"]\ninput = 2\noutput = 8\n\n` +
           `[agents.greeter]\nroute = "default"\nprompt = "Greet {{ name }}"\n` +
+          `output_schema = { type = "object", properties = { greeting = { type = "string" } }, required = ["greeting"] }\n\n` +
+          `[agents.welcomer]\nroute = "default"\nprompt = "Welcome {{ name }}"\n` +
           `output_schema = { type = "object", properties = { greeting = { type = "string" } }, required = ["greeting"] }\n`,
       );
       other = await startNode({ dataDir: path.join(dir, "data"), listen: "127.0.0.1:0", config });
@@ -561,6 +563,48 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
       await p.fill(byTestId("preview-input"), '{"nom": "Grace"}');
       await p.waitForSelector(byTestId("preview-error"));
       assert.match((await p.textContent(byTestId("preview-error"))) ?? "", /`name`/);
+
+      // A multi-agent run from the UI: a dry run shows the plan, then the run goes live to a
+      // majority vote, its DAG showing each step.
+      await fetch(`${spBase}/_script`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          steps: [
+            { kind: "reply", text: '{"greeting": "Hello Ada"}', latency_ms: 300 },
+            { kind: "reply", text: '{"greeting": "Hello Ada"}', latency_ms: 300 },
+          ],
+        }),
+      });
+      await p.evaluate(() => {
+        window.location.hash = "#/agents";
+      });
+      await p.fill(byTestId("run-definition"), JSON.stringify({ agents: ["greeter", "welcomer"], aggregate: { mode: "vote", field: "greeting" } }));
+      await p.fill(byTestId("run-input"), '{"name": "Ada"}');
+      await p.click(byTestId("run-plan-button"));
+      await p.waitForSelector(byTestId("run-plan"));
+      assert.equal(await p.$$eval(byTestId("plan-step"), (s) => s.length), 2);
+      assert.match((await p.textContent(byTestId("plan-summary"))) ?? "", /2 to \d+ model calls/);
+      await p.click(byTestId("run-start"));
+      await p.waitForSelector(byTestId("run-drawer"), { state: "visible" });
+      await p.waitForSelector(`${byTestId("run-detail")}[data-state="succeeded"]`, { timeout: 10_000 });
+      assert.equal(await p.$$eval(`${byTestId("run-step")}[data-state="succeeded"]`, (s) => s.length), 2);
+      assert.match((await p.textContent(byTestId("run-result"))) ?? "", /Hello Ada/);
+      assert.match((await p.textContent(byTestId("run-decided-by"))) ?? "", /greeter, welcomer/);
+      const runId = /#\/agents\/runs\/([\w-]+)/.exec(p.url())?.[1];
+      assert.ok(runId, p.url());
+      await p.waitForSelector(`${byTestId("run-row")}[data-id="${runId}"][data-state="succeeded"]`);
+      // A step opens its task's timeline.
+      await p.click(`${byTestId("run-step")}[data-step="welcomer"] ${byTestId("run-step-task")}`);
+      await p.waitForSelector(`${byTestId("task-detail")}[data-state="succeeded"]`);
+      // An invalid definition is refused with its reason, and nothing starts.
+      await p.evaluate(() => {
+        window.location.hash = "#/agents";
+      });
+      await p.fill(byTestId("run-definition"), JSON.stringify({ agents: ["ghost"] }));
+      await p.click(byTestId("run-start"));
+      await p.waitForSelector(byTestId("run-problem"));
+      assert.match((await p.textContent(byTestId("run-problem"))) ?? "", /ghost/);
     } finally {
       await ctx.close();
       await stopNode(other);

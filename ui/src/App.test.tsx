@@ -58,6 +58,7 @@ const CONFIG: ConfigView = {
     routes: {},
     models: {},
     prices: {},
+    runs: {},
     agents: {},
     orchestrator: { enabled: true, workers: 8, lease_secs: 30, sweep_secs: 5, provider_concurrency: {} },
   },

@@ -151,7 +151,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     use ErrorCode::*;
     match code {
         BadRequest | InvalidJson | ConfigInvalid | UnknownTopic | ResumeFromFuture
-        | TemplateError => StatusCode::BAD_REQUEST,
+        | TemplateError | RunInvalid => StatusCode::BAD_REQUEST,
         Unauthorized | TokenExpired => StatusCode::UNAUTHORIZED,
         ForbiddenHost | InsufficientScope => StatusCode::FORBIDDEN,
         NotFound | SecretMissing | UnknownModel | UnknownAgent | UnknownCapability => {
@@ -166,9 +166,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         CircuitOpen | LedgerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-        Conflict | IdempotencyKeyReused | IdempotencyKeyInUse | TaskFinished | LeaseLost => {
-            StatusCode::CONFLICT
-        }
+        Conflict | IdempotencyKeyReused | IdempotencyKeyInUse | TaskFinished | LeaseLost
+        | RunFinished => StatusCode::CONFLICT,
         PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -218,7 +217,8 @@ from_engine_error!(
     flightdeck_engine::secrets::SecretStoreError,
     flightdeck_engine::providers::ledger::LedgerError,
     flightdeck_engine::config::edit::EditError,
-    flightdeck_engine::orchestrator::QueueError
+    flightdeck_engine::orchestrator::QueueError,
+    flightdeck_engine::orchestrator::runs::RunError
 );
 
 impl From<JsonRejection> for ApiError {

@@ -24,6 +24,7 @@ pub mod idempotency;
 pub mod middleware;
 mod openapi;
 pub mod page;
+pub mod runs;
 pub mod secrets;
 pub mod shell;
 pub mod system;

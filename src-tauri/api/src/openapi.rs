@@ -17,7 +17,7 @@ use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{AppState, calls, error, feed, secrets, system, tasks, tokens, v1};
+use crate::{AppState, calls, error, feed, runs, secrets, system, tasks, tokens, v1};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -62,6 +62,7 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .merge(secrets::routes())
         .merge(calls::routes())
         .merge(tasks::routes())
+        .merge(runs::routes())
         .routes(routes!(crate::gateway::gateway_info))
         .routes(routes!(openapi_document))
 }

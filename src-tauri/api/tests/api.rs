@@ -12,6 +12,7 @@ mod gateway_edges;
 mod gateway_limits;
 mod hosts;
 mod router;
+mod runs;
 mod secrets;
 mod support;
 mod tasks;

@@ -106,6 +106,10 @@ pub enum ErrorCode {
     UnknownCapability,
     /// A prompt template does not parse, or the input lacks a variable it uses.
     TemplateError,
+    /// A run definition is invalid (unknown agent, a cycle, a type mismatch...): nothing ran.
+    RunInvalid,
+    /// The run is finished: it cannot be cancelled.
+    RunFinished,
 }
 
 impl ErrorCode {
@@ -159,6 +163,8 @@ impl ErrorCode {
             Self::UnknownAgent => "unknown_agent",
             Self::UnknownCapability => "unknown_capability",
             Self::TemplateError => "template_error",
+            Self::RunInvalid => "run_invalid",
+            Self::RunFinished => "run_finished",
         }
     }
 }
@@ -255,6 +261,8 @@ mod tests {
             UnknownAgent,
             UnknownCapability,
             TemplateError,
+            RunInvalid,
+            RunFinished,
         ];
         let mut seen = std::collections::HashSet::new();
         for code in all {

@@ -79,6 +79,9 @@ pub enum Command {
     /// The configured agents.
     #[command(subcommand)]
     Agent(AgentAction),
+    /// Multi-agent runs: start (or plan with --dry-run), list, show, cancel.
+    #[command(subcommand)]
+    Run(RunAction),
     /// Database tools.
     #[command(subcommand)]
     Db(DbCommand),
@@ -226,6 +229,52 @@ pub enum TaskStateArg {
     Failed,
     Dead,
     Cancelled,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunAction {
+    /// Start a run: a `[runs.<name>]` of the config, or a definition (--definition).
+    Start(RunStartArgs),
+    /// List runs, newest first.
+    Ls {
+        /// How many (newest first).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
+        limit: u32,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run with its steps, their tasks and the aggregate.
+    Show {
+        id: String,
+        /// The run as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a run (running steps stop at their next step).
+    Cancel { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct RunStartArgs {
+    /// A run declared in the config (`[runs.<name>]`).
+    #[arg(required_unless_present = "definition", conflicts_with = "definition")]
+    pub name: Option<String>,
+    /// The definition: JSON, or @FILE with JSON in it.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub definition: Option<String>,
+    /// The run's input: a JSON object, or @FILE with one in it (default: {}).
+    #[arg(long, default_value = "{}")]
+    pub input: String,
+    /// The same key and request give the same run; another request with it is refused.
+    #[arg(long = "key", value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+    /// Check the definition and print the plan (steps, calls, worst-case cost); run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Follow the run until it ends, printing each step's progress (needs a running node).
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Debug, Subcommand)]

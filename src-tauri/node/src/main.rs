@@ -8,6 +8,7 @@ mod calls_cli;
 mod cli;
 mod commands;
 mod node_api;
+mod run_cli;
 mod secrets_cli;
 mod serve;
 mod task_cli;

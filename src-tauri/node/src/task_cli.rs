@@ -32,12 +32,12 @@ fn state(s: TaskStateArg) -> TaskState {
 }
 
 /// Where the commands go: the running node, or the data dir.
-enum Target {
+pub(crate) enum Target {
     Node(NodeApi),
     Local(Store),
 }
 
-async fn target(global: &Global) -> anyhow::Result<Target> {
+pub(crate) async fn target(global: &Global) -> anyhow::Result<Target> {
     match Store::open(&data_dir(global)?).await {
         Ok(store) => Ok(Target::Local(store)),
         Err(StoreError::DataDirLocked { .. }) => Ok(Target::Node(NodeApi::connect(global).await?)),
@@ -46,14 +46,14 @@ async fn target(global: &Global) -> anyhow::Result<Target> {
 }
 
 impl Target {
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         if let Target::Local(store) = self {
             store.close().await;
         }
     }
 }
 
-fn input_of(raw: &str) -> anyhow::Result<Value> {
+pub(crate) fn input_of(raw: &str) -> anyhow::Result<Value> {
     let text = match raw.strip_prefix('@') {
         Some(path) => {
             std::fs::read_to_string(path).with_context(|| format!("cannot read --input {path}"))?

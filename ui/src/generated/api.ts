@@ -215,6 +215,81 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Runs, newest first (cursor pagination). */
+        get: operations["list_runs"];
+        put?: never;
+        /**
+         * Starts a run: its first steps are enqueued at once, each later one when what it needs
+         *     succeeded.
+         */
+        post: operations["start_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A dry run: the plan of a run (steps by level, agents, model chains, calls at least and at
+         *     most, worst-case cost at today's prices) without calling any model or writing anything.
+         */
+        post: operations["plan_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One run with its steps (each with its task's state, attempts, result or error). */
+        get: operations["get_run"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancels a run: steps not started are cancelled, running ones stop at their next step. */
+        post: operations["cancel_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/secrets": {
         parameters: {
             query?: never;
@@ -547,6 +622,26 @@ export type components = {
             /** @description A hash of the definition: changes with every edit of it. */
             version: string;
         };
+        /** @description The aggregation of a run. */
+        Aggregate: {
+            /** @description `vote`: the field voted on: a top-level field of each result, or a JSON pointer. */
+            field?: string | null;
+            /** @description `judge`: the agent that merges the results. */
+            judge?: string | null;
+            mode?: components["schemas"]["AggregateMode"];
+            /** @description The steps aggregated (default: every step no other step needs). */
+            of?: string[];
+        };
+        /**
+         * @description How the results of the aggregated steps become the run's result.
+         * @enum {string}
+         */
+        AggregateMode: "all" | "first_valid" | "vote" | "judge";
+        /** @description Steps that gave the same answer (the whole result, or the voted field). */
+        AnswerGroup: {
+            steps: string[];
+            value: unknown;
+        };
         /** @description The body of every error response. */
         ApiErrorBody: {
             error: components["schemas"]["ErrorDetail"];
@@ -768,6 +863,13 @@ export type components = {
                 [key: string]: components["schemas"]["RouteConfig"];
             };
             /**
+             * @description Multi-agent runs by name (`[runs.review]`), started with `POST /api/v1/runs`.
+             * @default {}
+             */
+            runs: {
+                [key: string]: components["schemas"]["RunSpec"];
+            };
+            /**
              * @default {
              *       "backend": "keychain"
              *     }
@@ -884,7 +986,7 @@ export type components = {
          * @description A stable, machine-readable failure code. Serialized in `snake_case`.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed" | "ledger_unavailable" | "unknown_model" | "provider_auth_failed" | "provider_unavailable" | "provider_timeout" | "provider_rate_limited" | "provider_bad_response" | "provider_rejected" | "response_too_large" | "circuit_open" | "rate_limited" | "task_finished" | "lease_lost" | "unknown_agent" | "unknown_capability" | "template_error";
+        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed" | "ledger_unavailable" | "unknown_model" | "provider_auth_failed" | "provider_unavailable" | "provider_timeout" | "provider_rate_limited" | "provider_bad_response" | "provider_rejected" | "response_too_large" | "circuit_open" | "rate_limited" | "task_finished" | "lease_lost" | "unknown_agent" | "unknown_capability" | "template_error" | "run_invalid" | "run_finished";
         /** @description The error body's inner object. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -931,6 +1033,11 @@ export type components = {
             payload: components["schemas"]["TaskEvent"];
             /** @enum {string} */
             topic: "tasks";
+        } | {
+            /** @description A multi-agent run or one of its steps changed (in the same transaction). */
+            payload: components["schemas"]["RunEvent"];
+            /** @enum {string} */
+            topic: "runs";
         };
         FeedConfig: {
             /**
@@ -1113,6 +1220,16 @@ export type components = {
             /** @description `route`, or the provider's name. */
             owned_by: string;
         };
+        /** @description What to run: a `[runs.<name>]` of the config, or a definition given whole. */
+        NewRun: {
+            definition?: components["schemas"]["RunSpec"] | null;
+            /** @description The same key with the same run and input gives the same run; otherwise 409. */
+            idempotency_key?: string | null;
+            /** @description The run's input: a JSON object whose fields are the steps' variables. */
+            input?: unknown;
+            /** @description A run declared in the config (`[runs.<name>]`); or `definition`. */
+            run?: string | null;
+        };
         /** @description What to enqueue. */
         NewTask: {
             /** @description The agent to run it (or `capability`; exactly one of the two). */
@@ -1262,6 +1379,39 @@ export type components = {
             next_cursor?: string | null;
         };
         /** @description One page of a list. */
+        Page_Run: {
+            items: {
+                /** Format: date-time */
+                created_at: string;
+                created_by: string;
+                /** @description The steps whose answers made the result. */
+                decided_by: string[];
+                /** @description Groups of steps that gave different answers (empty: they agreed). */
+                disagreements: components["schemas"]["AnswerGroup"][];
+                error?: components["schemas"]["TaskFailure"] | null;
+                /** Format: date-time */
+                finished_at?: string | null;
+                id: string;
+                idempotency_key?: string | null;
+                input: unknown;
+                /** @description The `[runs.<name>]` it came from. */
+                name?: string | null;
+                /**
+                 * @description The aggregate (`all`: results by step; `first_valid` and `judge`: that result;
+                 *     `vote`: `{field, value, votes, answers}`).
+                 */
+                result?: unknown;
+                /** @description The definition as checked (agents chosen, the judge step added). */
+                spec: components["schemas"]["Resolved"];
+                state: components["schemas"]["RunState"];
+                steps: components["schemas"]["RunStep"][];
+                /** Format: date-time */
+                updated_at: string;
+            }[];
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list. */
         Page_SecretInfo: {
             items: {
                 /** Format: date-time */
@@ -1341,6 +1491,26 @@ export type components = {
             }[];
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
             next_cursor?: string | null;
+        };
+        /** @description One step of a plan. */
+        PlannedStep: {
+            agent: string;
+            /** @description `provider/model` of each hop of the agent's route. */
+            chain: string[];
+            /** @description Why the cost is unknown. */
+            cost_unknown?: string | null;
+            id: string;
+            level: number;
+            /** Format: int32 */
+            max_attempts: number;
+            /**
+             * Format: int64
+             * @description Model calls at most (`max_attempts × max_steps`).
+             */
+            max_calls: number;
+            needs: string[];
+            /** @description Worst-case cost in USD (a decimal string); absent when a bound is unknown. */
+            worst_case_cost_usd?: string | null;
         };
         /** @description A template and sample input to render (the whole body within `server.body_limit_bytes`). */
         PreviewRequest: {
@@ -1449,6 +1619,32 @@ export type components = {
              */
             tokens_per_minute: number | null;
         };
+        /** @description A definition checked against a config: what a run stores and follows. */
+        Resolved: {
+            /** Format: int32 */
+            concurrency: number;
+            field?: string | null;
+            mode: components["schemas"]["AggregateMode"];
+            /** @description The aggregated steps. */
+            of: string[];
+            /** @description In definition order (a judge step last). */
+            steps: components["schemas"]["ResolvedStep"][];
+        };
+        /** @description A step as a run follows it: the agent chosen, the attempts and timeout decided. */
+        ResolvedStep: {
+            agent: string;
+            id: string;
+            input?: {
+                [key: string]: unknown;
+            };
+            /** @description The judge step: its input is every aggregated result. */
+            judge?: boolean;
+            /** Format: int32 */
+            max_attempts: number;
+            needs?: string[];
+            /** Format: int64 */
+            timeout_ms?: number | null;
+        };
         /** @description Retries of one hop: exponential backoff with full jitter, `Retry-After` honoured. */
         RetrySettings: {
             /**
@@ -1486,6 +1682,118 @@ export type components = {
             /** @description `provider/model` references, tried in order. */
             chain: string[];
             description?: string | null;
+        };
+        /** @description A run as stored, with its steps. */
+        Run: {
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+            /** @description The steps whose answers made the result. */
+            decided_by: string[];
+            /** @description Groups of steps that gave different answers (empty: they agreed). */
+            disagreements: components["schemas"]["AnswerGroup"][];
+            error?: components["schemas"]["TaskFailure"] | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            id: string;
+            idempotency_key?: string | null;
+            input: unknown;
+            /** @description The `[runs.<name>]` it came from. */
+            name?: string | null;
+            /**
+             * @description The aggregate (`all`: results by step; `first_valid` and `judge`: that result;
+             *     `vote`: `{field, value, votes, answers}`).
+             */
+            result?: unknown;
+            /** @description The definition as checked (agents chosen, the judge step added). */
+            spec: components["schemas"]["Resolved"];
+            state: components["schemas"]["RunState"];
+            steps: components["schemas"]["RunStep"][];
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description The payload of the `runs` feed topic: a run or one of its steps changed. */
+        RunEvent: {
+            id: string;
+            name?: string | null;
+            state: components["schemas"]["RunState"];
+            /** @description Every step's state, in definition order. */
+            steps: components["schemas"]["RunEventStep"][];
+        };
+        /** @description A step in a [`RunEvent`]. */
+        RunEventStep: {
+            id: string;
+            state: components["schemas"]["StepState"];
+        };
+        /** @description The plan of a run. */
+        RunPlan: {
+            /** Format: int32 */
+            concurrency: number;
+            /**
+             * @description Sum of the worst cases that are known (a lower bound of the worst case when some
+             *     are not).
+             */
+            known_worst_case_cost_usd: string;
+            /** @description Step ids by level: a level's steps may run in parallel once the one before is done. */
+            levels: string[][];
+            /** Format: int64 */
+            max_calls: number;
+            /**
+             * Format: int64
+             * @description Model calls at least (one per step) and at most.
+             */
+            min_calls: number;
+            mode: components["schemas"]["AggregateMode"];
+            of: string[];
+            /** Format: date-time */
+            prices_at: string;
+            steps: components["schemas"]["PlannedStep"][];
+            /** @description Sum of the steps' worst cases, in USD; absent when any is unknown. */
+            worst_case_cost_usd?: string | null;
+        };
+        /**
+         * @description A run: one input fanned out to several agents, or a small DAG of steps where a step's
+         *     output feeds the steps that need it; then an aggregation.
+         */
+        RunSpec: {
+            /** @description Fan-out shorthand: a step per agent (named after it), each given the run's input. */
+            agents?: string[];
+            aggregate?: components["schemas"]["Aggregate"];
+            /**
+             * Format: int32
+             * @description Steps running at once (1-64, default 4).
+             */
+            concurrency?: number;
+            description?: string;
+            /**
+             * Format: int64
+             * @description Each step's attempt timeout unless the step sets its own, in milliseconds.
+             */
+            step_timeout_ms?: number | null;
+            /** @description The steps (or `agents`, not both). */
+            steps?: components["schemas"]["StepSpec"][];
+        };
+        /**
+         * @description Where a run is.
+         * @enum {string}
+         */
+        RunState: "running" | "succeeded" | "failed" | "cancelled";
+        /** @description A step of a run, with its task's progress. */
+        RunStep: {
+            agent: string;
+            /** Format: int32 */
+            attempts?: number | null;
+            error?: components["schemas"]["TaskFailure"] | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            id: string;
+            /** @description Depth in the DAG (0: needs nothing). */
+            level: number;
+            needs: string[];
+            result?: unknown;
+            state: components["schemas"]["StepState"];
+            task_id?: string | null;
+            task_state?: components["schemas"]["TaskState"] | null;
         };
         /** @description A schedule: a task of this agent at every time the cron pattern names (UTC). */
         ScheduleConfig: {
@@ -1654,6 +1962,30 @@ export type components = {
          * @enum {string}
          */
         StepKind: "model" | "tool" | "reask";
+        /**
+         * @description One step: an agent (or a capability) given the run's input, the step's own `input`
+         *     fields, and the output of every step it `needs` (as a variable named after that step).
+         */
+        StepSpec: {
+            agent?: string | null;
+            capability?: string | null;
+            id: string;
+            /** @description Fields added to the run's input for this step. */
+            input?: {
+                [key: string]: unknown;
+            };
+            /** Format: int32 */
+            max_attempts?: number | null;
+            /** @description Steps whose output this one reads. */
+            needs?: string[];
+            /** Format: int64 */
+            timeout_ms?: number | null;
+        };
+        /**
+         * @description Where a step of a run is.
+         * @enum {string}
+         */
+        StepState: "pending" | "running" | "succeeded" | "failed" | "skipped" | "cancelled";
         /** @description A task as stored. */
         Task: {
             agent?: string | null;
@@ -1941,6 +2273,9 @@ export type components = {
 };
 export type AgentConfig = components['schemas']['AgentConfig'];
 export type AgentInfo = components['schemas']['AgentInfo'];
+export type Aggregate = components['schemas']['Aggregate'];
+export type AggregateMode = components['schemas']['AggregateMode'];
+export type AnswerGroup = components['schemas']['AnswerGroup'];
 export type ApiErrorBody = components['schemas']['ApiErrorBody'];
 export type Attempt = components['schemas']['Attempt'];
 export type AttemptOutcome = components['schemas']['AttemptOutcome'];
@@ -1983,15 +2318,18 @@ export type Message = components['schemas']['Message'];
 export type MetricsSample = components['schemas']['MetricsSample'];
 export type ModelConfig = components['schemas']['ModelConfig'];
 export type ModelEntry = components['schemas']['ModelEntry'];
+export type NewRun = components['schemas']['NewRun'];
 export type NewTask = components['schemas']['NewTask'];
 export type NodeInfo = components['schemas']['NodeInfo'];
 export type OnLimit = components['schemas']['OnLimit'];
 export type OrchestratorConfig = components['schemas']['OrchestratorConfig'];
 export type PageCallRecord = components['schemas']['Page_CallRecord'];
 export type PageHealthTransition = components['schemas']['Page_HealthTransition'];
+export type PageRun = components['schemas']['Page_Run'];
 export type PageSecretInfo = components['schemas']['Page_SecretInfo'];
 export type PageTask = components['schemas']['Page_Task'];
 export type PageTokenInfo = components['schemas']['Page_TokenInfo'];
+export type PlannedStep = components['schemas']['PlannedStep'];
 export type PreviewRequest = components['schemas']['PreviewRequest'];
 export type PreviewResponse = components['schemas']['PreviewResponse'];
 export type PriceConfig = components['schemas']['PriceConfig'];
@@ -2003,9 +2341,18 @@ export type ProviderConfig = components['schemas']['ProviderConfig'];
 export type ProviderEvent = components['schemas']['ProviderEvent'];
 export type ProviderKind = components['schemas']['ProviderKind'];
 export type RateLimitSettings = components['schemas']['RateLimitSettings'];
+export type Resolved = components['schemas']['Resolved'];
+export type ResolvedStep = components['schemas']['ResolvedStep'];
 export type RetrySettings = components['schemas']['RetrySettings'];
 export type Role = components['schemas']['Role'];
 export type RouteConfig = components['schemas']['RouteConfig'];
+export type Run = components['schemas']['Run'];
+export type RunEvent = components['schemas']['RunEvent'];
+export type RunEventStep = components['schemas']['RunEventStep'];
+export type RunPlan = components['schemas']['RunPlan'];
+export type RunSpec = components['schemas']['RunSpec'];
+export type RunState = components['schemas']['RunState'];
+export type RunStep = components['schemas']['RunStep'];
 export type ScheduleConfig = components['schemas']['ScheduleConfig'];
 export type Scope = components['schemas']['Scope'];
 export type SecretInfo = components['schemas']['SecretInfo'];
@@ -2019,6 +2366,8 @@ export type ShellResponse = components['schemas']['ShellResponse'];
 export type ShutdownConfig = components['schemas']['ShutdownConfig'];
 export type Step = components['schemas']['Step'];
 export type StepKind = components['schemas']['StepKind'];
+export type StepSpec = components['schemas']['StepSpec'];
+export type StepState = components['schemas']['StepState'];
 export type Task = components['schemas']['Task'];
 export type TaskDetail = components['schemas']['TaskDetail'];
 export type TaskEvent = components['schemas']['TaskEvent'];
@@ -2490,6 +2839,259 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["ForbiddenHost"];
             408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    list_runs: {
+        parameters: {
+            query?: {
+                state?: components["schemas"]["RunState"];
+                /** @description Runs of this `[runs.<name>]`. */
+                name?: string;
+                /** @description Items per page, 1 to 500 (default 100). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of runs, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Run"];
+                };
+            };
+            /** @description A malformed cursor or filter: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    start_run: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewRun"];
+            };
+        };
+        responses: {
+            /** @description The run this `idempotency_key` names already (same request) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            /** @description Started */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            /** @description An invalid definition (`run_invalid`: unknown agents, a cycle, a type mismatch...) or field (`bad_request`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No `[runs.<name>]` of that name: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            /** @description The `idempotency_key` names a run with another request: `idempotency_key_reused` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    plan_run: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewRun"];
+            };
+        };
+        responses: {
+            /** @description The plan */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunPlan"];
+                };
+            };
+            /** @description An invalid definition: `run_invalid` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No `[runs.<name>]` of that name: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["IdempotencyConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    get_run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    cancel_run: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The run's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cancelled */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            /** @description The run is finished: `run_finished` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             429: components["responses"]["TooManyAuthFailures"];
             500: components["responses"]["Internal"];
         };

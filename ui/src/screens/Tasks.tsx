@@ -3,7 +3,7 @@
 // timeline (`#/agents/tasks/<id>`, a deep link): its attempts, every step (model calls,
 // tool results, re-asks with their validation errors) and its LLM calls with tokens and cost;
 // cancel and requeue are there too. "Dead letters" narrows the list to tasks that used up
-// their attempts.
+// their attempts. Multi-agent runs have their panel and drawer (`Runs.tsx`).
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type SyntheticEvent } from "react";
 import { useLocation, useRoute } from "wouter";
@@ -20,6 +20,7 @@ import { formatRelative, formatTimestamp } from "../format";
 import type { AgentInfo, Task, TaskState } from "../generated/api";
 import { pathFor } from "../routes";
 import { AgentDetail } from "./AgentDetail";
+import { RunDetail, RunsList } from "./Runs";
 
 const TONE: Record<TaskState, string> = {
   queued: "degraded",
@@ -265,6 +266,7 @@ export function Tasks() {
   const [, navigate] = useLocation();
   const [open, params] = useRoute<{ id: string }>("/tasks/:id");
   const [agentOpen, agentParams] = useRoute<{ name: string }>("/agent/:name");
+  const [runOpen, runParams] = useRoute<{ id: string }>("/runs/:id");
   const openAgent = agentOpen ? agents.data?.find((a) => a.name === agentParams.name) : undefined;
   return (
     <div className="screen" data-testid="screen-agents">
@@ -300,6 +302,12 @@ export function Tasks() {
           more={{ hasMore: tasks.hasNextPage, loading: tasks.isFetchingNextPage, load: () => void tasks.fetchNextPage() }}
         />
       </Panel>
+      <Panel title="Runs">
+        <RunsList />
+      </Panel>
+      <Drawer open={runOpen} title="Run" onClose={() => navigate(`~${pathFor("agents")}`)} testId="run-drawer">
+        {runOpen ? <RunDetail id={runParams.id} /> : null}
+      </Drawer>
       <Drawer open={open} title="Task" onClose={() => navigate(`~${pathFor("agents")}`)} testId="task-drawer">
         {open ? <TaskDetail id={params.id} /> : null}
       </Drawer>

@@ -26,6 +26,23 @@ pub fn compile(source: &str) -> Result<(), String> {
         .map_err(|e| format!("the template does not parse: {e:#}"))
 }
 
+/// The variables `source` reads from outside, with their attribute paths (`user.name`);
+/// globals (`range`) left out.
+pub fn variables(source: &str) -> Result<std::collections::BTreeSet<String>, String> {
+    let env = environment();
+    let template = env
+        .template_from_str(source)
+        .map_err(|e| format!("the template does not parse: {e:#}"))?;
+    Ok(template
+        .undeclared_variables(true)
+        .into_iter()
+        .filter(|v| {
+            let root = v.split('.').next().unwrap_or(v);
+            env.globals().all(|(g, _)| g != root)
+        })
+        .collect())
+}
+
 /// The variables `input` gives a template.
 fn context(input: &Value) -> serde_json::Map<String, Value> {
     let mut vars = match input {

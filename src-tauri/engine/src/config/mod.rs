@@ -127,6 +127,8 @@ pub struct Config {
     pub cache: CacheSettings,
     /// Agents by name (`[agents.summarize]`).
     pub agents: BTreeMap<String, crate::agents::AgentConfig>,
+    /// Multi-agent runs by name (`[runs.review]`), started with `POST /api/v1/runs`.
+    pub runs: BTreeMap<String, crate::orchestrator::runs::RunSpec>,
     /// The task queue's workers on this node.
     pub orchestrator: crate::orchestrator::OrchestratorConfig,
 }

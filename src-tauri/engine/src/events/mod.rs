@@ -84,6 +84,8 @@ pub enum Event {
     Providers(crate::providers::ProviderEvent),
     /// A task changed state (in the same transaction as the change).
     Tasks(crate::orchestrator::TaskEvent),
+    /// A multi-agent run or one of its steps changed (in the same transaction).
+    Runs(crate::orchestrator::runs::RunEvent),
 }
 
 /// A feed topic: the snake_case name of an [`Event`] variant.
@@ -96,6 +98,7 @@ pub enum Topic {
     Calls,
     Providers,
     Tasks,
+    Runs,
 }
 
 impl Topic {
@@ -106,6 +109,7 @@ impl Topic {
         Topic::Calls,
         Topic::Providers,
         Topic::Tasks,
+        Topic::Runs,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -116,6 +120,7 @@ impl Topic {
             Self::Calls => "calls",
             Self::Providers => "providers",
             Self::Tasks => "tasks",
+            Self::Runs => "runs",
         }
     }
 
@@ -139,6 +144,7 @@ impl Event {
             Self::Calls(_) => Topic::Calls,
             Self::Providers(_) => Topic::Providers,
             Self::Tasks(_) => Topic::Tasks,
+            Self::Runs(_) => Topic::Runs,
         }
     }
 }

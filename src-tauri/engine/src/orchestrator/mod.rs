@@ -16,6 +16,7 @@
 //! wait on the engine's clock).
 
 mod queue;
+pub mod runs;
 pub mod settings;
 pub mod tasks;
 #[cfg(test)]
@@ -709,6 +710,43 @@ impl Queue {
     /// Tasks queued, scheduled or running per agent (capability routing's load).
     pub async fn load(&self) -> Result<Vec<(String, u64)>, QueueError> {
         self.store.read(queue::load).await
+    }
+
+    /// Creates run `new` (or answers the run its idempotency key names: `false`).
+    pub(crate) async fn create_run(
+        &self,
+        new: runs::store::NewRunRow,
+    ) -> Result<(runs::Run, bool), runs::RunError> {
+        self.store
+            .write(move |tx| runs::store::create(tx, &new))
+            .await
+    }
+
+    pub async fn run(&self, id: &str) -> Result<runs::Run, runs::RunError> {
+        let id = id.to_string();
+        self.store
+            .read(move |db| runs::store::get(db, &id)?.ok_or(runs::RunError::NotFound(id.clone())))
+            .await
+    }
+
+    /// Runs matching `filter`, newest first, after the cursor `before` (a `seq`).
+    pub async fn runs(
+        &self,
+        filter: runs::RunFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, runs::Run)>, runs::RunError> {
+        self.store
+            .read(move |db| runs::store::list(db, &filter, before, limit))
+            .await
+    }
+
+    /// Cancels a run: its pending steps are cancelled, its running step tasks told to stop.
+    pub async fn cancel_run(&self, id: &str) -> Result<runs::Run, runs::RunError> {
+        let id = id.to_string();
+        self.store
+            .write(move |tx| runs::store::cancel(tx, &id))
+            .await
     }
 
     /// How many tasks are in each state.

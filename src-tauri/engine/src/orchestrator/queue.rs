@@ -19,8 +19,8 @@ use super::{
 };
 use crate::events::Event;
 use crate::store::Db;
+use crate::store::WriteTx;
 use crate::store::values::{StoredEnum, at_stored_precision, json_to_db, time_from_db, time_to_db};
-use crate::store::{StoreError, WriteTx};
 
 const COLUMNS: &str = "id, agent, capability, input, state, priority, run_at, max_attempts, \
     attempts, timeout_ms, tags, idempotency_key, lease_until, worker, cancel_requested, result, \
@@ -202,7 +202,7 @@ fn must_get(db: &Db<'_>, id: &str) -> Result<Task, QueueError> {
 }
 
 /// Appends the `tasks` event of `task`'s current state.
-fn announce(tx: &mut WriteTx<'_>, task: &Task) -> Result<(), StoreError> {
+fn announce(tx: &mut WriteTx<'_>, task: &Task) -> Result<(), QueueError> {
     tx.append_event(Event::Tasks(TaskEvent {
         id: task.id.clone(),
         agent: task.agent.clone(),
@@ -210,7 +210,8 @@ fn announce(tx: &mut WriteTx<'_>, task: &Task) -> Result<(), StoreError> {
         attempts: task.attempts,
         error_code: task.error.as_ref().map(|e| e.code.clone()),
     }))?;
-    Ok(())
+    // A run's step: its run advances in this same transaction.
+    super::runs::store::on_task(tx, task)
 }
 
 /// Re-reads `id` and announces it.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use super::runs::{self, NewRun};
 use super::{Enqueued, NewTask, Queue, QueueError, Routed, Task};
 use crate::agents;
 use crate::agents::metrics::AgentMetrics;
@@ -82,6 +83,36 @@ impl Tasks {
         self.queue.cancel(id).await
     }
 
+    fn healthy<'a>(&'a self, config: &'a Arc<Config>) -> impl Fn(&str) -> bool + 'a {
+        move |route| {
+            self.providers.readiness(config, route) != crate::providers::Admission::Rejected
+        }
+    }
+
+    /// Starts run `new` for `actor` (see [`start_run_with`]) and wakes the workers.
+    pub async fn start_run(
+        &self,
+        new: NewRun,
+        actor: &str,
+    ) -> Result<(runs::Run, bool), runs::RunError> {
+        let config = self.config.current();
+        let done = start_run_with(&self.queue, &config, new, actor, self.healthy(&config)).await?;
+        if done.1 {
+            self.wake.notify_waiters();
+        }
+        Ok(done)
+    }
+
+    /// The plan of run `new` without running it (a dry run).
+    pub async fn plan_run(&self, new: &NewRun) -> Result<runs::RunPlan, runs::RunError> {
+        let config = self.config.current();
+        plan_run_with(&self.queue, &config, new, self.healthy(&config)).await
+    }
+
+    pub async fn cancel_run(&self, id: &str) -> Result<runs::Run, runs::RunError> {
+        self.queue.cancel_run(id).await
+    }
+
     pub async fn requeue(&self, id: &str) -> Result<Task, QueueError> {
         let task = self.queue.requeue(id).await?;
         self.wake.notify_waiters();
@@ -120,18 +151,8 @@ pub async fn enqueue_with(
                     }
                     a.clone()
                 }
-                (None, Some(cap)) => {
-                    let candidates = agents::with_capability(config, cap)
-                        .into_iter()
-                        .map(|name| agents::Candidate {
-                            name: name.to_string(),
-                            healthy: config.agents.get(name).is_some_and(|a| healthy(&a.route)),
-                            load: load.iter().find(|(n, _)| n == name).map_or(0, |(_, l)| *l),
-                        })
-                        .collect();
-                    agents::pick(candidates)
-                        .ok_or_else(|| QueueError::UnknownCapability(cap.clone()))?
-                }
+                (None, Some(cap)) => pick(config, cap, &load, &healthy)
+                    .ok_or_else(|| QueueError::UnknownCapability(cap.clone()))?,
                 (None, None) => return Ok(Routed::default()),
             };
             let default_attempts = config.agents.get(&agent).map(|a| a.max_attempts);
@@ -141,6 +162,78 @@ pub async fn enqueue_with(
             })
         })
         .await
+}
+
+/// The definition `new` asks for, checked against `config` and its input (a capability
+/// picks an agent like a task's does).
+async fn resolve_run(
+    queue: &Queue,
+    config: &Config,
+    new: &NewRun,
+    healthy: impl Fn(&str) -> bool,
+) -> Result<runs::Resolved, runs::RunError> {
+    let spec = runs::definition_of(new, config)?;
+    let load = queue.load().await?;
+    Ok(runs::spec::resolve(
+        &spec,
+        config,
+        Some(&new.input),
+        |cap| pick(config, cap, &load, &healthy),
+    )?)
+}
+
+/// Starts run `new` for `actor` on `queue` under `config`: checked whole, then created with
+/// its first steps enqueued in one transaction. `false`: the idempotency key named a run
+/// with the same request already. The node and the CLI on a stopped node's data dir both
+/// start runs through here.
+pub async fn start_run_with(
+    queue: &Queue,
+    config: &Config,
+    new: NewRun,
+    actor: &str,
+    healthy: impl Fn(&str) -> bool,
+) -> Result<(runs::Run, bool), runs::RunError> {
+    let fingerprint = runs::fingerprint(&new)?;
+    let resolved = resolve_run(queue, config, &new, healthy).await?;
+    let row = runs::store::NewRunRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: new.run.clone(),
+        spec: resolved,
+        input: new.input,
+        idempotency_key: new.idempotency_key,
+        fingerprint,
+        created_by: actor.to_string(),
+    };
+    queue.create_run(row).await
+}
+
+/// The plan of run `new` under `config` (a dry run: nothing is called or written).
+pub async fn plan_run_with(
+    queue: &Queue,
+    config: &Arc<Config>,
+    new: &NewRun,
+    healthy: impl Fn(&str) -> bool,
+) -> Result<runs::RunPlan, runs::RunError> {
+    let resolved = resolve_run(queue, config, new, healthy).await?;
+    Ok(runs::plan::plan(&resolved, config, queue.clock().now()))
+}
+
+/// The agent for `capability` (see [`agents::pick`]).
+fn pick(
+    config: &Config,
+    capability: &str,
+    load: &[(String, u64)],
+    healthy: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let candidates = agents::with_capability(config, capability)
+        .into_iter()
+        .map(|name| agents::Candidate {
+            name: name.to_string(),
+            healthy: config.agents.get(name).is_some_and(|a| healthy(&a.route)),
+            load: load.iter().find(|(n, _)| n == name).map_or(0, |(_, l)| *l),
+        })
+        .collect();
+    agents::pick(candidates)
 }
 
 fn names(config: &Config) -> String {
