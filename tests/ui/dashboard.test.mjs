@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -563,6 +563,13 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
       await p.fill(byTestId("preview-input"), '{"nom": "Grace"}');
       await p.waitForSelector(byTestId("preview-error"));
       assert.match((await p.textContent(byTestId("preview-error"))) ?? "", /`name`/);
+      // Edited and saved from the UI: written to the config file, a new version recorded.
+      await p.fill(byTestId("preview-input"), '{"name": "Grace"}');
+      await p.fill(byTestId("preview-prompt"), "Warmly greet {{ name }}");
+      await p.waitForFunction(() => document.querySelector('[data-testid="preview-output"]')?.textContent?.includes("Warmly greet Grace"));
+      await p.click(byTestId("template-save"));
+      await p.waitForSelector(`${byTestId("template-version")}[data-version="2"]`);
+      assert.match(await readFile(config, "utf8"), /prompt = "Warmly greet \{\{ name \}\}"/);
 
       // A multi-agent run from the UI: a dry run shows the plan, then the run goes live to a
       // majority vote, its DAG showing each step.

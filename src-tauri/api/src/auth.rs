@@ -48,6 +48,10 @@ pub fn required_scope(method: &Method, path: &str) -> Scope {
     if admin.iter().any(|p| under(p)) {
         return Scope::Admin;
     }
+    // Editing an agent's templates writes the config file.
+    if method == Method::PUT && under("/templates") {
+        return Scope::Admin;
+    }
     Scope::Operate
 }
 
@@ -330,6 +334,9 @@ mod tests {
             (Method::POST, "/api/v1/config/reload", Scope::Admin),
             (Method::GET, "/api/v1/secrets", Scope::Admin),
             (Method::POST, "/api/v1/tasks", Scope::Operate),
+            (Method::PUT, "/api/v1/templates/greeter", Scope::Admin),
+            (Method::POST, "/api/v1/templates/preview", Scope::Operate),
+            (Method::POST, "/api/v1/runs", Scope::Operate),
             (Method::POST, "/api/v1/approvals/1/decide", Scope::Operate),
             (Method::GET, "/tokens", Scope::Admin),
             (Method::POST, "/config/validate", Scope::Admin),

@@ -291,6 +291,48 @@ pub async fn template_diff(
     }))
 }
 
+/// An agent's new templates.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateEdit {
+    /// The prompt template (minijinja).
+    #[schema(min_length = 1)]
+    pub prompt: String,
+    /// The system template; absent or empty: none.
+    #[serde(default)]
+    pub system: Option<String>,
+}
+
+/// Edits an agent's prompt and system templates: written to `[agents.<agent>]` in the config
+/// file (comments kept, validated whole first, atomically), then reloaded, which records a
+/// new template version. New tasks use it; running ones keep the version they started with.
+#[utoipa::path(put, path = "/templates/{agent}", tag = "agents",
+    params(("agent" = String, Path, description = "The agent's name")),
+    request_body = TemplateEdit,
+    responses(
+        (status = 200, description = "Saved: its template versions, newest first", body = Vec<TemplateVersion>),
+        (status = 400, description = "The template does not parse (`config_invalid`), or the node has no config file (`bad_request`)", body = ApiErrorBody),
+        (status = 404, description = "No such agent: `unknown_agent`", body = ApiErrorBody),
+        (status = 409, description = "The agent's prompt comes from a `prompt_file`, or is not in the config file, or an environment variable sets it: `conflict`", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn template_edit(
+    State(state): State<AppState>,
+    Path(agent): Path<String>,
+    ApiJson(edit): ApiJson<TemplateEdit>,
+) -> Result<Json<Vec<TemplateVersion>>, ApiError> {
+    let engine = state.engine.clone();
+    let name = agent.clone();
+    tokio::task::spawn_blocking(move || {
+        engine.set_agent_template(&name, &edit.prompt, edit.system.as_deref())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    // Recorded now rather than by the config watcher's listener, so the answer has it.
+    let config = state.engine.config().current();
+    templates::record(state.engine.store(), &config).await?;
+    Ok(Json(versions(&state, &agent).await?))
+}
+
 /// A template and sample input to render (the whole body within `server.body_limit_bytes`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -354,7 +396,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(requeue_task))
         .routes(routes!(list_agents))
         .routes(routes!(get_agent))
-        .routes(routes!(template_history))
+        .routes(routes!(template_history, template_edit))
         .routes(routes!(template_diff))
         .routes(routes!(template_preview))
 }

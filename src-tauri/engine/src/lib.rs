@@ -488,9 +488,6 @@ impl Engine {
         });
     }
 
-    /// Reloads the config file now (as the watcher does on a change) and publishes the
-    /// outcome if it is news (an unchanged file is answered, not published). `None` when the
-    /// config does not come from a file.
     /// Sets config keys in the config file ([`config::edit::EDITABLE`]), then reloads it: the
     /// change is applied and announced like any other reload.
     pub fn set_config(
@@ -498,13 +495,32 @@ impl Engine {
         values: &[(String, serde_json::Value)],
     ) -> Result<events::ConfigEvent, config::edit::EditError> {
         config::edit::set(&self.inner.config, values)?;
+        Ok(self.reload_after_edit())
+    }
+
+    /// Sets agent `agent`'s prompt and system templates in the config file, then reloads it
+    /// (which records the new template version).
+    pub fn set_agent_template(
+        &self,
+        agent: &str,
+        prompt: &str,
+        system: Option<&str>,
+    ) -> Result<events::ConfigEvent, config::edit::EditError> {
+        config::edit::set_agent_template(&self.inner.config, agent, prompt, system)?;
+        Ok(self.reload_after_edit())
+    }
+
+    fn reload_after_edit(&self) -> events::ConfigEvent {
         let reloaded = config::reload::reload(&self.inner.config);
         if reloaded.is_news() {
             self.record_detached(Event::Config(reloaded.event().clone()));
         }
-        Ok(reloaded.into_event())
+        reloaded.into_event()
     }
 
+    /// Reloads the config file now (as the watcher does on a change) and publishes the
+    /// outcome if it is news (an unchanged file is answered, not published). `None` when the
+    /// config does not come from a file.
     pub fn reload_config(&self) -> Option<events::ConfigEvent> {
         self.inner.config.path()?;
         let reloaded = config::reload::reload(&self.inner.config);

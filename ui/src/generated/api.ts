@@ -430,7 +430,12 @@ export type paths = {
          *     each time the config changes the agent's `prompt` or `system`).
          */
         get: operations["template_history"];
-        put?: never;
+        /**
+         * Edits an agent's prompt and system templates: written to `[agents.<agent>]` in the config
+         *     file (comments kept, validated whole first, atomically), then reloaded, which records a
+         *     new template version. New tasks use it; running ones keep the version they started with.
+         */
+        put: operations["template_edit"];
         post?: never;
         delete?: never;
         options?: never;
@@ -596,8 +601,17 @@ export type components = {
             max_tokens?: number | null;
             /** @description JSON Schema the answer must match (a table, or JSON text); none: free text. */
             output_schema?: Record<string, never> | null;
-            /** @description The prompt template (minijinja); the task's input fields are its variables. */
-            prompt: string;
+            /**
+             * @description The prompt template (minijinja); the task's input fields are its variables. Or
+             *     `prompt_file`.
+             */
+            prompt?: string;
+            /**
+             * @description A file holding the prompt template instead (UTF-8, at most 1 MiB), relative to the
+             *     config file's directory. Read at every load of the config (then its text is `prompt`);
+             *     a change to it reloads the config like a change to the file.
+             */
+            prompt_file?: string | null;
             /** @description A route name or a `provider/model` reference: the model chain the agent calls. */
             route: string;
             /** @description Tasks enqueued on a schedule (`[[agents.<name>.schedules]]`). */
@@ -2067,6 +2081,13 @@ export type components = {
             /** Format: int32 */
             to: number;
         };
+        /** @description An agent's new templates. */
+        TemplateEdit: {
+            /** @description The prompt template (minijinja). */
+            prompt: string;
+            /** @description The system template; absent or empty: none. */
+            system?: string | null;
+        };
         /** @description One version of an agent's templates. */
         TemplateVersion: {
             agent: string;
@@ -2374,6 +2395,7 @@ export type TaskEvent = components['schemas']['TaskEvent'];
 export type TaskFailure = components['schemas']['TaskFailure'];
 export type TaskState = components['schemas']['TaskState'];
 export type TemplateDiff = components['schemas']['TemplateDiff'];
+export type TemplateEdit = components['schemas']['TemplateEdit'];
 export type TemplateVersion = components['schemas']['TemplateVersion'];
 export type TimeoutSettings = components['schemas']['TimeoutSettings'];
 export type TokenInfo = components['schemas']['TokenInfo'];
@@ -3629,6 +3651,67 @@ export interface operations {
                 };
             };
             408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    template_edit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The agent's name */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateEdit"];
+            };
+        };
+        responses: {
+            /** @description Saved: its template versions, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateVersion"][];
+                };
+            };
+            /** @description The template does not parse (`config_invalid`), or the node has no config file (`bad_request`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such agent: `unknown_agent` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            /** @description The agent's prompt comes from a `prompt_file`, or is not in the config file, or an environment variable sets it: `conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyAuthFailures"];
             500: components["responses"]["Internal"];
         };

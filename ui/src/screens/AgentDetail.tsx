@@ -1,13 +1,15 @@
 // One agent (`#/agents/agent/<name>`): its definition, the history of its prompt templates
 // (a version per config change) with the diff between any version and the one before, and a
-// live preview that renders an edited template with sample input the way a task would, with
-// no model call.
-import { useQuery } from "@tanstack/react-query";
+// template editor with a live preview that renders the edited template with sample input the
+// way a task would, with no model call; "Save" writes it to the config file (PUT
+// /api/v1/templates/<agent>), which records a new version.
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { ok } from "../api/client";
 import { ApiError } from "../backend/apiError";
 import { useApi } from "../api/context";
 import { ErrorNote, Skeleton } from "../components/Panel";
+import { useToasts } from "../components/Toasts";
 import { templateDiffQuery, templatesQuery } from "../data/tasks";
 import { formatTimestamp } from "../format";
 import type { AgentInfo, PreviewResponse } from "../generated/api";
@@ -57,10 +59,22 @@ function usePreview(prompt: string, system: string, input: string) {
 }
 
 function Preview({ agent }: { agent: AgentInfo }) {
-  const [prompt, setPrompt] = useState(agent.prompt);
+  const api = useApi();
+  const toasts = useToasts();
+  const queryClient = useQueryClient();
+  const [prompt, setPrompt] = useState(agent.prompt ?? "");
   const [system, setSystem] = useState(agent.system ?? "");
   const [input, setInput] = useState("{}");
   const preview = usePreview(prompt, system, input);
+  const changed = prompt !== (agent.prompt ?? "") || system !== (agent.system ?? "");
+  const save = useMutation({
+    mutationFn: () =>
+      ok(api.PUT("/api/v1/templates/{agent}", { params: { path: { agent: agent.name } }, body: { prompt, system: system || null } })),
+    onSuccess: (versions) => {
+      void queryClient.invalidateQueries({ queryKey: ["config"] });
+      toasts.push({ tone: "success", title: `Saved as version ${String(versions[0]?.version ?? "")}`, message: agent.name });
+    },
+  });
   return (
     <div className="preview" data-testid="template-preview">
       <label>
@@ -86,9 +100,26 @@ function Preview({ agent }: { agent: AgentInfo }) {
           {preview.result.prompt}
         </pre>
       ) : null}
+      {save.error ? (
+        <p className="error small" role="alert" data-testid="template-save-error">
+          {save.error.message}
+        </p>
+      ) : null}
+      {agent.prompt_file ? (
+        <p className="muted small">
+          The prompt comes from <span className="mono">{agent.prompt_file}</span>: edit that file, and the node reloads it and records a new
+          version.
+        </p>
+      ) : (
+        <div className="actions">
+          <button type="button" className="btn" onClick={() => save.mutate()} disabled={!changed || save.isPending} data-testid="template-save">
+            Save as a new version
+          </button>
+        </div>
+      )}
       <p className="muted small">
-        The preview calls no model. To change the agent, edit <span className="mono">[agents.{agent.name}]</span> in the configuration: the node
-        reloads it and records a new template version.
+        The preview calls no model. Saving writes <span className="mono">[agents.{agent.name}]</span> in the configuration file; new tasks use the
+        new version, running ones keep theirs.
       </p>
     </div>
   );

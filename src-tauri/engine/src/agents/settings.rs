@@ -39,8 +39,15 @@ pub struct AgentConfig {
     pub description: String,
     /// A route name or a `provider/model` reference: the model chain the agent calls.
     pub route: String,
-    /// The prompt template (minijinja); the task's input fields are its variables.
+    /// The prompt template (minijinja); the task's input fields are its variables. Or
+    /// `prompt_file`.
+    #[serde(default)]
     pub prompt: String,
+    /// A file holding the prompt template instead (UTF-8, at most 1 MiB), relative to the
+    /// config file's directory. Read at every load of the config (then its text is `prompt`);
+    /// a change to it reloads the config like a change to the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_file: Option<String>,
     /// System instructions (also a template).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
@@ -129,6 +136,12 @@ pub fn violations(config: &Config) -> Vec<(String, String)> {
             out.push((
                 format!("agents.{name}"),
                 "an agent name is 1-128 of a-z, 0-9, - _ . : /".into(),
+            ));
+        }
+        if a.prompt.is_empty() && a.prompt_file.is_none() {
+            out.push((
+                key("prompt"),
+                "an agent needs a prompt template: `prompt`, or `prompt_file`".into(),
             ));
         }
         if let Err(reason) = route_problem(config, &a.route) {

@@ -41,6 +41,14 @@ pub enum EditError {
     Unparsable { path: PathBuf, reason: String },
     #[error(transparent)]
     Invalid(ConfigError),
+    #[error("agent `{agent}` takes its prompt from {file}: edit that file (the node reloads it)")]
+    FromFile { agent: String, file: String },
+    #[error(
+        "`[{table}]` is not in the config file {path} (it comes from elsewhere): edit it where it is set"
+    )]
+    NotInFile { path: PathBuf, table: String },
+    #[error("no such agent: {0:?}")]
+    UnknownAgent(String),
     #[error("could not write the config file {path}: {reason}")]
     Write { path: PathBuf, reason: String },
 }
@@ -49,7 +57,11 @@ impl EditError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::NotEditable(_) | Self::BadValue { .. } | Self::NoFile => ErrorCode::BadRequest,
-            Self::Overridden { .. } | Self::Unparsable { .. } => ErrorCode::Conflict,
+            Self::Overridden { .. }
+            | Self::Unparsable { .. }
+            | Self::FromFile { .. }
+            | Self::NotInFile { .. } => ErrorCode::Conflict,
+            Self::UnknownAgent(_) => ErrorCode::UnknownAgent,
             Self::Invalid(e) => e.code(),
             Self::Write { .. } => ErrorCode::Internal,
         }
@@ -85,22 +97,88 @@ pub fn set(
     handle: &ConfigHandle,
     values: &[(String, serde_json::Value)],
 ) -> Result<PathBuf, EditError> {
-    let source = handle.source();
-    let path = source.path.clone().ok_or(EditError::NoFile)?;
-    let overridden: Vec<&str> = source.env.overrides().map(|(k, _)| k).collect();
     let mut edits = Vec::new();
     for (key, value) in values {
         if !EDITABLE.contains(&key.as_str()) {
             return Err(EditError::NotEditable(key.clone()));
         }
-        let var = env_var(key);
-        if overridden.contains(&var.as_str()) {
+        let path: Vec<String> = key.split('.').map(str::to_string).collect();
+        edits.push(Edit {
+            key: key.clone(),
+            var: env_var(key),
+            path,
+            value: Some(toml_value(key, value)?),
+            must_exist: false,
+        });
+    }
+    apply(handle, edits)
+}
+
+/// Sets agent `agent`'s prompt template (and its system template: `None` removes it) in the
+/// config file, where `[agents.<agent>]` must be declared with an inline `prompt` (an agent
+/// whose prompt comes from `prompt_file` is edited in that file).
+pub fn set_agent_template(
+    handle: &ConfigHandle,
+    agent: &str,
+    prompt: &str,
+    system: Option<&str>,
+) -> Result<PathBuf, EditError> {
+    let running = handle.current();
+    let Some(current) = running.agents.get(agent) else {
+        return Err(EditError::UnknownAgent(agent.to_string()));
+    };
+    if let Some(file) = &current.prompt_file {
+        return Err(EditError::FromFile {
+            agent: agent.to_string(),
+            file: file.clone(),
+        });
+    }
+    let var = |k: &str| {
+        format!(
+            "{}AGENTS__{}__{}",
+            super::ENV_PREFIX,
+            agent.to_ascii_uppercase(),
+            k.to_ascii_uppercase()
+        )
+    };
+    let edit = |k: &str, value: Option<toml_edit::Value>| Edit {
+        key: format!("agents.{agent}.{k}"),
+        var: var(k),
+        path: vec!["agents".into(), agent.to_string(), k.to_string()],
+        value,
+        must_exist: true,
+    };
+    apply(
+        handle,
+        vec![
+            edit("prompt", Some(prompt.into())),
+            edit("system", system.filter(|s| !s.is_empty()).map(Into::into)),
+        ],
+    )
+}
+
+/// One key to set (or remove: `value` = `None`) at `path` in the document.
+struct Edit {
+    key: String,
+    /// The environment variable that would override it.
+    var: String,
+    path: Vec<String>,
+    value: Option<toml_edit::Value>,
+    /// The table holding it must be declared in the file already.
+    must_exist: bool,
+}
+
+fn apply(handle: &ConfigHandle, edits: Vec<Edit>) -> Result<PathBuf, EditError> {
+    let source = handle.source();
+    let path = source.path.clone().ok_or(EditError::NoFile)?;
+    let overridden: Vec<&str> = source.env.overrides().map(|(k, _)| k).collect();
+    for e in &edits {
+        if overridden.contains(&e.var.as_str()) {
             return Err(EditError::Overridden {
-                key: key.clone(),
-                var,
+                key: e.key.clone(),
+                var: e.var.clone(),
             });
         }
-        edits.push((key.as_str(), toml_value(key, value)?));
     }
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -118,27 +196,42 @@ pub fn set(
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-    for (key, value) in edits {
-        let Some((section, name)) = key.split_once('.') else {
-            return Err(EditError::NotEditable(key.to_string()));
+    for e in edits {
+        let Some((name, tables)) = e.path.split_last() else {
+            return Err(EditError::NotEditable(e.key));
         };
-        let table = doc
-            .entry(section)
-            .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
-        let Some(table) = table.as_table_like_mut() else {
-            return Err(EditError::Unparsable {
-                path: path.clone(),
-                reason: format!("`{section}` is not a table"),
-            });
-        };
-        match table.get_mut(name) {
+        let mut table: &mut dyn toml_edit::TableLike = doc.as_table_mut();
+        for t in tables {
+            if e.must_exist && table.get(t).is_none() {
+                return Err(EditError::NotInFile {
+                    path: path.clone(),
+                    table: tables.join("."),
+                });
+            }
+            let item = table
+                .entry(t)
+                .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+            table = match item.as_table_like_mut() {
+                Some(t) => t,
+                None => {
+                    return Err(EditError::Unparsable {
+                        path: path.clone(),
+                        reason: format!("`{}` is not a table", tables.join(".")),
+                    });
+                }
+            };
+        }
+        match (table.get_mut(name), e.value) {
+            (_, None) => {
+                table.remove(name);
+            }
             // Keep the comment and spacing around an existing value.
-            Some(toml_edit::Item::Value(old)) => {
+            (Some(toml_edit::Item::Value(old)), Some(value)) => {
                 let decor = old.decor().clone();
                 *old = value;
                 *old.decor_mut() = decor;
             }
-            _ => {
+            (_, Some(value)) => {
                 table.insert(name, toml_edit::Item::Value(value));
             }
         }
@@ -286,5 +379,40 @@ mod tests {
         let e = set(&h, &[("gateway.desktop_listen".into(), json!(true))]).unwrap_err();
         assert!(matches!(e, EditError::Unparsable { .. }), "{e}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "[gateway\n");
+    }
+
+    #[test]
+    fn an_agents_templates_are_edited_in_place_or_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flightdeck.toml");
+        let original = "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nkey = \"none\"\n\n\
+            # the greeter\n[agents.\"team.greeter\"]\nroute = \"p/m\"\nprompt = \"Hi {{ name }}\" # short\nsystem = \"Be kind\"\n\n\
+            [agents.filed]\nroute = \"p/m\"\nprompt_file = \"f.j2\"\n";
+        std::fs::write(dir.path().join("f.j2"), "From a file").unwrap();
+        std::fs::write(&path, original).unwrap();
+        let h = handle(&path, &[]);
+        // A name with a dot is one key, not two tables.
+        set_agent_template(&h, "team.greeter", "Hello {{ name }}\nWelcome.", None).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("# the greeter"), "{text}");
+        assert!(text.contains("# short"), "{text}");
+        assert!(!text.contains("system"), "{text}");
+        let loaded = Config::load(Some(&path), true).unwrap();
+        assert_eq!(
+            loaded.agents["team.greeter"].prompt,
+            "Hello {{ name }}\nWelcome."
+        );
+        assert_eq!(loaded.agents["team.greeter"].system, None);
+
+        // A template that does not parse: nothing written.
+        let e = set_agent_template(&h, "team.greeter", "Hi {% if %}", None).unwrap_err();
+        assert!(matches!(e, EditError::Invalid(_)), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        // A prompt from a file is edited in the file; an unknown agent is named.
+        let e = set_agent_template(&h, "filed", "x", None).unwrap_err();
+        assert!(e.to_string().contains("f.j2"), "{e}");
+        assert_eq!(e.code(), ErrorCode::Conflict);
+        let e = set_agent_template(&h, "ghost", "x", None).unwrap_err();
+        assert!(e.to_string().contains("no such agent"), "{e}");
     }
 }

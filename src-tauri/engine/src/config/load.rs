@@ -126,11 +126,36 @@ impl ConfigSource {
             Some(path) => read_file(path),
             None => (Some(Fingerprint::Absent), Ok(None)),
         };
+        let base = self
+            .path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
         let result = text.and_then(|text| match (text, &self.path) {
             (None, Some(path)) if self.required => Err(ConfigError::Missing { path: path.clone() }),
             (Some(text), Some(path)) => self.layer(Some(FileText::new(path, text))),
-            _ => self.layer(None),
+            _ => self.layer_in(None, base),
         });
+        // The prompt files are part of what was loaded: a change to one is a change.
+        let fingerprint = match (&result, fingerprint) {
+            (Ok(config), Some(Fingerprint::Content(h))) => {
+                let mut hasher = std::hash::DefaultHasher::new();
+                h.hash(&mut hasher);
+                for (name, a) in &config.agents {
+                    if a.prompt_file.is_some() {
+                        (name, &a.prompt).hash(&mut hasher);
+                    }
+                }
+                Some(Fingerprint::Content(hasher.finish()))
+            }
+            // A prompt file that could not be read: the next look must read it again even
+            // if the config file is the same.
+            (Err(ConfigError::Invalid { problems }), _)
+                if problems.iter().any(|p| p.key.ends_with(".prompt_file")) =>
+            {
+                None
+            }
+            (_, f) => f,
+        };
         Loaded {
             fingerprint,
             result,
@@ -143,6 +168,17 @@ impl ConfigSource {
     }
 
     fn layer(&self, file: Option<FileText>) -> Result<Config, ConfigError> {
+        let base = file
+            .as_ref()
+            .and_then(|f| f.path.parent().map(Path::to_path_buf));
+        self.layer_in(file, base)
+    }
+
+    fn layer_in(
+        &self,
+        file: Option<FileText>,
+        base: Option<PathBuf>,
+    ) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             figment = figment.merge(file);
@@ -152,7 +188,8 @@ impl ConfigSource {
         }
         let mut problems = self.env.problems().to_vec();
         match figment.extract::<Config>() {
-            Ok(config) => {
+            Ok(mut config) => {
+                problems.extend(read_prompt_files(&mut config, base.as_deref()));
                 problems.extend(config.validate_against(&figment));
                 into_result(problems)?;
                 self.overrides.apply(config)
@@ -192,6 +229,73 @@ impl Config {
     pub fn from_toml_str(text: &str, source: &str) -> Result<Self, ConfigError> {
         ConfigSource::default().layer(Some(FileText::new(Path::new(source), text.to_string())))
     }
+}
+
+/// Most bytes a `prompt_file` may hold.
+pub const MAX_PROMPT_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Where an agent's `prompt_file` is: relative to `base` (the config file's directory).
+pub fn prompt_path(base: &Path, file: &str) -> PathBuf {
+    base.join(file)
+}
+
+/// Every `prompt_file` of `config`, resolved against `base`.
+pub(crate) fn prompt_files(config: &Config, base: &Path) -> Vec<PathBuf> {
+    config
+        .agents
+        .values()
+        .filter_map(|a| a.prompt_file.as_deref())
+        .map(|f| prompt_path(base, f))
+        .collect()
+}
+
+/// Reads each agent's `prompt_file` into its `prompt`; the problems name the agent's key and
+/// the file. `base`: the config file's directory (`None`: no file, so no relative paths).
+fn read_prompt_files(config: &mut Config, base: Option<&Path>) -> Vec<ConfigProblem> {
+    let mut problems = Vec::new();
+    for (name, agent) in config.agents.iter_mut() {
+        let Some(file) = agent.prompt_file.clone() else {
+            continue;
+        };
+        let problem = |reason: String| ConfigProblem {
+            source: "configuration".into(),
+            key: format!("agents.{name}.prompt_file"),
+            reason,
+        };
+        if !agent.prompt.is_empty() {
+            problems.push(problem("give `prompt` or `prompt_file`, not both".into()));
+            continue;
+        }
+        let Some(base) = base.or_else(|| Path::new(&file).is_absolute().then_some(Path::new("/")))
+        else {
+            problems.push(problem(
+                "a relative prompt_file needs a config file to be relative to".into(),
+            ));
+            continue;
+        };
+        let path = prompt_path(base, &file);
+        let read = std::fs::metadata(&path).and_then(|m| {
+            if !m.is_file() {
+                Err(std::io::Error::other("it is not a regular file"))
+            } else if m.len() > MAX_PROMPT_FILE_BYTES {
+                Err(std::io::Error::other(format!(
+                    "it is {} bytes; the limit is {MAX_PROMPT_FILE_BYTES}",
+                    m.len()
+                )))
+            } else {
+                std::fs::read(&path)
+            }
+        });
+        match read.map(String::from_utf8) {
+            Ok(Ok(text)) => agent.prompt = text,
+            Ok(Err(_)) => problems.push(problem(format!(
+                "{} is not valid UTF-8 text",
+                path.display()
+            ))),
+            Err(e) => problems.push(problem(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+    problems
 }
 
 /// Reads the file once. `Ok(None)`: there is no file at `path`.

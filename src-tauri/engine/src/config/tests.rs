@@ -364,3 +364,35 @@ fn listen_takes_localhost_like_the_command_line() {
         "{err}"
     );
 }
+
+#[test]
+fn prompt_files_are_read_relative_to_the_config_or_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flightdeck.toml");
+    std::fs::write(dir.path().join("p.j2"), "From a file: {{ x }}").unwrap();
+    std::fs::write(dir.path().join("bin.j2"), [0xff, 0xfe, 0x00]).unwrap();
+    let agent = |extra: &str| {
+        format!(
+            "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nkey = \"none\"\n\
+             [agents.a]\nroute = \"p/m\"\n{extra}\n"
+        )
+    };
+    let load = |text: String| {
+        std::fs::write(&path, text).unwrap();
+        Config::load_with_env(Some(&path), true, std::iter::empty())
+    };
+    let ok = load(agent("prompt_file = \"p.j2\"")).unwrap();
+    assert_eq!(ok.agents["a"].prompt, "From a file: {{ x }}");
+    assert_eq!(ok.agents["a"].prompt_file.as_deref(), Some("p.j2"));
+    let cases = [
+        ("prompt = \"x\"\nprompt_file = \"p.j2\"", "not both"),
+        ("prompt_file = \"nope.j2\"", "cannot read"),
+        ("prompt_file = \"bin.j2\"", "not valid UTF-8"),
+        ("prompt_file = \".\"", "not a regular file"),
+        ("", "needs a prompt template"),
+    ];
+    for (extra, want) in cases {
+        let err = load(agent(extra)).unwrap_err().to_string();
+        assert!(err.contains(want), "{extra}: {err}");
+    }
+}

@@ -112,6 +112,8 @@ impl ConfigWatcher {
                 armed = watches.sync(&shared, &signal, &handle, force);
                 let reloaded = reload(&handle);
                 if reloaded.is_news() {
+                    // The new config may name other prompt files: watch those.
+                    armed = watches.sync(&shared, &signal, &handle, false);
                     publish(Event::Config(reloaded.into_event()));
                 }
             }
@@ -255,6 +257,13 @@ impl Watches {
         {
             want.push(target_dir.clone());
         }
+        // The agents' prompt files, and their directories.
+        let prompts = super::load::prompt_files(&handle.current(), &self.dir);
+        for dir in prompts.iter().filter_map(|p| p.parent()) {
+            if !want.iter().any(|w| w == dir) {
+                want.push(dir.to_path_buf());
+            }
+        }
         let mut failures = Vec::new();
         // A missing directory at the default location is normal (no config yet): not a warning.
         let mut serious = handle.source().required;
@@ -290,6 +299,7 @@ impl Watches {
         if let Ok(mut interest) = signal.interest.lock() {
             interest.files = std::iter::once(self.file.clone())
                 .chain(self.target.iter().map(|(_, f)| f.clone()))
+                .chain(prompts)
                 .collect();
             interest.dirs = self.watched.clone();
         }

@@ -209,3 +209,58 @@ async fn a_symlinked_config_follows_its_target() {
     assert_eq!(w.next().await.outcome, ConfigOutcome::Applied);
     assert_eq!(w.interval(), 800);
 }
+
+/// An agent whose prompt is in `prompts/greet.j2`, next to the config in a subdirectory.
+const PROMPT_FILE_CONFIG: &str = r#"
+[providers.p]
+kind = "openai"
+base_url = "http://127.0.0.1:9"
+key = "none"
+[agents.greeter]
+route = "p/m"
+prompt_file = "prompts/greet.j2"
+"#;
+
+#[tokio::test]
+async fn a_prompt_file_is_read_with_the_config_and_its_changes_reload_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flightdeck.toml");
+    std::fs::create_dir(dir.path().join("prompts")).unwrap();
+    let prompt = dir.path().join("prompts/greet.j2");
+    std::fs::write(&prompt, "Hello {{ name }}").unwrap();
+    std::fs::write(&path, PROMPT_FILE_CONFIG).unwrap();
+    let mut w = watch(&path, true);
+    let greeter = |w: &Watched| w.handle.current().agents["greeter"].prompt.clone();
+    assert_eq!(greeter(&w), "Hello {{ name }}");
+
+    // Only the prompt file changes: the config reloads with the new text.
+    std::fs::write(&prompt, "Good day {{ name }}").unwrap();
+    let ev = w.next().await;
+    assert_eq!(ev.outcome, ConfigOutcome::Applied, "{ev:?}");
+    assert_eq!(ev.changed, vec!["agents.greeter.prompt".to_string()]);
+    assert_eq!(greeter(&w), "Good day {{ name }}");
+    w.assert_quiet().await;
+
+    // A template that does not parse is rejected and the old one stays; fixing it applies.
+    std::fs::write(&prompt, "Hi {% if %}").unwrap();
+    let ev = w.next().await;
+    assert_eq!(ev.outcome, ConfigOutcome::Rejected, "{ev:?}");
+    assert!(
+        ev.message.contains("agents.greeter.prompt"),
+        "{}",
+        ev.message
+    );
+    assert_eq!(greeter(&w), "Good day {{ name }}");
+    std::fs::write(&prompt, "Hi {{ name }}").unwrap();
+    assert_eq!(w.next().await.outcome, ConfigOutcome::Applied);
+    assert_eq!(greeter(&w), "Hi {{ name }}");
+
+    // A missing file is an error naming it; bringing it back applies again.
+    std::fs::remove_file(&prompt).unwrap();
+    let ev = w.next().await;
+    assert_eq!(ev.outcome, ConfigOutcome::Rejected, "{ev:?}");
+    assert!(ev.message.contains("greet.j2"), "{}", ev.message);
+    std::fs::write(&prompt, "Back {{ name }}").unwrap();
+    assert_eq!(w.next().await.outcome, ConfigOutcome::Applied);
+    assert_eq!(greeter(&w), "Back {{ name }}");
+}
