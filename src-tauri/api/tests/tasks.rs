@@ -632,6 +632,95 @@ async fn a_long_conversation_is_cut_to_the_context_oldest_turns_first() {
 }
 
 #[tokio::test]
+async fn a_long_conversation_is_summarised_instead_of_cut_when_the_agent_asks() {
+    let g = gateway(|c| {
+        c.models
+            .insert("up/m1".into(), toml::from_str("context_tokens = 300").unwrap());
+        c.agents.insert(
+            "long".into(),
+            agent(
+                "route = \"solo\"\nprompt = \"Summarize: {{ text }}\"\nmax_reasks = 3\nmax_tokens = 50\n\
+                 memory = { strategy = \"summarize\", max_tokens = 40 }\n\
+                 output_schema = { type = \"object\", properties = { summary = { type = \"string\" } }, required = [\"summary\"] }\n",
+            ),
+        );
+    })
+    .await;
+    // Three wordy wrong answers; the fourth call would not fit: the older turns are
+    // summarised first (the summary call takes the next scripted answer), then it goes on.
+    let wordy = vec!["blah"; 60].join(" ");
+    for _ in 0..3 {
+        g.up.script(step(json!({"kind": "reply", "text": wordy})));
+    }
+    g.up.script(step(
+        json!({"kind": "reply", "text": "Two wordy answers that were not JSON."}),
+    ));
+    g.up.script(step(
+        json!({"kind": "reply", "text": "{\"summary\": \"ok\"}"}),
+    ));
+    let id = enqueue(
+        &g,
+        json!({"agent": "long", "input": {"text": vec!["word"; 20].join(" ")}}),
+    )
+    .await
+    .json["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = until(&g, &id, "succeeded").await;
+    let kinds: Vec<&str> = t["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "model", "reask", "model", "reask", "model", "reask", "summary", "model"
+        ]
+    );
+    // The summary names the steps it stands for (kept: all 8 are stored), and its call is
+    // in the ledger with the task's.
+    let summary = &t["steps"][6];
+    assert_eq!(summary["detail"], json!({"from": 0, "to": 3, "turns": 4}));
+    assert_eq!(t["calls"].as_array().unwrap().len(), 5);
+    assert!(
+        t["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == summary["call_id"])
+    );
+    // The last call: nothing dropped, four turns summarised, within the budget.
+    let last = &t["steps"][7]["detail"]["context"];
+    assert_eq!(last["dropped"], 0, "{last}");
+    assert_eq!(last["summarized"], 4, "{last}");
+    assert!(last["used"].as_u64().unwrap() <= 250, "{last}");
+    // What the provider got: the summary in the system text, the prompt, the latest turns.
+    let sent = g.up.calls();
+    let calls: Vec<&Value> = sent.recent.iter().map(|c| &c.body).collect();
+    let summary_call = calls[calls.len() - 2];
+    assert!(summary_call.to_string().contains("blah"), "{summary_call}");
+    assert_eq!(summary_call["max_tokens"], 40);
+    let final_call = calls[calls.len() - 1];
+    let messages = final_call["messages"].as_array().unwrap();
+    let system = messages[0]["content"].to_string();
+    assert!(system.contains("Two wordy answers"), "{final_call}");
+    assert!(
+        messages[1]["content"]
+            .to_string()
+            .contains("Summarize: word"),
+        "{final_call}"
+    );
+    assert_eq!(
+        messages.len(),
+        4,
+        "system, prompt, the last answer and re-ask: {final_call}"
+    );
+}
+
+#[tokio::test]
 async fn a_provider_limit_holds_tasks_of_every_agent_that_starts_on_it() {
     let g = gateway(|c| {
         c.agents.insert(

@@ -599,6 +599,8 @@ export type components = {
             max_steps?: number;
             /** Format: int32 */
             max_tokens?: number | null;
+            /** @description What happens to turns that no longer fit the context (`[agents.<name>.memory]`). */
+            memory?: components["schemas"]["MemoryConfig"];
             /** @description JSON Schema the answer must match (a table, or JSON text); none: free text. */
             output_schema?: Record<string, never> | null;
             /**
@@ -1182,6 +1184,27 @@ export type components = {
          * @enum {string}
          */
         LogFormat: "text" | "json";
+        /** @description `[agents.<name>.memory]`. */
+        MemoryConfig: {
+            /**
+             * Format: int32
+             * @description The latest messages never summarised.
+             */
+            keep_recent?: number;
+            /**
+             * Format: int32
+             * @description Longest summary, in tokens.
+             */
+            max_tokens?: number;
+            /** @description The route (or `provider/model`) that writes summaries; default: the agent's own. */
+            route?: string | null;
+            strategy?: components["schemas"]["MemoryStrategy"];
+        };
+        /**
+         * @description What happens to turns that no longer fit the context budget.
+         * @enum {string}
+         */
+        MemoryStrategy: "truncate" | "summarize";
         /** @description One turn of the conversation. */
         Message: {
             content?: components["schemas"]["ContentPart"][];
@@ -1975,7 +1998,7 @@ export type components = {
          * @description What a step of a task was.
          * @enum {string}
          */
-        StepKind: "model" | "tool" | "reask";
+        StepKind: "model" | "tool" | "reask" | "summary";
         /**
          * @description One step: an agent (or a capability) given the run's input, the step's own `input`
          *     fields, and the output of every step it `needs` (as a variable named after that step).
@@ -2335,6 +2358,8 @@ export type HopOutcome = components['schemas']['HopOutcome'];
 export type ListenerState = components['schemas']['ListenerState'];
 export type LogConfig = components['schemas']['LogConfig'];
 export type LogFormat = components['schemas']['LogFormat'];
+export type MemoryConfig = components['schemas']['MemoryConfig'];
+export type MemoryStrategy = components['schemas']['MemoryStrategy'];
 export type Message = components['schemas']['Message'];
 export type MetricsSample = components['schemas']['MetricsSample'];
 export type ModelConfig = components['schemas']['ModelConfig'];

@@ -43,12 +43,21 @@ function StateBadge({ state }: { state: TaskState }) {
 }
 
 /** A model step's context budget (`detail.context`), if it has one. */
-function contextOf(detail: unknown): { budget: number; used: number; dropped: number } | null {
+function contextOf(detail: unknown): { budget: number; used: number; dropped: number; summarized: number } | null {
   if (typeof detail !== "object" || detail === null || !("context" in detail)) return null;
   const c: unknown = detail.context;
   if (typeof c !== "object" || c === null) return null;
-  const { budget, used, dropped } = c as Record<string, unknown>;
-  return typeof budget === "number" && typeof used === "number" && typeof dropped === "number" ? { budget, used, dropped } : null;
+  const { budget, used, dropped, summarized } = c as Record<string, unknown>;
+  return typeof budget === "number" && typeof used === "number" && typeof dropped === "number"
+    ? { budget, used, dropped, summarized: typeof summarized === "number" ? summarized : 0 }
+    : null;
+}
+
+/** What a summary step stands for (`detail.from`..`detail.to`). */
+function summaryOf(detail: unknown): string {
+  if (typeof detail !== "object" || detail === null) return "";
+  const { from, to } = detail as Record<string, unknown>;
+  return typeof from === "number" && typeof to === "number" ? ` of steps ${String(from + 1)}–${String(to + 1)}` : "";
 }
 
 function columns(now: number): Column<Task>[] {
@@ -229,7 +238,14 @@ function TaskDetail({ id }: { id: string }) {
           const call = t.calls.find((c) => c.id === s.call_id);
           return (
             <li key={`s${String(s.step)}`} data-testid="timeline-step" data-kind={s.kind}>
-              Step {s.step + 1}: {s.kind === "model" ? "model call" : s.kind === "tool" ? `tool ${s.name ?? ""}` : "asked again"}
+              Step {s.step + 1}:{" "}
+              {s.kind === "model"
+                ? "model call"
+                : s.kind === "tool"
+                  ? `tool ${s.name ?? ""}`
+                  : s.kind === "summary"
+                    ? `summary${summaryOf(s.detail)}`
+                    : "asked again"}
               {call ? (
                 <span className="muted small" data-testid="timeline-call">
                   {" "}
@@ -244,7 +260,8 @@ function TaskDetail({ id }: { id: string }) {
                 const c = s.kind === "model" ? contextOf(s.detail) : null;
                 return c ? (
                   <div className="muted small" data-testid="timeline-context">
-                    context: {c.used} of {c.budget} tokens{c.dropped ? `, ${String(c.dropped)} earlier messages left out` : ""}
+                    context: {c.used} of {c.budget} tokens{c.summarized ? `, ${String(c.summarized)} earlier messages summarized` : ""}
+                    {c.dropped ? `, ${String(c.dropped)} earlier messages left out` : ""}
                   </div>
                 ) : null;
               })()}

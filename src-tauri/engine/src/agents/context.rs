@@ -28,6 +28,8 @@ pub struct Fit {
     pub used: u64,
     /// Messages left out, oldest first.
     pub dropped: usize,
+    /// Messages a summary stands for (memory compression; see `memory.rs`).
+    pub summarized: usize,
 }
 
 /// The budget of a call to models with `context` tokens, answering in up to `max_tokens`.
@@ -62,6 +64,7 @@ pub fn fit(request: &mut ChatRequest, budget: u64) -> Result<Fit, u64> {
             budget,
             used,
             dropped: 0,
+            summarized: 0,
         });
     }
     let n = request.messages.len();
@@ -110,6 +113,7 @@ pub fn fit(request: &mut ChatRequest, budget: u64) -> Result<Fit, u64> {
         budget,
         used,
         dropped,
+        summarized: 0,
     })
 }
 

@@ -11,6 +11,7 @@
 //! through [`crate::providers::Providers`].
 
 pub mod context;
+pub mod memory;
 pub mod metrics;
 pub mod output;
 pub mod run;

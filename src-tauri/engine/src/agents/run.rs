@@ -140,7 +140,7 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
         None => None,
     };
     let tools = tools_of(a.agent);
-    let mut messages = vec![Message::text(Role::User, prompt)];
+    let prompt = Message::text(Role::User, prompt);
     let done = a.queue.steps(&task.id, None).await?;
     let mut model_steps = 0u32;
     let mut reasks = 0u32;
@@ -148,10 +148,13 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
         match s.kind {
             StepKind::Model => model_steps += 1,
             StepKind::Reask => reasks += 1,
-            StepKind::Tool => {}
+            StepKind::Tool | StepKind::Summary => {}
         }
-        messages.push(s.message.clone());
     }
+    // The conversation: the prompt, every recorded step, the latest summary in place of the
+    // turns it replaced.
+    let mut conversation = super::memory::rebuild(prompt.clone(), &done);
+    let mut messages = conversation.messages();
     let mut next_step = u32::try_from(done.len()).unwrap_or(u32::MAX);
     loop {
         if a.cancelled.load(Ordering::Relaxed) {
@@ -244,9 +247,20 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
                 if model_steps >= a.agent.max_steps {
                     return Err(RunError::StepLimit(a.agent.max_steps));
                 }
+                if let Some(context) = a.context_tokens
+                    && a.agent.memory.strategy == super::memory::MemoryStrategy::Summarize
+                    && !fits(&a, context, &system, &conversation, &messages, &tools)
+                    && summarize(&a, &mut next_step, &prompt).await?
+                {
+                    let steps = a.queue.steps(&task.id, None).await?;
+                    conversation = super::memory::rebuild(prompt.clone(), &steps);
+                    messages = conversation.messages();
+                }
+                let mut system = system.clone();
+                system.extend(conversation.summary_system());
                 let mut request = ChatRequest {
                     model: a.agent.route.clone(),
-                    system: system.clone(),
+                    system,
                     messages: messages.clone(),
                     tools: tools.clone(),
                     max_tokens: a.agent.max_tokens,
@@ -265,10 +279,10 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
                 let fitted = match a.context_tokens {
                     Some(context) => {
                         let budget = super::context::budget(context, a.agent.max_tokens);
-                        Some(
-                            super::context::fit(&mut request, budget)
-                                .map_err(|needed| RunError::ContextOverflow { needed, budget })?,
-                        )
+                        let mut fit = super::context::fit(&mut request, budget)
+                            .map_err(|needed| RunError::ContextOverflow { needed, budget })?;
+                        fit.summarized = conversation.summarized;
+                        Some(fit)
                     }
                     None => None,
                 };
@@ -337,11 +351,92 @@ async fn record(
                 StepKind::Model => "model",
                 StepKind::Tool => "tool",
                 StepKind::Reask => "reask",
+                StepKind::Summary => "summary",
             },
         ])
         .inc();
     *next += 1;
     Ok(())
+}
+
+/// Whether the next call fits the context budget without leaving anything out.
+fn fits(
+    a: &Attempt<'_>,
+    context: u64,
+    system: &[String],
+    conversation: &super::memory::Conversation,
+    messages: &[Message],
+    tools: &[Tool],
+) -> bool {
+    let mut system = system.to_vec();
+    system.extend(conversation.summary_system());
+    let mut probe = ChatRequest {
+        system,
+        messages: messages.to_vec(),
+        tools: tools.to_vec(),
+        ..ChatRequest::default()
+    };
+    let budget = super::context::budget(context, a.agent.max_tokens);
+    matches!(super::context::fit(&mut probe, budget), Ok(f) if f.dropped == 0)
+}
+
+/// Summarises the older turns of the task's conversation by a model call and records the
+/// summary step. `false`: nothing was worth summarising (truncation takes over).
+async fn summarize(
+    a: &Attempt<'_>,
+    next_step: &mut u32,
+    prompt: &Message,
+) -> Result<bool, RunError> {
+    let task = &a.lease.task;
+    let steps = a.queue.steps(&task.id, None).await?;
+    let conversation = super::memory::rebuild(prompt.clone(), &steps);
+    let Some((first, last)) = super::memory::span(&conversation, a.agent.memory.keep_recent) else {
+        return Ok(false);
+    };
+    let (Some(from), Some(to)) = (
+        conversation.messages[first].0,
+        conversation.messages[last].0,
+    ) else {
+        return Ok(false);
+    };
+    let turns: Vec<Message> = conversation.messages[first..=last]
+        .iter()
+        .map(|(_, m)| m.clone())
+        .collect();
+    let text = super::memory::transcript(conversation.summary.as_deref(), &turns);
+    let request = ChatRequest {
+        model: a
+            .agent
+            .memory
+            .route
+            .clone()
+            .unwrap_or_else(|| a.agent.route.clone()),
+        system: vec![super::memory::SUMMARY_INSTRUCTIONS.to_string()],
+        messages: vec![Message::text(Role::User, text)],
+        max_tokens: Some(a.agent.memory.max_tokens),
+        temperature: Some(0.0),
+        ..ChatRequest::default()
+    };
+    let mut ctx = CallContext::new(format!("agent:{}", a.agent_name), Protocol::Internal);
+    ctx.agent = Some(a.agent_name.to_string());
+    ctx.task_id = Some(task.id.clone());
+    let done = a
+        .providers
+        .complete(request, ctx)
+        .await
+        .map_err(RunError::Provider)?;
+    let summary = Message::text(Role::System, done.response.text.clone());
+    record(
+        a,
+        next_step,
+        StepKind::Summary,
+        Some(done.call_id.clone()),
+        None,
+        &summary,
+        Some(json!({"from": from, "to": to, "turns": turns.len()})),
+    )
+    .await?;
+    Ok(true)
 }
 
 /// Runs a tool the model asked for: `(result text, is_error)`. Only the agent's own tools run.

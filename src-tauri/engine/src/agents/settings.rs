@@ -83,6 +83,9 @@ pub struct AgentConfig {
     /// Longest one attempt may run.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// What happens to turns that no longer fit the context (`[agents.<name>.memory]`).
+    #[serde(default)]
+    pub memory: super::memory::MemoryConfig,
     /// Tasks enqueued on a schedule (`[[agents.<name>.schedules]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<ScheduleConfig>,
@@ -201,6 +204,23 @@ pub fn violations(config: &Config) -> Vec<(String, String)> {
                     "must be between 0 and 604800 (a week)".into(),
                 ));
             }
+        }
+        if let Some(route) = &a.memory.route
+            && let Err(reason) = route_problem(config, route)
+        {
+            out.push((key("memory.route"), reason));
+        }
+        if !(16..=32_768).contains(&a.memory.max_tokens) {
+            out.push((
+                key("memory.max_tokens"),
+                "must be between 16 and 32768".into(),
+            ));
+        }
+        if !(1..=100).contains(&a.memory.keep_recent) {
+            out.push((
+                key("memory.keep_recent"),
+                "must be between 1 and 100".into(),
+            ));
         }
         if let Some(t) = a.temperature
             && !(0.0..=2.0).contains(&t)

@@ -208,16 +208,20 @@ pub enum StepKind {
     Tool,
     /// The answer did not match the output schema: the model is asked again.
     Reask,
+    /// Older turns summarised by a model call (`detail`: `{"from", "to"}`, the steps it
+    /// replaces in the conversation; they stay recorded).
+    Summary,
 }
 
 impl StoredEnum for StepKind {
-    const ALL: &'static [Self] = &[Self::Model, Self::Tool, Self::Reask];
+    const ALL: &'static [Self] = &[Self::Model, Self::Tool, Self::Reask, Self::Summary];
 
     fn as_db(self) -> &'static str {
         match self {
             Self::Model => "model",
             Self::Tool => "tool",
             Self::Reask => "reask",
+            Self::Summary => "summary",
         }
     }
 }
