@@ -558,6 +558,10 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
       });
       await p.waitForSelector(byTestId("agent-drawer"), { state: "visible" });
       await p.waitForSelector(`${byTestId("template-version")}[data-version="1"]`);
+      // Its figures: the task that succeeded, and what its call cost ($2/M in, $8/M out).
+      await p.waitForFunction(() => document.querySelector('[data-testid="agent-stats-success"]')?.textContent?.includes("100.0 %"));
+      assert.match((await p.textContent(byTestId("agent-stats-tasks"))) ?? "", /^1 · 1 succeeded/);
+      assert.match((await p.textContent(byTestId("agent-stats-cost"))) ?? "", /per task/);
       await p.fill(byTestId("preview-input"), '{"name": "Grace"}');
       await p.waitForFunction(() => document.querySelector('[data-testid="preview-output"]')?.textContent?.includes("Greet Grace"));
       await p.fill(byTestId("preview-input"), '{"nom": "Grace"}');

@@ -206,6 +206,72 @@ pub async fn get_agent(
         })
 }
 
+/// The window of `GET /api/v1/agents/{name}/stats`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    /// Tasks created (and calls started) at or after this time; default: 24 hours ago.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// An agent's figures over a window: its tasks (success rate, retries, durations, steps,
+/// validation) and its calls (latency, fallbacks, cost).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentStats {
+    pub agent: String,
+    pub since: chrono::DateTime<chrono::Utc>,
+    pub tasks: flightdeck_engine::orchestrator::AgentTaskStats,
+    pub calls: flightdeck_engine::providers::ledger::CallTotals,
+    /// The calls' known cost per finished task, USD (absent before any finished).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_per_task: Option<String>,
+}
+
+/// One agent's figures over a window (default: the last 24 hours).
+#[utoipa::path(get, path = "/agents/{name}/stats", tag = "agents",
+    params(("name" = String, Path, description = "The agent's name"), StatsQuery),
+    responses(
+        (status = 200, description = "Its figures", body = AgentStats),
+        (status = 404, description = "No such agent: `unknown_agent`", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn agent_stats(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiQuery(q): ApiQuery<StatsQuery>,
+) -> Result<Json<AgentStats>, ApiError> {
+    if !state.engine.config().current().agents.contains_key(&name) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            flightdeck_engine::ErrorCode::UnknownAgent,
+            format!("no agent named {name:?}"),
+        ));
+    }
+    let now = state.engine.clock().now();
+    let since = q.since.unwrap_or_else(|| now - chrono::Duration::hours(24));
+    let tasks = state
+        .engine
+        .tasks()
+        .queue()
+        .agent_stats(&name, since)
+        .await?;
+    let calls = state
+        .engine
+        .providers()
+        .ledger()
+        .totals(&format!("agent:{name}"), since)
+        .await?;
+    let finished = tasks.succeeded + tasks.failed + tasks.cancelled;
+    let cost_per_task = calls.cost_per(finished);
+    Ok(Json(AgentStats {
+        agent: name,
+        since,
+        tasks,
+        calls,
+        cost_per_task,
+    }))
+}
+
 /// Every version of an agent's prompt templates, newest first (a new version is recorded
 /// each time the config changes the agent's `prompt` or `system`).
 #[utoipa::path(get, path = "/templates/{agent}", tag = "agents",
@@ -396,6 +462,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(requeue_task))
         .routes(routes!(list_agents))
         .routes(routes!(get_agent))
+        .routes(routes!(agent_stats))
         .routes(routes!(template_history, template_edit))
         .routes(routes!(template_diff))
         .routes(routes!(template_preview))

@@ -632,6 +632,73 @@ async fn a_long_conversation_is_cut_to_the_context_oldest_turns_first() {
 }
 
 #[tokio::test]
+async fn an_agents_figures_add_up_its_tasks_and_calls() {
+    let g = with_agents().await;
+    // One task right at once, one after a re-ask.
+    g.up.script(step(
+        json!({"kind": "reply", "text": "{\"summary\": \"a\"}"}),
+    ));
+    let first = enqueue(&g, json!({"agent": "summarize", "input": {"text": "x"}})).await;
+    until(&g, first.json["id"].as_str().unwrap(), "succeeded").await;
+    g.up.script(step(json!({"kind": "reply", "text": "{\"words\": 1}"})));
+    g.up.script(step(
+        json!({"kind": "reply", "text": "{\"summary\": \"b\"}"}),
+    ));
+    let second = enqueue(&g, json!({"agent": "summarize", "input": {"text": "y"}})).await;
+    until(&g, second.json["id"].as_str().unwrap(), "succeeded").await;
+    g.engine.providers().ledger().flush().await;
+    let r = send(
+        &g.app,
+        authed(get("/api/v1/agents/summarize/stats"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    let t = &r.json["tasks"];
+    assert_eq!(t["tasks"], 2);
+    assert_eq!(t["succeeded"], 2);
+    assert_eq!(t["success_rate"], 1.0);
+    assert_eq!(t["attempts"], 2);
+    assert_eq!(t["retries"], 0);
+    assert_eq!(t["model_steps"], 3);
+    assert_eq!(t["reasks"], 1);
+    assert_eq!(t["validation_failures"], 1);
+    // 2 passed of 3 checked.
+    assert!((t["validation_pass_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(t["steps_per_task"], 2.0);
+    let c = &r.json["calls"];
+    assert_eq!(c["calls"], 3);
+    assert_eq!(c["ok"], 3);
+    assert_eq!(c["unpriced"], 0);
+    let cost: f64 = c["cost"].as_str().unwrap().parse().unwrap();
+    assert!(cost > 0.0, "{c}");
+    let per: f64 = r.json["cost_per_task"].as_str().unwrap().parse().unwrap();
+    assert!((per * 2.0 - cost).abs() < 1e-7, "{}", r.json);
+    // A window after the tasks has none; an unknown agent is named.
+    let later = send(
+        &g.app,
+        authed(get(
+            "/api/v1/agents/summarize/stats?since=2999-01-01T00:00:00Z",
+        ))
+        .body(axum::body::Body::empty())
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(later.json["tasks"]["tasks"], 0);
+    assert!(later.json["cost_per_task"].is_null());
+    let none = send(
+        &g.app,
+        authed(get("/api/v1/agents/ghost/stats"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND);
+    assert_eq!(none.json["error"]["code"], "unknown_agent");
+}
+
+#[tokio::test]
 async fn a_long_conversation_is_summarised_instead_of_cut_when_the_agent_asks() {
     let g = gateway(|c| {
         c.models

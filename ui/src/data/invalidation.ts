@@ -2,7 +2,7 @@
 // an event of topic T invalidates every query under [T]; metrics samples are shown from the
 // feed itself and invalidate nothing. A (re)connection after the first may follow a node
 // restart or a resync (events no longer kept), so it invalidates everything.
-import type { QueryClient } from "@tanstack/react-query";
+import type { Query, QueryClient } from "@tanstack/react-query";
 import type { CallRecord, ServerMessage } from "../generated/api";
 import { applyCallEvent } from "./calls";
 
@@ -26,13 +26,38 @@ export function invalidationFor(message: ServerMessage, welcomedBefore: boolean)
   return { kind: "none" };
 }
 
-/** Applies an invalidation; a query already loading is not cancelled (no duplicate request). */
+// Queries an event made stale while they were loading: the answer on its way may predate the
+// change, so they load once more when it lands (see `applyInvalidation`).
+const staleWhileLoading = new WeakSet<Query>();
+const watched = new WeakSet<QueryClient>();
+
+function watch(client: QueryClient): void {
+  if (watched.has(client)) return;
+  watched.add(client);
+  client.getQueryCache().subscribe((event) => {
+    if (event.type !== "updated" || (event.action.type !== "success" && event.action.type !== "error")) return;
+    const query = event.query as Query;
+    if (!staleWhileLoading.has(query)) return;
+    staleWhileLoading.delete(query);
+    void client.invalidateQueries({ queryKey: query.queryKey, exact: true }, { cancelRefetch: false });
+  });
+}
+
+/**
+ * Applies an invalidation. A query already loading is not cancelled (under a burst of events
+ * that would restart it forever); it is marked instead, and loads once more when its current
+ * answer lands, so the change that arrived meanwhile is never missed.
+ */
 export function applyInvalidation(client: QueryClient, inv: Invalidation): void {
   if (inv.kind === "none") return;
   if (inv.kind === "call") {
     applyCallEvent(client, inv.record);
     return;
   }
+  watch(client);
   const filters = inv.kind === "all" ? {} : { queryKey: [inv.topic] };
+  for (const q of client.getQueryCache().findAll(filters)) {
+    if (q.state.fetchStatus === "fetching") staleWhileLoading.add(q);
+  }
   void client.invalidateQueries(filters, { cancelRefetch: false });
 }

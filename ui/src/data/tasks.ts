@@ -36,6 +36,14 @@ export function agentsQuery(api: Api) {
   });
 }
 
+/** An agent's figures over the last 24 hours (stale with every `tasks` event). */
+export function agentStatsQuery(api: Api, agent: string) {
+  return queryOptions({
+    queryKey: ["tasks", "agent-stats", agent] as const,
+    queryFn: ({ signal }) => ok(api.GET("/api/v1/agents/{name}/stats", { params: { path: { name: agent } }, signal })),
+  });
+}
+
 export function templatesQuery(api: Api, agent: string) {
   return queryOptions({
     queryKey: ["config", "templates", agent] as const,

@@ -38,6 +38,23 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/agents/{name}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One agent's figures over a window (default: the last 24 hours). */
+        get: operations["agent_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/calls": {
         parameters: {
             query?: never;
@@ -638,6 +655,86 @@ export type components = {
             /** @description A hash of the definition: changes with every edit of it. */
             version: string;
         };
+        /**
+         * @description An agent's figures over a window: its tasks (success rate, retries, durations, steps,
+         *     validation) and its calls (latency, fallbacks, cost).
+         */
+        AgentStats: {
+            agent: string;
+            calls: components["schemas"]["CallTotals"];
+            /** @description The calls' known cost per finished task, USD (absent before any finished). */
+            cost_per_task?: string | null;
+            /** Format: date-time */
+            since: string;
+            tasks: components["schemas"]["AgentTaskStats"];
+        };
+        /** @description What an agent's tasks over a window add up to (`GET /api/v1/agents/{name}/stats`). */
+        AgentTaskStats: {
+            /**
+             * Format: int64
+             * @description Attempts made (parked ones, which spend nothing, left out).
+             */
+            attempts: number;
+            /** Format: int64 */
+            cancelled: number;
+            /**
+             * Format: double
+             * @description Duration of the attempts that succeeded, in ms.
+             */
+            duration_p50_ms?: number | null;
+            /** Format: double */
+            duration_p95_ms?: number | null;
+            /**
+             * Format: int64
+             * @description Failed or dead-lettered.
+             */
+            failed: number;
+            /** Format: int64 */
+            model_steps: number;
+            /**
+             * Format: int64
+             * @description Not finished yet.
+             */
+            open: number;
+            /** Format: int64 */
+            reasks: number;
+            /**
+             * Format: int64
+             * @description Attempts beyond each task's first.
+             */
+            retries: number;
+            /** Format: int64 */
+            steps: number;
+            /**
+             * Format: double
+             * @description Steps per finished task.
+             */
+            steps_per_task?: number | null;
+            /** Format: int64 */
+            succeeded: number;
+            /**
+             * Format: double
+             * @description Succeeded out of succeeded + failed (cancelled ones left out).
+             */
+            success_rate?: number | null;
+            /** Format: int64 */
+            summaries: number;
+            /** Format: int64 */
+            tasks: number;
+            /** Format: int64 */
+            tool_steps: number;
+            /**
+             * Format: int64
+             * @description Answers that did not match the output schema (re-asks, and last answers that failed
+             *     the task).
+             */
+            validation_failures: number;
+            /**
+             * Format: double
+             * @description Answers that passed out of all checked.
+             */
+            validation_pass_rate?: number | null;
+        };
         /** @description The aggregation of a run. */
         Aggregate: {
             /** @description `vote`: the field voted on: a top-level field of each result, or a JSON pointer. */
@@ -781,6 +878,41 @@ export type components = {
              */
             ttft_us?: number | null;
             usage: components["schemas"]["Usage"];
+        };
+        /** @description The calls of one client over a window, added up (cost exactly, in `Decimal`). */
+        CallTotals: {
+            /** Format: int64 */
+            cache_hits: number;
+            /** Format: int64 */
+            calls: number;
+            /** @description USD, exact, over the calls with a price. */
+            cost: string;
+            /**
+             * Format: int64
+             * @description Answered by another hop than the first of the chain.
+             */
+            fallbacks: number;
+            /** Format: int64 */
+            input_tokens: number;
+            /**
+             * Format: double
+             * @description Latency of the `ok` calls, in ms.
+             */
+            latency_p50_ms?: number | null;
+            /** Format: double */
+            latency_p95_ms?: number | null;
+            /**
+             * Format: int64
+             * @description Calls that ended `ok`.
+             */
+            ok: number;
+            /** Format: int64 */
+            output_tokens: number;
+            /**
+             * Format: int64
+             * @description Calls whose cost is unknown (no price): `cost` leaves them out.
+             */
+            unpriced: number;
         };
         /** @description What a client sends. */
         ClientMessage: {
@@ -2317,6 +2449,8 @@ export type components = {
 };
 export type AgentConfig = components['schemas']['AgentConfig'];
 export type AgentInfo = components['schemas']['AgentInfo'];
+export type AgentStats = components['schemas']['AgentStats'];
+export type AgentTaskStats = components['schemas']['AgentTaskStats'];
 export type Aggregate = components['schemas']['Aggregate'];
 export type AggregateMode = components['schemas']['AggregateMode'];
 export type AnswerGroup = components['schemas']['AnswerGroup'];
@@ -2328,6 +2462,7 @@ export type BreakerState = components['schemas']['BreakerState'];
 export type CacheSettings = components['schemas']['CacheSettings'];
 export type CallOutcome = components['schemas']['CallOutcome'];
 export type CallRecord = components['schemas']['CallRecord'];
+export type CallTotals = components['schemas']['CallTotals'];
 export type ClientMessage = components['schemas']['ClientMessage'];
 export type Config = components['schemas']['Config'];
 export type ConfigEvent = components['schemas']['ConfigEvent'];
@@ -2486,6 +2621,47 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AgentInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such agent: `unknown_agent` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    agent_stats: {
+        parameters: {
+            query?: {
+                /** @description Tasks created (and calls started) at or after this time; default: 24 hours ago. */
+                since?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The agent's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Its figures */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentStats"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -10,9 +10,9 @@ import { ApiError } from "../backend/apiError";
 import { useApi } from "../api/context";
 import { ErrorNote, Skeleton } from "../components/Panel";
 import { useToasts } from "../components/Toasts";
-import { templateDiffQuery, templatesQuery } from "../data/tasks";
+import { agentStatsQuery, templateDiffQuery, templatesQuery } from "../data/tasks";
 import { formatTimestamp } from "../format";
-import type { AgentInfo, PreviewResponse } from "../generated/api";
+import type { AgentInfo, AgentStats, PreviewResponse } from "../generated/api";
 
 function DiffView({ text }: { text: string }) {
   if (!text) return <p className="muted small">No difference.</p>;
@@ -125,9 +125,49 @@ function Preview({ agent }: { agent: AgentInfo }) {
   );
 }
 
+const pct = (v: number | null | undefined) => (v === null || v === undefined ? "—" : `${(v * 100).toFixed(1)} %`);
+const ms = (v: number | null | undefined) => (v === null || v === undefined ? "—" : `${Math.round(v).toLocaleString()} ms`);
+
+/** Its tasks and calls over the last 24 hours. */
+function Figures({ stats }: { stats: AgentStats }) {
+  const t = stats.tasks;
+  const c = stats.calls;
+  return (
+    <dl className="kv" data-testid="agent-stats">
+      <dt>Tasks (24 h)</dt>
+      <dd data-testid="agent-stats-tasks">
+        {t.tasks} · {t.succeeded} succeeded · {t.failed} failed · {t.open} open
+      </dd>
+      <dt>Success rate</dt>
+      <dd data-testid="agent-stats-success">{pct(t.success_rate)}</dd>
+      <dt>Validation pass rate</dt>
+      <dd>{pct(t.validation_pass_rate)}</dd>
+      <dt>Attempt duration</dt>
+      <dd>
+        p50 {ms(t.duration_p50_ms)} · p95 {ms(t.duration_p95_ms)}
+      </dd>
+      <dt>Retries · steps per task</dt>
+      <dd>
+        {t.retries} · {t.steps_per_task === null || t.steps_per_task === undefined ? "—" : t.steps_per_task.toFixed(1)}
+      </dd>
+      <dt>Calls</dt>
+      <dd>
+        {c.calls} · {c.fallbacks} fallbacks · {c.cache_hits} cache hits · p50 {ms(c.latency_p50_ms)}
+      </dd>
+      <dt>Cost</dt>
+      <dd data-testid="agent-stats-cost">
+        ${c.cost}
+        {stats.cost_per_task ? ` · $${stats.cost_per_task} per task` : ""}
+        {c.unpriced ? ` · ${String(c.unpriced)} calls without a price` : ""}
+      </dd>
+    </dl>
+  );
+}
+
 export function AgentDetail({ agent }: { agent: AgentInfo }) {
   const api = useApi();
   const versions = useQuery(templatesQuery(api, agent.name));
+  const stats = useQuery(agentStatsQuery(api, agent.name));
   const [picked, setPicked] = useState<number | null>(null);
   const latest = versions.data?.[0]?.version ?? null;
   const to = picked ?? latest;
@@ -144,6 +184,9 @@ export function AgentDetail({ agent }: { agent: AgentInfo }) {
         <dt>Tools</dt>
         <dd>{agent.tools?.join(", ") || "—"}</dd>
       </dl>
+      <h3 className="drawer-sub">Figures</h3>
+      {stats.error ? <ErrorNote error={stats.error} onRetry={() => void stats.refetch()} /> : null}
+      {stats.data ? <Figures stats={stats.data} /> : !stats.error ? <Skeleton className="skeleton-wide" /> : null}
       <h3 className="drawer-sub">Template history</h3>
       {versions.error ? <ErrorNote error={versions.error} onRetry={() => void versions.refetch()} /> : null}
       {versions.data ? (

@@ -336,6 +336,44 @@ pub enum Failure {
     Permanent,
 }
 
+/// What an agent's tasks over a window add up to (`GET /api/v1/agents/{name}/stats`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentTaskStats {
+    pub tasks: u64,
+    pub succeeded: u64,
+    /// Failed or dead-lettered.
+    pub failed: u64,
+    pub cancelled: u64,
+    /// Not finished yet.
+    pub open: u64,
+    /// Succeeded out of succeeded + failed (cancelled ones left out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_rate: Option<f64>,
+    /// Attempts made (parked ones, which spend nothing, left out).
+    pub attempts: u64,
+    /// Attempts beyond each task's first.
+    pub retries: u64,
+    /// Duration of the attempts that succeeded, in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_p95_ms: Option<f64>,
+    pub steps: u64,
+    pub model_steps: u64,
+    pub tool_steps: u64,
+    pub reasks: u64,
+    pub summaries: u64,
+    /// Answers that did not match the output schema (re-asks, and last answers that failed
+    /// the task).
+    pub validation_failures: u64,
+    /// Answers that passed out of all checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_pass_rate: Option<f64>,
+    /// Steps per finished task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps_per_task: Option<f64>,
+}
+
 /// The payload of the `tasks` feed topic: a task changed state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskEvent {
@@ -750,6 +788,18 @@ impl Queue {
         let id = id.to_string();
         self.store
             .write(move |tx| runs::store::cancel(tx, &id))
+            .await
+    }
+
+    /// What the tasks of `agent` created since `since` add up to.
+    pub async fn agent_stats(
+        &self,
+        agent: &str,
+        since: DateTime<Utc>,
+    ) -> Result<AgentTaskStats, QueueError> {
+        let agent = agent.to_string();
+        self.store
+            .read(move |db| queue::agent_stats(db, &agent, since))
             .await
     }
 

@@ -829,3 +829,74 @@ pub(super) fn load(db: &Db<'_>) -> Result<Vec<(String, u64)>, QueueError> {
         .map(|(a, n)| (a, u64::try_from(n).unwrap_or(0)))
         .collect())
 }
+
+/// The tasks of `agent` created at or after `since`, added up.
+pub(super) fn agent_stats(
+    db: &Db<'_>,
+    agent: &str,
+    since: DateTime<Utc>,
+) -> Result<super::AgentTaskStats, QueueError> {
+    let since = time_to_db(since);
+    let mut s = super::AgentTaskStats::default();
+    let states: Vec<(String, i64)> = db.query_all(
+        "SELECT state, COUNT(*) FROM tasks WHERE agent = ?1 AND created_at >= ?2 GROUP BY state",
+        params![agent, since],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    for (state, n) in states {
+        let n = u64::try_from(n).unwrap_or(0);
+        s.tasks += n;
+        match state.as_str() {
+            "succeeded" => s.succeeded += n,
+            "failed" | "dead" => s.failed += n,
+            "cancelled" => s.cancelled += n,
+            _ => s.open += n,
+        }
+    }
+    let (attempts, tried, output_invalid): (i64, i64, i64) = db.query_one(
+        "SELECT \
+           (SELECT COUNT(*) FROM task_attempts a JOIN tasks t ON t.id = a.task_id \
+              WHERE t.agent = ?1 AND t.created_at >= ?2 AND a.outcome IS NOT 'parked'), \
+           (SELECT COUNT(*) FROM tasks WHERE agent = ?1 AND created_at >= ?2 AND attempt_seq > 0), \
+           (SELECT COUNT(*) FROM tasks WHERE agent = ?1 AND created_at >= ?2 \
+              AND error_code = 'output_invalid')",
+        params![agent, since],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    s.attempts = u64::try_from(attempts).unwrap_or(0);
+    s.retries = s.attempts.saturating_sub(u64::try_from(tried).unwrap_or(0));
+    let mut durations: Vec<f64> = db.query_all(
+        "SELECT a.finished_at - a.started_at FROM task_attempts a JOIN tasks t ON t.id = a.task_id \
+         WHERE t.agent = ?1 AND t.created_at >= ?2 AND a.outcome = 'succeeded'",
+        params![agent, since],
+        |r| r.get::<_, i64>(0).map(|ms| ms as f64),
+    )?;
+    durations.sort_by(f64::total_cmp);
+    s.duration_p50_ms = crate::providers::ledger::quantile(&durations, 0.5);
+    s.duration_p95_ms = crate::providers::ledger::quantile(&durations, 0.95);
+    let kinds: Vec<(String, i64)> = db.query_all(
+        "SELECT s.kind, COUNT(*) FROM task_steps s JOIN tasks t ON t.id = s.task_id \
+         WHERE t.agent = ?1 AND t.created_at >= ?2 GROUP BY s.kind",
+        params![agent, since],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    for (kind, n) in kinds {
+        let n = u64::try_from(n).unwrap_or(0);
+        s.steps += n;
+        match kind.as_str() {
+            "model" => s.model_steps += n,
+            "tool" => s.tool_steps += n,
+            "reask" => s.reasks += n,
+            _ => s.summaries += n,
+        }
+    }
+    let finished = s.succeeded + s.failed;
+    s.success_rate = (finished > 0).then(|| s.succeeded as f64 / finished as f64);
+    let checks_failed = s.reasks + u64::try_from(output_invalid).unwrap_or(0);
+    s.validation_failures = checks_failed;
+    s.validation_pass_rate = (s.succeeded + checks_failed > 0)
+        .then(|| s.succeeded as f64 / (s.succeeded + checks_failed) as f64);
+    let done = s.succeeded + s.failed + s.cancelled;
+    s.steps_per_task = (done > 0).then(|| s.steps as f64 / done as f64);
+    Ok(s)
+}

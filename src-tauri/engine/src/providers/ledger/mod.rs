@@ -34,6 +34,7 @@ use crate::store::{Store, StoreError};
 
 use super::neutral::Usage;
 pub use query::CallFilter;
+pub(crate) use query::quantile;
 
 /// How the call reached Flightdeck.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -367,6 +368,20 @@ impl Ledger {
             .await?)
     }
 
+    /// What the calls of `client` since `since` add up to.
+    pub async fn totals(
+        &self,
+        client: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<CallTotals, LedgerError> {
+        let client = client.to_string();
+        Ok(self
+            .inner
+            .store
+            .read(move |db| query::totals(db, &client, since))
+            .await?)
+    }
+
     /// One call by id.
     pub async fn get(&self, id: &str) -> Result<CallRecord, LedgerError> {
         let owned = id.to_string();
@@ -375,6 +390,46 @@ impl Ledger {
             .read(move |db| query::get(db, &owned))
             .await?
             .ok_or_else(|| LedgerError::NotFound(id.to_string()))
+    }
+}
+
+/// The calls of one client over a window, added up (cost exactly, in `Decimal`).
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+pub struct CallTotals {
+    pub calls: u64,
+    /// Calls that ended `ok`.
+    pub ok: u64,
+    /// Answered by another hop than the first of the chain.
+    pub fallbacks: u64,
+    pub cache_hits: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// USD, exact, over the calls with a price.
+    pub cost: String,
+    /// Calls whose cost is unknown (no price): `cost` leaves them out.
+    pub unpriced: u64,
+    /// Latency of the `ok` calls, in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_p95_ms: Option<f64>,
+}
+
+impl CallTotals {
+    /// The known cost divided by `n` (to 8 decimals), USD; `None` when `n` is 0.
+    pub fn cost_per(&self, n: u64) -> Option<String> {
+        if n == 0 {
+            return None;
+        }
+        let cost: Decimal = self.cost.parse().ok()?;
+        Some(
+            (cost / Decimal::from(n))
+                .round_dp(8)
+                .normalize()
+                .to_string(),
+        )
     }
 }
 

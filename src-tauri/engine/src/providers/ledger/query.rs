@@ -153,3 +153,64 @@ pub(super) fn get(db: &Db<'_>, id: &str) -> Result<Option<CallRecord>, StoreErro
         )?
         .map(|(_, r)| r))
 }
+
+/// The value at quantile `q` of sorted `v` (nearest rank).
+pub(crate) fn quantile(v: &[f64], q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v.get(rank - 1).copied()
+}
+
+/// The calls of `client` started at or after `since`, added up.
+pub(super) fn totals(
+    db: &Db<'_>,
+    client: &str,
+    since: DateTime<Utc>,
+) -> Result<super::CallTotals, StoreError> {
+    let rows: Vec<(Option<String>, String, bool, i64, i64, i64, i64)> = db.query_all(
+        "SELECT cost, outcome, json_array_length(hops) > 1, cache_hit, input_tokens, \
+           output_tokens, latency_us \
+         FROM calls WHERE client = ?1 AND started_at >= ?2",
+        rusqlite::params![client, time_to_db(since)],
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        },
+    )?;
+    let mut t = super::CallTotals::default();
+    let mut cost = rust_decimal::Decimal::ZERO;
+    let mut latencies = Vec::new();
+    for (c, outcome, fallback, hit, input, output, latency) in rows {
+        t.calls += 1;
+        let ok = outcome == "ok";
+        if ok {
+            t.ok += 1;
+            latencies.push(latency as f64 / 1000.0);
+        }
+        t.fallbacks += u64::from(fallback);
+        t.cache_hits += u64::from(hit == 1);
+        t.input_tokens += u64::try_from(input).unwrap_or(0);
+        t.output_tokens += u64::try_from(output).unwrap_or(0);
+        match c {
+            Some(text) => {
+                cost += money_from_db(&text).map_err(|e| db.err(e))?;
+            }
+            None if ok => t.unpriced += 1,
+            None => {}
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    t.latency_p50_ms = quantile(&latencies, 0.5);
+    t.latency_p95_ms = quantile(&latencies, 0.95);
+    t.cost = cost.normalize().to_string();
+    Ok(t)
+}
