@@ -163,13 +163,16 @@ pub(crate) fn quantile(v: &[f64], q: f64) -> Option<f64> {
     v.get(rank - 1).copied()
 }
 
+/// cost, outcome, fell back, cache hit, input and output tokens, latency.
+type TotalsRow = (Option<String>, String, bool, i64, i64, i64, i64);
+
 /// The calls of `client` started at or after `since`, added up.
 pub(super) fn totals(
     db: &Db<'_>,
     client: &str,
     since: DateTime<Utc>,
 ) -> Result<super::CallTotals, StoreError> {
-    let rows: Vec<(Option<String>, String, bool, i64, i64, i64, i64)> = db.query_all(
+    let rows: Vec<TotalsRow> = db.query_all(
         "SELECT cost, outcome, json_array_length(hops) > 1, cache_hit, input_tokens, \
            output_tokens, latency_us \
          FROM calls WHERE client = ?1 AND started_at >= ?2",
