@@ -17,7 +17,8 @@ bindings:
 	UPDATE_BINDINGS=1 cargo test -p flightdeck-api --locked --test api bindings
 	npm --prefix ui run gen:api
 
-# Whole-process figures (see docs/benchmarks.md); GATEWAY=0 skips the gateway part.
+# Whole-process figures (see docs/benchmarks.md); GATEWAY=0 skips the gateway part, UI=0 the
+# screen over 100,000 tasks (scripts/bench-ui.sh).
 bench:
 	@scripts/bench.sh
 

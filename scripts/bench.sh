@@ -97,3 +97,8 @@ else
   measure flightdeck target/release/flightdeck-desktop Flightdeck
 fi
 measure empty-tauri target/release/empty-tauri EmptyTauri
+
+# --- the Agents & Tasks screen over 100,000 tasks and a 1,000-step task (UI=0 skips it)
+if [ -z "${DESKTOP_ONLY:-}" ] && [ "${UI:-1}" != 0 ]; then
+  scripts/bench-ui.sh
+fi

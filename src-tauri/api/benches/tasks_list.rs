@@ -4,6 +4,8 @@
 //! with 1,000 steps (`GET /api/v1/tasks/{id}`).
 //!
 //! Run: `cargo bench -p flightdeck-api --bench tasks_list` (figures in docs/benchmarks.md).
+//! With `FLIGHTDECK_BENCH_KEEP=<dir>` the data dir is made there and kept (for
+//! `scripts/bench-ui.sh`, which serves it to a browser); the long task's id is printed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,7 +16,8 @@ use axum::http::{Request, header};
 use flightdeck_api::{ApiOptions, Transport, router};
 use flightdeck_engine::clock::SystemClock;
 use flightdeck_engine::config::{Config, SecretsBackend};
-use flightdeck_engine::orchestrator::NewTask;
+use flightdeck_engine::orchestrator::{NewTask, Step, StepKind};
+use flightdeck_engine::providers::neutral::{Message, Role};
 use flightdeck_engine::secrets::ApiToken;
 use flightdeck_engine::{Engine, EngineOptions};
 use http_body_util::BodyExt;
@@ -46,12 +49,14 @@ fn percentiles(mut d: Vec<Duration>) -> (f64, f64) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let dir = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let kept = std::env::var_os("FLIGHTDECK_BENCH_KEEP").map(std::path::PathBuf::from);
+    let dir_path = kept.clone().unwrap_or_else(|| temp.path().to_path_buf());
     let mut config = Config::default();
     config.secrets.backend = SecretsBackend::Env;
     config.orchestrator.enabled = false;
     let engine = Engine::open(EngineOptions {
-        data_dir: dir.path().to_path_buf(),
+        data_dir: dir_path.clone(),
         config,
         config_source: Default::default(),
         watch_config: false,
@@ -73,6 +78,52 @@ async fn main() {
             .collect();
         queue.enqueue_many(tasks, "bench").await.unwrap();
     }
+    // One task with 1,000 steps (500 model answers and 500 tool results), finished.
+    let long = queue
+        .enqueue(
+            NewTask {
+                agent: Some("common".into()),
+                input: serde_json::json!({"text": "the long one"}),
+                ..NewTask::default()
+            },
+            "bench",
+        )
+        .await
+        .unwrap()
+        .task
+        .id;
+    let lease = loop {
+        let leases = queue
+            .lease("bench", 64, Duration::from_secs(600), Some("common"))
+            .await
+            .unwrap();
+        if let Some(l) = leases.into_iter().find(|l| l.task.id == long) {
+            break l;
+        }
+    };
+    for n in 0..1000u32 {
+        let (kind, role) = if n % 2 == 0 {
+            (StepKind::Model, Role::Assistant)
+        } else {
+            (StepKind::Tool, Role::Tool)
+        };
+        let message = Message::text(role, format!("step {n}: {}", "some words ".repeat(20)));
+        let step = Step {
+            step: n,
+            attempt: lease.attempt,
+            kind,
+            call_id: None,
+            name: (kind == StepKind::Tool).then(|| "builtin_log".to_string()),
+            message,
+            detail: None,
+            at: None,
+        };
+        queue.record_step(&lease, step).await.unwrap();
+    }
+    queue
+        .complete(&lease, serde_json::json!({"done": true}))
+        .await
+        .unwrap();
     let options = ApiOptions {
         token: ApiToken::parse(TOKEN).unwrap(),
         allowed_hosts: Vec::new(),
@@ -126,5 +177,16 @@ async fn main() {
     }
     let (p50, p99) = percentiles(times);
     println!("  {:<20} p50 {p50:.2} ms, p99 {p99:.2} ms", "pages 501-700");
+    let mut times = Vec::new();
+    for _ in 0..200 {
+        let (t, task) = get(&app, &format!("/api/v1/tasks/{long}")).await;
+        assert_eq!(task["steps"].as_array().unwrap().len(), 1000);
+        times.push(t);
+    }
+    let (p50, p99) = percentiles(times);
+    println!("  {:<20} p50 {p50:.2} ms, p99 {p99:.2} ms", "a 1,000-step task");
     engine.shutdown().await;
+    if kept.is_some() {
+        println!("kept {} ; the 1,000-step task is {long}", dir_path.display());
+    }
 }

@@ -63,6 +63,20 @@ pub(crate) struct Answer {
 impl Answer {
     /// The answer a reply step gives to this request.
     pub fn from_reply(reply: &Reply, parsed: &Parsed) -> Self {
+        // A whole tool round in one step: the calls first, this text once they were answered.
+        let answered;
+        let reply = match &reply.after_tool_result {
+            Some(text) if parsed.ends_with_tool_result => {
+                answered = Reply {
+                    text: Some(text.clone()),
+                    tool_calls: Vec::new(),
+                    after_tool_result: None,
+                    ..reply.clone()
+                };
+                &answered
+            }
+            _ => reply,
+        };
         let mut text = match &reply.text {
             Some(text) => text.clone(),
             None if !reply.tool_calls.is_empty() => String::new(),

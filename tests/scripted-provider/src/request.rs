@@ -20,6 +20,9 @@ pub(crate) struct Parsed {
     pub last_user_text: String,
     /// Whitespace-separated words of all messages (and `system`).
     pub words: u64,
+    /// The last message is a tool result (OpenAI `role: tool`; Anthropic a user message with
+    /// a `tool_result` part).
+    pub ends_with_tool_result: bool,
     /// Why the request is refused with a 400, if it is.
     pub error: Option<String>,
 }
@@ -84,6 +87,17 @@ pub(crate) fn parse(body: &[u8]) -> Parsed {
                     parsed.words += words_of_content(content);
                 }
             }
+            parsed.ends_with_tool_result = messages.last().is_some_and(|m| {
+                m.role.as_deref() == Some("tool")
+                    || m.content
+                        .as_ref()
+                        .and_then(Value::as_array)
+                        .is_some_and(|parts| {
+                            parts.iter().any(|p| {
+                                p.get("type").and_then(Value::as_str) == Some("tool_result")
+                            })
+                        })
+            });
             if let Some(content) = messages
                 .iter()
                 .rev()

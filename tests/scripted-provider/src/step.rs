@@ -49,6 +49,10 @@ pub struct Reply {
     /// Tool calls to answer with (after the text, if any).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCall>,
+    /// When the request ends with a tool result: answer this text instead, without tool
+    /// calls. One step then scripts a whole tool round, whatever order requests come in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_tool_result: Option<String>,
     /// The finish reason in either protocol's words (`stop`, `length`, `tool_calls`,
     /// `content_filter` or `end_turn`, `max_tokens`, `tool_use`, `stop_sequence`, `refusal`),
     /// mapped to the other protocol's; anything else is sent as is. Absent: `tool_calls` if

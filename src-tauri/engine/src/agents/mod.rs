@@ -10,6 +10,7 @@
 //! Must never: touch the queue's tables (the orchestrator owns them) or call a model except
 //! through [`crate::providers::Providers`].
 
+pub mod actions;
 pub mod context;
 pub mod memory;
 pub mod metrics;

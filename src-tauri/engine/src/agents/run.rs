@@ -76,34 +76,6 @@ impl RunError {
     }
 }
 
-/// The model-facing name of an action type (`builtin:log` → `builtin_log`).
-fn tool_name(action: &str) -> String {
-    action.replace(':', "_")
-}
-
-fn tools_of(agent: &AgentConfig) -> Vec<Tool> {
-    agent
-        .tools
-        .iter()
-        .map(|t| match t.as_str() {
-            "builtin:log" => Tool {
-                name: tool_name(t),
-                description: Some("Write a line to Flightdeck's log.".into()),
-                parameters: json!({
-                    "type": "object",
-                    "properties": {"message": {"type": "string"}},
-                    "required": ["message"]
-                }),
-            },
-            other => Tool {
-                name: tool_name(other),
-                description: None,
-                parameters: json!({"type": "object"}),
-            },
-        })
-        .collect()
-}
-
 /// Everything one attempt needs.
 pub struct Attempt<'a> {
     pub providers: &'a Providers,
@@ -139,7 +111,7 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
         }
         None => None,
     };
-    let tools = tools_of(a.agent);
+    let tools = super::actions::tools_of(a.agent);
     let prompt = Message::text(Role::User, prompt);
     let done = a.queue.steps(&task.id, None).await?;
     let mut model_steps = 0u32;
@@ -178,7 +150,18 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
             .unwrap_or_default();
         if !pending.is_empty() {
             for call in &pending {
-                let (text, is_error) = execute(a.agent, &task.id, &call.name, &call.arguments);
+                // The step's idempotency key travels with the action, so a step run again
+                // after a crash (its result was not recorded) has its effect once.
+                let key = format!("{}:{}:{next_step}", task.id, task.round);
+                let (text, is_error) = super::actions::execute(
+                    a.agent,
+                    a.agent_name,
+                    &task.id,
+                    &key,
+                    &call.name,
+                    &call.arguments,
+                )
+                .await;
                 let mut msg = Message::text(Role::Tool, text);
                 msg.tool_call_id = Some(call.id.clone());
                 msg.is_error = is_error;
@@ -437,29 +420,4 @@ async fn summarize(
     )
     .await?;
     Ok(true)
-}
-
-/// Runs a tool the model asked for: `(result text, is_error)`. Only the agent's own tools run.
-fn execute(agent: &AgentConfig, task_id: &str, name: &str, arguments: &str) -> (String, bool) {
-    let Some(action) = agent.tools.iter().find(|t| tool_name(t) == name) else {
-        return (format!("no tool named {name}"), true);
-    };
-    match action.as_str() {
-        "builtin:log" => {
-            let message = serde_json::from_str::<Value>(arguments)
-                .ok()
-                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string));
-            match message {
-                Some(m) => {
-                    tracing::info!(task = %task_id, message = %m, "agent log");
-                    ("logged".into(), false)
-                }
-                None => ("arguments must be {\"message\": string}".into(), true),
-            }
-        }
-        other => (
-            format!("the action type {other} is not available yet"),
-            true,
-        ),
-    }
 }

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::providers::settings::split_ref;
 
 /// Tools an agent may name until the approvals issue brings action types.
-pub const BUILTIN_TOOLS: &[&str] = &["builtin:log"];
+pub const BUILTIN_TOOLS: &[&str] = &["builtin:log", "builtin:webhook"];
 
 fn default_max_attempts() -> u32 {
     3
@@ -83,6 +83,9 @@ pub struct AgentConfig {
     /// Longest one attempt may run.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// Where `builtin:webhook` posts (`[agents.<name>.webhook]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<super::actions::WebhookConfig>,
     /// What happens to turns that no longer fit the context (`[agents.<name>.memory]`).
     #[serde(default)]
     pub memory: super::memory::MemoryConfig,
@@ -173,6 +176,24 @@ pub fn violations(config: &Config) -> Vec<(String, String)> {
                     ),
                 ));
             }
+        }
+        match (&a.webhook, a.tools.iter().any(|t| t == "builtin:webhook")) {
+            (None, true) => out.push((
+                key("webhook"),
+                "the tool builtin:webhook needs [agents.<name>.webhook] url".into(),
+            )),
+            (Some(h), _) => {
+                if let Some(why) = super::actions::webhook_url_problem(&h.url) {
+                    out.push((key("webhook.url"), why));
+                }
+                if !(1..=300_000).contains(&h.timeout_ms) {
+                    out.push((
+                        key("webhook.timeout_ms"),
+                        "must be between 1 and 300000".into(),
+                    ));
+                }
+            }
+            (None, false) => {}
         }
         for c in &a.capabilities {
             if !valid_name(c) {

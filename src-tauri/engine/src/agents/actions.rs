@@ -1,0 +1,206 @@
+//! The action layer: the tools an agent may offer its model (its action types) and their
+//! execution. Today `builtin:log` (a line in the node's log) and `builtin:webhook` (a POST
+//! of the arguments to the agent's `webhook.url`); the approvals issue puts its gate here.
+//!
+//! Invariant: every action carries the idempotency key of its step
+//! (`<task>:<round>:<step>`, as the `Idempotency-Key` header of a webhook), the same on every
+//! run of that step, so a receiver that honours it applies a step's effect once even when a
+//! crash made the step run again.
+//!
+//! Must never: run an action the agent does not list, or send a webhook anywhere but the
+//! agent's configured URL.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::AgentConfig;
+use crate::providers::neutral::Tool;
+
+/// Largest webhook answer given back to the model; longer ones are cut with a marker.
+pub const MAX_WEBHOOK_ANSWER: usize = 16 * 1024;
+
+fn default_webhook_timeout() -> u64 {
+    10_000
+}
+
+/// `[agents.<name>.webhook]`: where `builtin:webhook` posts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `https://…`, or `http://` to a loopback address.
+    pub url: String,
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_ms: u64,
+}
+
+/// Why `url` cannot be a webhook's (none: it can).
+pub fn webhook_url_problem(url: &str) -> Option<String> {
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => return Some(format!("`{url}` is not a URL: {e}")),
+    };
+    let Some(host) = parsed.host_str() else {
+        return Some(format!("`{url}` has no host"));
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => None,
+        "http" if loopback => None,
+        "http" => Some(format!(
+            "`{url}` is plain http off loopback: use https (secrets and effects travel in it)"
+        )),
+        other => Some(format!("`{url}`: the scheme must be https (not {other})")),
+    }
+}
+
+/// The model-facing name of an action type (`builtin:log` → `builtin_log`).
+pub fn tool_name(action: &str) -> String {
+    action.replace(':', "_")
+}
+
+/// The tools `agent` offers its model.
+pub fn tools_of(agent: &AgentConfig) -> Vec<Tool> {
+    agent
+        .tools
+        .iter()
+        .map(|t| match t.as_str() {
+            "builtin:log" => Tool {
+                name: tool_name(t),
+                description: Some("Write a line to Flightdeck's log.".into()),
+                parameters: json!({
+                    "type": "object",
+                    "properties": {"message": {"type": "string"}},
+                    "required": ["message"]
+                }),
+            },
+            "builtin:webhook" => Tool {
+                name: tool_name(t),
+                description: Some(
+                    "Send a JSON object to this agent's webhook; answers what it returns.".into(),
+                ),
+                parameters: json!({"type": "object"}),
+            },
+            other => Tool {
+                name: tool_name(other),
+                description: None,
+                parameters: json!({"type": "object"}),
+            },
+        })
+        .collect()
+}
+
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default()
+    })
+}
+
+/// Runs the tool `name` the model asked for with `arguments`, for step `key` of `task_id`:
+/// `(result text, is_error)`. Only the agent's own tools run.
+pub async fn execute(
+    agent: &AgentConfig,
+    agent_name: &str,
+    task_id: &str,
+    key: &str,
+    name: &str,
+    arguments: &str,
+) -> (String, bool) {
+    let Some(action) = agent.tools.iter().find(|t| tool_name(t) == name) else {
+        return (format!("no tool named {name}"), true);
+    };
+    match action.as_str() {
+        "builtin:log" => {
+            let message = serde_json::from_str::<Value>(arguments)
+                .ok()
+                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string));
+            match message {
+                Some(m) => {
+                    tracing::info!(task = %task_id, message = %m, "agent log");
+                    ("logged".into(), false)
+                }
+                None => ("arguments must be {\"message\": string}".into(), true),
+            }
+        }
+        "builtin:webhook" => {
+            let Some(hook) = &agent.webhook else {
+                return ("this agent has no webhook configured".into(), true);
+            };
+            let args: Value =
+                serde_json::from_str(arguments).unwrap_or(Value::String(arguments.to_string()));
+            let body = json!({
+                "agent": agent_name,
+                "task_id": task_id,
+                "idempotency_key": key,
+                "arguments": args,
+            });
+            let sent = client()
+                .post(&hook.url)
+                .header("idempotency-key", key)
+                .timeout(Duration::from_millis(hook.timeout_ms))
+                .json(&body)
+                .send()
+                .await;
+            match sent {
+                Err(e) => (format!("the webhook could not be reached: {e}"), true),
+                Ok(res) => {
+                    let status = res.status();
+                    let mut text = res.text().await.unwrap_or_default();
+                    if text.len() > MAX_WEBHOOK_ANSWER {
+                        let mut cut = MAX_WEBHOOK_ANSWER;
+                        while !text.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        text.truncate(cut);
+                        text.push_str(" [truncated]");
+                    }
+                    if status.is_success() {
+                        (if text.is_empty() { "ok".into() } else { text }, false)
+                    } else {
+                        (format!("the webhook answered {status}: {text}"), true)
+                    }
+                }
+            }
+        }
+        other => (
+            format!("the action type {other} is not available yet"),
+            true,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhooks_use_https_or_loopback_http() {
+        let cases = [
+            ("https://hooks.example.com/x", None),
+            ("http://127.0.0.1:9000/hook", None),
+            ("http://[::1]:9000/hook", None),
+            ("http://localhost/hook", None),
+            ("http://hooks.example.com/x", Some("plain http off loopback")),
+            ("ftp://example.com/x", Some("scheme must be https")),
+            ("not a url", Some("is not a URL")),
+        ];
+        for (url, want) in cases {
+            match (webhook_url_problem(url), want) {
+                (None, None) => {}
+                (Some(why), Some(w)) => assert!(why.contains(w), "{url}: {why}"),
+                (got, _) => panic!("{url}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+}
