@@ -184,9 +184,15 @@ async fn main() {
         times.push(t);
     }
     let (p50, p99) = percentiles(times);
-    println!("  {:<20} p50 {p50:.2} ms, p99 {p99:.2} ms", "a 1,000-step task");
+    println!(
+        "  {:<20} p50 {p50:.2} ms, p99 {p99:.2} ms",
+        "a 1,000-step task"
+    );
     engine.shutdown().await;
     if kept.is_some() {
-        println!("kept {} ; the 1,000-step task is {long}", dir_path.display());
+        println!(
+            "kept {} ; the 1,000-step task is {long}",
+            dir_path.display()
+        );
     }
 }

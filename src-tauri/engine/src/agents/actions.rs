@@ -191,7 +191,10 @@ mod tests {
             ("http://127.0.0.1:9000/hook", None),
             ("http://[::1]:9000/hook", None),
             ("http://localhost/hook", None),
-            ("http://hooks.example.com/x", Some("plain http off loopback")),
+            (
+                "http://hooks.example.com/x",
+                Some("plain http off loopback"),
+            ),
             ("ftp://example.com/x", Some("scheme must be https")),
             ("not a url", Some("is not a URL")),
         ];

@@ -325,14 +325,15 @@ async fn sigkill_at_random_moments_loses_no_task_and_runs_no_finished_step_twice
     .await
     .unwrap();
     assert_eq!(tool_keys.len(), HOOKED);
-    let e = effects.lock().unwrap();
-    assert_eq!(e.applied.len(), HOOKED, "one effect per webhook task");
-    for (key,) in &tool_keys {
-        assert!(e.applied.contains_key(key), "no effect for step {key}");
-    }
-    let deliveries: u64 = e.deliveries.values().sum();
+    let deliveries: u64 = {
+        let e = effects.lock().unwrap();
+        assert_eq!(e.applied.len(), HOOKED, "one effect per webhook task");
+        for (key,) in &tool_keys {
+            assert!(e.applied.contains_key(key), "no effect for step {key}");
+        }
+        e.deliveries.values().sum()
+    };
     let redelivered = deliveries - HOOKED as u64;
-    drop(e);
     drop(db);
     assert_eq!(integrity(dir.path()).await, "ok");
     eprintln!(
