@@ -646,6 +646,7 @@ export type components = {
             timeout_secs?: number;
             /** @description Action types the agent may propose (today `builtin:log`). */
             tools?: string[];
+            webhook?: components["schemas"]["WebhookConfig"] | null;
         };
         /** @description An agent as the API shows it. */
         AgentInfo: components["schemas"]["AgentConfig"] & {
@@ -2340,6 +2341,13 @@ export type components = {
             problems: components["schemas"]["ConfigProblem"][];
             valid: boolean;
         };
+        /** @description `[agents.<name>.webhook]`: where `builtin:webhook` posts. */
+        WebhookConfig: {
+            /** Format: int64 */
+            timeout_ms?: number;
+            /** @description `https://…`, or `http://` to a loopback address. */
+            url: string;
+        };
     };
     responses: {
         /** @description Malformed request: `bad_request` (also a request without a Host header, or a failed WebSocket upgrade) or `invalid_json` */
@@ -2563,6 +2571,7 @@ export type ToolCall = components['schemas']['ToolCall'];
 export type Usage = components['schemas']['Usage'];
 export type ValidateConfigRequest = components['schemas']['ValidateConfigRequest'];
 export type ValidateConfigResponse = components['schemas']['ValidateConfigResponse'];
+export type WebhookConfig = components['schemas']['WebhookConfig'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseForbiddenHost = components['responses']['ForbiddenHost'];
 export type ResponseIdempotencyConflict = components['responses']['IdempotencyConflict'];
