@@ -632,6 +632,74 @@ async fn a_long_conversation_is_cut_to_the_context_oldest_turns_first() {
 }
 
 #[tokio::test]
+async fn a_retry_runs_on_the_definition_its_task_started_with() {
+    let g = with_agents().await;
+    // The first attempt ends without an answer (every provider retry answers 500: the task
+    // waits for the provider), then the agent's prompt changes; the next attempt still
+    // renders the old prompt, a new task the new one.
+    for _ in 0..3 {
+        g.up.script(step(json!({"kind": "status", "status": 500})));
+    }
+    g.up.script(step(
+        json!({"kind": "reply", "text": "{\"summary\": \"old\"}"}),
+    ));
+    g.up.script(step(
+        json!({"kind": "reply", "text": "{\"summary\": \"new\"}"}),
+    ));
+    let id = enqueue(&g, json!({"agent": "summarize", "input": {"text": "x"}}))
+        .await
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let pinned = loop {
+        let t = task(&g, &id).await;
+        if t["history"]
+            .as_array()
+            .unwrap()
+            .first()
+            .is_some_and(|a| a["outcome"] == "failed" || a["outcome"] == "parked")
+        {
+            break t["agent_version"].as_str().unwrap().to_string();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{t:#}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let mut changed = (*g.engine.config().current()).clone();
+    changed.agents.get_mut("summarize").unwrap().prompt = "Shorten: {{ text }}".into();
+    g.engine.config().apply(changed);
+    let t = until(&g, &id, "succeeded").await;
+    assert_eq!(t["agent_version"], pinned.as_str());
+    let calls = g.up.calls();
+    assert!(
+        calls
+            .last()
+            .unwrap()
+            .body
+            .to_string()
+            .contains("Summarize: x"),
+        "the retry ran the old prompt"
+    );
+    let other = enqueue(&g, json!({"agent": "summarize", "input": {"text": "y"}}))
+        .await
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t2 = until(&g, &other, "succeeded").await;
+    assert_ne!(t2["agent_version"], pinned.as_str());
+    assert!(
+        g.up.calls()
+            .last()
+            .unwrap()
+            .body
+            .to_string()
+            .contains("Shorten: y")
+    );
+}
+
+#[tokio::test]
 async fn an_agents_figures_add_up_its_tasks_and_calls() {
     let g = with_agents().await;
     // One task right at once, one after a re-ask.

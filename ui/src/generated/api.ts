@@ -1603,6 +1603,11 @@ export type components = {
             items: {
                 agent?: string | null;
                 /**
+                 * @description The agent definition this round runs on (pinned by its first attempt; a hash, see
+                 *     `GET /api/v1/agents`'s `version`).
+                 */
+                agent_version?: string | null;
+                /**
                  * Format: int32
                  * @description Attempts made in this round (a requeue starts a new round).
                  */
@@ -2159,6 +2164,11 @@ export type components = {
         /** @description A task as stored. */
         Task: {
             agent?: string | null;
+            /**
+             * @description The agent definition this round runs on (pinned by its first attempt; a hash, see
+             *     `GET /api/v1/agents`'s `version`).
+             */
+            agent_version?: string | null;
             /**
              * Format: int32
              * @description Attempts made in this round (a requeue starts a new round).

@@ -192,7 +192,10 @@ function TaskDetail({ id }: { id: string }) {
           {t.cancel_requested && !finished ? <span className="muted small"> · cancel asked</span> : null}
         </dd>
         <dt>Agent</dt>
-        <dd className="mono">{t.agent ?? "—"}</dd>
+        <dd className="mono">
+          {t.agent ?? "—"}
+          {t.agent_version ? <span className="muted small"> · definition {t.agent_version}</span> : null}
+        </dd>
         <dt>Created</dt>
         <dd>
           {formatTimestamp(t.created_at)} <span className="muted small">by {t.created_by}</span>

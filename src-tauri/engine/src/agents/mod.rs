@@ -12,6 +12,7 @@
 
 pub mod actions;
 pub mod context;
+pub mod definitions;
 pub mod memory;
 pub mod metrics;
 pub mod output;

@@ -196,6 +196,10 @@ pub struct Task {
     pub finished_at: Option<DateTime<Utc>>,
     /// Requeues so far (steps belong to a round).
     pub round: u32,
+    /// The agent definition this round runs on (pinned by its first attempt; a hash, see
+    /// `GET /api/v1/agents`'s `version`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
 }
 
 /// What a step of a task was.
@@ -496,6 +500,10 @@ impl Queue {
         &self.clock
     }
 
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Enqueues `new` on behalf of `created_by` (an actor), or finds the task its
     /// idempotency key already names.
     pub async fn enqueue(&self, new: NewTask, created_by: &str) -> Result<Enqueued, QueueError> {
@@ -604,6 +612,19 @@ impl Queue {
         let (worker, agent) = (worker.to_string(), agent.map(str::to_string));
         self.store
             .write(move |tx| queue::lease(tx, &worker, n, ttl, agent.as_deref()))
+            .await
+    }
+
+    /// Pins the agent definition `version` on the lease's task (its first attempt does; later
+    /// ones keep it). Fenced by the lease.
+    pub async fn pin_version(&self, lease: &Lease, version: &str) -> Result<(), QueueError> {
+        let (id, lease_id, version) = (
+            lease.task.id.clone(),
+            lease.lease_id.clone(),
+            version.to_string(),
+        );
+        self.store
+            .write(move |tx| queue::pin_version(tx, &id, &lease_id, &version))
             .await
     }
 

@@ -24,7 +24,8 @@ use crate::store::values::{StoredEnum, at_stored_precision, json_to_db, time_fro
 
 const COLUMNS: &str = "id, agent, capability, input, state, priority, run_at, max_attempts, \
     attempts, timeout_ms, tags, idempotency_key, lease_until, worker, cancel_requested, result, \
-    error_code, error_message, created_by, created_at, updated_at, finished_at, seq, round";
+    error_code, error_message, created_by, created_at, updated_at, finished_at, seq, round, \
+    agent_version";
 
 /// Filters of [`super::Queue::list`].
 #[derive(Debug, Clone, Default)]
@@ -183,6 +184,7 @@ fn task_of(r: &Row<'_>) -> rusqlite::Result<(i64, Task)> {
         updated_at: time_from_db(r.get(20)?)?,
         finished_at: opt_time(21)?,
         round: u32_of(r.get(23)?),
+        agent_version: r.get(24)?,
     };
     Ok((r.get(22)?, task))
 }
@@ -298,6 +300,7 @@ pub(super) fn enqueue(
         updated_at: now,
         finished_at: None,
         round: 0,
+        agent_version: None,
     };
     announce(tx, &task)?;
     Ok(Enqueued {
@@ -426,7 +429,7 @@ pub(super) fn lease(
                  WHERE id = ?1 RETURNING {COLUMNS}, attempt_seq"
             ),
             params![id, lease_id, time_to_db(until), worker, time_to_db(now)],
-            |r| Ok((task_of(r)?, r.get(24)?)),
+            |r| Ok((task_of(r)?, r.get(25)?)),
         )?;
         tx.execute(
             "INSERT INTO task_attempts (task_id, attempt, lease_id, worker, started_at) \
@@ -483,6 +486,20 @@ fn end_attempt(
             error.map(|e| e.code.as_str()),
             error.map(|e| e.message.as_str()),
         ],
+    )?;
+    Ok(())
+}
+
+pub(super) fn pin_version(
+    tx: &mut WriteTx<'_>,
+    id: &str,
+    lease_id: &str,
+    version: &str,
+) -> Result<(), QueueError> {
+    held(tx, id, lease_id)?;
+    tx.execute(
+        "UPDATE tasks SET agent_version = ?2 WHERE id = ?1 AND agent_version IS NULL",
+        params![id, version],
     )?;
     Ok(())
 }
@@ -704,7 +721,7 @@ pub(super) fn requeue(tx: &mut WriteTx<'_>, id: &str) -> Result<Task, QueueError
     let now = time_to_db(tx.now());
     tx.execute(
         "UPDATE tasks SET state = 'queued', attempts = 0, round = round + 1, run_at = ?2, \
-           cancel_requested = 0, \
+           cancel_requested = 0, agent_version = NULL, \
            result = NULL, error_code = NULL, error_message = NULL, worker = NULL, \
            updated_at = ?2, finished_at = NULL WHERE id = ?1",
         params![id, now],

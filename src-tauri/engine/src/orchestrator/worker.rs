@@ -220,7 +220,18 @@ async fn enqueue_schedules(
 async fn attempt(tasks: Tasks, lease: Lease, ttl: Duration, shutdown: CancellationToken) {
     let config = tasks.config().current();
     let agent_name = lease.task.agent.clone().unwrap_or_default();
-    let Some(agent) = config.agents.get(&agent_name).cloned() else {
+    let agent = match definition(&tasks, &lease, &agent_name, &config).await {
+        Ok(found) => found,
+        Err(QueueError::LeaseLost(_)) => {
+            count(&tasks, &agent_name, "lease_lost");
+            return;
+        }
+        Err(error) => {
+            tracing::warn!(%error, task = %lease.task.id, "could not pin the agent's definition; running on the current one");
+            config.agents.get(&agent_name).cloned()
+        }
+    };
+    let Some(agent) = agent else {
         settle_error(
             &tasks,
             &lease,
@@ -343,6 +354,34 @@ async fn attempt(tasks: Tasks, lease: Lease, ttl: Duration, shutdown: Cancellati
             settle_error(&tasks, &lease, Failure::Retryable, failure).await;
         }
     }
+}
+
+/// The definition the lease's task runs on: the one its round started with (pinned by its
+/// first attempt, kept in `agent_definitions`), else the config's now, which this attempt
+/// pins. `None`: the agent is no longer configured and nothing was pinned.
+async fn definition(
+    tasks: &Tasks,
+    lease: &Lease,
+    agent: &str,
+    config: &crate::config::Config,
+) -> Result<Option<crate::agents::AgentConfig>, QueueError> {
+    let store = tasks.queue().store();
+    if let Some(version) = &lease.task.agent_version {
+        if let Some(current) = config.agents.get(agent)
+            && crate::agents::version_of(current) == *version
+        {
+            return Ok(Some(current.clone()));
+        }
+        if let Some(kept) = crate::agents::definitions::get(store, agent, version).await? {
+            return Ok(Some(kept));
+        }
+    }
+    let Some(current) = config.agents.get(agent) else {
+        return Ok(None);
+    };
+    let version = crate::agents::definitions::record(store, agent, current).await?;
+    tasks.queue().pin_version(lease, &version).await?;
+    Ok(Some(current.clone()))
 }
 
 /// One more attempt of `agent` that ended as `outcome`.
