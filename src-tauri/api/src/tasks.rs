@@ -174,6 +174,94 @@ pub async fn requeue_task(
     Ok(Json(state.engine.tasks().requeue(&id).await?))
 }
 
+/// Most tasks one bulk requeue takes.
+pub const MAX_BULK_REQUEUE: usize = 10_000;
+
+/// Which tasks to requeue: `ids`, or (without ids) every task in `state` (default `dead`) of
+/// `agent`, newest first, at most `limit` (default and most: 10,000).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequeue {
+    #[serde(default)]
+    #[schema(max_items = 10000)]
+    pub ids: Vec<String>,
+    #[serde(default)]
+    pub state: Option<TaskState>,
+    #[serde(default)]
+    pub agent: Option<String>,
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 10000)]
+    pub limit: Option<u32>,
+}
+
+/// A task a bulk requeue refused, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RequeueRefusal {
+    pub id: String,
+    pub code: flightdeck_engine::ErrorCode,
+    pub message: String,
+}
+
+/// What a bulk requeue did.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BulkRequeueResult {
+    /// The tasks queued again, each with a fresh round of attempts.
+    pub requeued: Vec<Task>,
+    pub refused: Vec<RequeueRefusal>,
+}
+
+/// Requeues many tasks at once (the dead-letter view's "requeue all"), in one transaction;
+/// each task is requeued or refused on its own.
+#[utoipa::path(post, path = "/tasks/requeue", tag = "tasks",
+    request_body = BulkRequeue,
+    responses(
+        (status = 200, description = "What was requeued and what was refused", body = BulkRequeueResult),
+        (status = 400, description = "A state that cannot be requeued, ids and a filter together, or too many ids: `bad_request`", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn requeue_tasks(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<BulkRequeue>,
+) -> Result<Json<BulkRequeueResult>, ApiError> {
+    if !req.ids.is_empty() && (req.state.is_some() || req.agent.is_some() || req.limit.is_some()) {
+        return Err(ApiError::bad_request(
+            "give `ids`, or a filter (`state`, `agent`, `limit`), not both",
+        ));
+    }
+    if req.ids.len() > MAX_BULK_REQUEUE {
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_BULK_REQUEUE} ids per request"
+        )));
+    }
+    let limit = req.limit.map_or(MAX_BULK_REQUEUE, |l| {
+        (l as usize).clamp(1, MAX_BULK_REQUEUE)
+    });
+    let done = state
+        .engine
+        .tasks()
+        .requeue_many(
+            req.ids,
+            req.state.unwrap_or(TaskState::Dead),
+            req.agent,
+            limit,
+        )
+        .await?;
+    let mut out = BulkRequeueResult {
+        requeued: Vec::new(),
+        refused: Vec::new(),
+    };
+    for (id, r) in done {
+        match r {
+            Ok(t) => out.requeued.push(t),
+            Err(e) => out.refused.push(RequeueRefusal {
+                id,
+                code: e.code(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    Ok(Json(out))
+}
+
 /// The configured agents, by name.
 #[utoipa::path(get, path = "/agents", tag = "agents",
     responses((status = 200, description = "Every agent", body = Vec<AgentInfo>)),
@@ -460,6 +548,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_task))
         .routes(routes!(cancel_task))
         .routes(routes!(requeue_task))
+        .routes(routes!(requeue_tasks))
         .routes(routes!(list_agents))
         .routes(routes!(get_agent))
         .routes(routes!(agent_stats))

@@ -700,6 +700,73 @@ async fn a_retry_runs_on_the_definition_its_task_started_with() {
 }
 
 #[tokio::test]
+async fn many_tasks_are_requeued_at_once_each_on_its_own() {
+    let g = with_agents().await;
+    // Four delayed tasks (two per agent), cancelled.
+    let mut ids = Vec::new();
+    for agent in ["summarize", "summarize", "echo", "echo"] {
+        let r = enqueue(
+            &g,
+            json!({"agent": agent, "input": {"text": "x"}, "run_at": "2099-01-01T00:00:00Z"}),
+        )
+        .await;
+        let id = r.json["id"].as_str().unwrap().to_string();
+        let c = send(
+            &g.app,
+            post(&format!("/api/v1/tasks/{id}/cancel"), json!({})),
+        )
+        .await;
+        assert_eq!(c.json["state"], "cancelled");
+        ids.push(id);
+    }
+    // By filter: the cancelled tasks of one agent.
+    let r = send(
+        &g.app,
+        post(
+            "/api/v1/tasks/requeue",
+            json!({"state": "cancelled", "agent": "echo"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    let requeued: Vec<&str> = r.json["requeued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(requeued, vec![ids[3].as_str(), ids[2].as_str()]);
+    assert!(
+        r.json["requeued"][0]["state"] == "queued" || r.json["requeued"][0]["state"] == "running"
+    );
+    // By ids: one requeued, one not requeueable (queued now), one unknown: each answers alone.
+    let r = send(
+        &g.app,
+        post(
+            "/api/v1/tasks/requeue",
+            json!({"ids": [ids[0], ids[3], "no-such-task"]}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    assert_eq!(r.json["requeued"].as_array().unwrap().len(), 1);
+    assert_eq!(r.json["requeued"][0]["id"], ids[0].as_str());
+    let refused = r.json["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 2);
+    assert_eq!(refused[0]["code"], "task_finished");
+    assert_eq!(refused[1]["code"], "not_found");
+    // Bad requests change nothing.
+    for body in [
+        json!({"state": "queued"}),
+        json!({"ids": [ids[1]], "agent": "echo"}),
+    ] {
+        let r = send(&g.app, post("/api/v1/tasks/requeue", body.clone())).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    assert_eq!(task(&g, &ids[1]).await["state"], "cancelled");
+}
+
+#[tokio::test]
 async fn an_agents_figures_add_up_its_tasks_and_calls() {
     let g = with_agents().await;
     // One task right at once, one after a re-ask.

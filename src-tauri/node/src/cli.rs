@@ -167,8 +167,22 @@ pub enum TaskAction {
     },
     /// Cancel a task (a running one stops at its next step).
     Cancel { id: String },
-    /// Put a dead, failed or cancelled task back on the queue.
-    Retry { id: String },
+    /// Put dead, failed or cancelled tasks back on the queue: by id, or every dead one
+    /// (--dead, of one agent with --agent).
+    Retry(TaskRetryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TaskRetryArgs {
+    /// The tasks' ids.
+    #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+    pub ids: Vec<String>,
+    /// Every dead-lettered task (newest first, at most 10,000).
+    #[arg(long)]
+    pub dead: bool,
+    /// With --dead: only this agent's.
+    #[arg(long, requires = "dead")]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ use flightdeck_engine::store::{Store, StoreError};
 use serde_json::Value;
 
 use crate::UsageError;
-use crate::cli::{AgentAction, Global, TaskAction, TaskAddArgs, TaskStateArg};
+use crate::cli::{AgentAction, Global, TaskAction, TaskAddArgs, TaskRetryArgs, TaskStateArg};
 use crate::commands::{data_dir, load_config};
 use crate::node_api::NodeApi;
 
@@ -113,16 +113,12 @@ async fn act(global: &Global, target: &Target, action: &TaskAction) -> anyhow::R
             }
             Ok(ExitCode::SUCCESS)
         }
-        TaskAction::Cancel { id } | TaskAction::Retry { id } => {
-            let verb = if matches!(action, TaskAction::Cancel { .. }) {
-                "cancel"
-            } else {
-                "requeue"
-            };
+        TaskAction::Retry(args) => retry(target, args).await,
+        TaskAction::Cancel { id } => {
             let task: Task = match target {
                 Target::Node(api) => serde_json::from_value(
                     api.send(
-                        api.request(reqwest::Method::POST, &format!("/api/v1/tasks/{id}/{verb}")),
+                        api.request(reqwest::Method::POST, &format!("/api/v1/tasks/{id}/cancel")),
                     )
                     .await?,
                 )?,
@@ -131,11 +127,7 @@ async fn act(global: &Global, target: &Target, action: &TaskAction) -> anyhow::R
                         store.clone(),
                         flightdeck_engine::clock::SystemClock::shared(),
                     );
-                    if verb == "cancel" {
-                        q.cancel(id).await?
-                    } else {
-                        q.requeue(id).await?
-                    }
+                    q.cancel(id).await?
                 }
             };
             let note = if task.cancel_requested && task.state == TaskState::Running {
@@ -147,6 +139,76 @@ async fn act(global: &Global, target: &Target, action: &TaskAction) -> anyhow::R
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Requeues by id or every dead task; prints each requeued task, and each refused one with
+/// its reason (exit 1 when any was refused).
+async fn retry(target: &Target, args: &TaskRetryArgs) -> anyhow::Result<ExitCode> {
+    let (requeued, refused): (Vec<Task>, Vec<(String, String)>) = match target {
+        Target::Node(api) => {
+            let body = if args.dead {
+                serde_json::json!({"state": "dead", "agent": args.agent})
+            } else {
+                serde_json::json!({"ids": args.ids})
+            };
+            let out = api
+                .send(
+                    api.request(reqwest::Method::POST, "/api/v1/tasks/requeue")
+                        .json(&body),
+                )
+                .await?;
+            let requeued = serde_json::from_value(out["requeued"].clone())?;
+            let refused = out["refused"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    (
+                        r["id"].as_str().unwrap_or_default().to_string(),
+                        r["message"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+            (requeued, refused)
+        }
+        Target::Local(store) => {
+            let q = Queue::new(
+                store.clone(),
+                flightdeck_engine::clock::SystemClock::shared(),
+            );
+            let done = q
+                .requeue_many(
+                    args.ids.clone(),
+                    TaskState::Dead,
+                    args.agent.clone(),
+                    10_000,
+                )
+                .await?;
+            let mut requeued = Vec::new();
+            let mut refused = Vec::new();
+            for (id, r) in done {
+                match r {
+                    Ok(t) => requeued.push(t),
+                    Err(e) => refused.push((id, e.to_string())),
+                }
+            }
+            (requeued, refused)
+        }
+    };
+    for t in &requeued {
+        println!("{} {}", t.id, t.state.as_str());
+    }
+    for (id, why) in &refused {
+        eprintln!("{id}: {why}");
+    }
+    if args.dead {
+        eprintln!("{} requeued", requeued.len());
+    }
+    Ok(if refused.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn add(global: &Global, target: &Target, args: &TaskAddArgs) -> anyhow::Result<ExitCode> {

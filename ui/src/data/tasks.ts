@@ -7,14 +7,15 @@ import type { TaskState } from "../generated/api";
 
 export const TASKS_PAGE = 100;
 
-/** The task list in cursor pages, newest first ("more" loads the next). */
-export function tasksQuery(api: Api, state: TaskState | undefined) {
+/** The task list in cursor pages, newest first ("more" loads the next), filtered on the node. */
+export function tasksQuery(api: Api, state: TaskState | undefined, agent?: string) {
   return infiniteQueryOptions({
-    queryKey: ["tasks", "list", state ?? "all"] as const,
+    queryKey: ["tasks", "list", state ?? "all", agent ?? "any"] as const,
     initialPageParam: null as string | null,
     queryFn: ({ pageParam, signal }) => {
-      const query: { limit: number; state?: TaskState; cursor?: string } = { limit: TASKS_PAGE };
+      const query: { limit: number; state?: TaskState; agent?: string; cursor?: string } = { limit: TASKS_PAGE };
       if (state) query.state = state;
+      if (agent) query.agent = agent;
       if (pageParam !== null) query.cursor = pageParam;
       return ok(api.GET("/api/v1/tasks", { params: { query }, signal }));
     },

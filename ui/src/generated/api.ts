@@ -364,6 +364,26 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks/requeue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Requeues many tasks at once (the dead-letter view's "requeue all"), in one transaction;
+         *     each task is requeued or refused on its own.
+         */
+        post: operations["requeue_tasks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/{id}": {
         parameters: {
             query?: never;
@@ -817,6 +837,23 @@ export type components = {
          * @enum {string}
          */
         BreakerState: "closed" | "open" | "half_open";
+        /**
+         * @description Which tasks to requeue: `ids`, or (without ids) every task in `state` (default `dead`) of
+         *     `agent`, newest first, at most `limit` (default and most: 10,000).
+         */
+        BulkRequeue: {
+            agent?: string | null;
+            ids?: string[];
+            /** Format: int32 */
+            limit?: number | null;
+            state?: components["schemas"]["TaskState"] | null;
+        };
+        /** @description What a bulk requeue did. */
+        BulkRequeueResult: {
+            refused: components["schemas"]["RequeueRefusal"][];
+            /** @description The tasks queued again, each with a fresh round of attempts. */
+            requeued: components["schemas"]["Task"][];
+        };
         /** @description `[cache]`: the response cache (used only by routes, agents or requests that opt in). */
         CacheSettings: {
             /**
@@ -1794,6 +1831,12 @@ export type components = {
              */
             tokens_per_minute: number | null;
         };
+        /** @description A task a bulk requeue refused, and why. */
+        RequeueRefusal: {
+            code: components["schemas"]["ErrorCode"];
+            id: string;
+            message: string;
+        };
         /** @description A definition checked against a config: what a run stores and follows. */
         Resolved: {
             /** Format: int32 */
@@ -2477,6 +2520,8 @@ export type Attempt = components['schemas']['Attempt'];
 export type AttemptOutcome = components['schemas']['AttemptOutcome'];
 export type BreakerSettings = components['schemas']['BreakerSettings'];
 export type BreakerState = components['schemas']['BreakerState'];
+export type BulkRequeue = components['schemas']['BulkRequeue'];
+export type BulkRequeueResult = components['schemas']['BulkRequeueResult'];
 export type CacheSettings = components['schemas']['CacheSettings'];
 export type CallOutcome = components['schemas']['CallOutcome'];
 export type CallRecord = components['schemas']['CallRecord'];
@@ -2540,6 +2585,7 @@ export type ProviderConfig = components['schemas']['ProviderConfig'];
 export type ProviderEvent = components['schemas']['ProviderEvent'];
 export type ProviderKind = components['schemas']['ProviderKind'];
 export type RateLimitSettings = components['schemas']['RateLimitSettings'];
+export type RequeueRefusal = components['schemas']['RequeueRefusal'];
 export type Resolved = components['schemas']['Resolved'];
 export type ResolvedStep = components['schemas']['ResolvedStep'];
 export type RetrySettings = components['schemas']['RetrySettings'];
@@ -3649,6 +3695,50 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    requeue_tasks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkRequeue"];
+            };
+        };
+        responses: {
+            /** @description What was requeued and what was refused */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkRequeueResult"];
+                };
+            };
+            /** @description A state that cannot be requeued, ids and a filter together, or too many ids: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["IdempotencyConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyAuthFailures"];

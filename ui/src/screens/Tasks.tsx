@@ -13,6 +13,7 @@ import { DataTable, type Column } from "../components/DataTable";
 import { Drawer } from "../components/Drawer";
 import { JsonView } from "../components/JsonView";
 import { ErrorNote, Panel, Skeleton } from "../components/Panel";
+import { useConfirm } from "../components/ConfirmDialog";
 import { useToasts } from "../components/Toasts";
 import { agentsQuery, taskQuery, tasksQuery } from "../data/tasks";
 import { useNow } from "../data/useNow";
@@ -33,6 +34,8 @@ const TONE: Record<TaskState, string> = {
   dead: "unhealthy",
   cancelled: "unknown",
 };
+
+const TASK_STATES = Object.keys(TONE) as TaskState[];
 
 function StateBadge({ state }: { state: TaskState }) {
   return (
@@ -277,12 +280,46 @@ function TaskDetail({ id }: { id: string }) {
   );
 }
 
+/** "Requeue all" of the dead-letter view: every dead task (of the chosen agent), at once. */
+function RequeueAll({ agent }: { agent: string }) {
+  const api = useApi();
+  const toasts = useToasts();
+  const confirm = useConfirm();
+  const queryClient = useQueryClient();
+  const requeue = useMutation({
+    mutationFn: () => ok(api.POST("/api/v1/tasks/requeue", { body: agent ? { state: "dead", agent } : { state: "dead" } })),
+    onSuccess: (out) => {
+      void queryClient.invalidateQueries({ queryKey: ["tasks"] });
+      toasts.push({
+        tone: out.refused.length ? "info" : "success",
+        title: `${String(out.requeued.length)} tasks requeued`,
+        message: out.refused.length ? `${String(out.refused.length)} refused` : "each with a fresh round of attempts",
+      });
+    },
+  });
+  const ask = async () => {
+    const yes = await confirm({
+      title: "Requeue every dead letter?",
+      body: `Every dead task${agent ? ` of ${agent}` : ""} goes back to the queue with a fresh round of attempts (its history is kept).`,
+      action: "Requeue all",
+    });
+    if (yes) requeue.mutate();
+  };
+  return (
+    <button type="button" className="btn btn-ghost small" onClick={() => void ask()} disabled={requeue.isPending} data-testid="requeue-all">
+      Requeue all
+    </button>
+  );
+}
+
 export function Tasks() {
   const api = useApi();
   const now = useNow(1000);
-  const [deadOnly, setDeadOnly] = useState(false);
+  const [state, setState] = useState<TaskState | "">("");
+  const [agentFilter, setAgentFilter] = useState("");
+  const deadOnly = state === "dead";
   const agents = useQuery(agentsQuery(api));
-  const tasks = useInfiniteQuery(tasksQuery(api, deadOnly ? "dead" : undefined));
+  const tasks = useInfiniteQuery(tasksQuery(api, state || undefined, agentFilter || undefined));
   const [, navigate] = useLocation();
   const [open, params] = useRoute<{ id: string }>("/tasks/:id");
   const [agentOpen, agentParams] = useRoute<{ name: string }>("/agent/:name");
@@ -301,9 +338,34 @@ export function Tasks() {
       <Panel
         title={deadOnly ? "Dead letters" : "Tasks"}
         actions={
-          <label className="small">
-            <input type="checkbox" checked={deadOnly} onChange={(e) => setDeadOnly(e.target.checked)} data-testid="dead-only" /> dead letters only
-          </label>
+          <span className="filters small">
+            <label>
+              <input type="checkbox" checked={deadOnly} onChange={(e) => setState(e.target.checked ? "dead" : "")} data-testid="dead-only" /> dead
+              letters only
+            </label>{" "}
+            <select value={state} onChange={(e) => setState(e.target.value as TaskState | "")} aria-label="State" data-testid="tasks-state">
+              <option value="">every state</option>
+              {TASK_STATES.map((s) => (
+                <option key={s} value={s}>
+                  {s.replaceAll("_", " ")}
+                </option>
+              ))}
+            </select>{" "}
+            <select value={agentFilter} onChange={(e) => setAgentFilter(e.target.value)} aria-label="Agent" data-testid="tasks-agent">
+              <option value="">every agent</option>
+              {agents.data?.map((a) => (
+                <option key={a.name} value={a.name}>
+                  {a.name}
+                </option>
+              ))}
+            </select>
+            {deadOnly ? (
+              <>
+                {" "}
+                <RequeueAll agent={agentFilter} />
+              </>
+            ) : null}
+          </span>
         }
       >
         <DataTable

@@ -742,6 +742,57 @@ impl Queue {
         self.store.write(move |tx| queue::requeue(tx, &id)).await
     }
 
+    /// Requeues many tasks in one transaction: those named by `ids`, or else (when `ids` is
+    /// empty) the newest `limit` tasks in `state` (dead, failed or cancelled) of `agent`. Each
+    /// task answers on its own: requeued, or refused with its error (not found, not
+    /// requeueable), so one bad id does not stop the rest.
+    pub async fn requeue_many(
+        &self,
+        ids: Vec<String>,
+        state: TaskState,
+        agent: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<(String, Result<Task, QueueError>)>, QueueError> {
+        if !matches!(
+            state,
+            TaskState::Dead | TaskState::Failed | TaskState::Cancelled
+        ) {
+            return Err(QueueError::Invalid(format!(
+                "only dead, failed or cancelled tasks can be requeued (not {})",
+                state.as_str()
+            )));
+        }
+        self.store
+            .write(move |tx| {
+                let ids = if ids.is_empty() {
+                    tx.query_all(
+                        "SELECT id FROM tasks WHERE state = ?1 AND (?2 IS NULL OR agent = ?2) \
+                         ORDER BY seq DESC LIMIT ?3",
+                        rusqlite::params![
+                            state.as_db(),
+                            agent,
+                            i64::try_from(limit).unwrap_or(i64::MAX)
+                        ],
+                        |r| r.get::<_, String>(0),
+                    )?
+                } else {
+                    ids.clone()
+                };
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    match queue::requeue(tx, &id) {
+                        Err(e @ (QueueError::NotFound(_) | QueueError::NotRequeueable { .. })) => {
+                            out.push((id, Err(e)));
+                        }
+                        Err(e) => return Err(e),
+                        Ok(t) => out.push((id, Ok(t))),
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
     /// Takes back every task whose lease ran out: retried, or dead-lettered after its last
     /// attempt. Answers how many.
     pub async fn expire_leases(&self) -> Result<usize, QueueError> {

@@ -113,6 +113,21 @@ impl Tasks {
         self.queue.cancel_run(id).await
     }
 
+    /// See [`Queue::requeue_many`]; wakes the workers when any was requeued.
+    pub async fn requeue_many(
+        &self,
+        ids: Vec<String>,
+        state: super::TaskState,
+        agent: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<(String, Result<Task, QueueError>)>, QueueError> {
+        let out = self.queue.requeue_many(ids, state, agent, limit).await?;
+        if out.iter().any(|(_, r)| r.is_ok()) {
+            self.wake.notify_waiters();
+        }
+        Ok(out)
+    }
+
     pub async fn requeue(&self, id: &str) -> Result<Task, QueueError> {
         let task = self.queue.requeue(id).await?;
         self.wake.notify_waiters();

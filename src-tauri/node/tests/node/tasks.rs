@@ -429,6 +429,14 @@ async fn the_cli_adds_lists_shows_cancels_and_retries_on_the_data_dir_and_throug
     let (code, out, err) = cli(&["task", "retry", &id]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("queued"), "{out}");
+    // Each id answers on its own: the requeued one again is refused, an unknown one too.
+    let (code, _, err) = cli(&["task", "retry", &id, "no-such-task"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no task no-such-task"), "{err}");
+    assert!(err.contains("only dead, failed or cancelled"), "{err}");
+    let (code, _, err) = cli(&["task", "retry", "--dead", "--agent", "worker"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("0 requeued"), "{err}");
     let (code, out, err) = cli(&["task", "add", "worker", "--input", r#"{"n": 2}"#, "--wait"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("succeeded"), "{err}");
