@@ -700,6 +700,98 @@ async fn a_retry_runs_on_the_definition_its_task_started_with() {
 }
 
 #[tokio::test]
+async fn the_fault_matrix_seen_from_tasks_by_call_counts() {
+    // Route `default`: up/m1 (3 attempts) then back/m2 (1 attempt, answers the echo).
+    let g = gateway(|c| {
+        c.agents.insert(
+            "plain".into(),
+            agent("route = \"default\"\nprompt = \"Say {{ text }}\"\nmax_attempts = 2\n"),
+        );
+    })
+    .await;
+    struct Case {
+        name: &'static str,
+        script: Vec<Value>,
+        /// Calls the `up` server sees, and the hops of the task's one ledger row.
+        up_calls: u64,
+        hops: Vec<(&'static str, &'static str, u32)>,
+        result: &'static str,
+    }
+    // In this order: the breaker of up/m1 opens after 4 failures in a row (the last case
+    // leaves 3).
+    let cases = [
+        Case {
+            name: "a malformed answer is retried",
+            script: vec![
+                json!({"kind": "malformed"}),
+                json!({"kind": "reply", "text": "whole"}),
+            ],
+            up_calls: 2,
+            hops: vec![("up", "ok", 2)],
+            result: "whole",
+        },
+        Case {
+            name: "a 429 is retried on the same hop",
+            script: vec![
+                json!({"kind": "status", "status": 429}),
+                json!({"kind": "reply", "text": "fine"}),
+            ],
+            up_calls: 2,
+            hops: vec![("up", "ok", 2)],
+            result: "fine",
+        },
+        Case {
+            name: "a hop that keeps failing falls back to the next",
+            script: vec![json!({"kind": "status", "status": 500}); 3],
+            up_calls: 3,
+            hops: vec![("up", "failed", 3), ("back", "ok", 1)],
+            result: "echo: Say hi",
+        },
+    ];
+    for case in cases {
+        g.up.reset();
+        for s in &case.script {
+            g.up.script(step(s.clone()));
+        }
+        let id = enqueue(&g, json!({"agent": "plain", "input": {"text": "hi"}}))
+            .await
+            .json["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let t = until(&g, &id, "succeeded").await;
+        assert_eq!(t["result"], case.result, "{}", case.name);
+        assert_eq!(
+            t["history"].as_array().unwrap().len(),
+            1,
+            "{}: one attempt",
+            case.name
+        );
+        assert_eq!(g.up.calls().total, case.up_calls, "{}", case.name);
+        let calls = t["calls"].as_array().unwrap();
+        assert_eq!(calls.len(), 1, "{}", case.name);
+        let hops: Vec<(String, String, u64)> = calls[0]["hops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h["provider"].as_str().unwrap().to_string(),
+                    h["outcome"].as_str().unwrap().to_string(),
+                    h["attempts"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String, u64)> = case
+            .hops
+            .iter()
+            .map(|(p, o, a)| (p.to_string(), o.to_string(), u64::from(*a)))
+            .collect();
+        assert_eq!(hops, want, "{}", case.name);
+    }
+}
+
+#[tokio::test]
 async fn many_tasks_are_requeued_at_once_each_on_its_own() {
     let g = with_agents().await;
     // Four delayed tasks (two per agent), cancelled.
