@@ -475,3 +475,76 @@ async fn the_cli_adds_lists_shows_cancels_and_retries_on_the_data_dir_and_throug
     let (code, _) = node.terminate();
     assert_eq!(code, 0);
 }
+
+/// A node stopped gracefully while a task runs parks the task (its attempt refunded, nothing
+/// lost), within the shutdown budget; the next start runs it to the end. The desktop app
+/// stops its engine the same way when its window closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_parks_running_tasks_and_the_next_start_resumes_them() {
+    let provider = ScriptedProvider::start().await.unwrap();
+    // The first answer is slow: the task is running when the node is asked to stop.
+    provider.script(step(
+        json!({"kind": "reply", "text": "late", "latency_ms": 30_000}),
+    ));
+    provider.script(step(json!({"kind": "reply", "text": "done"})));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &provider, "http://127.0.0.1:9/hook");
+    let node = Node::start_with_config(dir.path(), &cfg);
+    let http = client();
+    let res: Value = http
+        .post(node.url("/api/v1/tasks"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"agent": "worker", "input": {"n": 1}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = res["id"].as_str().unwrap().to_string();
+    let get = |node: &Node| {
+        let url = node.url(&format!("/api/v1/tasks/{id}"));
+        let http = http.clone();
+        async move {
+            http.get(url)
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while get(&node).await["state"] != "running" {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopping = std::time::Instant::now();
+    let (code, _) = node.terminate();
+    assert_eq!(code, 0);
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        stopping.elapsed()
+    );
+    let node = Node::start_with_config(dir.path(), &cfg);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let t = loop {
+        let t = get(&node).await;
+        if t["state"] == "succeeded" {
+            break t;
+        }
+        assert!(std::time::Instant::now() < deadline, "{t:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(t["result"], "done");
+    let history = t["history"].as_array().unwrap();
+    assert_eq!(history[0]["outcome"], "parked", "{t:#}");
+    assert_eq!(history[1]["outcome"], "succeeded");
+    // The parked attempt was refunded: this round counts one attempt.
+    assert_eq!(t["attempts"], 1);
+    let (code, _) = node.terminate();
+    assert_eq!(code, 0);
+}
