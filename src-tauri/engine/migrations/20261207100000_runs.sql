@@ -1,7 +1,7 @@
 -- Multi-agent runs (engine module `orchestrator::runs`): a run is a small DAG of steps, each
 -- step one task of the durable queue. A step's task is created in the same transaction that
 -- settles the last step it needs, so a crash between two steps loses nothing and starts
--- nothing twice (each step task has the idempotency key `run:<run id>:<step>`).
+-- nothing twice (`run_steps.task_id` links each step to its one task).
 CREATE TABLE runs (
     seq             INTEGER PRIMARY KEY AUTOINCREMENT,
     id              TEXT NOT NULL UNIQUE,
@@ -30,7 +30,9 @@ CREATE TABLE run_steps (
     agent           TEXT NOT NULL,
     state           TEXT NOT NULL CHECK (state IN ('pending', 'running', 'succeeded', 'failed',
                         'skipped', 'cancelled')),
-    task_id         TEXT UNIQUE REFERENCES tasks (id),
+    task_id         TEXT UNIQUE REFERENCES tasks (id),   -- NULL: not started (or started again)
+    error_code      TEXT,                                 -- why it could not start
+    error_message   TEXT,
     PRIMARY KEY (run_id, step)
 ) STRICT;
 

@@ -154,15 +154,22 @@ pub async fn execute(
                 .await;
             match sent {
                 Err(e) => (format!("the webhook could not be reached: {e}"), true),
-                Ok(res) => {
+                Ok(mut res) => {
                     let status = res.status();
-                    let mut text = res.text().await.unwrap_or_default();
-                    if text.len() > MAX_WEBHOOK_ANSWER {
-                        let mut cut = MAX_WEBHOOK_ANSWER;
-                        while !text.is_char_boundary(cut) {
-                            cut -= 1;
+                    // Read up to the cap, never the whole of a huge answer.
+                    let mut bytes: Vec<u8> = Vec::new();
+                    let mut cut_short = false;
+                    while let Ok(Some(chunk)) = res.chunk().await {
+                        let room = MAX_WEBHOOK_ANSWER.saturating_sub(bytes.len());
+                        if chunk.len() > room {
+                            bytes.extend_from_slice(&chunk[..room]);
+                            cut_short = true;
+                            break;
                         }
-                        text.truncate(cut);
+                        bytes.extend_from_slice(&chunk);
+                    }
+                    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+                    if cut_short {
                         text.push_str(" [truncated]");
                     }
                     if status.is_success() {

@@ -31,12 +31,17 @@ pub async fn record(
     Ok(version)
 }
 
-/// The definition of `agent` at `version`, if it was kept.
-pub async fn get(
-    store: &Store,
-    agent: &str,
-    version: &str,
-) -> Result<Option<AgentConfig>, StoreError> {
+/// A kept definition, as read back.
+#[derive(Debug)]
+pub enum Kept {
+    Found(Box<AgentConfig>),
+    Missing,
+    /// Stored by a build whose definition had fields this one does not read.
+    Unreadable(String),
+}
+
+/// The definition of `agent` at `version`.
+pub async fn get(store: &Store, agent: &str, version: &str) -> Result<Kept, StoreError> {
     let (agent, version) = (agent.to_string(), version.to_string());
     let text: Option<String> = store
         .read(move |db| {
@@ -47,5 +52,11 @@ pub async fn get(
             )
         })
         .await?;
-    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    Ok(match text {
+        None => Kept::Missing,
+        Some(t) => match serde_json::from_str(&t) {
+            Ok(def) => Kept::Found(Box::new(def)),
+            Err(e) => Kept::Unreadable(e.to_string()),
+        },
+    })
 }

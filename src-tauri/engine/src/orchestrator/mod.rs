@@ -408,6 +408,8 @@ pub enum QueueError {
     },
     #[error("task {id} is {state}: only dead, failed or cancelled tasks can be requeued", state = .state.as_str())]
     NotRequeueable { id: String, state: TaskState },
+    #[error("task {id} cannot be requeued: {why}")]
+    StepOfDecidedRun { id: String, why: String },
     #[error("the lease on task {0} was lost (it expired and the task moved on)")]
     LeaseLost(String),
     #[error("no agent named {0:?} (agents: {1})")]
@@ -424,7 +426,9 @@ impl QueueError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Invalid(_) => ErrorCode::BadRequest,
             Self::KeyReused(_) => ErrorCode::IdempotencyKeyReused,
-            Self::Finished { .. } | Self::NotRequeueable { .. } => ErrorCode::TaskFinished,
+            Self::Finished { .. } | Self::NotRequeueable { .. } | Self::StepOfDecidedRun { .. } => {
+                ErrorCode::TaskFinished
+            }
             Self::LeaseLost(_) => ErrorCode::LeaseLost,
             Self::UnknownAgent(..) => ErrorCode::UnknownAgent,
             Self::UnknownCapability(_) => ErrorCode::UnknownCapability,
@@ -767,6 +771,9 @@ impl Queue {
                 let ids = if ids.is_empty() {
                     tx.query_all(
                         "SELECT id FROM tasks WHERE state = ?1 AND (?2 IS NULL OR agent = ?2) \
+                           AND (created_by NOT LIKE 'run:%' OR EXISTS (SELECT 1 FROM run_steps s \
+                             JOIN runs r ON r.id = s.run_id WHERE s.task_id = tasks.id \
+                             AND r.state IN ('running', 'failed'))) \
                          ORDER BY seq DESC LIMIT ?3",
                         rusqlite::params![
                             state.as_db(),
@@ -781,7 +788,11 @@ impl Queue {
                 let mut out = Vec::with_capacity(ids.len());
                 for id in ids {
                     match queue::requeue(tx, &id) {
-                        Err(e @ (QueueError::NotFound(_) | QueueError::NotRequeueable { .. })) => {
+                        Err(
+                            e @ (QueueError::NotFound(_)
+                            | QueueError::NotRequeueable { .. }
+                            | QueueError::StepOfDecidedRun { .. }),
+                        ) => {
                             out.push((id, Err(e)));
                         }
                         Err(e) => return Err(e),

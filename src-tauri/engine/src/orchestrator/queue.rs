@@ -718,6 +718,7 @@ pub(super) fn requeue(tx: &mut WriteTx<'_>, id: &str) -> Result<Task, QueueError
             state: task.state,
         });
     }
+    super::runs::store::check_requeue(tx, &task)?;
     let now = time_to_db(tx.now());
     tx.execute(
         "UPDATE tasks SET state = 'queued', attempts = 0, round = round + 1, run_at = ?2, \

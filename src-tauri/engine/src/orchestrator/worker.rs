@@ -221,14 +221,41 @@ async fn attempt(tasks: Tasks, lease: Lease, ttl: Duration, shutdown: Cancellati
     let config = tasks.config().current();
     let agent_name = lease.task.agent.clone().unwrap_or_default();
     let agent = match definition(&tasks, &lease, &agent_name, &config).await {
-        Ok(found) => found,
+        Ok(Ok(found)) => found,
+        // The definition it started with cannot be had: running another would break the
+        // promise, so the task fails and says why.
+        Ok(Err(why)) => {
+            settle_error(
+                &tasks,
+                &lease,
+                Failure::Permanent,
+                TaskFailure {
+                    code: "agent_definition_missing".into(),
+                    message: why,
+                },
+            )
+            .await;
+            return;
+        }
         Err(QueueError::LeaseLost(_)) => {
             count(&tasks, &agent_name, "lease_lost");
             return;
         }
+        // The store failed (busy, say): the attempt goes back, unspent, for a later try.
         Err(error) => {
-            tracing::warn!(%error, task = %lease.task.id, "could not pin the agent's definition; running on the current one");
-            config.agents.get(&agent_name).cloned()
+            tracing::warn!(%error, task = %lease.task.id, "could not read or pin the agent's definition");
+            if let Err(error) = tasks
+                .queue()
+                .park(
+                    &lease,
+                    TaskState::Queued,
+                    "its agent's definition could not be read",
+                )
+                .await
+            {
+                tracing::warn!(%error, task = %lease.task.id, "could not park a task");
+            }
+            return;
         }
     };
     let Some(agent) = agent else {
@@ -358,30 +385,38 @@ async fn attempt(tasks: Tasks, lease: Lease, ttl: Duration, shutdown: Cancellati
 
 /// The definition the lease's task runs on: the one its round started with (pinned by its
 /// first attempt, kept in `agent_definitions`), else the config's now, which this attempt
-/// pins. `None`: the agent is no longer configured and nothing was pinned.
+/// pins. `Ok(None)`: the agent is no longer configured and nothing was pinned; `Err(why)`
+/// inside: the pinned definition is gone or unreadable.
 async fn definition(
     tasks: &Tasks,
     lease: &Lease,
     agent: &str,
     config: &crate::config::Config,
-) -> Result<Option<crate::agents::AgentConfig>, QueueError> {
+) -> Result<Result<Option<crate::agents::AgentConfig>, String>, QueueError> {
+    use crate::agents::definitions::{self, Kept};
     let store = tasks.queue().store();
     if let Some(version) = &lease.task.agent_version {
         if let Some(current) = config.agents.get(agent)
             && crate::agents::version_of(current) == *version
         {
-            return Ok(Some(current.clone()));
+            return Ok(Ok(Some(current.clone())));
         }
-        if let Some(kept) = crate::agents::definitions::get(store, agent, version).await? {
-            return Ok(Some(kept));
-        }
+        return Ok(match definitions::get(store, agent, version).await? {
+            Kept::Found(kept) => Ok(Some(*kept)),
+            Kept::Missing => Err(format!(
+                "the definition of agent {agent:?} this task started with (version {version}) is not kept"
+            )),
+            Kept::Unreadable(e) => Err(format!(
+                "the definition of agent {agent:?} this task started with (version {version}) cannot be read: {e}"
+            )),
+        });
     }
     let Some(current) = config.agents.get(agent) else {
-        return Ok(None);
+        return Ok(Ok(None));
     };
-    let version = crate::agents::definitions::record(store, agent, current).await?;
+    let version = definitions::record(store, agent, current).await?;
     tasks.queue().pin_version(lease, &version).await?;
-    Ok(Some(current.clone()))
+    Ok(Ok(Some(current.clone())))
 }
 
 /// One more attempt of `agent` that ended as `outcome`.

@@ -131,6 +131,9 @@ pub struct Decision {
     pub start: Vec<usize>,
     /// Steps whose unfinished tasks to cancel (the run is decided).
     pub cancel: Vec<usize>,
+    /// Steps whose failed task is left behind: a step they need runs again (it was
+    /// requeued), so they start again on its new output.
+    pub unlink: Vec<usize>,
     pub finish: Option<Outcome>,
     /// A failed run runs again (one of its step tasks was requeued).
     pub reopen: bool,
@@ -200,21 +203,57 @@ pub fn answers(run: &Resolved, states: &[StepState], steps: &[StepNow]) -> Vec<(
 /// `run_state` now.
 pub fn decide(run: &Resolved, steps: &[StepNow], run_state: RunState) -> Decision {
     let n = run.steps.len();
+    // One entry per step of the definition, whatever the store gave.
+    let mut padded: Vec<StepNow> = steps.to_vec();
+    padded.resize(
+        n,
+        StepNow {
+            state: StepState::Pending,
+            task: None,
+        },
+    );
+    let steps = &padded[..];
     let index: BTreeMap<&str, usize> = run
         .steps
         .iter()
         .enumerate()
         .map(|(i, s)| (s.id.as_str(), i))
         .collect();
+    let mut has_task: Vec<bool> = steps.iter().map(|s| s.task.is_some()).collect();
     let mut states: Vec<StepState> = steps
         .iter()
-        .map(|s| {
-            s.task
-                .as_ref()
-                .map_or(StepState::Pending, |t| from_task(t.0))
+        .map(|s| match &s.task {
+            Some(t) => from_task(t.0),
+            // A step that could not be started stays failed.
+            None if s.state == StepState::Failed => StepState::Failed,
+            None => StepState::Pending,
         })
         .collect();
-    states.resize(n, StepState::Pending);
+    let mut d = Decision::default();
+    // A step that failed while something it needs runs again (a requeue) starts again after
+    // it: its old task is left behind.
+    if run_state == RunState::Running || run_state == RunState::Failed {
+        loop {
+            let mut moved = false;
+            for (i, s) in run.steps.iter().enumerate() {
+                let failed = matches!(states[i], StepState::Failed | StepState::Cancelled);
+                let upstream_open = s
+                    .needs
+                    .iter()
+                    .filter_map(|n| index.get(n.as_str()))
+                    .any(|&j| !states[j].is_terminal());
+                if failed && has_task[i] && upstream_open {
+                    states[i] = StepState::Pending;
+                    has_task[i] = false;
+                    d.unlink.push(i);
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
     // Skips flow down the DAG; a judge is skipped only when none of its needs succeeded.
     loop {
         let mut moved = false;
@@ -243,12 +282,12 @@ pub fn decide(run: &Resolved, steps: &[StepNow], run_state: RunState) -> Decisio
         }
     }
     let any_running = states.contains(&StepState::Running);
-    let mut d = Decision::default();
     if run_state != RunState::Running {
         if run_state == RunState::Failed && any_running {
             d.reopen = true;
         } else {
             // Decided: steps without a task keep what they were marked.
+            d.unlink.clear();
             for (i, st) in states.iter_mut().enumerate() {
                 if *st == StepState::Pending || (steps[i].task.is_none() && st.is_terminal()) {
                     *st = steps[i].state;
@@ -295,7 +334,7 @@ pub fn decide(run: &Resolved, steps: &[StepNow], run_state: RunState) -> Decisio
         if room == 0 {
             break;
         }
-        if states[i] != StepState::Pending || steps[i].task.is_some() {
+        if states[i] != StepState::Pending || has_task[i] {
             continue;
         }
         let needs: Vec<StepState> = s

@@ -4,7 +4,8 @@
 //!
 //! Worst case, per step: `max_attempts × max_steps` calls (tool rounds and re-asks are
 //! steps), each at the priciest model of its chain with a full context window in and the
-//! agent's `max_tokens` out. A bound that is not known (no `context_tokens` for a model, no
+//! agent's `max_tokens` out; with `memory.strategy = "summarize"`, as many summary calls
+//! again on the memory's route with its `max_tokens` out. A bound that is not known (no `context_tokens` for a model, no
 //! `max_tokens` on the agent, no price) makes the cost unknown, with the reason, never zero.
 
 use std::sync::Arc;
@@ -28,7 +29,7 @@ pub struct PlannedStep {
     /// `provider/model` of each hop of the agent's route.
     pub chain: Vec<String>,
     pub max_attempts: u32,
-    /// Model calls at most (`max_attempts × max_steps`).
+    /// Model calls at most (`max_attempts × max_steps`, twice that with summaries).
     pub max_calls: u64,
     /// Worst-case cost in USD (a decimal string); absent when a bound is unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,6 +60,30 @@ pub struct RunPlan {
     pub prices_at: DateTime<Utc>,
 }
 
+/// The most one call over `hops` can cost: a full context window in, `out` tokens out, at
+/// the priciest hop; or why that is not known.
+fn worst_call(
+    book: &PriceBook,
+    hops: &[crate::providers::settings::Resolved],
+    out: u32,
+    now: DateTime<Utc>,
+) -> Result<Decimal, String> {
+    let mut worst = Decimal::ZERO;
+    for h in hops {
+        let name = format!("{}/{}", h.provider, h.model);
+        let ctx = h
+            .context_tokens
+            .ok_or_else(|| format!("`{name}` has no context_tokens (set [models.\"{name}\"])"))?;
+        let price = book
+            .price(&h.provider, &h.config, &h.model, now)
+            .ok_or_else(|| format!("`{name}` has no price"))?;
+        let cost = (Decimal::from(ctx) * price.input + Decimal::from(out) * price.output)
+            / Decimal::from(1_000_000u32);
+        worst = worst.max(cost);
+    }
+    Ok(worst)
+}
+
 /// The plan of `run` under `config` at `now`.
 pub fn plan(run: &Resolved, config: &Arc<Config>, now: DateTime<Utc>) -> RunPlan {
     let book = PriceBook::new(&config.providers_view());
@@ -76,7 +101,12 @@ pub fn plan(run: &Resolved, config: &Arc<Config>, now: DateTime<Utc>) -> RunPlan
         }
         let agent = config.agents.get(&s.agent);
         let steps_per_attempt = agent.map_or(1, |a| u64::from(a.max_steps));
-        let calls = u64::from(s.max_attempts) * steps_per_attempt;
+        let model_calls = u64::from(s.max_attempts) * steps_per_attempt;
+        // With memory compression, each model call may follow a summary call.
+        let summarizes = agent
+            .is_some_and(|a| a.memory.strategy == crate::agents::memory::MemoryStrategy::Summarize);
+        let summary_calls = if summarizes { model_calls } else { 0 };
+        let calls = model_calls + summary_calls;
         min_calls += 1;
         max_calls += calls;
         let hops = agent
@@ -91,27 +121,26 @@ pub fn plan(run: &Resolved, config: &Arc<Config>, now: DateTime<Utc>) -> RunPlan
             let out = agent
                 .and_then(|a| a.max_tokens)
                 .ok_or_else(|| format!("agent `{}` sets no max_tokens", s.agent))?;
-            let mut worst = Decimal::ZERO;
-            for h in &hops {
-                let name = format!("{}/{}", h.provider, h.model);
-                let ctx = h.context_tokens.ok_or_else(|| {
-                    format!("`{name}` has no context_tokens (set [models.\"{name}\"])")
-                })?;
-                let price = book
-                    .price(&h.provider, &h.config, &h.model, now)
-                    .ok_or_else(|| format!("`{name}` has no price"))?;
-                let cost = (Decimal::from(ctx) * price.input + Decimal::from(out) * price.output)
-                    / Decimal::from(1_000_000u32);
-                worst = worst.max(cost);
-            }
             if hops.is_empty() {
                 return Err(format!("agent `{}` has no model to call", s.agent));
             }
-            Ok(worst)
+            let model = worst_call(&book, &hops, out, now)? * Decimal::from(model_calls);
+            let summaries = match agent {
+                Some(a) if summary_calls > 0 => {
+                    let route = a.memory.route.as_deref().unwrap_or(&a.route);
+                    let summary_hops = crate::providers::plan::resolve(config, route)
+                        .map(|p| p.hops)
+                        .unwrap_or_default();
+                    worst_call(&book, &summary_hops, a.memory.max_tokens, now)?
+                        * Decimal::from(summary_calls)
+                }
+                _ => Decimal::ZERO,
+            };
+            Ok(model + summaries)
         })();
         let (cost, why) = match per_call {
             Ok(c) => {
-                let total = (c * Decimal::from(calls)).normalize();
+                let total = c.normalize();
                 known += total;
                 (Some(total.to_string()), None)
             }

@@ -345,9 +345,13 @@ pub fn resolve(
             .map(|s| s.id.clone())
             .collect()
     } else {
+        let mut seen = BTreeSet::new();
         for o in &spec.aggregate.of {
             if !ids.contains(o.as_str()) {
                 problems.push(format!("aggregate.of names `{o}`, which is not a step"));
+            }
+            if !seen.insert(o.as_str()) {
+                problems.push(format!("aggregate.of names `{o}` twice"));
             }
         }
         spec.aggregate.of.clone()
@@ -598,7 +602,8 @@ fn variables_given(
 }
 
 /// The input of step `s`: the run's input, the step's own fields, and each needed step's
-/// output by its id (a judge: `results` by step and the `disagreements`).
+/// output by its id (a judge also gets `results`, those outputs by step, and the
+/// `disagreements`).
 pub fn step_input(
     s: &ResolvedStep,
     run_input: &Value,
@@ -617,7 +622,8 @@ pub fn step_input(
             .collect();
         map.insert("results".into(), Value::Object(results));
         map.insert("disagreements".into(), disagreements.clone());
-    } else {
+    }
+    {
         for n in &s.needs {
             if let Some(v) = outputs.get(n) {
                 map.insert(n.clone(), v.clone());

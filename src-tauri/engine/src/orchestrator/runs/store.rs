@@ -3,8 +3,9 @@
 //! called from the queue's `announce`); cancel; read.
 //!
 //! Invariant: a step's task is created in the transaction that settled the last step it
-//! needs, with the idempotency key `run:<run id>:<step>`, so no crash can lose a step or
-//! start one twice.
+//! needs and linked to it there (`run_steps.task_id`), so no crash can lose a step or start
+//! one twice. A step that cannot be created (its input too large, say) fails the step, not
+//! the transaction that settled the step before it.
 
 use std::collections::BTreeMap;
 
@@ -97,7 +98,7 @@ fn steps(db: &Db<'_>, run: &Run) -> Result<Vec<RunStep>, StoreError> {
     let levels = run.spec.levels();
     let rows: Vec<StepRow> = db.query_all(
         "SELECT s.step, s.agent, s.state, s.task_id, t.state, t.attempts, t.result, \
-           t.error_code, t.error_message, t.finished_at \
+           t.error_code, t.error_message, t.finished_at, s.error_code, s.error_message \
          FROM run_steps s LEFT JOIN tasks t ON t.id = s.task_id \
          WHERE s.run_id = ?1 ORDER BY s.position",
         [&run.id],
@@ -122,18 +123,27 @@ fn steps(db: &Db<'_>, run: &Run) -> Result<Vec<RunStep>, StoreError> {
                     finished_at: r.get::<_, Option<i64>>(9)?.map(time_from_db).transpose()?,
                 }),
             };
+            let unstarted = r.get::<_, Option<String>>(10)?.map(|code| TaskFailure {
+                code,
+                message: r
+                    .get::<_, Option<String>>(11)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
+            });
             Ok((
                 r.get(0)?,
                 r.get(1)?,
                 StepState::from_db(&r.get::<_, String>(2)?)?,
                 r.get(3)?,
                 task,
+                unstarted,
             ))
         },
     )?;
     Ok(rows
         .into_iter()
-        .map(|(id, agent, state, task_id, task)| {
+        .map(|(id, agent, state, task_id, task, unstarted)| {
             let needs = run
                 .spec
                 .step(&id)
@@ -145,7 +155,7 @@ fn steps(db: &Db<'_>, run: &Run) -> Result<Vec<RunStep>, StoreError> {
                 task_state: task.as_ref().map(|t| t.state),
                 attempts: task.as_ref().map(|t| t.attempts),
                 result: task.as_ref().and_then(|t| t.result.clone()),
-                error: task.as_ref().and_then(|t| t.error.clone()),
+                error: task.as_ref().and_then(|t| t.error.clone()).or(unstarted),
                 finished_at: task.as_ref().and_then(|t| t.finished_at),
                 id,
                 agent,
@@ -156,8 +166,16 @@ fn steps(db: &Db<'_>, run: &Run) -> Result<Vec<RunStep>, StoreError> {
         .collect())
 }
 
-/// A `run_steps` row: step, agent, state, task id, and the task's progress.
-type StepRow = (String, String, StepState, Option<String>, Option<TaskRow>);
+/// A `run_steps` row: step, agent, state, task id, the task's progress, and why the step
+/// could not start.
+type StepRow = (
+    String,
+    String,
+    StepState,
+    Option<String>,
+    Option<TaskRow>,
+    Option<TaskFailure>,
+);
 
 struct TaskRow {
     state: TaskState,
@@ -249,6 +267,30 @@ pub(crate) fn create(tx: &mut WriteTx<'_>, new: &NewRunRow) -> Result<(Run, bool
     Ok((must_get(tx, &new.id)?, true))
 }
 
+/// Whether `task` may be requeued as far as runs go: a step of a run that succeeded or was
+/// cancelled, or one its run left behind, would spend again for a result nobody reads.
+pub(crate) fn check_requeue(tx: &WriteTx<'_>, task: &Task) -> Result<(), QueueError> {
+    if !task.created_by.starts_with(ACTOR_PREFIX) {
+        return Ok(());
+    }
+    let found: Option<(String, String)> = tx.query_opt(
+        "SELECT r.id, r.state FROM run_steps s JOIN runs r ON r.id = s.run_id WHERE s.task_id = ?1",
+        [&task.id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    match found {
+        Some((_, state)) if state == "running" || state == "failed" => Ok(()),
+        Some((run, state)) => Err(QueueError::StepOfDecidedRun {
+            id: task.id.clone(),
+            why: format!("it is a step of run {run}, which is {state}: start a new run instead"),
+        }),
+        None => Err(QueueError::StepOfDecidedRun {
+            id: task.id.clone(),
+            why: "its run no longer follows it (the step started again with a new task)".into(),
+        }),
+    }
+}
+
 /// The queue's hook: `task` changed (in `tx`); when it is a run's step, the run advances.
 pub(crate) fn on_task(tx: &mut WriteTx<'_>, task: &Task) -> Result<(), QueueError> {
     if !task.created_by.starts_with(ACTOR_PREFIX) {
@@ -319,11 +361,19 @@ fn advance(tx: &mut WriteTx<'_>, id: &str, created: bool) -> Result<(), RunError
         .filter(|s| s.task_state == Some(TaskState::Succeeded))
         .filter_map(|s| s.result.clone().map(|r| (s.id.clone(), r)))
         .collect();
+    let mut again = false;
     for (i, state) in d.states.iter().enumerate() {
         let Some(step) = run.steps.get(i) else {
             continue;
         };
-        if d.start.contains(&i) {
+        if d.unlink.contains(&i) {
+            // Its failed task stays in the queue's history; the step starts again later.
+            tx.execute(
+                "UPDATE run_steps SET task_id = NULL, state = ?3 WHERE run_id = ?1 AND step = ?2",
+                params![id, step.id, state.as_db()],
+            )?;
+            changed = true;
+        } else if d.start.contains(&i) {
             let Some(spec_step) = run.spec.steps.get(i) else {
                 continue;
             };
@@ -339,22 +389,41 @@ fn advance(tx: &mut WriteTx<'_>, id: &str, created: bool) -> Result<(), RunError
                 &serde_json::to_value(&disagreements).unwrap_or(Value::Null),
             );
             let task_id = uuid::Uuid::new_v4().to_string();
-            let checked = Checked::new(NewTask {
+            let made = Checked::new(NewTask {
                 agent: Some(spec_step.agent.clone()),
                 capability: None,
                 input,
-                idempotency_key: Some(format!("{ACTOR_PREFIX}{id}:{}", spec_step.id)),
+                idempotency_key: None,
                 priority: 0,
                 run_at: None,
                 max_attempts: Some(spec_step.max_attempts),
                 timeout_ms: spec_step.timeout_ms,
                 tags: vec![format!("{ACTOR_PREFIX}{id}")],
-            })?;
-            let made = queue::enqueue(tx, &checked, &task_id, &format!("{ACTOR_PREFIX}{id}"))?;
-            tx.execute(
-                "UPDATE run_steps SET task_id = ?3, state = 'running' WHERE run_id = ?1 AND step = ?2",
-                params![id, step.id, made.task.id],
-            )?;
+            })
+            .and_then(|c| queue::enqueue(tx, &c, &task_id, &format!("{ACTOR_PREFIX}{id}")));
+            match made {
+                Ok(made) => {
+                    tx.execute(
+                        "UPDATE run_steps SET task_id = ?3, state = 'running', error_code = NULL, \
+                           error_message = NULL WHERE run_id = ?1 AND step = ?2",
+                        params![id, step.id, made.task.id],
+                    )?;
+                }
+                // Nothing was written for it: the step fails, the run decides on.
+                Err(e @ (QueueError::Invalid(_) | QueueError::KeyReused(_))) => {
+                    tx.execute(
+                        "UPDATE run_steps SET state = 'failed', error_code = 'step_not_started', \
+                           error_message = ?3 WHERE run_id = ?1 AND step = ?2",
+                        params![
+                            id,
+                            step.id,
+                            format!("the step's task could not be created: {e}")
+                        ],
+                    )?;
+                    again = true;
+                }
+                Err(e) => return Err(e.into()),
+            }
             changed = true;
         } else if *state != step.state {
             tx.execute(
@@ -373,6 +442,10 @@ fn advance(tx: &mut WriteTx<'_>, id: &str, created: bool) -> Result<(), RunError
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+    if again {
+        // A step could not start: decide again with it failed.
+        return advance(tx, id, true);
     }
     if changed {
         announce(tx, id)?;

@@ -155,6 +155,11 @@ fn definitions_are_checked_before_anything_runs() {
             "concurrency",
         ),
         (
+            json!({"agents": ["facts", "free"], "aggregate": {"of": ["facts", "facts"]}}),
+            topic.clone(),
+            "names `facts` twice",
+        ),
+        (
             json!({"agents": ["facts"], "steps": [{"id": "x", "agent": "free"}]}),
             topic.clone(),
             "not both",
@@ -392,6 +397,21 @@ fn decisions_follow_the_dag_and_the_aggregation() {
     assert_eq!(d.states[2], S::Skipped);
     assert_eq!(d.finish.unwrap().error.unwrap().0, "judge_failed");
 
+    // A judge that failed, then a judged step requeued: the run reopens and the judge will
+    // start again on the new answer (its old task left behind).
+    let d = decide(
+        &judged,
+        &[
+            now(S::Running, running.clone()),
+            now(S::Succeeded, ok(json!(2), 2)),
+            now(S::Failed, dead.clone()),
+        ],
+        R::Failed,
+    );
+    assert!(d.reopen);
+    assert_eq!(d.unlink, vec![2]);
+    assert_eq!(d.states[2], S::Pending);
+    assert!(d.start.is_empty());
     // A failed run whose dead step is requeued runs again.
     let d = decide(
         &chain,
@@ -471,7 +491,7 @@ async fn a_step_starts_in_the_transaction_that_finished_what_it_needs() {
         json!({"topic": "owls", "tone": "dry", "facts": {"facts": ["hoot"]}})
     );
     assert_eq!(w.tags, vec![format!("run:{}", run.id)]);
-    assert_eq!(w.idempotency_key, Some(format!("run:{}:w", run.id)));
+    assert_eq!(w.idempotency_key, None);
     finish(&q, "writer", json!("a poem")).await;
     let run = q.run(&run.id).await.unwrap();
     assert_eq!(run.state, RunState::Succeeded);
@@ -526,4 +546,69 @@ async fn first_valid_cancels_the_rest_and_cancel_stops_a_run() {
     );
     let again = q.cancel_run(&run.id).await.unwrap_err();
     assert_eq!(again.code(), crate::ErrorCode::RunFinished);
+}
+
+#[test]
+fn a_judge_reads_what_it_judges_by_step_too() {
+    let mut cfg = config();
+    cfg.agents.get_mut("judge").unwrap().prompt =
+        "Pick from {{ results }} ({{ disagreements }}); facts said {{ facts.facts }}".into();
+    let spec = spec(json!({"agents": ["facts", "free"],
+        "aggregate": {"mode": "judge", "judge": "judge"}}));
+    let r = resolve(&spec, &cfg, Some(&json!({"topic": "t"})), |_| None).unwrap();
+    let judge = r.step(spec::JUDGE_STEP).unwrap();
+    let outputs = std::collections::BTreeMap::from([
+        ("facts".to_string(), json!({"facts": [1]})),
+        ("free".to_string(), json!("text")),
+    ]);
+    let input = spec::step_input(judge, &json!({"topic": "t"}), &outputs, &json!([]));
+    assert_eq!(input["facts"], json!({"facts": [1]}));
+    assert_eq!(input["results"]["free"], json!("text"));
+    let rendered = crate::agents::template::render(&cfg.agents["judge"].prompt, &input).unwrap();
+    assert!(rendered.contains("facts said [1]"), "{rendered}");
+}
+
+#[tokio::test]
+async fn a_step_that_cannot_be_created_fails_its_run_not_the_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, q) = setup(dir.path()).await;
+    // Its input would be over the queue's 1 MiB limit.
+    let big = "x".repeat(700 * 1024);
+    let spec = resolved(json!({"steps": [{"id": "facts", "agent": "facts",
+        "input": {"pad": big.clone()}}]}));
+    let (run, _) = q
+        .create_run(row(spec, json!({"topic": "t", "more": big}), None))
+        .await
+        .unwrap();
+    assert_eq!(run.state, RunState::Failed);
+    assert_eq!(run.steps[0].state, StepState::Failed);
+    assert_eq!(run.steps[0].task_id, None);
+    let e = run.steps[0].error.as_ref().unwrap();
+    assert_eq!(e.code, "step_not_started");
+    assert!(e.message.contains("bytes"), "{}", e.message);
+    assert_eq!(run.error.unwrap().code, "run_steps_failed");
+}
+
+#[tokio::test]
+async fn a_step_of_a_decided_run_is_not_requeued() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, q) = setup(dir.path()).await;
+    let mut spec = resolved(json!({"agents": ["facts", "free"]}));
+    spec.mode = AggregateMode::FirstValid;
+    let (run, _) = q
+        .create_run(row(spec, json!({"topic": "owls"}), None))
+        .await
+        .unwrap();
+    finish(&q, "free", json!("quick")).await;
+    let run = q.run(&run.id).await.unwrap();
+    let loser = run.steps[0].task_id.clone().unwrap();
+    let e = q.requeue(&loser).await.unwrap_err();
+    assert_eq!(e.code(), crate::ErrorCode::TaskFinished);
+    assert!(e.to_string().contains("which is succeeded"), "{e}");
+    // Nor by a bulk requeue of cancelled tasks.
+    let bulk = q
+        .requeue_many(Vec::new(), TaskState::Cancelled, None, 100)
+        .await
+        .unwrap();
+    assert!(bulk.is_empty(), "{bulk:?}");
 }
