@@ -1717,7 +1717,7 @@ export type components = {
             max_attempts: number;
             /**
              * Format: int64
-             * @description Model calls at most (`max_attempts × max_steps`).
+             * @description Model calls at most (`max_attempts × max_steps`, twice that with summaries).
              */
             max_calls: number;
             needs: string[];
