@@ -516,8 +516,9 @@ async fn a_graceful_stop_parks_running_tasks_and_the_next_start_resumes_them() {
                 .unwrap()
         }
     };
+    // Running, and its call is at the provider (which holds the answer back).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while get(&node).await["state"] != "running" {
+    while get(&node).await["state"] != "running" || provider.calls().total == 0 {
         assert!(std::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
