@@ -177,6 +177,25 @@ pub async fn requeue_task(
 /// Most tasks one bulk requeue takes.
 pub const MAX_BULK_REQUEUE: usize = 10_000;
 
+/// The states a task can be requeued from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequeueState {
+    Dead,
+    Failed,
+    Cancelled,
+}
+
+impl From<RequeueState> for TaskState {
+    fn from(s: RequeueState) -> Self {
+        match s {
+            RequeueState::Dead => TaskState::Dead,
+            RequeueState::Failed => TaskState::Failed,
+            RequeueState::Cancelled => TaskState::Cancelled,
+        }
+    }
+}
+
 /// Which tasks to requeue: `ids`, or (without ids) every task in `state` (default `dead`) of
 /// `agent`, newest first, at most `limit` (default and most: 10,000).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -186,7 +205,7 @@ pub struct BulkRequeue {
     #[schema(max_items = 10000)]
     pub ids: Vec<String>,
     #[serde(default)]
-    pub state: Option<TaskState>,
+    pub state: Option<RequeueState>,
     #[serde(default)]
     pub agent: Option<String>,
     #[serde(default)]
@@ -240,7 +259,7 @@ pub async fn requeue_tasks(
         .tasks()
         .requeue_many(
             req.ids,
-            req.state.unwrap_or(TaskState::Dead),
+            req.state.map_or(TaskState::Dead, TaskState::from),
             req.agent,
             limit,
         )

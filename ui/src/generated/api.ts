@@ -846,7 +846,7 @@ export type components = {
             ids?: string[];
             /** Format: int32 */
             limit?: number | null;
-            state?: components["schemas"]["TaskState"] | null;
+            state?: components["schemas"]["RequeueState"] | null;
         };
         /** @description What a bulk requeue did. */
         BulkRequeueResult: {
@@ -1837,6 +1837,11 @@ export type components = {
             id: string;
             message: string;
         };
+        /**
+         * @description The states a task can be requeued from.
+         * @enum {string}
+         */
+        RequeueState: "dead" | "failed" | "cancelled";
         /** @description A definition checked against a config: what a run stores and follows. */
         Resolved: {
             /** Format: int32 */
@@ -2586,6 +2591,7 @@ export type ProviderEvent = components['schemas']['ProviderEvent'];
 export type ProviderKind = components['schemas']['ProviderKind'];
 export type RateLimitSettings = components['schemas']['RateLimitSettings'];
 export type RequeueRefusal = components['schemas']['RequeueRefusal'];
+export type RequeueState = components['schemas']['RequeueState'];
 export type Resolved = components['schemas']['Resolved'];
 export type ResolvedStep = components['schemas']['ResolvedStep'];
 export type RetrySettings = components['schemas']['RetrySettings'];
