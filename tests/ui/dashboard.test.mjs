@@ -516,7 +516,8 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
           `[agents.greeter]\nroute = "default"\nprompt = "Greet {{ name }}"\n` +
           `output_schema = { type = "object", properties = { greeting = { type = "string" } }, required = ["greeting"] }\n\n` +
           `[agents.welcomer]\nroute = "default"\nprompt = "Welcome {{ name }}"\n` +
-          `output_schema = { type = "object", properties = { greeting = { type = "string" } }, required = ["greeting"] }\n`,
+          `output_schema = { type = "object", properties = { greeting = { type = "string" } }, required = ["greeting"] }\n\n` +
+          `[runs.both]\nagents = ["greeter", "welcomer"]\n`,
       );
       other = await startNode({ dataDir: path.join(dir, "data"), listen: "127.0.0.1:0", config });
       const nodeBase = `http://127.0.0.1:${other.port}`;
@@ -608,6 +609,16 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
       // A step opens its task's timeline.
       await p.click(`${byTestId("run-step")}[data-step="welcomer"] ${byTestId("run-step-task")}`);
       await p.waitForSelector(`${byTestId("task-detail")}[data-state="succeeded"]`);
+      // A run of the config, chosen by name: its definition shows, and a dry run plans it.
+      await p.evaluate(() => {
+        window.location.hash = "#/agents";
+      });
+      await p.selectOption(byTestId("run-named"), "both");
+      await p.waitForSelector(byTestId("run-named-definition"));
+      await p.click(byTestId("run-plan-button"));
+      // Its plan (aggregate `all`), where the one before was a vote.
+      await p.waitForFunction(() => document.querySelector('[data-testid="plan-summary"]')?.textContent?.includes("aggregate all of greeter, welcomer"));
+      await p.selectOption(byTestId("run-named"), "");
       // An invalid definition is refused with its reason, and nothing starts.
       await p.evaluate(() => {
         window.location.hash = "#/agents";

@@ -1,6 +1,6 @@
 //! `/api/v1/runs`: start a multi-agent run (a `[runs.<name>]` of the config, or a definition
 //! posted whole), plan one without running it (`/runs/plan`, a dry run), list, get with its
-//! steps, cancel. A definition is checked whole first: an invalid one is `run_invalid` with
+//! steps, cancel; `/runs/definitions`: the configured ones. A definition is checked whole first: an invalid one is `run_invalid` with
 //! every problem in the message, and nothing runs.
 
 use axum::Json;
@@ -103,6 +103,31 @@ pub async fn list_runs(
     Ok(Json(seq_page(rows, limit)))
 }
 
+/// A run declared in the config.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RunDefinition {
+    pub name: String,
+    pub definition: flightdeck_engine::orchestrator::runs::RunSpec,
+}
+
+/// The runs declared in the config (`[runs.<name>]`), by name: what `{"run": "<name>"}` starts.
+#[utoipa::path(get, path = "/runs/definitions", tag = "runs",
+    responses((status = 200, description = "Every configured run", body = Vec<RunDefinition>)),
+    security(("bearer" = [])))]
+pub async fn run_definitions(State(state): State<AppState>) -> Json<Vec<RunDefinition>> {
+    let config = state.engine.config().current();
+    Json(
+        config
+            .runs
+            .iter()
+            .map(|(name, definition)| RunDefinition {
+                name: name.clone(),
+                definition: definition.clone(),
+            })
+            .collect(),
+    )
+}
+
 /// One run with its steps (each with its task's state, attempts, result or error).
 #[utoipa::path(get, path = "/runs/{id}", tag = "runs",
     params(("id" = String, Path, description = "The run's id")),
@@ -136,6 +161,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(start_run, list_runs))
         .routes(routes!(plan_run))
+        .routes(routes!(run_definitions))
         .routes(routes!(get_run))
         .routes(routes!(cancel_run))
 }

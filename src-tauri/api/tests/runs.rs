@@ -156,6 +156,15 @@ async fn a_fan_out_votes_and_records_the_disagreement() {
         done["disagreements"],
         json!([{"value": "spam", "steps": ["v1", "v3"]}, {"value": "ham", "steps": ["v2"]}])
     );
+    let defs = send(
+        &g.app,
+        authed(get("/api/v1/runs/definitions"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(defs.json[0]["name"], "review");
+    assert_eq!(defs.json[0]["definition"]["aggregate"]["field"], "label");
     let r = start(&g, json!({"run": "nope"})).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(

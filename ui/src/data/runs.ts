@@ -13,6 +13,14 @@ export function runsQuery(api: Api) {
   });
 }
 
+/** The runs declared in the config (stale on a `config` event). */
+export function runDefinitionsQuery(api: Api) {
+  return queryOptions({
+    queryKey: ["config", "run-definitions"] as const,
+    queryFn: ({ signal }) => ok(api.GET("/api/v1/runs/definitions", { signal })),
+  });
+}
+
 export function runQuery(api: Api, id: string) {
   return queryOptions({
     queryKey: ["runs", "one", id] as const,

@@ -253,6 +253,23 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/definitions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The runs declared in the config (`[runs.<name>]`), by name: what `{"run": "<name>"}` starts. */
+        get: operations["run_definitions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/plan": {
         parameters: {
             query?: never;
@@ -1935,6 +1952,11 @@ export type components = {
             /** Format: date-time */
             updated_at: string;
         };
+        /** @description A run declared in the config. */
+        RunDefinition: {
+            definition: components["schemas"]["RunSpec"];
+            name: string;
+        };
         /** @description The payload of the `runs` feed topic: a run or one of its steps changed. */
         RunEvent: {
             id: string;
@@ -2598,6 +2620,7 @@ export type RetrySettings = components['schemas']['RetrySettings'];
 export type Role = components['schemas']['Role'];
 export type RouteConfig = components['schemas']['RouteConfig'];
 export type Run = components['schemas']['Run'];
+export type RunDefinition = components['schemas']['RunDefinition'];
 export type RunEvent = components['schemas']['RunEvent'];
 export type RunEventStep = components['schemas']['RunEventStep'];
 export type RunPlan = components['schemas']['RunPlan'];
@@ -3245,6 +3268,32 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    run_definitions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every configured run */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDefinition"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
             429: components["responses"]["TooManyAuthFailures"];
             500: components["responses"]["Internal"];
         };

@@ -12,7 +12,7 @@ import { DataTable, type Column } from "../components/DataTable";
 import { JsonView } from "../components/JsonView";
 import { ErrorNote, Skeleton } from "../components/Panel";
 import { useToasts } from "../components/Toasts";
-import { runQuery, runsQuery } from "../data/runs";
+import { runDefinitionsQuery, runQuery, runsQuery } from "../data/runs";
 import { useNow } from "../data/useNow";
 import { formatRelative, formatTimestamp } from "../format";
 import type { NewRun, Run, RunPlan, RunSpec, RunState, RunStep, StepState } from "../generated/api";
@@ -116,12 +116,15 @@ function StartRunForm() {
   const toasts = useToasts();
   const queryClient = useQueryClient();
   const [, navigate] = useLocation();
+  const configured = useQuery(runDefinitionsQuery(api));
+  const [named, setNamed] = useState("");
   const [definition, setDefinition] = useState(EXAMPLE);
   const [input, setInput] = useState("{}");
   const [problem, setProblem] = useState<string | null>(null);
   const [plan, setPlan] = useState<RunPlan | null>(null);
   const body = (): NewRun | null => {
     try {
+      if (named) return { run: named, input: JSON.parse(input) as unknown };
       return { definition: JSON.parse(definition) as RunSpec, input: JSON.parse(input) as unknown };
     } catch (err) {
       setProblem(`Not JSON: ${err instanceof Error ? err.message : String(err)}`);
@@ -158,11 +161,28 @@ function StartRunForm() {
   };
   return (
     <form className="enqueue" onSubmit={(e) => submit(e, false)} data-testid="run-form">
-      <label>
-        Definition (JSON: <span className="mono">agents</span> to fan out, or <span className="mono">steps</span> with <span className="mono">needs</span>; and{" "}
-        <span className="mono">aggregate</span>)
-        <textarea rows={6} className="mono" value={definition} onChange={(e) => setDefinition(e.target.value)} data-testid="run-definition" />
-      </label>
+      {configured.data?.length ? (
+        <label>
+          Run
+          <select value={named} onChange={(e) => setNamed(e.target.value)} data-testid="run-named">
+            <option value="">a definition written here</option>
+            {configured.data.map((d) => (
+              <option key={d.name} value={d.name}>
+                {d.name} (configured)
+              </option>
+            ))}
+          </select>
+        </label>
+      ) : null}
+      {named ? (
+        <JsonView value={configured.data?.find((d) => d.name === named)?.definition} testId="run-named-definition" />
+      ) : (
+        <label>
+          Definition (JSON: <span className="mono">agents</span> to fan out, or <span className="mono">steps</span> with <span className="mono">needs</span>; and{" "}
+          <span className="mono">aggregate</span>)
+          <textarea rows={6} className="mono" value={definition} onChange={(e) => setDefinition(e.target.value)} data-testid="run-definition" />
+        </label>
+      )}
       <label>
         Input (JSON object: the steps&apos; variables)
         <textarea rows={2} className="mono" value={input} onChange={(e) => setInput(e.target.value)} data-testid="run-input" />
