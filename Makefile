@@ -18,7 +18,7 @@ bindings:
 	npm --prefix ui run gen:api
 
 # Whole-process figures (see docs/benchmarks.md); GATEWAY=0 skips the gateway part, UI=0 the
-# screen over 100,000 tasks (scripts/bench-ui.sh).
+# screen over 100,000 tasks (scripts/bench-ui.sh), CELERY=0 the queue baseline (bench-celery.sh).
 bench:
 	@scripts/bench.sh
 

@@ -102,3 +102,8 @@ measure empty-tauri target/release/empty-tauri EmptyTauri
 if [ -z "${DESKTOP_ONLY:-}" ] && [ "${UI:-1}" != 0 ]; then
   scripts/bench-ui.sh
 fi
+
+# --- the queue's baseline: Celery + Redis next to the queue bench (CELERY=0 skips it)
+if [ -z "${DESKTOP_ONLY:-}" ] && [ "${CELERY:-1}" != 0 ]; then
+  scripts/bench-celery.sh
+fi
