@@ -495,11 +495,22 @@ pub async fn template_edit(
 ) -> Result<Json<Vec<TemplateVersion>>, ApiError> {
     let engine = state.engine.clone();
     let name = agent.clone();
-    tokio::task::spawn_blocking(move || {
+    let event = tokio::task::spawn_blocking(move || {
         engine.set_agent_template(&name, &edit.prompt, edit.system.as_deref())
     })
     .await
     .map_err(ApiError::internal)??;
+    // Written, but the reload refused the file (something else changed it meanwhile): say so.
+    if event.outcome == flightdeck_engine::events::ConfigOutcome::Rejected {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            flightdeck_engine::ErrorCode::Conflict,
+            format!(
+                "saved, but the config file was not applied: {}",
+                event.message
+            ),
+        ));
+    }
     // Recorded now rather than by the config watcher's listener, so the answer has it.
     let config = state.engine.config().current();
     templates::record(state.engine.store(), &config).await?;

@@ -218,7 +218,8 @@ export function AgentDetail({ agent }: { agent: AgentInfo }) {
         <p className="muted small">The first version: nothing to compare with.</p>
       ) : null}
       <h3 className="drawer-sub">Try the template</h3>
-      <Preview key={agent.version} agent={agent} />
+      {/* Keyed by name: a reload elsewhere does not throw away what is being edited. */}
+      <Preview key={agent.name} agent={agent} />
     </div>
   );
 }

@@ -164,7 +164,14 @@ function StartRunForm() {
       {configured.data?.length ? (
         <label>
           Run
-          <select value={named} onChange={(e) => setNamed(e.target.value)} data-testid="run-named">
+          <select
+            value={named}
+            onChange={(e) => {
+              setNamed(e.target.value);
+              setPlan(null);
+            }}
+            data-testid="run-named"
+          >
             <option value="">a definition written here</option>
             {configured.data.map((d) => (
               <option key={d.name} value={d.name}>
@@ -180,12 +187,30 @@ function StartRunForm() {
         <label>
           Definition (JSON: <span className="mono">agents</span> to fan out, or <span className="mono">steps</span> with <span className="mono">needs</span>; and{" "}
           <span className="mono">aggregate</span>)
-          <textarea rows={6} className="mono" value={definition} onChange={(e) => setDefinition(e.target.value)} data-testid="run-definition" />
+          <textarea
+            rows={6}
+            className="mono"
+            value={definition}
+            onChange={(e) => {
+              setDefinition(e.target.value);
+              setPlan(null);
+            }}
+            data-testid="run-definition"
+          />
         </label>
       )}
       <label>
         Input (JSON object: the steps&apos; variables)
-        <textarea rows={2} className="mono" value={input} onChange={(e) => setInput(e.target.value)} data-testid="run-input" />
+        <textarea
+          rows={2}
+          className="mono"
+          value={input}
+          onChange={(e) => {
+            setInput(e.target.value);
+            setPlan(null);
+          }}
+          data-testid="run-input"
+        />
       </label>
       {problem ? (
         <p className="error small" role="alert" data-testid="run-problem">

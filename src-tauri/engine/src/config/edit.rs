@@ -168,9 +168,19 @@ struct Edit {
     must_exist: bool,
 }
 
+/// One edit of a config file at a time in this process: each reads, checks and writes the
+/// file whole, so two at once would lose one.
+static EDITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn apply(handle: &ConfigHandle, edits: Vec<Edit>) -> Result<PathBuf, EditError> {
+    let _one_at_a_time = match EDITING.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
     let source = handle.source();
-    let path = source.path.clone().ok_or(EditError::NoFile)?;
+    let named = source.path.clone().ok_or(EditError::NoFile)?;
+    // A symlinked config is written where it points, not over the link.
+    let path = std::fs::canonicalize(&named).unwrap_or(named);
     let overridden: Vec<&str> = source.env.overrides().map(|(k, _)| k).collect();
     for e in &edits {
         if overridden.contains(&e.var.as_str()) {
@@ -263,7 +273,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "flightdeck.toml".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -133,7 +133,7 @@ impl ConfigSource {
         let result = text.and_then(|text| match (text, &self.path) {
             (None, Some(path)) if self.required => Err(ConfigError::Missing { path: path.clone() }),
             (Some(text), Some(path)) => self.layer(Some(FileText::new(path, text))),
-            _ => self.layer_in(None, base),
+            _ => self.layer_in(None, Files::From(base)),
         });
         // The prompt files are part of what was loaded: a change to one is a change.
         let fingerprint = match (&result, fingerprint) {
@@ -147,12 +147,15 @@ impl ConfigSource {
                 }
                 Some(Fingerprint::Content(hasher.finish()))
             }
-            // A prompt file that could not be read: the next look must read it again even
-            // if the config file is the same.
-            (Err(ConfigError::Invalid { problems }), _)
+            // A prompt file could not be read: the same config file with another outcome is
+            // a change (the file came back), the same outcome is not (quiet while it stays).
+            (Err(e @ ConfigError::Invalid { problems }), Some(Fingerprint::Content(h)))
                 if problems.iter().any(|p| p.key.ends_with(".prompt_file")) =>
             {
-                None
+                let mut hasher = std::hash::DefaultHasher::new();
+                h.hash(&mut hasher);
+                e.to_string().hash(&mut hasher);
+                Some(Fingerprint::Content(hasher.finish()))
             }
             (_, f) => f,
         };
@@ -171,14 +174,10 @@ impl ConfigSource {
         let base = file
             .as_ref()
             .and_then(|f| f.path.parent().map(Path::to_path_buf));
-        self.layer_in(file, base)
+        self.layer_in(file, Files::From(base))
     }
 
-    fn layer_in(
-        &self,
-        file: Option<FileText>,
-        base: Option<PathBuf>,
-    ) -> Result<Config, ConfigError> {
+    fn layer_in(&self, file: Option<FileText>, files: Files) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             figment = figment.merge(file);
@@ -189,7 +188,17 @@ impl ConfigSource {
         let mut problems = self.env.problems().to_vec();
         match figment.extract::<Config>() {
             Ok(mut config) => {
-                problems.extend(read_prompt_files(&mut config, base.as_deref()));
+                problems.extend(match &files {
+                    Files::From(base) => read_prompt_files(&mut config, base.as_deref()),
+                    Files::NotRead => {
+                        for a in config.agents.values_mut() {
+                            if a.prompt_file.is_some() && a.prompt.is_empty() {
+                                a.prompt = "{# prompt_file: not read here #}".into();
+                            }
+                        }
+                        Vec::new()
+                    }
+                });
                 problems.extend(config.validate_against(&figment));
                 into_result(problems)?;
                 self.overrides.apply(config)
@@ -225,10 +234,23 @@ impl Config {
         .load()
     }
 
-    /// Parses a TOML text (no environment) as if it were a config file named `source`.
+    /// Parses a TOML text (no environment) as if it were a config file named `source`. It
+    /// reads no other file: a `prompt_file` is not opened (a text posted to the API must not
+    /// make the node read its disk), and stands for a template that is not checked.
     pub fn from_toml_str(text: &str, source: &str) -> Result<Self, ConfigError> {
-        ConfigSource::default().layer(Some(FileText::new(Path::new(source), text.to_string())))
+        ConfigSource::default().layer_in(
+            Some(FileText::new(Path::new(source), text.to_string())),
+            Files::NotRead,
+        )
     }
+}
+
+/// Whether a load reads the agents' prompt files, and relative to what.
+enum Files {
+    /// Relative to this directory (the config file's); `None`: no file, absolute paths only.
+    From(Option<PathBuf>),
+    /// Not at all (a text posted for validation).
+    NotRead,
 }
 
 /// Most bytes a `prompt_file` may hold.
@@ -245,6 +267,25 @@ pub(crate) fn prompt_files(config: &Config, base: &Path) -> Vec<PathBuf> {
         .agents
         .values()
         .filter_map(|a| a.prompt_file.as_deref())
+        .map(|f| prompt_path(base, f))
+        .collect()
+}
+
+/// The `prompt_file`s the config file at `path` names now, resolved against `base`, even when
+/// that file was rejected (so a prompt file created after the config names it is watched).
+/// Best effort: nothing when the file cannot be read or parsed.
+pub(crate) fn prompt_files_named(path: &Path, base: &Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    doc.get("agents")
+        .and_then(toml::Value::as_table)
+        .into_iter()
+        .flat_map(|agents| agents.values())
+        .filter_map(|a| a.get("prompt_file").and_then(toml::Value::as_str))
         .map(|f| prompt_path(base, f))
         .collect()
 }
@@ -276,15 +317,20 @@ fn read_prompt_files(config: &mut Config, base: Option<&Path>) -> Vec<ConfigProb
         let path = prompt_path(base, &file);
         let read = std::fs::metadata(&path).and_then(|m| {
             if !m.is_file() {
-                Err(std::io::Error::other("it is not a regular file"))
-            } else if m.len() > MAX_PROMPT_FILE_BYTES {
-                Err(std::io::Error::other(format!(
-                    "it is {} bytes; the limit is {MAX_PROMPT_FILE_BYTES}",
-                    m.len()
-                )))
-            } else {
-                std::fs::read(&path)
+                return Err(std::io::Error::other("it is not a regular file"));
             }
+            // Read at most one byte past the limit, whatever the file says its size is.
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            std::fs::File::open(&path)?
+                .take(MAX_PROMPT_FILE_BYTES + 1)
+                .read_to_end(&mut bytes)?;
+            if bytes.len() as u64 > MAX_PROMPT_FILE_BYTES {
+                return Err(std::io::Error::other(format!(
+                    "it is over the limit of {MAX_PROMPT_FILE_BYTES} bytes"
+                )));
+            }
+            Ok(bytes)
         });
         match read.map(String::from_utf8) {
             Ok(Ok(text)) => agent.prompt = text,

@@ -306,6 +306,14 @@ fn diff(prefix: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Ve
                     None => out.push(key),
                 }
             }
+            // Keys only the other has (an agent, a provider, a route added).
+            for k in y.keys().filter(|k| !x.contains_key(*k)) {
+                out.push(if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                });
+            }
         }
         _ if a != b => out.push(prefix.to_string()),
         _ => {}

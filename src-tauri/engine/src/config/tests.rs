@@ -366,6 +366,14 @@ fn listen_takes_localhost_like_the_command_line() {
 }
 
 #[test]
+fn a_posted_config_text_opens_no_prompt_file() {
+    let text = "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nkey = \"none\"\n\
+                [agents.a]\nroute = \"p/m\"\nprompt_file = \"/etc/hostname\"\n";
+    let c = Config::from_toml_str(text, "submitted text").unwrap();
+    assert_eq!(c.agents["a"].prompt, "{# prompt_file: not read here #}");
+}
+
+#[test]
 fn prompt_files_are_read_relative_to_the_config_or_refused_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flightdeck.toml");
@@ -395,4 +403,23 @@ fn prompt_files_are_read_relative_to_the_config_or_refused_with_a_reason() {
         let err = load(agent(extra)).unwrap_err().to_string();
         assert!(err.contains(want), "{extra}: {err}");
     }
+}
+
+#[test]
+fn changed_keys_name_what_was_added_removed_and_changed() {
+    let a = Config::from_toml_str("[feed]\nmetrics_interval_ms = 500\n", "a").unwrap();
+    let b = Config::from_toml_str(
+        "[feed]\nmetrics_interval_ms = 600\n[routes.r]\nchain = [\"p/m\"]\n[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nkey = \"none\"\n",
+        "b",
+    )
+    .unwrap();
+    let mut there = a.changed_keys(&b);
+    there.sort();
+    assert_eq!(
+        there,
+        vec!["feed.metrics_interval_ms", "providers.p", "routes.r"]
+    );
+    let mut back = b.changed_keys(&a);
+    back.sort();
+    assert_eq!(back, there);
 }

@@ -258,7 +258,12 @@ impl Watches {
             want.push(target_dir.clone());
         }
         // The agents' prompt files, and their directories.
-        let prompts = super::load::prompt_files(&handle.current(), &self.dir);
+        let mut prompts = super::load::prompt_files(&handle.current(), &self.dir);
+        for p in super::load::prompt_files_named(&self.file, &self.dir) {
+            if !prompts.contains(&p) {
+                prompts.push(p);
+            }
+        }
         for dir in prompts.iter().filter_map(|p| p.parent()) {
             if !want.iter().any(|w| w == dir) {
                 want.push(dir.to_path_buf());

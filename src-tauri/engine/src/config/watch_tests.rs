@@ -260,7 +260,29 @@ async fn a_prompt_file_is_read_with_the_config_and_its_changes_reload_it() {
     let ev = w.next().await;
     assert_eq!(ev.outcome, ConfigOutcome::Rejected, "{ev:?}");
     assert!(ev.message.contains("greet.j2"), "{}", ev.message);
+    // Refused once, not again on every look while it stays missing.
+    w.assert_quiet().await;
     std::fs::write(&prompt, "Back {{ name }}").unwrap();
     assert_eq!(w.next().await.outcome, ConfigOutcome::Applied);
     assert_eq!(greeter(&w), "Back {{ name }}");
+
+    // A config that names a prompt file before it exists (in a directory not watched yet):
+    // refused, then applied when the file appears.
+    std::fs::write(
+        &path,
+        format!(
+            "{PROMPT_FILE_CONFIG}[agents.later]\nroute = \"p/m\"\nprompt_file = \"later/l.j2\"\n"
+        ),
+    )
+    .unwrap();
+    let ev = w.next().await;
+    assert_eq!(ev.outcome, ConfigOutcome::Rejected, "{ev:?}");
+    std::fs::create_dir(dir.path().join("later")).unwrap();
+    std::fs::write(dir.path().join("later/l.j2"), "Later {{ x }}").unwrap();
+    let ev = w.next().await;
+    assert_eq!(ev.outcome, ConfigOutcome::Applied, "{ev:?}");
+    // An agent added by a reload is in force (the change lists it).
+    assert_eq!(ev.changed, vec!["agents.later".to_string()]);
+    let current = w.handle.current();
+    assert_eq!(current.agents["later"].prompt, "Later {{ x }}");
 }

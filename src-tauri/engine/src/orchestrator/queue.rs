@@ -855,10 +855,20 @@ pub(super) fn agent_stats(
     since: DateTime<Utc>,
 ) -> Result<super::AgentTaskStats, QueueError> {
     let since = time_to_db(since);
+    // Tasks are numbered in creation order: the window starts after the newest task created
+    // before it (found from the end, so only the window is read), and every query below
+    // seeks the agent's tasks from there (`tasks_agent`).
+    let after: i64 = db.query_one(
+        "SELECT COALESCE((SELECT seq FROM tasks WHERE created_at < ?1 ORDER BY seq DESC LIMIT 1), 0)",
+        [since],
+        |r| r.get(0),
+    )?;
+    let window = "t.agent = ?1 AND t.seq > ?2 AND t.created_at >= ?3";
+    let p = params![agent, after, since];
     let mut s = super::AgentTaskStats::default();
     let states: Vec<(String, i64)> = db.query_all(
-        "SELECT state, COUNT(*) FROM tasks WHERE agent = ?1 AND created_at >= ?2 GROUP BY state",
-        params![agent, since],
+        &format!("SELECT t.state, COUNT(*) FROM tasks t WHERE {window} GROUP BY t.state"),
+        p,
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     for (state, n) in states {
@@ -872,30 +882,35 @@ pub(super) fn agent_stats(
         }
     }
     let (attempts, tried, output_invalid): (i64, i64, i64) = db.query_one(
-        "SELECT \
-           (SELECT COUNT(*) FROM task_attempts a JOIN tasks t ON t.id = a.task_id \
-              WHERE t.agent = ?1 AND t.created_at >= ?2 AND a.outcome IS NOT 'parked'), \
-           (SELECT COUNT(*) FROM tasks WHERE agent = ?1 AND created_at >= ?2 AND attempt_seq > 0), \
-           (SELECT COUNT(*) FROM tasks WHERE agent = ?1 AND created_at >= ?2 \
-              AND error_code = 'output_invalid')",
-        params![agent, since],
+        &format!(
+            "SELECT \
+               (SELECT COUNT(*) FROM task_attempts a JOIN tasks t ON t.id = a.task_id \
+                  WHERE {window} AND a.outcome IS NOT 'parked'), \
+               (SELECT COUNT(*) FROM tasks t WHERE {window} AND t.attempt_seq > 0), \
+               (SELECT COUNT(*) FROM tasks t WHERE {window} AND t.error_code = 'output_invalid')"
+        ),
+        p,
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     s.attempts = u64::try_from(attempts).unwrap_or(0);
     s.retries = s.attempts.saturating_sub(u64::try_from(tried).unwrap_or(0));
     let mut durations: Vec<f64> = db.query_all(
-        "SELECT a.finished_at - a.started_at FROM task_attempts a JOIN tasks t ON t.id = a.task_id \
-         WHERE t.agent = ?1 AND t.created_at >= ?2 AND a.outcome = 'succeeded'",
-        params![agent, since],
+        &format!(
+            "SELECT a.finished_at - a.started_at FROM task_attempts a JOIN tasks t ON t.id = a.task_id \
+             WHERE {window} AND a.outcome = 'succeeded'"
+        ),
+        p,
         |r| r.get::<_, i64>(0).map(|ms| ms as f64),
     )?;
     durations.sort_by(f64::total_cmp);
     s.duration_p50_ms = crate::providers::ledger::quantile(&durations, 0.5);
     s.duration_p95_ms = crate::providers::ledger::quantile(&durations, 0.95);
     let kinds: Vec<(String, i64)> = db.query_all(
-        "SELECT s.kind, COUNT(*) FROM task_steps s JOIN tasks t ON t.id = s.task_id \
-         WHERE t.agent = ?1 AND t.created_at >= ?2 GROUP BY s.kind",
-        params![agent, since],
+        &format!(
+            "SELECT s.kind, COUNT(*) FROM task_steps s JOIN tasks t ON t.id = s.task_id \
+             WHERE {window} GROUP BY s.kind"
+        ),
+        p,
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     for (kind, n) in kinds {
@@ -908,6 +923,16 @@ pub(super) fn agent_stats(
             _ => s.summaries += n,
         }
     }
+    // Steps per finished task: the steps of their last round only.
+    let finished_steps: i64 = db.query_one(
+        &format!(
+            "SELECT COUNT(*) FROM task_steps s JOIN tasks t ON t.id = s.task_id \
+             WHERE {window} AND s.round = t.round \
+               AND t.state IN ('succeeded', 'failed', 'dead', 'cancelled')"
+        ),
+        p,
+        |r| r.get(0),
+    )?;
     let finished = s.succeeded + s.failed;
     s.success_rate = (finished > 0).then(|| s.succeeded as f64 / finished as f64);
     let checks_failed = s.reasks + u64::try_from(output_invalid).unwrap_or(0);
@@ -915,6 +940,6 @@ pub(super) fn agent_stats(
     s.validation_pass_rate = (s.succeeded + checks_failed > 0)
         .then(|| s.succeeded as f64 / (s.succeeded + checks_failed) as f64);
     let done = s.succeeded + s.failed + s.cancelled;
-    s.steps_per_task = (done > 0).then(|| s.steps as f64 / done as f64);
+    s.steps_per_task = (done > 0).then(|| finished_steps as f64 / done as f64);
     Ok(s)
 }
