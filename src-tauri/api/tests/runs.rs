@@ -11,7 +11,7 @@ use flightdeck_engine::agents::AgentConfig;
 use serde_json::{Value, json};
 
 use crate::gateway::{Gw, gateway, post, step};
-use crate::support::{Reply, authed, get, send};
+use crate::support::{Reply, get_authed, send};
 
 fn agent(model: &str, prompt: &str, extra: &str) -> AgentConfig {
     toml::from_str(&format!(
@@ -59,13 +59,7 @@ async fn start(g: &Gw, body: Value) -> Reply {
 }
 
 async fn run(g: &Gw, id: &str) -> Value {
-    let r = send(
-        &g.app,
-        authed(get(&format!("/api/v1/runs/{id}")))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let r = get_authed(&g.app, &format!("/api/v1/runs/{id}")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
     r.json
 }
@@ -125,13 +119,7 @@ async fn a_step_reads_the_output_of_the_step_it_needs() {
         writer.body
     );
     // One task per step, tagged with the run.
-    let tasks = send(
-        &g.app,
-        authed(get(&format!("/api/v1/tasks?tag=run:{id}")))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let tasks = get_authed(&g.app, &format!("/api/v1/tasks?tag=run:{id}")).await;
     assert_eq!(tasks.json["items"].as_array().unwrap().len(), 2);
 }
 
@@ -156,13 +144,7 @@ async fn a_fan_out_votes_and_records_the_disagreement() {
         done["disagreements"],
         json!([{"value": "spam", "steps": ["v1", "v3"]}, {"value": "ham", "steps": ["v2"]}])
     );
-    let defs = send(
-        &g.app,
-        authed(get("/api/v1/runs/definitions"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let defs = get_authed(&g.app, "/api/v1/runs/definitions").await;
     assert_eq!(defs.json[0]["name"], "review");
     assert_eq!(defs.json[0]["definition"]["aggregate"]["field"], "label");
     let r = start(&g, json!({"run": "nope"})).await;
@@ -247,13 +229,7 @@ async fn invalid_definitions_are_refused_whole_and_nothing_runs() {
     }
     let r = start(&g, json!({"input": {}})).await;
     assert_eq!(r.json["error"]["code"], "bad_request");
-    let list = send(
-        &g.app,
-        authed(get("/api/v1/runs"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let list = get_authed(&g.app, "/api/v1/runs").await;
     assert_eq!(list.json["items"], json!([]));
     assert_eq!(g.up.calls().total, 0);
 }
@@ -281,13 +257,7 @@ async fn a_dry_run_plans_without_calling_or_writing() {
     assert!(r.json["worst_case_cost_usd"].is_null());
     assert!(r.json["steps"][0]["cost_unknown"].is_string());
     assert_eq!(g.up.calls().total, 0);
-    let list = send(
-        &g.app,
-        authed(get("/api/v1/runs"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let list = get_authed(&g.app, "/api/v1/runs").await;
     assert_eq!(list.json["items"], json!([]));
 }
 

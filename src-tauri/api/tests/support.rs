@@ -120,6 +120,11 @@ pub fn authed(b: axum::http::request::Builder) -> axum::http::request::Builder {
     b.header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
 }
 
+/// `GET path` with the node's token.
+pub async fn get_authed(app: &Router, path: &str) -> Reply {
+    send(app, authed(get(path)).body(Body::empty()).unwrap()).await
+}
+
 /// `r` is the JSON error `code` with `status`, under the response's request id.
 pub fn assert_error(r: &Reply, status: StatusCode, code: &str) {
     assert_eq!(r.status, status, "{:?}", r.json);

@@ -11,7 +11,7 @@ use flightdeck_engine::agents::AgentConfig;
 use serde_json::{Value, json};
 
 use crate::gateway::{Gw, gateway, post, step};
-use crate::support::{authed, get, send};
+use crate::support::{get_authed, send};
 
 fn agent(toml_text: &str) -> AgentConfig {
     toml::from_str(toml_text).unwrap()
@@ -42,13 +42,7 @@ async fn enqueue(g: &Gw, body: Value) -> crate::support::Reply {
 }
 
 async fn task(g: &Gw, id: &str) -> Value {
-    let r = send(
-        &g.app,
-        authed(get(&format!("/api/v1/tasks/{id}")))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let r = get_authed(&g.app, &format!("/api/v1/tasks/{id}")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
     r.json
 }
@@ -282,29 +276,11 @@ async fn bad_enqueues_get_stable_codes_and_keys_name_one_task() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
     // Lists filter by agent and state.
-    let r = send(
-        &g.app,
-        authed(get("/api/v1/tasks?agent=summarize&state=scheduled"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let r = get_authed(&g.app, "/api/v1/tasks?agent=summarize&state=scheduled").await;
     assert_eq!(r.json["items"].as_array().unwrap().len(), 1, "{:?}", r.json);
-    let r = send(
-        &g.app,
-        authed(get("/api/v1/tasks?color=red"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let r = get_authed(&g.app, "/api/v1/tasks?color=red").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = send(
-        &g.app,
-        authed(get("/api/v1/agents"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let r = get_authed(&g.app, "/api/v1/agents").await;
     let names: Vec<&str> = r
         .json
         .as_array()
@@ -408,13 +384,7 @@ async fn schedules_enqueue_one_task_per_slot() {
     // A few sweeps, a slot each.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let rows = loop {
-        let r = send(
-            &g.app,
-            authed(get("/api/v1/tasks?tag=schedule&state=succeeded"))
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let r = get_authed(&g.app, "/api/v1/tasks?tag=schedule&state=succeeded").await;
         let rows = r.json["items"].as_array().unwrap().clone();
         if rows.len() >= 2 {
             break rows;
@@ -462,15 +432,7 @@ async fn template_versions_are_kept_diffed_and_previewed() {
     let g = with_agents().await;
     let history = |g: &Gw| {
         let app = g.app.clone();
-        async move {
-            send(
-                &app,
-                authed(get("/api/v1/templates/summarize"))
-                    .body(axum::body::Body::empty())
-                    .unwrap(),
-            )
-            .await
-        }
+        async move { get_authed(&app, "/api/v1/templates/summarize").await }
     };
     // Version 1 is recorded when the engine opens (in the background).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -503,13 +465,7 @@ async fn template_versions_are_kept_diffed_and_previewed() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(history(&g).await.json.as_array().unwrap().len(), 2);
 
-    let r = send(
-        &g.app,
-        authed(get("/api/v1/templates/summarize/diff"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let r = get_authed(&g.app, "/api/v1/templates/summarize/diff").await;
     assert_eq!(
         (r.json["from"].as_u64(), r.json["to"].as_u64()),
         (Some(1), Some(2))
@@ -520,21 +476,9 @@ async fn template_versions_are_kept_diffed_and_previewed() {
             && diff.contains("+Summarize in {{ words }} words: {{ text }}"),
         "{diff}"
     );
-    let r = send(
-        &g.app,
-        authed(get("/api/v1/templates/summarize/diff?from=1&to=9"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let r = get_authed(&g.app, "/api/v1/templates/summarize/diff?from=1&to=9").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = send(
-        &g.app,
-        authed(get("/api/v1/templates/nobody"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let r = get_authed(&g.app, "/api/v1/templates/nobody").await;
     assert_eq!(r.json["error"]["code"], "unknown_agent");
 
     // Preview: rendered as a task would be, or the template's error.
@@ -874,13 +818,7 @@ async fn an_agents_figures_add_up_its_tasks_and_calls() {
     let second = enqueue(&g, json!({"agent": "summarize", "input": {"text": "y"}})).await;
     until(&g, second.json["id"].as_str().unwrap(), "succeeded").await;
     g.engine.providers().ledger().flush().await;
-    let r = send(
-        &g.app,
-        authed(get("/api/v1/agents/summarize/stats"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let r = get_authed(&g.app, "/api/v1/agents/summarize/stats").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
     let t = &r.json["tasks"];
     assert_eq!(t["tasks"], 2);
@@ -903,24 +841,14 @@ async fn an_agents_figures_add_up_its_tasks_and_calls() {
     let per: f64 = r.json["cost_per_task"].as_str().unwrap().parse().unwrap();
     assert!((per * 2.0 - cost).abs() < 1e-7, "{}", r.json);
     // A window after the tasks has none; an unknown agent is named.
-    let later = send(
+    let later = get_authed(
         &g.app,
-        authed(get(
-            "/api/v1/agents/summarize/stats?since=2999-01-01T00:00:00Z",
-        ))
-        .body(axum::body::Body::empty())
-        .unwrap(),
+        "/api/v1/agents/summarize/stats?since=2999-01-01T00:00:00Z",
     )
     .await;
     assert_eq!(later.json["tasks"]["tasks"], 0);
     assert!(later.json["cost_per_task"].is_null());
-    let none = send(
-        &g.app,
-        authed(get("/api/v1/agents/ghost/stats"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let none = get_authed(&g.app, "/api/v1/agents/ghost/stats").await;
     assert_eq!(none.status, StatusCode::NOT_FOUND);
     assert_eq!(none.json["error"]["code"], "unknown_agent");
 }
@@ -1042,13 +970,7 @@ async fn a_provider_limit_holds_tasks_of_every_agent_that_starts_on_it() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let mut most = 0;
     loop {
-        let r = send(
-            &g.app,
-            authed(get("/api/v1/tasks"))
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let r = get_authed(&g.app, "/api/v1/tasks").await;
         let items = r.json["items"].as_array().unwrap();
         let running = items.iter().filter(|t| t["state"] == "running").count();
         most = most.max(running);

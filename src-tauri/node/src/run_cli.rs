@@ -5,8 +5,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use flightdeck_engine::orchestrator::Queue;
+use anyhow::Context;
 use flightdeck_engine::orchestrator::runs::{NewRun, Run, RunFilter, RunPlan, RunSpec};
 use flightdeck_engine::orchestrator::tasks::{plan_run_with, start_run_with};
 
@@ -14,14 +13,7 @@ use crate::UsageError;
 use crate::cli::{Global, RunAction, RunStartArgs};
 use crate::commands::load_config;
 use crate::node_api::NodeApi;
-use crate::task_cli::{Target, input_of, target};
-
-fn local_queue(store: &flightdeck_engine::store::Store) -> Queue {
-    Queue::new(
-        store.clone(),
-        flightdeck_engine::clock::SystemClock::shared(),
-    )
-}
+use crate::task_cli::{Target, input_of, target, wait_needs_node};
 
 pub async fn run(global: &Global, action: &RunAction) -> anyhow::Result<ExitCode> {
     let target = target(global).await?;
@@ -43,7 +35,7 @@ async fn act(global: &Global, target: &Target, action: &RunAction) -> anyhow::Re
                     .await?["items"]
                         .clone(),
                 )?,
-                Target::Local(store) => local_queue(store)
+                Target::Local(store) => Target::local_queue(store)
                     .runs(RunFilter::default(), None, *limit as usize)
                     .await?
                     .into_iter()
@@ -91,7 +83,7 @@ async fn act(global: &Global, target: &Target, action: &RunAction) -> anyhow::Re
                     )
                     .await?,
                 )?,
-                Target::Local(store) => local_queue(store).cancel_run(id).await?,
+                Target::Local(store) => Target::local_queue(store).cancel_run(id).await?,
             };
             println!("{} {}", run.id, run.state.as_str());
             Ok(ExitCode::SUCCESS)
@@ -105,7 +97,7 @@ async fn get(target: &Target, id: &str) -> anyhow::Result<Run> {
             api.send(api.request(reqwest::Method::GET, &format!("/api/v1/runs/{id}")))
                 .await?,
         )?,
-        Target::Local(store) => local_queue(store).run(id).await?,
+        Target::Local(store) => Target::local_queue(store).run(id).await?,
     })
 }
 
@@ -138,7 +130,7 @@ async fn start(global: &Global, target: &Target, args: &RunStartArgs) -> anyhow:
             Target::Local(store) => {
                 let (config, _) = load_config(global)?;
                 plan_run_with(
-                    &local_queue(store),
+                    &Target::local_queue(store),
                     &std::sync::Arc::new(config),
                     &new,
                     |_| true,
@@ -159,13 +151,11 @@ async fn start(global: &Global, target: &Target, args: &RunStartArgs) -> anyhow:
         )?,
         Target::Local(store) => {
             if args.wait {
-                bail!(UsageError(
-                    "--wait needs a running node (`flightdeck serve`): with the node stopped, the run waits for its next start".into()
-                ));
+                return Err(wait_needs_node("run"));
             }
             let (config, _) = load_config(global)?;
             // No node: no breaker has seen a call, every agent counts as healthy.
-            start_run_with(&local_queue(store), &config, new, "cli", |_| true)
+            start_run_with(&Target::local_queue(store), &config, new, "cli", |_| true)
                 .await?
                 .0
         }

@@ -46,6 +46,14 @@ pub(crate) async fn target(global: &Global) -> anyhow::Result<Target> {
 }
 
 impl Target {
+    /// The queue of the data dir (`Local`), on the system clock.
+    pub(crate) fn local_queue(store: &Store) -> Queue {
+        Queue::new(
+            store.clone(),
+            flightdeck_engine::clock::SystemClock::shared(),
+        )
+    }
+
     pub(crate) async fn close(self) {
         if let Target::Local(store) = self {
             store.close().await;
@@ -96,10 +104,7 @@ async fn act(global: &Global, target: &Target, action: &TaskAction) -> anyhow::R
                         .await?
                 }
                 Target::Local(store) => {
-                    let q = Queue::new(
-                        store.clone(),
-                        flightdeck_engine::clock::SystemClock::shared(),
-                    );
+                    let q = Target::local_queue(store);
                     let mut v = serde_json::to_value(q.get(id).await?)?;
                     v["history"] = serde_json::to_value(q.attempts(id).await?)?;
                     v["steps"] = serde_json::to_value(q.steps(id, None).await?)?;
@@ -123,10 +128,7 @@ async fn act(global: &Global, target: &Target, action: &TaskAction) -> anyhow::R
                     .await?,
                 )?,
                 Target::Local(store) => {
-                    let q = Queue::new(
-                        store.clone(),
-                        flightdeck_engine::clock::SystemClock::shared(),
-                    );
+                    let q = Target::local_queue(store);
                     q.cancel(id).await?
                 }
             };
@@ -139,6 +141,14 @@ async fn act(global: &Global, target: &Target, action: &TaskAction) -> anyhow::R
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `--wait` with the node stopped: what `what` (a task, a run) does instead.
+pub(crate) fn wait_needs_node(what: &str) -> anyhow::Error {
+    UsageError(format!(
+        "--wait needs a running node (`flightdeck serve`): with the node stopped, the {what} waits for its next start"
+    ))
+    .into()
 }
 
 /// Requeues by id or every dead task; prints each requeued task, and each refused one with
@@ -172,10 +182,7 @@ async fn retry(target: &Target, args: &TaskRetryArgs) -> anyhow::Result<ExitCode
             (requeued, refused)
         }
         Target::Local(store) => {
-            let q = Queue::new(
-                store.clone(),
-                flightdeck_engine::clock::SystemClock::shared(),
-            );
+            let q = Target::local_queue(store);
             let done = q
                 .requeue_many(
                     args.ids.clone(),
@@ -233,15 +240,10 @@ async fn add(global: &Global, target: &Target, args: &TaskAddArgs) -> anyhow::Re
         )?,
         Target::Local(store) => {
             if args.wait {
-                bail!(UsageError(
-                    "--wait needs a running node (`flightdeck serve`): with the node stopped, the task waits for its next start".into()
-                ));
+                return Err(wait_needs_node("task"));
             }
             let (config, _) = load_config(global)?;
-            let q = Queue::new(
-                store.clone(),
-                flightdeck_engine::clock::SystemClock::shared(),
-            );
+            let q = Target::local_queue(store);
             // No node: no breaker has seen a call, every agent counts as healthy.
             flightdeck_engine::orchestrator::tasks::enqueue_with(&q, &config, new, "cli", |_| true)
                 .await?
@@ -287,10 +289,7 @@ async fn follow(api: &NodeApi, id: &str) -> anyhow::Result<ExitCode> {
 async fn list(target: &Target, f: &TaskFilter, limit: u32) -> anyhow::Result<Vec<Task>> {
     match target {
         Target::Local(store) => {
-            let q = Queue::new(
-                store.clone(),
-                flightdeck_engine::clock::SystemClock::shared(),
-            );
+            let q = Target::local_queue(store);
             Ok(q.list(f.clone(), None, limit as usize)
                 .await?
                 .into_iter()
