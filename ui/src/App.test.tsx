@@ -61,6 +61,14 @@ const CONFIG: ConfigView = {
     runs: {},
     agents: {},
     orchestrator: { enabled: true, workers: 8, lease_secs: 30, sweep_secs: 5, provider_concurrency: {} },
+    actions: {},
+    policies: [],
+    approvals: {
+      default: { decision: "require_approval", low_risk: "allow", approvers: 1, sla: "24h", on_timeout: "reject" },
+      escalation: { warn_before: "15m", steps: [{ after: "0s", notify: "desktop" }], timeout_after: "1h" },
+      enable_command_executor: false,
+      callback_secret: null,
+    },
   },
 };
 
@@ -259,7 +267,7 @@ describe("App", () => {
     expect(b.requests.slice(loaded)).toEqual([]);
     // A reconnection (the node may have restarted) refreshes what is shown, once.
     await push(b, { type: "welcome", node_id: "node-7f3a", seq: 5, resumed: true, resync: false });
-    expect(b.requests.slice(loaded)).toEqual(["GET /api/v1/info", "GET /health"]);
+    expect(b.requests.slice(loaded).sort()).toEqual(["GET /api/v1/approvals/stats", "GET /api/v1/info", "GET /health"]);
   });
 
   it("opens a transition in a drawer from a deep link, and closes it back to the screen", async () => {

@@ -21,6 +21,7 @@ import { createQueryClient } from "./data/queryClient";
 import { FeedProvider } from "./feed/FeedProvider";
 import { pathFor, useCurrentRoute } from "./routes";
 import { ComingNext, PLANNED } from "./screens/ComingNext";
+import { Approvals } from "./screens/Approvals";
 import { Calls } from "./screens/Calls";
 import { Tasks } from "./screens/Tasks";
 import { Health } from "./screens/Health";
@@ -49,6 +50,9 @@ function Screens() {
       <Route path="/overview" component={Overview} />
       <Route path="/agents" nest>
         <Tasks />
+      </Route>
+      <Route path="/approvals" nest>
+        <Approvals />
       </Route>
       <Route path="/calls" nest>
         <Calls />

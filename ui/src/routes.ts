@@ -6,7 +6,7 @@ import { useLocation } from "wouter";
 export const ROUTES = [
   { id: "overview", label: "Overview", built: true },
   { id: "agents", label: "Agents & Tasks", built: true },
-  { id: "approvals", label: "Approvals", built: false },
+  { id: "approvals", label: "Approvals", built: true },
   { id: "calls", label: "Calls", built: true },
   { id: "health", label: "Health", built: true },
   { id: "costs", label: "Costs", built: false },

@@ -39,12 +39,12 @@ pub fn required_scope(method: &Method, path: &str) -> Scope {
     let path = path.strip_prefix("/api/v1").unwrap_or(path);
     let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
     if method == Method::GET || method == Method::HEAD {
-        if under("/tokens") || under("/secrets") {
+        if under("/tokens") || under("/secrets") || under("/audit") {
             return Scope::Admin;
         }
         return Scope::Read;
     }
-    let admin = ["/tokens", "/secrets", "/config"];
+    let admin = ["/tokens", "/secrets", "/config", "/audit"];
     if admin.iter().any(|p| under(p)) {
         return Scope::Admin;
     }
@@ -337,7 +337,13 @@ mod tests {
             (Method::PUT, "/api/v1/templates/greeter", Scope::Admin),
             (Method::POST, "/api/v1/templates/preview", Scope::Operate),
             (Method::POST, "/api/v1/runs", Scope::Operate),
-            (Method::POST, "/api/v1/approvals/1/decide", Scope::Operate),
+            (Method::POST, "/api/v1/approvals/1/decision", Scope::Operate),
+            (Method::POST, "/api/v1/approvals", Scope::Operate),
+            (Method::GET, "/api/v1/approvals", Scope::Read),
+            (Method::POST, "/api/v1/policies/explain", Scope::Operate),
+            (Method::GET, "/api/v1/audit", Scope::Admin),
+            (Method::GET, "/api/v1/audit/export", Scope::Admin),
+            (Method::POST, "/api/v1/audit/verify", Scope::Admin),
             (Method::GET, "/tokens", Scope::Admin),
             (Method::POST, "/config/validate", Scope::Admin),
             (Method::POST, "/configure-thing", Scope::Operate),

@@ -151,12 +151,13 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     use ErrorCode::*;
     match code {
         BadRequest | InvalidJson | ConfigInvalid | UnknownTopic | ResumeFromFuture
-        | TemplateError | RunInvalid => StatusCode::BAD_REQUEST,
+        | TemplateError | RunInvalid | ReasonRequired => StatusCode::BAD_REQUEST,
+        ArgumentsInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+        NotAnApprover => StatusCode::FORBIDDEN,
         Unauthorized | TokenExpired => StatusCode::UNAUTHORIZED,
         ForbiddenHost | InsufficientScope => StatusCode::FORBIDDEN,
-        NotFound | SecretMissing | UnknownModel | UnknownAgent | UnknownCapability => {
-            StatusCode::NOT_FOUND
-        }
+        NotFound | SecretMissing | UnknownModel | UnknownAgent | UnknownCapability
+        | UnknownAction => StatusCode::NOT_FOUND,
         ProviderRejected => StatusCode::BAD_REQUEST,
         ProviderAuthFailed | ProviderUnavailable | ProviderBadResponse | ResponseTooLarge => {
             StatusCode::BAD_GATEWAY
@@ -167,7 +168,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         Conflict | IdempotencyKeyReused | IdempotencyKeyInUse | TaskFinished | LeaseLost
-        | RunFinished => StatusCode::CONFLICT,
+        | RunFinished | AlreadyDecided => StatusCode::CONFLICT,
         PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -210,7 +210,7 @@ async fn the_feed_accepts_named_tokens_and_shares_the_lockout() {
     let engine = engine(dir.path()).await;
     let reader = engine
         .identity()
-        .create("feed-reader", Scope::Read, None)
+        .create("feed-reader", Scope::Read, None, "test")
         .await
         .unwrap();
     let state = state(engine.clone());

@@ -11,6 +11,8 @@
 //! authenticates by its first message) sits behind bearer auth; every error is an
 //! [`error::ApiErrorBody`], also for a panicking handler and a timed-out request.
 
+pub mod approvals;
+pub mod audit;
 pub mod auth;
 pub mod calls;
 pub mod dashboard;

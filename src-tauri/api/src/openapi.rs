@@ -17,7 +17,9 @@ use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{AppState, calls, error, feed, runs, secrets, system, tasks, tokens, v1};
+use crate::{
+    AppState, approvals, audit, calls, error, feed, runs, secrets, system, tasks, tokens, v1,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -63,6 +65,8 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .merge(calls::routes())
         .merge(tasks::routes())
         .merge(runs::routes())
+        .merge(approvals::routes())
+        .merge(audit::routes())
         .routes(routes!(crate::gateway::gateway_info))
         .routes(routes!(openapi_document))
 }

@@ -490,13 +490,15 @@ pub struct TemplateEdit {
     security(("bearer" = [])))]
 pub async fn template_edit(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path(agent): Path<String>,
     ApiJson(edit): ApiJson<TemplateEdit>,
 ) -> Result<Json<Vec<TemplateVersion>>, ApiError> {
     let engine = state.engine.clone();
     let name = agent.clone();
+    let actor = actor.label();
     let event = tokio::task::spawn_blocking(move || {
-        engine.set_agent_template(&name, &edit.prompt, edit.system.as_deref())
+        engine.set_agent_template(&name, &edit.prompt, edit.system.as_deref(), &actor)
     })
     .await
     .map_err(ApiError::internal)??;

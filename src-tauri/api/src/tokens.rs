@@ -2,11 +2,12 @@
 //! `token`; `GET` lists names, scopes and times, never a token; `DELETE /tokens/{name}`
 //! revokes.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use flightdeck_engine::identity::{CreatedToken, Scope, TokenInfo};
+use flightdeck_engine::identity::{Actor, CreatedToken, Scope, TokenInfo};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -51,12 +52,18 @@ pub struct CreateTokenRequest {
     security(("bearer" = [])))]
 pub async fn create_token(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     ApiJson(req): ApiJson<CreateTokenRequest>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let created = state
         .engine
         .identity()
-        .create(&req.name, req.scope.unwrap_or(Scope::Read), req.expires_at)
+        .create(
+            &req.name,
+            req.scope.unwrap_or(Scope::Read),
+            req.expires_at,
+            &actor.label(),
+        )
         .await?;
     tracing::info!(name = %created.info.name, scope = created.info.scope.as_str(), "API token created");
     Ok((StatusCode::CREATED, Json(created)))
@@ -85,9 +92,14 @@ pub async fn list_tokens(
     security(("bearer" = [])))]
 pub async fn revoke_token(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.engine.identity().revoke(&name).await?;
+    state
+        .engine
+        .identity()
+        .revoke(&name, &actor.label())
+        .await?;
     tracing::info!(%name, "API token revoked");
     Ok(StatusCode::NO_CONTENT)
 }

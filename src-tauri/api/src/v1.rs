@@ -2,9 +2,9 @@
 //! The error responses every route shares (401, 403...) are documented by `openapi.rs`; the
 //! annotations here list only what is particular to a route.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use flightdeck_engine::config::{Config, ConfigError, ConfigProblem, ConfigStatus};
 use flightdeck_engine::events::ConfigEvent;
 use flightdeck_engine::{ErrorCode, NodeInfo};
@@ -78,6 +78,7 @@ pub struct GatewayPatch {
     security(("bearer" = [])))]
 pub async fn patch_config(
     State(state): State<AppState>,
+    Extension(actor): Extension<flightdeck_engine::identity::Actor>,
     ApiJson(patch): ApiJson<ConfigPatch>,
 ) -> Result<Json<ConfigEvent>, ApiError> {
     let mut values: Vec<(String, serde_json::Value)> = Vec::new();
@@ -95,7 +96,8 @@ pub async fn patch_config(
         ));
     }
     let engine = state.engine.clone();
-    let event = tokio::task::spawn_blocking(move || engine.set_config(&values))
+    let actor = actor.label();
+    let event = tokio::task::spawn_blocking(move || engine.set_config(&values, &actor))
         .await
         .map_err(ApiError::internal)??;
     Ok(Json(event))

@@ -94,7 +94,7 @@ async fn the_settings_switch_starts_and_stops_a_gateway_only_listener() {
     // A named operate token works there; the API and the bootstrap token do not.
     let agent = engine
         .identity()
-        .create("agent", Scope::Operate, None)
+        .create("agent", Scope::Operate, None, "test")
         .await
         .unwrap()
         .token;

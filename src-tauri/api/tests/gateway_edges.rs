@@ -30,13 +30,13 @@ async fn a_read_token_is_refused_and_an_operate_tokens_name_is_the_client() {
     let reader = g
         .engine
         .identity()
-        .create("dash", Scope::Read, None)
+        .create("dash", Scope::Read, None, "test")
         .await
         .unwrap();
     let agent = g
         .engine
         .identity()
-        .create("billing-bot", Scope::Operate, None)
+        .create("billing-bot", Scope::Operate, None, "test")
         .await
         .unwrap();
     let r = send(

@@ -110,6 +110,16 @@ pub enum ErrorCode {
     RunInvalid,
     /// The run is finished: it cannot be cancelled.
     RunFinished,
+    /// No action type of that name is declared (`[actions.<name>]`).
+    UnknownAction,
+    /// An action's arguments do not match its JSON Schema (the errors are listed).
+    ArgumentsInvalid,
+    /// The approval request is decided already; the existing decision is in the answer.
+    AlreadyDecided,
+    /// This actor may not decide this request (not a named approver, or its proposer).
+    NotAnApprover,
+    /// A rejection needs a reason.
+    ReasonRequired,
 }
 
 impl ErrorCode {
@@ -165,6 +175,11 @@ impl ErrorCode {
             Self::TemplateError => "template_error",
             Self::RunInvalid => "run_invalid",
             Self::RunFinished => "run_finished",
+            Self::UnknownAction => "unknown_action",
+            Self::ArgumentsInvalid => "arguments_invalid",
+            Self::AlreadyDecided => "already_decided",
+            Self::NotAnApprover => "not_an_approver",
+            Self::ReasonRequired => "reason_required",
         }
     }
 }

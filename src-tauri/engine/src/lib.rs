@@ -18,6 +18,8 @@
 //!   the pool is checkpointed and closed and the lock released. Nothing committed is lost.
 
 pub mod agents;
+pub mod approvals;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod data_dir;
@@ -120,6 +122,7 @@ struct Inner {
     named_secrets: secrets::SecretStore,
     providers: providers::Providers,
     tasks: orchestrator::Tasks,
+    audit: audit::Audit,
     clock: SharedClock,
     node_id: String,
     schema_version: i64,
@@ -241,12 +244,24 @@ impl Engine {
             metrics: providers::metrics::ProviderMetrics::new(&metrics)?,
             publish,
         });
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let approvals = approvals::Approvals::new(
+            store.clone(),
+            config.clone(),
+            clock.clone(),
+            Some(named_secrets.clone()),
+            Some(wake.clone()),
+            Some(approvals::sla::ApprovalMetrics::new(&metrics)?),
+        );
         let tasks = orchestrator::Tasks::new(
             orchestrator::Queue::new(store.clone(), clock.clone()),
             config.clone(),
             providers.clone(),
             agents::metrics::AgentMetrics::new(&metrics)?,
+            approvals,
+            wake,
         );
+        let audit = audit::Audit::new(store.clone());
         let health = HealthChecks::new(
             store.clone(),
             secrets.clone(),
@@ -268,6 +283,7 @@ impl Engine {
                 named_secrets,
                 providers,
                 tasks,
+                audit,
                 node_id,
                 schema_version,
                 started: Instant::now(),
@@ -304,6 +320,11 @@ impl Engine {
         engine.spawn_health_loop();
         engine.spawn_retention();
         engine.spawn_providers_follower();
+        approvals::sla::spawn(
+            engine.inner.tasks.approvals().clone(),
+            engine.inner.cancel.clone(),
+            &engine.inner.tracker,
+        );
         orchestrator::worker::spawn(
             engine.inner.tasks.clone(),
             engine.inner.node_id.clone(),
@@ -342,6 +363,14 @@ impl Engine {
     }
 
     /// Idempotency keys of POST requests (the API's `Idempotency-Key`).
+    pub fn approvals(&self) -> &approvals::Approvals {
+        self.inner.tasks.approvals()
+    }
+
+    pub fn audit(&self) -> &audit::Audit {
+        &self.inner.audit
+    }
+
     pub fn idempotency(&self) -> &idempotency::Idempotency {
         &self.inner.idempotency
     }
@@ -455,10 +484,21 @@ impl Engine {
     }
 
     /// Appends a domain event that goes with no other state change (a config reload) to the
-    /// log, in submission order; resolves to its seq once committed (and published).
+    /// log, in submission order; resolves to its seq once committed (and published). A
+    /// config event is also recorded in the audit log, as done by the config file's owner.
     pub fn record(
         &self,
         event: Event,
+    ) -> impl std::future::Future<Output = Result<u64, store::StoreError>> + Send + 'static + use<>
+    {
+        self.record_as(event, "system:config-file")
+    }
+
+    /// [`Engine::record`] with the actor the audit entry names.
+    pub fn record_as(
+        &self,
+        event: Event,
+        actor: &str,
     ) -> impl std::future::Future<Output = Result<u64, store::StoreError>> + Send + 'static + use<>
     {
         if let Event::Config(c) = &event {
@@ -473,14 +513,24 @@ impl Engine {
                 .inc();
         }
         self.inner.metrics.events_published.inc();
-        self.inner
-            .store
-            .write(move |tx| tx.append_event(event.clone()))
+        let actor = actor.to_string();
+        self.inner.store.write(move |tx| {
+            if let Event::Config(c) = &event {
+                for entry in config_audit(c, &actor) {
+                    audit::append(tx, &entry)?;
+                }
+            }
+            tx.append_event(event.clone())
+        })
     }
 
     /// [`Engine::record`] from code that cannot wait (the config watcher); a failure is logged.
     fn record_detached(&self, event: Event) {
-        let write = self.record(event);
+        self.record_detached_as(event, "system:config-file");
+    }
+
+    fn record_detached_as(&self, event: Event, actor: &str) {
+        let write = self.record_as(event, actor);
         self.inner.tracker.spawn(async move {
             if let Err(error) = write.await {
                 tracing::warn!(%error, "could not store an event");
@@ -493,9 +543,10 @@ impl Engine {
     pub fn set_config(
         &self,
         values: &[(String, serde_json::Value)],
+        actor: &str,
     ) -> Result<events::ConfigEvent, config::edit::EditError> {
         config::edit::set(&self.inner.config, values)?;
-        Ok(self.reload_after_edit())
+        Ok(self.reload_after_edit(actor))
     }
 
     /// Sets agent `agent`'s prompt and system templates in the config file, then reloads it
@@ -505,15 +556,16 @@ impl Engine {
         agent: &str,
         prompt: &str,
         system: Option<&str>,
+        actor: &str,
     ) -> Result<events::ConfigEvent, config::edit::EditError> {
         config::edit::set_agent_template(&self.inner.config, agent, prompt, system)?;
-        Ok(self.reload_after_edit())
+        Ok(self.reload_after_edit(actor))
     }
 
-    fn reload_after_edit(&self) -> events::ConfigEvent {
+    fn reload_after_edit(&self, actor: &str) -> events::ConfigEvent {
         let reloaded = config::reload::reload(&self.inner.config);
         if reloaded.is_news() {
-            self.record_detached(Event::Config(reloaded.event().clone()));
+            self.record_detached_as(Event::Config(reloaded.event().clone()), actor);
         }
         reloaded.into_event()
     }
@@ -529,4 +581,39 @@ impl Engine {
         }
         Some(reloaded.into_event())
     }
+}
+
+/// The audit entries of a config event: the change (or its refusal), and a policies entry
+/// when `[actions]`, `[[policies]]` or `[approvals]` changed.
+fn config_audit(c: &events::ConfigEvent, actor: &str) -> Vec<audit::NewEntry> {
+    let detail = serde_json::json!({
+        "outcome": c.outcome,
+        "changed": c.changed,
+        "message": c.message,
+        "path": c.path,
+    });
+    let mut out = vec![audit::NewEntry::new(
+        actor,
+        audit::AuditKind::ConfigChanged,
+        c.path.clone().unwrap_or_else(|| "config".into()),
+        detail.clone(),
+    )];
+    let policy_keys: Vec<&String> = c
+        .changed
+        .iter()
+        .filter(|k| {
+            ["actions", "policies", "approvals"].iter().any(|p| {
+                *k == p || k.starts_with(&format!("{p}.")) || k.starts_with(&format!("{p}["))
+            })
+        })
+        .collect();
+    if c.outcome == events::ConfigOutcome::Applied && !policy_keys.is_empty() {
+        out.push(audit::NewEntry::new(
+            actor,
+            audit::AuditKind::PoliciesChanged,
+            "policies",
+            serde_json::json!({"changed": policy_keys}),
+        ));
+    }
+    out
 }

@@ -6,9 +6,11 @@
 //! | `health_transitions` | 90 days ([`crate::health::history`]) |
 //! | `idempotency_keys` | 24 hours ([`crate::idempotency`]) |
 //! | `meta` | forever (a handful of rows) |
+//! | `audit_log` | forever (accountability; its triggers refuse deletes) ([`crate::audit`]) |
+//! | `approval_requests`, `approval_votes`, `standing_approvals`, `action_executions` | forever (what the audit log names; small) |
 //!
-//! Later domains add their row here: the ledger and the audit log are kept forever (money
-//! and accountability), tasks by their own rule. Pruning runs at start and every [`EVERY`],
+//! Later domains add their row here: the ledger is kept forever (money), tasks by their own
+//! rule. Pruning runs at start and every [`EVERY`],
 //! each rule in its own write transaction; a failure is logged and retried next time.
 
 use std::time::Duration;

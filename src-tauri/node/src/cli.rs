@@ -82,6 +82,12 @@ pub enum Command {
     /// Multi-agent runs: start (or plan with --dry-run), list, show, cancel.
     #[command(subcommand)]
     Run(RunAction),
+    /// Approval requests: list the inbox, show one, approve or reject.
+    #[command(subcommand)]
+    Approvals(ApprovalsAction),
+    /// The audit log: verify its hash chain, export it, print its head.
+    #[command(subcommand)]
+    Audit(AuditAction),
     /// Database tools.
     #[command(subcommand)]
     Db(DbCommand),
@@ -243,6 +249,92 @@ pub enum TaskStateArg {
     Failed,
     Dead,
     Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ApprovalStateArg {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+    Allowed,
+    Denied,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsAction {
+    /// The inbox: pending requests first (highest risk, soonest SLA), then decided ones.
+    Ls {
+        /// Only requests in this state (default: pending; see --all).
+        #[arg(long, value_enum)]
+        state: Option<ApprovalStateArg>,
+        /// Every state, not only pending.
+        #[arg(long, conflicts_with = "state")]
+        all: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One request: arguments, rationale, the rule and why, votes, history.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a request (as the OS user; through a running node, as its bootstrap token).
+    Approve {
+        id: String,
+        /// Approve these arguments instead (JSON, or @file): re-validated, the diff kept.
+        #[arg(long, value_name = "JSON")]
+        arguments: Option<String>,
+        /// A note kept with the decision.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Also allow exactly these arguments from the same proposer from now on.
+        #[arg(long, conflicts_with = "always_hours")]
+        always_exact: bool,
+        /// Also allow this action from the same agent or client, any arguments, for N hours.
+        #[arg(long, value_name = "N")]
+        always_hours: Option<u32>,
+    },
+    /// Reject a request; the reason is given to the agent.
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AuditFormatArg {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Walk the hash chain; exit 1 naming the first altered, removed or reordered entry.
+    Verify {
+        /// A head saved earlier (`audit head` or `export --head-out`): also prove nothing
+        /// after it was cut or rewritten.
+        #[arg(long, value_name = "FILE")]
+        head: Option<PathBuf>,
+    },
+    /// Export every entry, oldest first.
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: AuditFormatArg,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Also write the head the export ends at (JSON), to verify against later.
+        #[arg(long, value_name = "FILE")]
+        head_out: Option<PathBuf>,
+    },
+    /// Print the chain's head (JSON): keep it elsewhere and verify against it later.
+    Head,
 }
 
 #[derive(Debug, Subcommand)]

@@ -33,6 +33,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Task(action) => crate::task_cli::run(&cli.global, action).await,
         Command::Agent(action) => crate::task_cli::agents(&cli.global, action).await,
         Command::Run(action) => crate::run_cli::run(&cli.global, action).await,
+        Command::Approvals(action) => crate::approvals_cli::run(&cli.global, action).await,
+        Command::Audit(action) => crate::approvals_cli::audit(&cli.global, action).await,
         Command::Db(DbCommand::Status) => db_status(&cli.global).await,
         Command::Db(DbCommand::Migrate) => db_migrate(&cli.global).await,
         Command::Config(ConfigCommand::Check { file }) => {

@@ -4,6 +4,7 @@
 //! the API router. Errors are printed as one clear line (with their causes) and exit 1;
 //! argument errors exit 2 (clap's, and a [`UsageError`]).
 
+mod approvals_cli;
 mod calls_cli;
 mod cli;
 mod commands;

@@ -89,12 +89,14 @@ async fn direct(store: &Store, action: &TokenAction) -> anyhow::Result<ExitCode>
             expires,
         } => {
             let expires_at = expiry(expires.as_deref())?;
-            let created = identity.create(name, (*scope).into(), expires_at).await?;
+            let created = identity
+                .create(name, (*scope).into(), expires_at, &cli_actor())
+                .await?;
             print_created(&created);
         }
         TokenAction::Ls => print_list(&identity.list()),
         TokenAction::Revoke { name } => {
-            identity.revoke(name).await?;
+            identity.revoke(name, &cli_actor()).await?;
             eprintln!("flightdeck: revoked token {name}");
         }
     }
@@ -173,6 +175,14 @@ async fn through_node(global: &Global, action: &TokenAction) -> anyhow::Result<E
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Who acts from the command line on the data dir itself: the OS user.
+pub(crate) fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
 }
 
 #[cfg(test)]

@@ -1,6 +1,22 @@
+import { useQuery } from "@tanstack/react-query";
 import { Link } from "wouter";
+import { useApi } from "../api/context";
+import { approvalStatsQuery, pendingCount } from "../data/approvals";
 import { ROUTES, pathFor, type RouteId } from "../routes";
 import { Icon, Logo } from "./Icon";
+
+/** Pending approvals, live (an `approvals` event refreshes the figures). */
+function PendingBadge() {
+  const api = useApi();
+  const stats = useQuery(approvalStatsQuery(api));
+  const n = pendingCount(stats.data?.pending);
+  if (n === 0) return null;
+  return (
+    <span className="nav-badge" data-testid="approvals-badge" aria-label={`${String(n)} pending`}>
+      {n}
+    </span>
+  );
+}
 
 export function Sidebar({ current }: { current: RouteId | null }) {
   return (
@@ -21,6 +37,7 @@ export function Sidebar({ current }: { current: RouteId | null }) {
               <Icon name={r.id} />
               <span>{r.label}</span>
               {r.built ? null : <span className="nav-soon">soon</span>}
+              {r.id === "approvals" ? <PendingBadge /> : null}
             </Link>
           </li>
         ))}

@@ -7,7 +7,7 @@ import type { CallRecord, ServerMessage } from "../generated/api";
 import { applyCallEvent } from "./calls";
 
 /** Topics whose events change what queries return. */
-const QUERY_TOPICS = new Set(["config", "health", "tasks", "runs"]);
+const QUERY_TOPICS = new Set(["config", "health", "tasks", "runs", "approvals"]);
 
 export type Invalidation =
   | { kind: "none" }

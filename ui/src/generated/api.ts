@@ -55,6 +55,168 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The inbox: pending requests first (highest risk, then the soonest SLA: overdue first),
+         *     then decided ones, newest first.
+         */
+        get: operations["list_approvals"];
+        put?: never;
+        /**
+         * A request from an agent that runs elsewhere: validated against the action's schema and
+         *     decided by the same policies. The answer's `state` is `allowed` or `denied` when a rule
+         *     decides at once, else `pending`: wait with `GET /approvals/{id}?wait=30` (a long poll),
+         *     or give a `callback_url` to get the decision POSTed.
+         */
+        post: operations["create_approval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * SLA figures: pending by risk, overdue, time to decision p50/p95, breaches,
+         *     auto-decisions.
+         */
+        get: operations["approval_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One request with its votes, the full verdict (every rule and how it fared) and its
+         *     audit history. With `?wait=N`, answers when it is decided or after N seconds.
+         */
+        get: operations["get_approval"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/{id}/decision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A decision: `approve` (with `arguments` to approve edited ones, re-validated; with
+         *     `always` to approve the same from now on) or `reject` (a `reason` is required; the agent
+         *     gets it). A rule needing N approvers needs N distinct callers; the proposer cannot decide.
+         */
+        post: operations["decide"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Audit entries, newest first. */
+        get: operations["list_audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The whole log, oldest first, as JSON Lines or CSV; `X-Flightdeck-Audit-Head` names the
+         *     head it ends at (`<seq>:<hash>`).
+         */
+        get: operations["export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit/head": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The chain's head: keep it elsewhere, compare later. */
+        get: operations["head"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Walks the whole chain and reports the first altered, removed or reordered entry. */
+        get: operations["verify"];
+        put?: never;
+        /**
+         * Verifies the chain and that it still reaches the head kept earlier unchanged (a cut or
+         *     rewritten tail is named).
+         */
+        post: operations["verify_against"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/calls": {
         parameters: {
             query?: never;
@@ -227,6 +389,81 @@ export type paths = {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The action types, rules, default and escalation in force. */
+        get: operations["get_policies"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/policies/explain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Which rule matches a proposed action and why (every rule's outcome, the standing approval
+         *     that would apply, what would happen); creates nothing. Without `agent` or `client`, as
+         *     the caller.
+         */
+        post: operations["explain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/policies/standing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Standing approvals in force (with `all=true`, also expired and revoked ones), newest
+         *     first.
+         */
+        get: operations["list_standing"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/policies/standing/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revokes a standing approval: what it allowed needs a decision again. */
+        delete: operations["revoke_standing"];
         options?: never;
         head?: never;
         patch?: never;
@@ -624,6 +861,40 @@ export type paths = {
 export type webhooks = Record<string, never>;
 export type components = {
     schemas: {
+        /** @description `[actions.<name>]`: an action type. */
+        ActionConfig: {
+            /** @description `command`: the program and its fixed arguments (no shell). */
+            command?: string[];
+            /** @description What it does, for the model and for the approver. */
+            description: string;
+            executor: components["schemas"]["ExecutorKind"];
+            /**
+             * Format: int32
+             * @description `webhook`: tries in all (backoff between them).
+             */
+            max_attempts?: number;
+            risk: components["schemas"]["Risk"];
+            /** @description The arguments' JSON Schema (a table, or a string holding JSON). */
+            schema?: unknown;
+            /** @description `webhook`: the named secret holding the HMAC key (`flightdeck secrets set <name>`). */
+            secret?: string | null;
+            /**
+             * @description Argument names holding shell command lines: a policy's `when` is checked on every
+             *     command of a chained line (`a && b; c | d`), not only the first.
+             */
+            shell_arguments?: string[];
+            /**
+             * Format: int64
+             * @description Each try's time limit (webhook, command).
+             */
+            timeout_ms?: number;
+            /** @description `webhook`: where to POST (https, or http to loopback). */
+            url?: string | null;
+        };
+        /** @description An action type as the API shows it. */
+        ActionInfo: components["schemas"]["ActionConfig"] & {
+            name: string;
+        };
         /** @description One agent (`[agents.<name>]`). */
         AgentConfig: {
             /** @description Use the response cache for its calls (deterministic requests). */
@@ -797,6 +1068,150 @@ export type components = {
         ApiErrorBody: {
             error: components["schemas"]["ErrorDetail"];
         };
+        /** @description What changed, on the `approvals` feed topic (in the transaction of the change). */
+        ApprovalEvent: {
+            action: string;
+            agent?: string | null;
+            id: string;
+            kind: components["schemas"]["ApprovalEventKind"];
+            /** @description For `notify`: the text to show. */
+            message?: string | null;
+            risk: components["schemas"]["Risk"];
+            state: components["schemas"]["ApprovalState"];
+        };
+        /** @enum {string} */
+        ApprovalEventKind: "requested" | "voted" | "decided" | "warned" | "escalated" | "notify" | "standing_changed";
+        /** @description A request as stored and shown. */
+        ApprovalRequest: {
+            action: string;
+            agent?: string | null;
+            /**
+             * Format: int32
+             * @description Approvals so far (of the current arguments).
+             */
+            approvals: number;
+            /** @description Who may decide (empty: anyone with the operate scope but the proposer). */
+            approvers: string[];
+            /** @description As proposed. */
+            arguments: unknown;
+            callback_url?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            decided_at?: string | null;
+            decided_by: string[];
+            description: string;
+            edits: components["schemas"]["Edit"][];
+            /**
+             * Format: int32
+             * @description Steps of the escalation chain done.
+             */
+            escalation_step: number;
+            /** @description As approved, when an approver edited them (else the proposed ones apply). */
+            final_arguments?: unknown;
+            id: string;
+            on_timeout: components["schemas"]["OnTimeout"];
+            /** @description `agent:<name>` or a client's actor. */
+            proposer: string;
+            /**
+             * Format: int32
+             * @description Distinct approvals needed.
+             */
+            quorum: number;
+            rationale?: string | null;
+            /** @description A rejection's, an expiry's or the rule's reason. */
+            reason?: string | null;
+            risk: components["schemas"]["Risk"];
+            /** @description The rule that decided (or required a decision) and why. */
+            rule: string;
+            /** Format: date-time */
+            sla_due?: string | null;
+            /** @description `status` on the wire for clients elsewhere too. */
+            state: components["schemas"]["ApprovalState"];
+            /** @description The task (its conversation: `GET /api/v1/tasks/{id}/steps`). */
+            task_id?: string | null;
+            /** @description The model-facing tool name (own agents). */
+            tool?: string | null;
+            /** Format: date-time */
+            updated_at: string;
+            /** Format: date-time */
+            warned_at?: string | null;
+            why: string;
+        };
+        /** @enum {string} */
+        ApprovalState: "pending" | "approved" | "rejected" | "expired" | "allowed" | "denied";
+        /** @description SLA figures (`GET /api/v1/approvals/stats`). */
+        ApprovalStats: {
+            /**
+             * Format: int64
+             * @description Requests decided by the timeout action.
+             */
+            auto_decisions: number;
+            /**
+             * Format: int64
+             * @description Requests decided after their SLA, or by the timeout action.
+             */
+            breaches: number;
+            /**
+             * Format: int64
+             * @description Pending requests past their SLA.
+             */
+            overdue: number;
+            /** @description Pending requests by risk. */
+            pending: {
+                [key: string]: number;
+            };
+            /**
+             * Format: double
+             * @description Time from request to a human decision, over the last 1,000 decided requests.
+             */
+            time_to_decision_p50_secs?: number | null;
+            /** Format: double */
+            time_to_decision_p95_secs?: number | null;
+        };
+        /** @description `[approvals]`. */
+        ApprovalsConfig: {
+            /**
+             * @description The named secret that signs callbacks to clients that asked from elsewhere.
+             * @default null
+             */
+            callback_secret: string | null;
+            /**
+             * @default {
+             *       "approvers": 1,
+             *       "decision": "require_approval",
+             *       "low_risk": "allow",
+             *       "on_timeout": "reject",
+             *       "sla": "24h"
+             *     }
+             */
+            default: components["schemas"]["DefaultRule"];
+            /**
+             * @description The `command` executor runs programs on this machine: off unless set.
+             * @default false
+             */
+            enable_command_executor: boolean;
+            /**
+             * @default {
+             *       "steps": [
+             *         {
+             *           "after": "0s",
+             *           "notify": "desktop",
+             *           "secret": null,
+             *           "url": null
+             *         }
+             *       ],
+             *       "timeout_after": "1h",
+             *       "warn_before": "15m"
+             *     }
+             */
+            escalation: components["schemas"]["EscalationConfig"];
+        };
+        /**
+         * @description `approvers`: how many distinct people must approve, or the list of who may (then
+         *     `quorum` says how many of them).
+         */
+        Approvers: number | string[];
         /** @description One attempt of a task. */
         Attempt: {
             /**
@@ -817,6 +1232,22 @@ export type components = {
          * @enum {string}
          */
         AttemptOutcome: "succeeded" | "failed" | "expired" | "cancelled" | "parked";
+        /**
+         * @description One entry as stored. `kind` is text here: a verifier must be able to show a row whatever
+         *     was written into it.
+         */
+        AuditEntry: {
+            actor: string;
+            /** Format: date-time */
+            at: string;
+            detail: unknown;
+            hash: string;
+            kind: string;
+            prev_hash: string;
+            /** Format: int64 */
+            seq: number;
+            subject: string;
+        };
         /** @description The circuit breaker of each provider/model. */
         BreakerSettings: {
             /**
@@ -969,6 +1400,20 @@ export type components = {
              */
             unpriced: number;
         };
+        /** @description The last entry of the chain: keep it somewhere else and compare later. */
+        ChainHead: {
+            hash: string;
+            /** Format: int64 */
+            seq: number;
+        };
+        Change: {
+            /** @description Absent: added. */
+            from?: unknown;
+            /** @description A JSON Pointer (`/amount`, `/items/0/qty`; `` for the whole value). */
+            path: string;
+            /** @description Absent: removed. */
+            to?: unknown;
+        };
         /** @description What a client sends. */
         ClientMessage: {
             /** Format: int64 */
@@ -985,12 +1430,46 @@ export type components = {
         /** @description The whole configuration. Every field has a default, so an empty file is valid. */
         Config: {
             /**
+             * @description Action types agents (and clients elsewhere) may propose (`[actions.refund]`).
+             * @default {}
+             */
+            actions: {
+                [key: string]: components["schemas"]["ActionConfig"];
+            };
+            /**
              * @description Agents by name (`[agents.summarize]`).
              * @default {}
              */
             agents: {
                 [key: string]: components["schemas"]["AgentConfig"];
             };
+            /**
+             * @description The default rule, SLA warnings and escalation (`[approvals]`).
+             * @default {
+             *       "callback_secret": null,
+             *       "default": {
+             *         "approvers": 1,
+             *         "decision": "require_approval",
+             *         "low_risk": "allow",
+             *         "on_timeout": "reject",
+             *         "sla": "24h"
+             *       },
+             *       "enable_command_executor": false,
+             *       "escalation": {
+             *         "steps": [
+             *           {
+             *             "after": "0s",
+             *             "notify": "desktop",
+             *             "secret": null,
+             *             "url": null
+             *           }
+             *         ],
+             *         "timeout_after": "1h",
+             *         "warn_before": "15m"
+             *       }
+             *     }
+             */
+            approvals: components["schemas"]["ApprovalsConfig"];
             /**
              * @default {
              *       "max_bytes": 67108864,
@@ -1044,6 +1523,11 @@ export type components = {
              *     }
              */
             orchestrator: components["schemas"]["OrchestratorConfig"];
+            /**
+             * @description Ordered rules deciding proposed actions (`[[policies]]`).
+             * @default []
+             */
+            policies: components["schemas"]["PolicyRule"][];
             /**
              * @description Prices over the shipped table (`[prices."openai/gpt-4.1"]`).
              * @default {}
@@ -1175,6 +1659,46 @@ export type components = {
             /** @description The bearer token. Shown once; only its hash is stored. */
             token: string;
         };
+        /** @description The 409 of a decision on a decided request: the error and the request as decided. */
+        DecidedConflict: {
+            error: components["schemas"]["ErrorDetail"];
+            /** @description The request with its existing decision. */
+            request: components["schemas"]["ApprovalRequest"];
+        };
+        /**
+         * @description What a rule (or the default) decides.
+         * @enum {string}
+         */
+        Decision: "allow" | "require_approval" | "deny";
+        /** @description A decision (`POST /api/v1/approvals/{id}/decision`). */
+        DecisionInput: {
+            always?: components["schemas"]["StandingGrant"] | null;
+            /** @description Approve these arguments instead of the proposed ones (re-validated; the diff is kept). */
+            arguments?: unknown;
+            decision: components["schemas"]["VoteDecision"];
+            /** @description Required to reject (the agent gets it); optional note otherwise. */
+            reason?: string | null;
+        };
+        /** @description `[approvals.default]`: the rule when none matches. */
+        DefaultRule: {
+            /**
+             * Format: int32
+             * @default 1
+             */
+            approvers: number;
+            /** @default require_approval */
+            decision: components["schemas"]["Decision"];
+            /**
+             * @description The decision for low-risk actions no rule matches (`allow` out of the box, so
+             *     `builtin:log` needs no rule).
+             * @default allow
+             */
+            low_risk: components["schemas"]["Decision"];
+            /** @default reject */
+            on_timeout: components["schemas"]["OnTimeout"];
+            /** @default 24h */
+            sla: string;
+        };
         /** @description One dependency's last check (the shape fleets already speak). */
         DependencyHealth: {
             /** Format: date-time */
@@ -1185,16 +1709,47 @@ export type components = {
             response_time_ms: number;
             status: components["schemas"]["HealthStatus"];
         };
+        /** @description An edit of the arguments by an approver. */
+        Edit: {
+            actor: string;
+            /** Format: date-time */
+            at: string;
+            changes: components["schemas"]["Change"][];
+        };
         /**
          * @description A stable, machine-readable failure code. Serialized in `snake_case`.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed" | "ledger_unavailable" | "unknown_model" | "provider_auth_failed" | "provider_unavailable" | "provider_timeout" | "provider_rate_limited" | "provider_bad_response" | "provider_rejected" | "response_too_large" | "circuit_open" | "rate_limited" | "task_finished" | "lease_lost" | "unknown_agent" | "unknown_capability" | "template_error" | "run_invalid" | "run_finished";
+        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed" | "ledger_unavailable" | "unknown_model" | "provider_auth_failed" | "provider_unavailable" | "provider_timeout" | "provider_rate_limited" | "provider_bad_response" | "provider_rejected" | "response_too_large" | "circuit_open" | "rate_limited" | "task_finished" | "lease_lost" | "unknown_agent" | "unknown_capability" | "template_error" | "run_invalid" | "run_finished" | "unknown_action" | "arguments_invalid" | "already_decided" | "not_an_approver" | "reason_required";
         /** @description The error body's inner object. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             message: string;
             request_id: string;
+        };
+        /** @enum {string} */
+        EscalationChannel: "desktop" | "webhook";
+        /** @description `[approvals.escalation]`. */
+        EscalationConfig: {
+            /** @description After the SLA, in order. */
+            steps?: components["schemas"]["EscalationStep"][];
+            /** @description How long after the SLA the rule's `on_timeout` decides (after every step). */
+            timeout_after?: string;
+            /** @description A warning this long before the SLA runs out. */
+            warn_before?: string;
+        };
+        /** @description One step of `[approvals.escalation] steps`. */
+        EscalationStep: {
+            /** @description How long after the SLA ran out (`0s`, `15m`). */
+            after: string;
+            /**
+             * @description `desktop` (a notification on the feed, shown natively by the desktop app) or
+             *     `webhook` (a signed POST to `url`: a chat or incident tool).
+             */
+            notify: components["schemas"]["EscalationChannel"];
+            /** @description The named secret holding the HMAC key for `webhook`. */
+            secret?: string | null;
+            url?: string | null;
         };
         /**
          * @description Everything that happens on a node and is worth telling a live client. The variant's
@@ -1241,6 +1796,39 @@ export type components = {
             payload: components["schemas"]["RunEvent"];
             /** @enum {string} */
             topic: "runs";
+        } | {
+            /**
+             * @description An approval request was created, voted on, decided, warned or escalated; a
+             *     notification to show (in the same transaction).
+             */
+            payload: components["schemas"]["ApprovalEvent"];
+            /** @enum {string} */
+            topic: "approvals";
+        };
+        /**
+         * @description What runs an action once it is allowed or approved.
+         * @enum {string}
+         */
+        ExecutorKind: "webhook" | "command" | "mcp" | "builtin:notify" | "builtin:log" | "external";
+        /** @description A proposal to explain (`POST /api/v1/policies/explain`). */
+        ExplainInput: {
+            action: string;
+            /** @description As this own agent (else as the caller, a client). */
+            agent?: string | null;
+            arguments?: unknown;
+            /** @description As this client actor (`token:ci`). */
+            client?: string | null;
+        };
+        /** @description What `explain` answers: which rule matches and why, without creating anything. */
+        Explanation: {
+            action: string;
+            /** @description What would happen: allowed, denied, pending (a request), invalid. */
+            outcome: string;
+            risk: components["schemas"]["Risk"];
+            /** @description Schema errors (the proposal would be refused before any policy runs). */
+            schema_errors: string[];
+            standing?: components["schemas"]["StandingApproval"] | null;
+            verdict?: components["schemas"]["Verdict"] | null;
         };
         FeedConfig: {
             /**
@@ -1444,6 +2032,19 @@ export type components = {
             /** @description `route`, or the provider's name. */
             owned_by: string;
         };
+        /** @description A request from a client elsewhere (`POST /api/v1/approvals`). */
+        NewApproval: {
+            /** @description An action type of `[actions]`. */
+            action: string;
+            arguments?: unknown;
+            /**
+             * @description Where to POST the decision (https, or http to loopback), signed with
+             *     `[approvals] callback_secret` when set.
+             */
+            callback_url?: string | null;
+            /** @description Why the agent wants it (shown to the approver). */
+            rationale?: string | null;
+        };
         /** @description What to run: a `[runs.<name>]` of the config, or a definition given whole. */
         NewRun: {
             definition?: components["schemas"]["RunSpec"] | null;
@@ -1506,6 +2107,13 @@ export type components = {
          * @enum {string}
          */
         OnLimit: "wait" | "fail";
+        /**
+         * @description What an overdue request's rule does when the escalation chain ends.
+         * @enum {string}
+         */
+        OnTimeout: "reject" | "approve";
+        /** @description One string or a list of them (`action = "refund"` or `action = ["refund", "payout"]`). */
+        OneOrMany: string | string[];
         OrchestratorConfig: {
             /**
              * @description Run tasks on this node (off: it only enqueues and shows them).
@@ -1542,6 +2150,84 @@ export type components = {
              * @default 8
              */
             workers: number;
+        };
+        /** @description One page of a list. */
+        Page_ApprovalRequest: {
+            items: {
+                action: string;
+                agent?: string | null;
+                /**
+                 * Format: int32
+                 * @description Approvals so far (of the current arguments).
+                 */
+                approvals: number;
+                /** @description Who may decide (empty: anyone with the operate scope but the proposer). */
+                approvers: string[];
+                /** @description As proposed. */
+                arguments: unknown;
+                callback_url?: string | null;
+                /** Format: date-time */
+                created_at: string;
+                /** Format: date-time */
+                decided_at?: string | null;
+                decided_by: string[];
+                description: string;
+                edits: components["schemas"]["Edit"][];
+                /**
+                 * Format: int32
+                 * @description Steps of the escalation chain done.
+                 */
+                escalation_step: number;
+                /** @description As approved, when an approver edited them (else the proposed ones apply). */
+                final_arguments?: unknown;
+                id: string;
+                on_timeout: components["schemas"]["OnTimeout"];
+                /** @description `agent:<name>` or a client's actor. */
+                proposer: string;
+                /**
+                 * Format: int32
+                 * @description Distinct approvals needed.
+                 */
+                quorum: number;
+                rationale?: string | null;
+                /** @description A rejection's, an expiry's or the rule's reason. */
+                reason?: string | null;
+                risk: components["schemas"]["Risk"];
+                /** @description The rule that decided (or required a decision) and why. */
+                rule: string;
+                /** Format: date-time */
+                sla_due?: string | null;
+                /** @description `status` on the wire for clients elsewhere too. */
+                state: components["schemas"]["ApprovalState"];
+                /** @description The task (its conversation: `GET /api/v1/tasks/{id}/steps`). */
+                task_id?: string | null;
+                /** @description The model-facing tool name (own agents). */
+                tool?: string | null;
+                /** Format: date-time */
+                updated_at: string;
+                /** Format: date-time */
+                warned_at?: string | null;
+                why: string;
+            }[];
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list. */
+        Page_AuditEntry: {
+            items: {
+                actor: string;
+                /** Format: date-time */
+                at: string;
+                detail: unknown;
+                hash: string;
+                kind: string;
+                prev_hash: string;
+                /** Format: int64 */
+                seq: number;
+                subject: string;
+            }[];
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
         };
         /** @description One page of a list. */
         Page_CallRecord: {
@@ -1741,6 +2427,39 @@ export type components = {
             /** @description Worst-case cost in USD (a decimal string); absent when a bound is unknown. */
             worst_case_cost_usd?: string | null;
         };
+        /** @description What decides proposed actions. */
+        Policies: {
+            actions: components["schemas"]["ActionInfo"][];
+            approvals: components["schemas"]["ApprovalsConfig"];
+            /** @description In file order (see `priority` for precedence). */
+            rules: components["schemas"]["PolicyRule"][];
+        };
+        /** @description `[[policies]]`: one rule. */
+        PolicyRule: {
+            action?: components["schemas"]["OneOrMany"] | null;
+            agent?: components["schemas"]["OneOrMany"] | null;
+            approvers?: components["schemas"]["Approvers"] | null;
+            client?: components["schemas"]["OneOrMany"] | null;
+            decision: components["schemas"]["Decision"];
+            /** @description Shown in explanations and on requests (default `policies[<index>]`). */
+            name?: string | null;
+            on_timeout?: components["schemas"]["OnTimeout"] | null;
+            /**
+             * Format: int32
+             * @description Higher first; at the same priority deny wins over require_approval over allow.
+             */
+            priority?: number;
+            /**
+             * Format: int32
+             * @description With a list of `approvers`: how many of them must approve (default 1).
+             */
+            quorum?: number | null;
+            risk?: components["schemas"]["OneOrMany"] | null;
+            /** @description require_approval: how long a decision may take (`30m`, `4h`, `2d`). */
+            sla?: string | null;
+            /** @description A predicate over the arguments, e.g. `amount > 500 and env == "prod"`. */
+            when?: string | null;
+        };
         /** @description A template and sample input to render (the whole body within `server.body_limit_bytes`). */
         PreviewRequest: {
             /** @description The task input to render with (its fields are the variables). */
@@ -1777,6 +2496,20 @@ export type components = {
         ProbeStatus: {
             status: string;
         };
+        Problem: {
+            kind: components["schemas"]["ProblemKind"];
+            message: string;
+            /**
+             * Format: int64
+             * @description The entry it is about (for `removed`, the first missing one).
+             */
+            seq: number;
+        };
+        /**
+         * @description What [`verify`] found wrong first.
+         * @enum {string}
+         */
+        ProblemKind: "altered" | "removed" | "reordered" | "truncated" | "rewritten";
         /**
          * @description How the call reached Flightdeck.
          * @enum {string}
@@ -1848,6 +2581,13 @@ export type components = {
              */
             tokens_per_minute: number | null;
         };
+        /** @description A request with its votes, full verdict and audit history. */
+        RequestDetail: {
+            history: components["schemas"]["AuditEntry"][];
+            request: components["schemas"]["ApprovalRequest"];
+            verdict: components["schemas"]["Verdict"];
+            votes: components["schemas"]["Vote"][];
+        };
         /** @description A task a bulk requeue refused, and why. */
         RequeueRefusal: {
             code: components["schemas"]["ErrorCode"];
@@ -1911,6 +2651,11 @@ export type components = {
             max_retry_after_ms: number;
         };
         /**
+         * @description How much harm an action can do.
+         * @enum {string}
+         */
+        Risk: "low" | "medium" | "high" | "critical";
+        /**
          * @description Who said a message.
          * @enum {string}
          */
@@ -1922,6 +2667,20 @@ export type components = {
             /** @description `provider/model` references, tried in order. */
             chain: string[];
             description?: string | null;
+        };
+        /**
+         * @description How one rule fared.
+         * @enum {string}
+         */
+        RuleOutcome: "not_applicable" | "matched" | "not_matched" | "error";
+        RuleTrace: {
+            decision: components["schemas"]["Decision"];
+            index: number;
+            name: string;
+            outcome: components["schemas"]["RuleOutcome"];
+            /** Format: int32 */
+            priority: number;
+            why: string;
         };
         /** @description A run as stored, with its steps. */
         Run: {
@@ -2172,6 +2931,38 @@ export type components = {
              */
             timeout_secs: number;
         };
+        /** @description A standing approval: a visible, revocable rule with its author and expiry. */
+        StandingApproval: {
+            action: string;
+            /** @description For this agent's proposals... */
+            agent?: string | null;
+            /** @description `exact_arguments`: these and no others. */
+            arguments?: unknown;
+            author: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at?: string | null;
+            id: string;
+            /** @description ...or this proposer's (a client). */
+            proposer?: string | null;
+            request_id?: string | null;
+            /** Format: date-time */
+            revoked_at?: string | null;
+            revoked_by?: string | null;
+            scope: components["schemas"]["StandingScope"];
+        };
+        /** @description A standing approval granted with a decision. */
+        StandingGrant: {
+            /**
+             * Format: int32
+             * @description For `agent_action`: how long (1 to 720 hours). For `exact_arguments`: optional.
+             */
+            hours?: number | null;
+            scope: components["schemas"]["StandingScope"];
+        };
+        /** @enum {string} */
+        StandingScope: "exact_arguments" | "agent_action";
         /** @description A completed step of a task: what went back into its conversation. */
         Step: {
             /**
@@ -2421,6 +3212,58 @@ export type components = {
             problems: components["schemas"]["ConfigProblem"][];
             valid: boolean;
         };
+        /** @description What the policies say about one proposal. */
+        Verdict: {
+            /** @description Who may approve (empty: anyone with the `operate` scope but the proposer). */
+            approvers: string[];
+            decision: components["schemas"]["Decision"];
+            /** @description An evaluation error turned this into `require_approval`. */
+            failed_closed: boolean;
+            on_timeout: components["schemas"]["OnTimeout"];
+            /**
+             * Format: int32
+             * @description Distinct approvals needed.
+             */
+            quorum: number;
+            /** @description Why, in a sentence. */
+            reason: string;
+            risk: components["schemas"]["Risk"];
+            /** @description The deciding rule's name, or `default`. */
+            rule: string;
+            /** @description Its index in `[[policies]]` (`None`: the default). */
+            rule_index?: number | null;
+            /** Format: int64 */
+            sla_secs: number;
+            /** @description Every rule, in file order, and how it fared. */
+            trace: components["schemas"]["RuleTrace"][];
+        };
+        /** @description The outcome of [`verify`]. */
+        Verification: {
+            /**
+             * Format: int64
+             * @description Entries checked.
+             */
+            entries: number;
+            head?: components["schemas"]["ChainHead"] | null;
+            ok: boolean;
+            problem?: components["schemas"]["Problem"] | null;
+        };
+        /** @description One approver's vote. */
+        Vote: {
+            actor: string;
+            arguments?: unknown;
+            /** Format: date-time */
+            at: string;
+            decision: components["schemas"]["VoteDecision"];
+            reason?: string | null;
+            /**
+             * Format: int32
+             * @description Votes count within a round; an edit starts the next one.
+             */
+            round: number;
+        };
+        /** @enum {string} */
+        VoteDecision: "approve" | "reject";
         /** @description `[agents.<name>.webhook]`: where `builtin:webhook` posts. */
         WebhookConfig: {
             /** Format: int64 */
@@ -2535,6 +3378,8 @@ export type components = {
     headers: never;
     pathItems: never;
 };
+export type ActionConfig = components['schemas']['ActionConfig'];
+export type ActionInfo = components['schemas']['ActionInfo'];
 export type AgentConfig = components['schemas']['AgentConfig'];
 export type AgentInfo = components['schemas']['AgentInfo'];
 export type AgentStats = components['schemas']['AgentStats'];
@@ -2543,8 +3388,16 @@ export type Aggregate = components['schemas']['Aggregate'];
 export type AggregateMode = components['schemas']['AggregateMode'];
 export type AnswerGroup = components['schemas']['AnswerGroup'];
 export type ApiErrorBody = components['schemas']['ApiErrorBody'];
+export type ApprovalEvent = components['schemas']['ApprovalEvent'];
+export type ApprovalEventKind = components['schemas']['ApprovalEventKind'];
+export type ApprovalRequest = components['schemas']['ApprovalRequest'];
+export type ApprovalState = components['schemas']['ApprovalState'];
+export type ApprovalStats = components['schemas']['ApprovalStats'];
+export type ApprovalsConfig = components['schemas']['ApprovalsConfig'];
+export type Approvers = components['schemas']['Approvers'];
 export type Attempt = components['schemas']['Attempt'];
 export type AttemptOutcome = components['schemas']['AttemptOutcome'];
+export type AuditEntry = components['schemas']['AuditEntry'];
 export type BreakerSettings = components['schemas']['BreakerSettings'];
 export type BreakerState = components['schemas']['BreakerState'];
 export type BulkRequeue = components['schemas']['BulkRequeue'];
@@ -2553,6 +3406,8 @@ export type CacheSettings = components['schemas']['CacheSettings'];
 export type CallOutcome = components['schemas']['CallOutcome'];
 export type CallRecord = components['schemas']['CallRecord'];
 export type CallTotals = components['schemas']['CallTotals'];
+export type ChainHead = components['schemas']['ChainHead'];
+export type Change = components['schemas']['Change'];
 export type ClientMessage = components['schemas']['ClientMessage'];
 export type Config = components['schemas']['Config'];
 export type ConfigEvent = components['schemas']['ConfigEvent'];
@@ -2565,10 +3420,21 @@ export type ConfigView = components['schemas']['ConfigView'];
 export type ContentPart = components['schemas']['ContentPart'];
 export type CreateTokenRequest = components['schemas']['CreateTokenRequest'];
 export type CreatedToken = components['schemas']['CreatedToken'];
+export type DecidedConflict = components['schemas']['DecidedConflict'];
+export type Decision = components['schemas']['Decision'];
+export type DecisionInput = components['schemas']['DecisionInput'];
+export type DefaultRule = components['schemas']['DefaultRule'];
 export type DependencyHealth = components['schemas']['DependencyHealth'];
+export type Edit = components['schemas']['Edit'];
 export type ErrorCode = components['schemas']['ErrorCode'];
 export type ErrorDetail = components['schemas']['ErrorDetail'];
+export type EscalationChannel = components['schemas']['EscalationChannel'];
+export type EscalationConfig = components['schemas']['EscalationConfig'];
+export type EscalationStep = components['schemas']['EscalationStep'];
 export type Event = components['schemas']['Event'];
+export type ExecutorKind = components['schemas']['ExecutorKind'];
+export type ExplainInput = components['schemas']['ExplainInput'];
+export type Explanation = components['schemas']['Explanation'];
 export type FeedConfig = components['schemas']['FeedConfig'];
 export type FeedEvent = components['schemas']['FeedEvent'];
 export type GatewayConfig = components['schemas']['GatewayConfig'];
@@ -2589,11 +3455,16 @@ export type Message = components['schemas']['Message'];
 export type MetricsSample = components['schemas']['MetricsSample'];
 export type ModelConfig = components['schemas']['ModelConfig'];
 export type ModelEntry = components['schemas']['ModelEntry'];
+export type NewApproval = components['schemas']['NewApproval'];
 export type NewRun = components['schemas']['NewRun'];
 export type NewTask = components['schemas']['NewTask'];
 export type NodeInfo = components['schemas']['NodeInfo'];
 export type OnLimit = components['schemas']['OnLimit'];
+export type OnTimeout = components['schemas']['OnTimeout'];
+export type OneOrMany = components['schemas']['OneOrMany'];
 export type OrchestratorConfig = components['schemas']['OrchestratorConfig'];
+export type PageApprovalRequest = components['schemas']['Page_ApprovalRequest'];
+export type PageAuditEntry = components['schemas']['Page_AuditEntry'];
 export type PageCallRecord = components['schemas']['Page_CallRecord'];
 export type PageHealthTransition = components['schemas']['Page_HealthTransition'];
 export type PageRun = components['schemas']['Page_Run'];
@@ -2601,24 +3472,32 @@ export type PageSecretInfo = components['schemas']['Page_SecretInfo'];
 export type PageTask = components['schemas']['Page_Task'];
 export type PageTokenInfo = components['schemas']['Page_TokenInfo'];
 export type PlannedStep = components['schemas']['PlannedStep'];
+export type Policies = components['schemas']['Policies'];
+export type PolicyRule = components['schemas']['PolicyRule'];
 export type PreviewRequest = components['schemas']['PreviewRequest'];
 export type PreviewResponse = components['schemas']['PreviewResponse'];
 export type PriceConfig = components['schemas']['PriceConfig'];
 export type PriceEntry = components['schemas']['PriceEntry'];
 export type PriceSourceName = components['schemas']['PriceSourceName'];
 export type ProbeStatus = components['schemas']['ProbeStatus'];
+export type Problem = components['schemas']['Problem'];
+export type ProblemKind = components['schemas']['ProblemKind'];
 export type Protocol = components['schemas']['Protocol'];
 export type ProviderConfig = components['schemas']['ProviderConfig'];
 export type ProviderEvent = components['schemas']['ProviderEvent'];
 export type ProviderKind = components['schemas']['ProviderKind'];
 export type RateLimitSettings = components['schemas']['RateLimitSettings'];
+export type RequestDetail = components['schemas']['RequestDetail'];
 export type RequeueRefusal = components['schemas']['RequeueRefusal'];
 export type RequeueState = components['schemas']['RequeueState'];
 export type Resolved = components['schemas']['Resolved'];
 export type ResolvedStep = components['schemas']['ResolvedStep'];
 export type RetrySettings = components['schemas']['RetrySettings'];
+export type Risk = components['schemas']['Risk'];
 export type Role = components['schemas']['Role'];
 export type RouteConfig = components['schemas']['RouteConfig'];
+export type RuleOutcome = components['schemas']['RuleOutcome'];
+export type RuleTrace = components['schemas']['RuleTrace'];
 export type Run = components['schemas']['Run'];
 export type RunDefinition = components['schemas']['RunDefinition'];
 export type RunEvent = components['schemas']['RunEvent'];
@@ -2638,6 +3517,9 @@ export type SetSecretRequest = components['schemas']['SetSecretRequest'];
 export type ShellRequest = components['schemas']['ShellRequest'];
 export type ShellResponse = components['schemas']['ShellResponse'];
 export type ShutdownConfig = components['schemas']['ShutdownConfig'];
+export type StandingApproval = components['schemas']['StandingApproval'];
+export type StandingGrant = components['schemas']['StandingGrant'];
+export type StandingScope = components['schemas']['StandingScope'];
 export type Step = components['schemas']['Step'];
 export type StepKind = components['schemas']['StepKind'];
 export type StepSpec = components['schemas']['StepSpec'];
@@ -2656,6 +3538,10 @@ export type ToolCall = components['schemas']['ToolCall'];
 export type Usage = components['schemas']['Usage'];
 export type ValidateConfigRequest = components['schemas']['ValidateConfigRequest'];
 export type ValidateConfigResponse = components['schemas']['ValidateConfigResponse'];
+export type Verdict = components['schemas']['Verdict'];
+export type Verification = components['schemas']['Verification'];
+export type Vote = components['schemas']['Vote'];
+export type VoteDecision = components['schemas']['VoteDecision'];
 export type WebhookConfig = components['schemas']['WebhookConfig'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseForbiddenHost = components['responses']['ForbiddenHost'];
@@ -2771,6 +3657,432 @@ export interface operations {
                 };
             };
             408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    list_approvals: {
+        parameters: {
+            query?: {
+                state?: components["schemas"]["ApprovalState"];
+                risk?: components["schemas"]["Risk"];
+                action?: string;
+                agent?: string;
+                task_id?: string;
+                /** @description Items per page, 1 to 500 (default 100). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of requests */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ApprovalRequest"];
+                };
+            };
+            /** @description A malformed cursor or filter: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    create_approval: {
+        parameters: {
+            query?: {
+                /** @description Hold the answer up to this many seconds (1 to 60) while the request is pending. */
+                wait?: number;
+            };
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewApproval"];
+            };
+        };
+        responses: {
+            /** @description Created (maybe decided at once) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalRequest"];
+                };
+            };
+            /** @description A bad field (`bad_request`), e.g. a callback_url that is not https */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such action: `unknown_action` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["IdempotencyConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description The arguments do not match the action's schema: `arguments_invalid` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    approval_stats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The figures */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalStats"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    get_approval: {
+        parameters: {
+            query?: {
+                /** @description Hold the answer up to this many seconds (1 to 60) while the request is pending. */
+                wait?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The request's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such request: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    decide: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The request's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecisionInput"];
+            };
+        };
+        responses: {
+            /** @description Recorded: the request as it is now (still `pending` while more approvers are needed) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalRequest"];
+                };
+            };
+            /** @description A rejection without a reason (`reason_required`), a bad field (`bad_request`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description This caller may not decide it: `not_an_approver` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such request: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            /** @description Decided already: `already_decided`, with the request as decided; or this caller voted already: `conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecidedConflict"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description The edited arguments do not match the schema: `arguments_invalid` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    list_audit: {
+        parameters: {
+            query?: {
+                /** @description e.g. `approval_decided`, `token_created`. */
+                kind?: string;
+                actor?: string;
+                /** @description What it is about (a request id, a token name). */
+                subject?: string;
+                /** @description Items per page, 1 to 500 (default 100). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of entries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_AuditEntry"];
+                };
+            };
+            /** @description A malformed cursor or filter: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    export: {
+        parameters: {
+            query?: {
+                /** @description `jsonl` (default) or `csv`. */
+                format?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The log: `application/jsonl`, or `text/csv` with `format=csv` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/jsonl": string;
+                };
+            };
+            /** @description An unknown format: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    head: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The head (`null`: the log is empty) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChainHead"] | null;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    verify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The outcome (`ok` false names the first problem) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Verification"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    verify_against: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChainHead"];
+            };
+        };
+        responses: {
+            /** @description The outcome */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Verification"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["IdempotencyConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyAuthFailures"];
             500: components["responses"]["Internal"];
         };
@@ -3155,6 +4467,152 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    get_policies: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The policies in force */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Policies"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    explain: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExplainInput"];
+            };
+        };
+        responses: {
+            /** @description The explanation */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Explanation"];
+                };
+            };
+            /** @description A bad field: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such action: `unknown_action` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["IdempotencyConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    list_standing: {
+        parameters: {
+            query?: {
+                /** @description Include expired and revoked ones. */
+                all?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Standing approvals */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StandingApproval"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    revoke_standing: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The standing approval's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked (a revoked one answers as it is) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StandingApproval"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such standing approval: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             408: components["responses"]["RequestTimeout"];
             429: components["responses"]["TooManyAuthFailures"];
             500: components["responses"]["Internal"];

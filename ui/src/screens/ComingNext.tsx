@@ -6,19 +6,9 @@ import type { RouteId } from "../routes";
 type Plan = { title: string; summary: ReactNode; items: string[] };
 
 /** The screens not built yet, each with its plan. */
-export const PLANNED = ["approvals", "costs", "forecasts", "fleet"] as const satisfies readonly RouteId[];
+export const PLANNED = ["costs", "forecasts", "fleet"] as const satisfies readonly RouteId[];
 
 export const PLANS: Record<(typeof PLANNED)[number], Plan> = {
-  approvals: {
-    title: "Approvals",
-    summary: "An inbox for the risky actions agents propose.",
-    items: [
-      "Inbox of pending requests: approve, edit and approve, or reject with a reason",
-      "Policies that decide what needs a human (and fail closed)",
-      "SLAs per request and escalation along the configured chain when one runs out",
-      "The audit trail: who decided what, when, and why",
-    ],
-  },
   costs: {
     title: "Costs",
     summary: "What the agents spend, to the cent.",

@@ -1,6 +1,8 @@
 //! The action layer: the tools an agent may offer its model (its action types) and their
-//! execution. Today `builtin:log` (a line in the node's log) and `builtin:webhook` (a POST
-//! of the arguments to the agent's `webhook.url`); the approvals issue puts its gate here.
+//! execution: `builtin:log` (a line in the node's log), `builtin:webhook` (a POST of the
+//! arguments to the agent's `webhook.url`) and the `[actions.<name>]` it lists. Every call
+//! passes the approvals gate first ([`run_tool`]): its arguments are checked against the
+//! action's schema and the policies decide (run, refuse, or park the task for a human).
 //!
 //! Invariant: every action carries the idempotency key of its step
 //! (`<task>:<round>:<step>`, as the `Idempotency-Key` header of a webhook), the same on every
@@ -66,12 +68,23 @@ pub fn tool_name(action: &str) -> String {
     action.replace(':', "_")
 }
 
-/// The tools `agent` offers its model.
-pub fn tools_of(agent: &AgentConfig) -> Vec<Tool> {
+/// The tools `agent` offers its model: the builtins, and the `[actions]` of `config` it
+/// lists with their descriptions and argument schemas.
+pub fn tools_of(agent: &AgentConfig, config: &crate::config::Config) -> Vec<Tool> {
     agent
         .tools
         .iter()
         .map(|t| match t.as_str() {
+            name if config.actions.contains_key(name) => {
+                let action = &config.actions[name];
+                Tool {
+                    name: tool_name(name),
+                    description: Some(action.description.clone()),
+                    parameters: action
+                        .schema_value()
+                        .unwrap_or_else(|_| json!({"type": "object"})),
+                }
+            }
             "builtin:log" => Tool {
                 name: tool_name(t),
                 description: Some("Write a line to Flightdeck's log.".into()),
@@ -95,6 +108,76 @@ pub fn tools_of(agent: &AgentConfig) -> Vec<Tool> {
             },
         })
         .collect()
+}
+
+/// What became of a tool call.
+pub enum ToolOutcome {
+    /// The result for the model (`true`: an error).
+    Done(String, bool),
+    /// A human decides first: park the task with this request.
+    Park(Box<crate::approvals::store::NewRequest>),
+}
+
+/// The tool call `name(arguments)` of step `key` through the approvals gate, then its
+/// execution: builtins here, `[actions]` by their executor (at most once per key).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_tool(
+    approvals: &crate::approvals::Approvals,
+    agent: &AgentConfig,
+    agent_name: &str,
+    task_id: &str,
+    key: &str,
+    name: &str,
+    arguments: &str,
+    rationale: Option<String>,
+) -> Result<ToolOutcome, crate::approvals::ApprovalError> {
+    let Some(action) = agent.tools.iter().find(|t| tool_name(t) == name) else {
+        return Ok(ToolOutcome::Done(format!("no tool named {name}"), true));
+    };
+    let gate = approvals
+        .gate(crate::approvals::ToolCall {
+            agent: agent_name,
+            task_id,
+            key,
+            action,
+            tool: name,
+            arguments,
+            rationale,
+        })
+        .await?;
+    Ok(match gate {
+        crate::approvals::Gate::Refuse(text) => ToolOutcome::Done(text, true),
+        crate::approvals::Gate::Park(request) => ToolOutcome::Park(request),
+        crate::approvals::Gate::Run {
+            arguments,
+            request_id,
+        } => {
+            if action.starts_with("builtin:") {
+                let (text, is_error) = execute(
+                    agent,
+                    agent_name,
+                    task_id,
+                    key,
+                    name,
+                    &arguments.to_string(),
+                )
+                .await;
+                ToolOutcome::Done(text, is_error)
+            } else {
+                let o = approvals
+                    .execute(
+                        key,
+                        action,
+                        &arguments,
+                        request_id.as_deref(),
+                        Some(task_id),
+                        Some(agent_name),
+                    )
+                    .await;
+                ToolOutcome::Done(o.text, !o.ok)
+            }
+        }
+    })
 }
 
 fn client() -> &'static reqwest::Client {

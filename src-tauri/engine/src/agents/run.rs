@@ -36,6 +36,11 @@ pub enum RunError {
     Queue(#[from] QueueError),
     #[error("cancelled")]
     Cancelled,
+    /// A tool call needs a human decision: the task parks with this request.
+    #[error("waiting for an approval")]
+    NeedsApproval(Box<crate::approvals::store::NewRequest>),
+    #[error(transparent)]
+    Approval(#[from] crate::approvals::ApprovalError),
 }
 
 impl RunError {
@@ -49,6 +54,8 @@ impl RunError {
             Self::Provider(e) => e.code.as_str().into(),
             Self::Queue(e) => e.code().as_str().into(),
             Self::Cancelled => "cancelled".into(),
+            Self::NeedsApproval(_) => "waiting_approval".into(),
+            Self::Approval(e) => e.code().as_str().into(),
         }
     }
 
@@ -71,7 +78,7 @@ impl RunError {
                     | ErrorCode::UnknownModel
                     | ErrorCode::BadRequest
             ),
-            Self::Queue(_) | Self::Cancelled => false,
+            Self::Queue(_) | Self::Cancelled | Self::NeedsApproval(_) | Self::Approval(_) => false,
         }
     }
 }
@@ -80,6 +87,9 @@ impl RunError {
 pub struct Attempt<'a> {
     pub providers: &'a Providers,
     pub queue: &'a Queue,
+    pub approvals: &'a crate::approvals::Approvals,
+    /// The config the attempt started under (the action types it offers).
+    pub config: &'a crate::config::Config,
     pub lease: &'a Lease,
     pub agent_name: &'a str,
     pub agent: &'a AgentConfig,
@@ -111,7 +121,7 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
         }
         None => None,
     };
-    let tools = super::actions::tools_of(a.agent);
+    let tools = super::actions::tools_of(a.agent, a.config);
     let prompt = Message::text(Role::User, prompt);
     let done = a.queue.steps(&task.id, None).await?;
     let mut model_steps = 0u32;
@@ -149,19 +159,34 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
             })
             .unwrap_or_default();
         if !pending.is_empty() {
+            // The model's words with its calls: the rationale an approver sees.
+            let rationale = messages
+                .iter()
+                .rev()
+                .find(|m| m.role == Role::Assistant)
+                .map(|m| m.joined_text())
+                .filter(|t| !t.trim().is_empty());
             for call in &pending {
                 // The step's idempotency key travels with the action, so a step run again
                 // after a crash (its result was not recorded) has its effect once.
                 let key = format!("{}:{}:{next_step}", task.id, task.round);
-                let (text, is_error) = super::actions::execute(
+                let outcome = super::actions::run_tool(
+                    a.approvals,
                     a.agent,
                     a.agent_name,
                     &task.id,
                     &key,
                     &call.name,
                     &call.arguments,
+                    rationale.clone(),
                 )
-                .await;
+                .await?;
+                let (text, is_error) = match outcome {
+                    super::actions::ToolOutcome::Done(text, is_error) => (text, is_error),
+                    super::actions::ToolOutcome::Park(request) => {
+                        return Err(RunError::NeedsApproval(request));
+                    }
+                };
                 let mut msg = Message::text(Role::Tool, text);
                 msg.tool_call_id = Some(call.id.clone());
                 msg.is_error = is_error;

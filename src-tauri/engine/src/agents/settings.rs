@@ -167,14 +167,24 @@ pub fn violations(config: &Config) -> Vec<(String, String)> {
             }
         }
         for t in &a.tools {
-            if !BUILTIN_TOOLS.contains(&t.as_str()) {
-                out.push((
+            match config.actions.get(t) {
+                _ if BUILTIN_TOOLS.contains(&t.as_str()) => {}
+                None => out.push((
                     key("tools"),
                     format!(
                         "`{t}` is not an action type (there are: {})",
-                        BUILTIN_TOOLS.join(", ")
+                        crate::approvals::settings::action_names(&config.actions)
                     ),
-                ));
+                )),
+                Some(a) if a.executor == crate::approvals::settings::ExecutorKind::External => {
+                    out.push((
+                        key("tools"),
+                        format!(
+                            "`{t}` has the executor `external` (clients elsewhere run it): an agent here cannot use it"
+                        ),
+                    ));
+                }
+                Some(_) => {}
             }
         }
         match (&a.webhook, a.tools.iter().any(|t| t == "builtin:webhook")) {

@@ -131,6 +131,12 @@ pub struct Config {
     pub runs: BTreeMap<String, crate::orchestrator::runs::RunSpec>,
     /// The task queue's workers on this node.
     pub orchestrator: crate::orchestrator::OrchestratorConfig,
+    /// Action types agents (and clients elsewhere) may propose (`[actions.refund]`).
+    pub actions: BTreeMap<String, crate::approvals::settings::ActionConfig>,
+    /// Ordered rules deciding proposed actions (`[[policies]]`).
+    pub policies: Vec<crate::approvals::settings::PolicyRule>,
+    /// The default rule, SLA warnings and escalation (`[approvals]`).
+    pub approvals: crate::approvals::settings::ApprovalsConfig,
 }
 
 impl Config {

@@ -103,6 +103,7 @@ impl Config {
         out.extend(self.providers_view().violations());
         out.extend(crate::agents::settings::violations(self));
         out.extend(crate::orchestrator::runs::spec::violations(self));
+        out.extend(crate::approvals::settings::violations(self));
         out.extend(
             self.orchestrator
                 .violations(&self.providers.keys().collect::<Vec<_>>()),

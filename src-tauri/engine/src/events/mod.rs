@@ -86,6 +86,9 @@ pub enum Event {
     Tasks(crate::orchestrator::TaskEvent),
     /// A multi-agent run or one of its steps changed (in the same transaction).
     Runs(crate::orchestrator::runs::RunEvent),
+    /// An approval request was created, voted on, decided, warned or escalated; a
+    /// notification to show (in the same transaction).
+    Approvals(crate::approvals::ApprovalEvent),
 }
 
 /// A feed topic: the snake_case name of an [`Event`] variant.
@@ -99,6 +102,7 @@ pub enum Topic {
     Providers,
     Tasks,
     Runs,
+    Approvals,
 }
 
 impl Topic {
@@ -110,6 +114,7 @@ impl Topic {
         Topic::Providers,
         Topic::Tasks,
         Topic::Runs,
+        Topic::Approvals,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -121,6 +126,7 @@ impl Topic {
             Self::Providers => "providers",
             Self::Tasks => "tasks",
             Self::Runs => "runs",
+            Self::Approvals => "approvals",
         }
     }
 
@@ -145,6 +151,7 @@ impl Event {
             Self::Providers(_) => Topic::Providers,
             Self::Tasks(_) => Topic::Tasks,
             Self::Runs(_) => Topic::Runs,
+            Self::Approvals(_) => Topic::Approvals,
         }
     }
 }
@@ -345,7 +352,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", topic.as_str()));
             assert_eq!(Topic::parse(topic.as_str()), Some(*topic));
         }
-        assert_eq!(Topic::parse("approvals"), None);
+        assert_eq!(Topic::parse("budgets"), None);
         assert!(!Topic::Metrics.is_durable());
         assert_eq!(sample(1).topic(), Topic::Metrics);
     }

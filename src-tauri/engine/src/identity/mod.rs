@@ -242,12 +242,14 @@ impl Identity {
         }
     }
 
-    /// Creates a token named `name`; the answer holds its value, shown this once.
+    /// Creates a token named `name` for `actor` (recorded in the audit log); the answer
+    /// holds its value, shown this once.
     pub async fn create(
         &self,
         name: &str,
         scope: Scope,
         expires_at: Option<DateTime<Utc>>,
+        actor: &str,
     ) -> Result<CreatedToken, IdentityError> {
         if !valid_name(name) {
             return Err(IdentityError::InvalidName(name.to_string()));
@@ -272,7 +274,7 @@ impl Identity {
             last_used_at: None,
             expires_at,
         };
-        let (row, h) = (info.clone(), token_hash.clone());
+        let (row, h, actor) = (info.clone(), token_hash.clone(), actor.to_string());
         self.store
             .write(move |tx| {
                 let exists: Option<i64> = tx.query_opt(
@@ -294,6 +296,15 @@ impl Identity {
                         row.expires_at.map(values::time_to_db)
                     ],
                 )?;
+                crate::audit::append(
+                    tx,
+                    &crate::audit::NewEntry::new(
+                        actor.clone(),
+                        crate::audit::AuditKind::TokenCreated,
+                        row.name.clone(),
+                        serde_json::json!({"scope": row.scope.as_str(), "expires_at": row.expires_at}),
+                    ),
+                )?;
                 Ok(())
             })
             .await?;
@@ -314,14 +325,26 @@ impl Identity {
         all
     }
 
-    /// Revokes the token named `name`: it authenticates no one from now on.
-    pub async fn revoke(&self, name: &str) -> Result<(), IdentityError> {
-        let owned = name.to_string();
+    /// Revokes the token named `name` for `actor` (recorded in the audit log): it
+    /// authenticates no one from now on.
+    pub async fn revoke(&self, name: &str, actor: &str) -> Result<(), IdentityError> {
+        let (owned, actor) = (name.to_string(), actor.to_string());
         let removed = self
             .store
             .write(move |tx| {
-                tx.execute("DELETE FROM api_tokens WHERE name = ?1", [&owned])
-                    .map_err(IdentityError::from)
+                let n = tx.execute("DELETE FROM api_tokens WHERE name = ?1", [&owned])?;
+                if n > 0 {
+                    crate::audit::append(
+                        tx,
+                        &crate::audit::NewEntry::new(
+                            actor.clone(),
+                            crate::audit::AuditKind::TokenRevoked,
+                            owned.clone(),
+                            serde_json::json!({}),
+                        ),
+                    )?;
+                }
+                Ok::<_, IdentityError>(n)
             })
             .await?;
         self.write_map().retain(|_, e| e.info.name != name);

@@ -15,7 +15,7 @@
 //! Must never: run agents or call models (the workers do, on top of this); wait (callers
 //! wait on the engine's clock).
 
-mod queue;
+pub(crate) mod queue;
 pub mod runs;
 pub mod settings;
 pub mod tasks;

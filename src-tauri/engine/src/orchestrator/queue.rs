@@ -614,7 +614,7 @@ pub(super) fn fail(
     settle(tx, &task, state, at, Some(error))
 }
 
-pub(super) fn park(
+pub(crate) fn park(
     tx: &mut WriteTx<'_>,
     id: &str,
     lease_id: &str,
@@ -634,12 +634,30 @@ pub(super) fn park(
     )?;
     let state = if task.cancel_requested {
         TaskState::Cancelled
-    } else if state == TaskState::WaitingForProvider {
+    } else if matches!(
+        state,
+        TaskState::WaitingForProvider | TaskState::WaitingApproval
+    ) {
         state
     } else {
         TaskState::Queued
     };
     settle(tx, &task, state, tx.now(), None)
+}
+
+/// A task waiting for an approval goes back to the queue (its request was decided). A task
+/// in another state (cancelled meanwhile) is left alone; `false` then.
+pub(crate) fn resume_after_approval(tx: &mut WriteTx<'_>, id: &str) -> Result<bool, QueueError> {
+    let now = time_to_db(tx.now());
+    let n = tx.execute(
+        "UPDATE tasks SET state = 'queued', run_at = ?2, updated_at = ?2 \
+         WHERE id = ?1 AND state = 'waiting_approval'",
+        params![id, now],
+    )?;
+    if n > 0 {
+        changed(tx, id)?;
+    }
+    Ok(n > 0)
 }
 
 pub(super) fn wake_waiting(
@@ -704,6 +722,9 @@ pub(super) fn cancel(tx: &mut WriteTx<'_>, id: &str) -> Result<Task, QueueError>
            finished_at = ?2 WHERE id = ?1",
         params![id, now],
     )?;
+    if task.state == TaskState::WaitingApproval {
+        crate::approvals::store::close_for_task(tx, id, "the task was cancelled")?;
+    }
     changed(tx, id)
 }
 

@@ -19,6 +19,7 @@ pub struct Tasks {
     config: ConfigHandle,
     providers: Providers,
     metrics: AgentMetrics,
+    approvals: crate::approvals::Approvals,
     /// Workers wait on it between polls.
     wake: Arc<Notify>,
 }
@@ -30,19 +31,28 @@ impl std::fmt::Debug for Tasks {
 }
 
 impl Tasks {
+    /// `wake` is what the workers wait on between polls (the approvals domain notifies it
+    /// when a decision puts a task back on the queue).
     pub fn new(
         queue: Queue,
         config: ConfigHandle,
         providers: Providers,
         metrics: AgentMetrics,
+        approvals: crate::approvals::Approvals,
+        wake: Arc<Notify>,
     ) -> Self {
         Self {
             queue,
             config,
             providers,
             metrics,
-            wake: Arc::new(Notify::new()),
+            approvals,
+            wake,
         }
+    }
+
+    pub fn approvals(&self) -> &crate::approvals::Approvals {
+        &self.approvals
     }
 
     pub(crate) fn metrics(&self) -> &AgentMetrics {

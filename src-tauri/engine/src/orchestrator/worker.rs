@@ -304,6 +304,8 @@ async fn attempt(tasks: Tasks, lease: Lease, ttl: Duration, shutdown: Cancellati
     let work = run::run(run::Attempt {
         providers: tasks.providers(),
         queue: tasks.queue(),
+        approvals: tasks.approvals(),
+        config: &config,
         lease: &lease,
         agent_name: &agent_name,
         agent: &agent,
@@ -348,6 +350,29 @@ async fn attempt(tasks: Tasks, lease: Lease, ttl: Duration, shutdown: Cancellati
         },
         Ok(Err(RunError::Queue(QueueError::LeaseLost(_)))) => {
             count(&tasks, &agent_name, "lease_lost");
+        }
+        Ok(Err(RunError::NeedsApproval(request))) => {
+            // The request and the parked task commit together; the worker is free at once.
+            match tasks.approvals().park(&lease, *request).await {
+                Ok(_) => count(&tasks, &agent_name, "waiting_approval"),
+                Err(crate::approvals::ApprovalError::Queue(QueueError::LeaseLost(_))) => {
+                    count(&tasks, &agent_name, "lease_lost");
+                }
+                Err(error) => {
+                    tracing::warn!(%error, task = %lease.task.id, "could not park a task for approval");
+                    if let Err(error) = tasks
+                        .queue()
+                        .park(
+                            &lease,
+                            TaskState::Queued,
+                            "its approval request could not be stored",
+                        )
+                        .await
+                    {
+                        tracing::warn!(%error, task = %lease.task.id, "could not park a task");
+                    }
+                }
+            }
         }
         Ok(Err(e)) if e.provider_unreachable() => {
             count(&tasks, &agent_name, "waiting_for_provider");

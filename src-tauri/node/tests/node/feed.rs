@@ -128,7 +128,7 @@ async fn feed_auth_sequence_and_resume() {
             "resume_from_future",
         ),
         (
-            json!({"type":"auth","token":TOKEN,"topics":["metrics","approvals"]}),
+            json!({"type":"auth","token":TOKEN,"topics":["metrics","budgets"]}),
             "unknown_topic",
         ),
     ] {

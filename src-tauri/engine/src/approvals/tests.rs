@@ -1,0 +1,514 @@
+//! The approvals domain on a real SQLite file and a hand-moved clock: requests from
+//! elsewhere, decisions and their conflicts, quorum, edits, standing approvals (and their
+//! expiry), the SLA chain under paused time, and the audit trail all of it leaves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use serde_json::json;
+
+use super::*;
+use crate::audit::{self, AuditKind};
+use crate::clock::{Clock, ManualClock};
+use crate::config::{ConfigHandle, ConfigSource};
+use crate::events::NoSink;
+
+struct World {
+    _dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    approvals: Approvals,
+}
+
+const CONFIG: &str = r#"
+[actions.refund]
+description = "Refund a customer"
+risk = "high"
+executor = "external"
+schema = { type = "object", properties = { amount = { type = "number", minimum = 0 }, customer = { type = "string" } }, required = ["amount", "customer"], additionalProperties = false }
+
+[actions.payout]
+description = "Pay a supplier"
+risk = "critical"
+executor = "external"
+schema = { type = "object", properties = { amount = { type = "number" } }, required = ["amount"] }
+
+[[policies]]
+name = "small refunds"
+action = "refund"
+when = "amount <= 50"
+decision = "allow"
+priority = 1
+
+[[policies]]
+name = "huge refunds"
+action = "refund"
+when = "amount > 10000"
+decision = "deny"
+
+[[policies]]
+name = "refunds"
+action = "refund"
+decision = "require_approval"
+sla = "30m"
+
+[[policies]]
+name = "payouts"
+action = "payout"
+decision = "require_approval"
+approvers = 2
+sla = "1h"
+
+[approvals.escalation]
+warn_before = "10m"
+steps = [{ after = "0s", notify = "desktop" }]
+timeout_after = "20m"
+"#;
+
+async fn world(extra: &str) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 12, 7, 9, 0, 0).unwrap(),
+    ));
+    let shared: crate::clock::SharedClock = clock.clone();
+    let store = Store::open_with(dir.path(), shared.clone(), Arc::new(NoSink))
+        .await
+        .unwrap();
+    let config: Config = toml::from_str(&format!("{CONFIG}\n{extra}")).unwrap();
+    config.validate(None).unwrap();
+    let handle = ConfigHandle::new(config, ConfigSource::default(), shared.clone());
+    let approvals = Approvals::new(store, handle, shared, None, None, None);
+    World {
+        _dir: dir,
+        clock,
+        approvals,
+    }
+}
+
+fn ask(action: &str, arguments: serde_json::Value) -> NewApproval {
+    NewApproval {
+        action: action.into(),
+        arguments,
+        rationale: Some("the customer was charged twice".into()),
+        callback_url: None,
+    }
+}
+
+fn approve() -> DecisionInput {
+    DecisionInput {
+        decision: VoteDecision::Approve,
+        reason: None,
+        arguments: None,
+        always: None,
+    }
+}
+
+fn reject(reason: &str) -> DecisionInput {
+    DecisionInput {
+        decision: VoteDecision::Reject,
+        reason: Some(reason.into()),
+        arguments: None,
+        always: None,
+    }
+}
+
+async fn audit_kinds(a: &Approvals, subject: &str) -> Vec<String> {
+    let subject = subject.to_string();
+    let mut entries = a
+        .store()
+        .read(move |db| {
+            audit::list(
+                db,
+                &audit::AuditFilter {
+                    subject: Some(subject),
+                    ..Default::default()
+                },
+                100,
+            )
+        })
+        .await
+        .unwrap();
+    entries.reverse();
+    entries.into_iter().map(|e| e.kind).collect()
+}
+
+#[tokio::test]
+async fn a_request_from_elsewhere_is_decided_once_and_a_second_decision_is_a_conflict() {
+    let w = world("").await;
+    let a = &w.approvals;
+    // Allowed and denied at once, by rule.
+    let r = a
+        .request(
+            "token:agent",
+            ask("refund", json!({"amount": 20, "customer": "c1"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.state, r.rule.as_str()),
+        (ApprovalState::Allowed, "small refunds")
+    );
+    let r = a
+        .request(
+            "token:agent",
+            ask("refund", json!({"amount": 20000, "customer": "c1"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.state, ApprovalState::Denied);
+    // Invalid arguments never reach a policy.
+    let e = a
+        .request(
+            "token:agent",
+            ask("refund", json!({"amount": -1, "customer": "c1"})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ApprovalError::ArgumentsInvalid(errs) if errs[0].contains("/amount")),
+        "{e}"
+    );
+    let e = a
+        .request("token:agent", ask("nope", json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), crate::ErrorCode::UnknownAction);
+    // Pending, with its SLA.
+    let r = a
+        .request(
+            "token:agent",
+            ask("refund", json!({"amount": 120, "customer": "c1"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.state, ApprovalState::Pending);
+    assert_eq!(
+        r.sla_due,
+        Some(w.clock.now() + chrono::Duration::minutes(30))
+    );
+    assert_eq!(
+        r.rationale.as_deref(),
+        Some("the customer was charged twice")
+    );
+    // The proposer cannot decide its own request; a rejection needs a reason.
+    let e = a.decide(&r.id, "token:agent", approve()).await.unwrap_err();
+    assert_eq!(e.code(), crate::ErrorCode::NotAnApprover);
+    let e = a
+        .decide(&r.id, "desktop:alice", reject("  "))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), crate::ErrorCode::ReasonRequired);
+    let e = a
+        .decide("apr_missing", "desktop:alice", approve())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), crate::ErrorCode::NotFound);
+    let done = a
+        .decide(
+            &r.id,
+            "desktop:alice",
+            reject("refund the second charge only"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.state, ApprovalState::Rejected);
+    assert_eq!(
+        done.reason.as_deref(),
+        Some("refund the second charge only")
+    );
+    assert_eq!(done.decided_by, ["desktop:alice"]);
+    match a.decide(&r.id, "desktop:bob", approve()).await.unwrap_err() {
+        ApprovalError::AlreadyDecided(existing) => {
+            assert_eq!(existing.state, ApprovalState::Rejected);
+            assert_eq!(existing.decided_by, ["desktop:alice"]);
+        }
+        other => panic!("{other}"),
+    }
+    // The long poll answers at once for a decided request.
+    let waited = a.wait(&r.id, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(waited.state, ApprovalState::Rejected);
+    assert_eq!(
+        audit_kinds(a, &r.id).await,
+        ["approval_requested", "approval_decided"]
+    );
+    let v = a.store().read(|db| audit::verify(db, None)).await.unwrap();
+    assert!(v.ok && v.entries >= 4, "{v:?}");
+}
+
+#[tokio::test]
+async fn a_two_approver_rule_needs_two_distinct_identities() {
+    let w = world("").await;
+    let a = &w.approvals;
+    let r = a
+        .request("token:agent", ask("payout", json!({"amount": 5000})))
+        .await
+        .unwrap();
+    assert_eq!((r.quorum, r.approvals), (2, 0));
+    let r1 = a.decide(&r.id, "desktop:alice", approve()).await.unwrap();
+    assert_eq!((r1.state, r1.approvals), (ApprovalState::Pending, 1));
+    let e = a
+        .decide(&r.id, "desktop:alice", approve())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ApprovalError::AlreadyVoted { .. }), "{e}");
+    let r2 = a.decide(&r.id, "token:bob", approve()).await.unwrap();
+    assert_eq!(r2.state, ApprovalState::Approved);
+    assert_eq!(r2.decided_by, ["desktop:alice", "token:bob"]);
+    assert_eq!(
+        audit_kinds(a, &r.id).await,
+        ["approval_requested", "approval_voted", "approval_decided"]
+    );
+}
+
+#[tokio::test]
+async fn an_edit_is_revalidated_its_diff_kept_and_it_restarts_the_votes() {
+    let w = world("").await;
+    let a = &w.approvals;
+    let r = a
+        .request("token:agent", ask("payout", json!({"amount": 5000})))
+        .await
+        .unwrap();
+    a.decide(&r.id, "desktop:alice", approve()).await.unwrap();
+    let bad = DecisionInput {
+        arguments: Some(json!({"amount": "lots"})),
+        ..approve()
+    };
+    let e = a.decide(&r.id, "token:bob", bad).await.unwrap_err();
+    assert_eq!(e.code(), crate::ErrorCode::ArgumentsInvalid);
+    let edit = DecisionInput {
+        arguments: Some(json!({"amount": 4000})),
+        ..approve()
+    };
+    let r2 = a.decide(&r.id, "token:bob", edit).await.unwrap();
+    // Alice approved 5000, not 4000: the edit needs a second approval again.
+    assert_eq!((r2.state, r2.approvals), (ApprovalState::Pending, 1));
+    assert_eq!(r2.final_arguments, Some(json!({"amount": 4000})));
+    assert_eq!(r2.edits.len(), 1);
+    assert_eq!(r2.edits[0].changes[0].path, "/amount");
+    assert_eq!(r2.edits[0].changes[0].from, Some(json!(5000)));
+    let r3 = a.decide(&r.id, "desktop:alice", approve()).await.unwrap();
+    assert_eq!(r3.state, ApprovalState::Approved);
+    assert_eq!(r3.effective_arguments(), &json!({"amount": 4000}));
+    let kinds = audit_kinds(a, &r.id).await;
+    assert!(kinds.contains(&"approval_edited".to_string()), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn standing_approvals_allow_exactly_what_they_say_until_they_expire_or_are_revoked() {
+    let w = world("").await;
+    let a = &w.approvals;
+    let args = json!({"amount": 120, "customer": "c1"});
+    let r = a
+        .request("token:agent", ask("refund", args.clone()))
+        .await
+        .unwrap();
+    let always = DecisionInput {
+        always: Some(StandingGrant {
+            scope: StandingScope::ExactArguments,
+            hours: None,
+        }),
+        ..approve()
+    };
+    a.decide(&r.id, "desktop:alice", always).await.unwrap();
+    // Exactly these arguments (in any key order) from the same client: allowed at once.
+    let again = a
+        .request(
+            "token:agent",
+            ask("refund", json!({"customer": "c1", "amount": 120})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.state, ApprovalState::Allowed);
+    assert!(
+        again
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("standing approval sta_")
+    );
+    // Other arguments, or another client: asked again.
+    let other = a
+        .request(
+            "token:agent",
+            ask("refund", json!({"amount": 121, "customer": "c1"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(other.state, ApprovalState::Pending);
+    let stranger = a
+        .request("token:other", ask("refund", args.clone()))
+        .await
+        .unwrap();
+    assert_eq!(stranger.state, ApprovalState::Pending);
+    // An agent-and-action grant for 2 hours.
+    let grant = DecisionInput {
+        always: Some(StandingGrant {
+            scope: StandingScope::AgentAction,
+            hours: Some(2),
+        }),
+        ..approve()
+    };
+    a.decide(&other.id, "desktop:alice", grant).await.unwrap();
+    let any = a
+        .request(
+            "token:agent",
+            ask("refund", json!({"amount": 999, "customer": "c9"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(any.state, ApprovalState::Allowed);
+    let list = a.standing(false).await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().all(|s| s.author == "desktop:alice"));
+    // Two hours later the blanket one has expired; the exact one stands until revoked.
+    w.clock.advance(Duration::from_secs(2 * 3600 + 1));
+    let later = a
+        .request(
+            "token:agent",
+            ask("refund", json!({"amount": 999, "customer": "c9"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(later.state, ApprovalState::Pending);
+    let active = a.standing(false).await.unwrap();
+    assert_eq!(active.len(), 1);
+    let revoked = a
+        .revoke_standing(&active[0].id, "desktop:bob")
+        .await
+        .unwrap();
+    assert_eq!(revoked.revoked_by.as_deref(), Some("desktop:bob"));
+    let after = a.request("token:agent", ask("refund", args)).await.unwrap();
+    assert_eq!(after.state, ApprovalState::Pending);
+    assert_eq!(a.standing(true).await.unwrap().len(), 2);
+    // A blanket grant on a critical action is refused.
+    let p = a
+        .request("token:agent", ask("payout", json!({"amount": 1})))
+        .await
+        .unwrap();
+    let grant = DecisionInput {
+        always: Some(StandingGrant {
+            scope: StandingScope::AgentAction,
+            hours: Some(1),
+        }),
+        ..approve()
+    };
+    assert_eq!(
+        a.decide(&p.id, "desktop:alice", grant)
+            .await
+            .unwrap_err()
+            .code(),
+        crate::ErrorCode::BadRequest
+    );
+}
+
+#[tokio::test]
+async fn the_sla_chain_warns_escalates_and_times_out_under_paused_time() {
+    let w = world("").await;
+    let a = &w.approvals;
+    let r = a
+        .request(
+            "token:agent",
+            ask("refund", json!({"amount": 120, "customer": "c1"})),
+        )
+        .await
+        .unwrap();
+    // Nothing is due yet; the next check is the warning, 10 min before the 30 min SLA.
+    let next = sla::pass(a).await.unwrap().unwrap();
+    assert_eq!(next, r.created_at + chrono::Duration::minutes(20));
+    w.clock.advance(Duration::from_secs(20 * 60));
+    let next = sla::pass(a).await.unwrap().unwrap();
+    let now = a.get(&r.id).await.unwrap().request;
+    assert!(now.warned_at.is_some() && now.escalation_step == 0);
+    assert_eq!(next, r.created_at + chrono::Duration::minutes(30));
+    // At the SLA: the desktop step.
+    w.clock.advance(Duration::from_secs(10 * 60));
+    let next = sla::pass(a).await.unwrap().unwrap();
+    let now = a.get(&r.id).await.unwrap().request;
+    assert_eq!(
+        (now.state, now.escalation_step),
+        (ApprovalState::Pending, 1)
+    );
+    assert_eq!(next, r.created_at + chrono::Duration::minutes(50));
+    // 20 min past the SLA: the timeout action (reject by default).
+    w.clock.advance(Duration::from_secs(20 * 60));
+    assert_eq!(sla::pass(a).await.unwrap(), None);
+    let done = a.get(&r.id).await.unwrap().request;
+    assert_eq!(done.state, ApprovalState::Expired);
+    assert_eq!(done.decided_by, ["system:sla"]);
+    assert_eq!(
+        audit_kinds(a, &r.id).await,
+        [
+            "approval_requested",
+            "approval_warned",
+            "approval_escalated",
+            "approval_expired"
+        ]
+    );
+    let stats = a.stats().await.unwrap();
+    assert_eq!((stats.breaches, stats.auto_decisions), (1, 1));
+    // A decision after the timeout is a conflict with it.
+    assert_eq!(
+        a.decide(&r.id, "desktop:alice", approve())
+            .await
+            .unwrap_err()
+            .code(),
+        crate::ErrorCode::AlreadyDecided
+    );
+}
+
+#[tokio::test]
+async fn a_rule_may_approve_on_timeout_and_a_missed_step_is_taken_late() {
+    let w = world("[[policies]]\nname = \"auto\"\naction = \"payout\"\nwhen = \"amount < 10\"\ndecision = \"require_approval\"\nsla = \"5m\"\non_timeout = \"approve\"\npriority = 1\n").await;
+    let a = &w.approvals;
+    let r = a
+        .request("token:agent", ask("payout", json!({"amount": 5})))
+        .await
+        .unwrap();
+    assert_eq!(r.rule, "auto");
+    // The node was down for hours: one pass takes every step at once.
+    w.clock.advance(Duration::from_secs(5 * 3600));
+    sla::pass(a).await.unwrap();
+    let done = a.get(&r.id).await.unwrap().request;
+    assert_eq!(done.state, ApprovalState::Approved);
+    assert_eq!(
+        audit_kinds(a, &r.id).await,
+        [
+            "approval_requested",
+            "approval_escalated",
+            "approval_expired"
+        ]
+    );
+    let v = a.store().read(|db| audit::verify(db, None)).await.unwrap();
+    assert!(v.ok, "{v:?}");
+    let _ = AuditKind::ApprovalWarned;
+}
+
+#[tokio::test]
+async fn explain_names_the_rule_and_creates_nothing() {
+    let w = world("").await;
+    let a = &w.approvals;
+    let input = ExplainInput {
+        action: "refund".into(),
+        arguments: json!({"amount": 20000, "customer": "c"}),
+        agent: None,
+        client: None,
+    };
+    let e = a.explain(&input, "token:agent").await.unwrap();
+    assert_eq!(e.outcome, "denied");
+    let v = e.verdict.unwrap();
+    assert_eq!(v.rule, "huge refunds");
+    assert!(v.reason.contains("amount > 10000"), "{}", v.reason);
+    let input = ExplainInput {
+        arguments: json!({"amount": "x"}),
+        ..input
+    };
+    let e = a.explain(&input, "token:agent").await.unwrap();
+    assert_eq!(e.outcome, "invalid");
+    assert!(!e.schema_errors.is_empty());
+    assert!(
+        a.list(ApprovalFilter::default(), 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
