@@ -49,6 +49,32 @@ async fn hook_server() -> (String, Arc<Mutex<Received>>) {
     (format!("http://{addr}/refunds"), got)
 }
 
+/// A receiver that is down for business: every delivery answers 503.
+async fn failing_server() -> (String, Arc<Mutex<Received>>) {
+    let got = Arc::new(Mutex::new(Received::default()));
+    let shared = got.clone();
+    let app = axum::Router::new().route(
+        "/refunds",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let shared = shared.clone();
+                async move {
+                    shared
+                        .lock()
+                        .unwrap()
+                        .deliveries
+                        .push((headers, body.to_vec()));
+                    (StatusCode::SERVICE_UNAVAILABLE, "maintenance")
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/refunds"), got)
+}
+
 async fn world(hook: &str) -> Gw {
     let hook = hook.to_string();
     let g = gateway(move |c| {
@@ -431,4 +457,49 @@ async fn explain_and_the_policies_in_force_create_nothing() {
     let export = get_authed(&g.app, "/api/v1/audit/export?format=csv").await;
     assert_eq!(export.status, StatusCode::OK);
     assert!(String::from_utf8_lossy(&export.body).starts_with("seq,at,actor,kind"));
+}
+
+#[tokio::test]
+async fn a_webhook_that_is_down_is_retried_then_the_failure_reaches_the_agent_and_the_log() {
+    let (hook, got) = failing_server().await;
+    let g = world(&hook).await;
+    let (task_id, r) = propose(&g, json!({"amount": 900, "customer": "c1"})).await;
+    let id = r["id"].as_str().unwrap();
+    send(
+        &g.app,
+        post(
+            &format!("/api/v1/approvals/{id}/decision"),
+            json!({"decision": "approve"}),
+        ),
+    )
+    .await;
+    let t = until(&g, &task_id, "succeeded").await;
+    let result = tool_result(&t);
+    assert!(result.contains("503"), "{result}");
+    let step = t["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "tool")
+        .unwrap()
+        .clone();
+    assert_eq!(step["message"]["is_error"], true, "{step:#}");
+    // Three tries (max_attempts), each with the same key.
+    let keys: Vec<String> = got
+        .lock()
+        .unwrap()
+        .deliveries
+        .iter()
+        .map(|(h, _)| h["idempotency-key"].to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.iter().all(|k| *k == keys[0]));
+    let audit = get_authed(
+        &g.app,
+        &format!("/api/v1/audit?subject={id}&kind=action_executed"),
+    )
+    .await;
+    let entry = &audit.json["items"][0];
+    assert_eq!(entry["detail"]["ok"], false, "{:?}", audit.json);
+    assert_eq!(entry["detail"]["detail"]["status"], 503);
 }

@@ -6,6 +6,7 @@
 mod node {
     pub mod support;
 
+    mod approvals;
     mod cli;
     mod feed;
     mod http;

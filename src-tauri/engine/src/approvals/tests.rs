@@ -512,3 +512,147 @@ async fn explain_names_the_rule_and_creates_nothing() {
             .is_empty()
     );
 }
+
+/// An engine-less world on the system clock with `extra` config, for executors.
+async fn executor_world(extra: &str) -> (tempfile::TempDir, Approvals) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = crate::clock::SystemClock::shared();
+    let store = Store::open_with(dir.path(), clock.clone(), Arc::new(NoSink))
+        .await
+        .unwrap();
+    let config: Config = toml::from_str(extra).unwrap();
+    config.validate(None).unwrap();
+    let handle = ConfigHandle::new(config, ConfigSource::default(), clock.clone());
+    (dir, Approvals::new(store, handle, clock, None, None, None))
+}
+
+fn script(dir: &std::path::Path, name: &str, body: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn the_command_executor_passes_json_on_stdin_without_a_shell_and_records_the_exit() {
+    let bin = tempfile::tempdir().unwrap();
+    let out = bin.path().join("seen");
+    let ok = script(
+        bin.path(),
+        "ok.sh",
+        &format!(
+            "cat > {}; echo \"done $FLIGHTDECK_IDEMPOTENCY_KEY $HOME\"",
+            out.display()
+        ),
+    );
+    let fails = script(bin.path(), "fails.sh", "echo 'disk full' >&2; exit 3");
+    let hangs = script(bin.path(), "hangs.sh", "sleep 30");
+    let (_dir, a) = executor_world(&format!(
+        r#"
+[approvals]
+enable_command_executor = true
+[actions.ok]
+description = "ok"
+risk = "low"
+executor = "command"
+command = ["{ok}", "$(rm -rf /)"]
+[actions.fails]
+description = "fails"
+risk = "low"
+executor = "command"
+command = ["{fails}"]
+[actions.hangs]
+description = "hangs"
+risk = "low"
+executor = "command"
+command = ["{hangs}"]
+timeout_ms = 300
+"#
+    ))
+    .await;
+    let o = a
+        .execute(
+            "k1",
+            "ok",
+            &json!({"path": "/tmp/a b; rm -rf /"}),
+            None,
+            None,
+            None,
+        )
+        .await;
+    assert!(o.ok, "{o:?}");
+    // The environment is empty but for PATH and the key: no HOME leaks in.
+    assert_eq!(o.text.trim(), "done k1");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        r#"{"path":"/tmp/a b; rm -rf /"}"#
+    );
+    // At most once per key: a second call answers the recorded outcome and runs nothing.
+    std::fs::remove_file(&out).unwrap();
+    let again = a
+        .execute("k1", "ok", &json!({"path": "other"}), None, None, None)
+        .await;
+    assert_eq!(again.text.trim(), "done k1");
+    assert!(!out.exists(), "ran twice");
+    let f = a.execute("k2", "fails", &json!({}), None, None, None).await;
+    assert!(!f.ok);
+    assert_eq!(f.detail["exit_code"], 3);
+    assert!(f.text.contains("disk full"), "{}", f.text);
+    let h = a.execute("k3", "hangs", &json!({}), None, None, None).await;
+    assert!(!h.ok);
+    assert_eq!(h.detail["error"], "timeout");
+    let v = a.store().read(|db| audit::verify(db, None)).await.unwrap();
+    assert_eq!(v.entries, 3, "one audit entry per execution");
+}
+
+#[tokio::test]
+async fn a_command_found_running_after_a_crash_is_not_run_again() {
+    let bin = tempfile::tempdir().unwrap();
+    let marker = bin.path().join("ran");
+    let cmd = script(
+        bin.path(),
+        "touch.sh",
+        &format!("touch {}", marker.display()),
+    );
+    let (_dir, a) = executor_world(&format!(
+        "[approvals]\nenable_command_executor = true\n[actions.t]\ndescription = \"t\"\nrisk = \"low\"\nexecutor = \"command\"\ncommand = [\"{cmd}\"]\n"
+    ))
+    .await;
+    // A claim left by a node that died mid-execution.
+    a.store()
+        .write(|tx| {
+            tx.execute(
+                "INSERT INTO action_executions (key, action, arguments, state, started_at) VALUES ('k', 't', '{}', 'running', 0)",
+                [],
+            )
+        })
+        .await
+        .unwrap();
+    let o = a.execute("k", "t", &json!({}), None, None, None).await;
+    assert!(!o.ok);
+    assert_eq!(o.detail["error"], "outcome_unknown");
+    assert!(!marker.exists());
+}
+
+#[tokio::test]
+async fn a_webhook_whose_signing_secret_is_missing_fails_before_sending_and_stays_failed() {
+    // A port nothing listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (_dir, a) = executor_world(&format!(
+        "[actions.w]\ndescription = \"w\"\nrisk = \"low\"\nexecutor = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\nsecret = \"hook\"\nmax_attempts = 2\n"
+    ))
+    .await;
+    // No secret store here: the signing key is missing, which is a failure before any send.
+    let o = a.execute("k", "w", &json!({}), None, None, None).await;
+    assert!(!o.ok);
+    assert_eq!(o.detail["error"], "secret_missing");
+    let again = a.execute("k", "w", &json!({}), None, None, None).await;
+    assert_eq!(
+        again.detail["error"], "secret_missing",
+        "the recorded outcome, not a new try"
+    );
+}
