@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The gateway with the clients users have: the official `openai` and `anthropic` Python SDKs
-# and LangChain's ChatOpenAI (target/tools/sdk-venv, scripts/deps.sh test) against a running
+# and LangChain's ChatOpenAI, and the README's approvals example (a tool gated from elsewhere), (target/tools/sdk-venv, scripts/deps.sh test) against a running
 # `flightdeck serve`, which routes to the scripted provider binary (the one test double).
 # Needs target/debug/{flightdeck,scripted-provider} (cargo build --workspace).
 set -euo pipefail
@@ -78,6 +78,25 @@ input = 1
 output = 5
 cached_input = 0.1
 cache_write = 1.25
+
+# The README's approvals example (test_readme_approvals.py): a tool gated from elsewhere.
+[actions.delete_file]
+description = "Delete a file"
+risk = "high"
+executor = "external"
+schema = { type = "object", properties = { path = { type = "string" } }, required = ["path"] }
+
+[[policies]]
+name = "nothing under /etc"
+action = "delete_file"
+when = 'path starts_with "/etc"'
+decision = "deny"
+
+[[policies]]
+name = "deletes need a human"
+action = "delete_file"
+decision = "require_approval"
+sla = "1h"
 TOML
 
 FLIGHTDECK_API_TOKEN=$ADMIN FLIGHTDECK_SECRET_PROVIDER_SCRIPTED=$KEY \
