@@ -68,6 +68,7 @@ const CONFIG: ConfigView = {
       escalation: { warn_before: "15m", steps: [{ after: "0s", notify: "desktop" }], timeout_after: "1h" },
       enable_command_executor: false,
       callback_secret: null,
+      allow_loopback_callbacks: false,
     },
   },
 };

@@ -15,7 +15,7 @@ use flightdeck_engine::approvals::{
     ApprovalError, ApprovalFilter, ApprovalRequest, ApprovalState, ApprovalStats, DecisionInput,
     ExplainInput, Explanation, NewApproval, RequestDetail, Risk, StandingApproval,
 };
-use flightdeck_engine::identity::Actor;
+use flightdeck_engine::identity::{Actor, Scope};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -209,7 +209,9 @@ pub async fn get_approval(
 
 /// A decision: `approve` (with `arguments` to approve edited ones, re-validated; with
 /// `always` to approve the same from now on) or `reject` (a `reason` is required; the agent
-/// gets it). A rule needing N approvers needs N distinct callers; the proposer cannot decide.
+/// gets it). A rule needing N approvers needs N distinct callers; the proposer cannot decide;
+/// an `operate` token decides only requests whose rule names it in `approvers` (the desktop,
+/// the node's own token and admin tokens decide the others).
 #[utoipa::path(post, path = "/approvals/{id}/decision", tag = "approvals",
     params(("id" = String, Path, description = "The request's id")),
     request_body = DecisionInput,
@@ -224,14 +226,19 @@ pub async fn get_approval(
 pub async fn decide(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
+    Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<DecisionInput>,
 ) -> Result<Json<ApprovalRequest>, ApprovalApiError> {
+    // A person at this node, or an admin token, decides any request; an operate token only
+    // those whose rule names it.
+    let elevated =
+        matches!(actor, Actor::Desktop { .. } | Actor::Bootstrap) || scope >= Scope::Admin;
     Ok(Json(
         state
             .engine
             .approvals()
-            .decide(&id, &actor.label(), input)
+            .decide_as(&id, &actor.label(), elevated, input)
             .await?,
     ))
 }
@@ -264,23 +271,34 @@ pub struct Policies {
     pub approvals: ApprovalsConfig,
 }
 
-/// The action types, rules, default and escalation in force.
+/// The action types, rules, default and escalation in force (webhook URLs shown as their
+/// scheme and host only).
 #[utoipa::path(get, path = "/policies", tag = "policies",
     responses((status = 200, description = "The policies in force", body = Policies)),
     security(("bearer" = [])))]
 pub async fn get_policies(State(state): State<AppState>) -> Json<Policies> {
+    use flightdeck_engine::approvals::settings::redact_url;
     let config = state.engine.config().current();
+    // Webhook URLs often carry a secret: only where they go is shown.
+    let mut approvals = config.approvals.clone();
+    for step in &mut approvals.escalation.steps {
+        step.url = step.url.as_deref().map(redact_url);
+    }
     Json(Policies {
         actions: config
             .actions
             .iter()
-            .map(|(name, action)| ActionInfo {
-                name: name.clone(),
-                action: action.clone(),
+            .map(|(name, action)| {
+                let mut action = action.clone();
+                action.url = action.url.as_deref().map(redact_url);
+                ActionInfo {
+                    name: name.clone(),
+                    action,
+                }
             })
             .collect(),
         rules: config.policies.clone(),
-        approvals: config.approvals.clone(),
+        approvals,
     })
 }
 

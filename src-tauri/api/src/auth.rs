@@ -317,6 +317,7 @@ pub async fn require_token(
         .into_response();
     }
     req.extensions_mut().insert(actor);
+    req.extensions_mut().insert(scope);
     next.run(req).await
 }
 

@@ -32,7 +32,8 @@ pub struct ConfigView {
     pub status: ConfigStatus,
 }
 
-/// The configuration in force (it holds no secrets) and whether the last change was rejected.
+/// The configuration in force (it holds no secrets; webhook URLs are shown as their scheme and
+/// host) and whether the last change was rejected.
 #[utoipa::path(get, path = "/config", tag = "config",
     responses(
         (status = 200, description = "Config in force", body = ConfigView)),
@@ -40,9 +41,28 @@ pub struct ConfigView {
 pub async fn config(State(state): State<AppState>) -> Json<ConfigView> {
     let (config, status) = state.engine.config().snapshot();
     Json(ConfigView {
-        config: (*config).clone(),
+        config: shown(&config),
         status,
     })
+}
+
+/// The config as the API shows it: webhook URLs (which often carry a secret in their path)
+/// cut to their scheme and host.
+fn shown(config: &Config) -> Config {
+    use flightdeck_engine::approvals::settings::redact_url;
+    let mut c = config.clone();
+    for action in c.actions.values_mut() {
+        action.url = action.url.as_deref().map(redact_url);
+    }
+    for step in &mut c.approvals.escalation.steps {
+        step.url = step.url.as_deref().map(redact_url);
+    }
+    for agent in c.agents.values_mut() {
+        if let Some(hook) = &mut agent.webhook {
+            hook.url = redact_url(&hook.url);
+        }
+    }
+    c
 }
 
 /// Settings to change in the config file, as a merge patch: only what is given changes.

@@ -116,6 +116,8 @@ decision = "deny"
         .unwrap();
         c.actions = extra.actions;
         c.policies = extra.policies;
+        c.approvals.allow_loopback_callbacks = true;
+        c.approvals.callback_secret = Some("approvals:callbacks".into());
         let agent: AgentConfig =
             toml::from_str("route = \"solo\"\nprompt = \"Handle {{ input }}\"\ntools = [\"refund\"]\n")
                 .unwrap();
@@ -128,7 +130,20 @@ decision = "deny"
         .set("webhook:refunds", HOOK_KEY.to_string().into())
         .await
         .unwrap();
+    g.engine
+        .named_secrets()
+        .set("approvals:callbacks", "cb-key-0123".to_string().into())
+        .await
+        .unwrap();
     g
+}
+
+fn post_as(token: &str, path: &str, body: Value) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::post(path)
+        .header(axum::http::header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap()
 }
 
 async fn task(g: &Gw, id: &str) -> Value {
@@ -219,7 +234,7 @@ async fn an_approved_proposal_sends_exactly_one_signed_webhook_with_the_step_key
     assert_eq!(decided.json["state"], "approved");
     let t = until(&g, &task_id, "succeeded").await;
     assert!(tool_result(&t).contains("rf_1"), "{t:#}");
-    let deliveries = &got.lock().unwrap().deliveries;
+    let deliveries = got.lock().unwrap().deliveries.clone();
     assert_eq!(deliveries.len(), 1, "exactly one webhook");
     let (headers, body) = &deliveries[0];
     let ts = headers["x-flightdeck-timestamp"].to_str().unwrap();
@@ -502,4 +517,89 @@ async fn a_webhook_that_is_down_is_retried_then_the_failure_reaches_the_agent_an
     let entry = &audit.json["items"][0];
     assert_eq!(entry["detail"]["ok"], false, "{:?}", audit.json);
     assert_eq!(entry["detail"]["detail"]["status"], 503);
+}
+
+#[tokio::test]
+async fn client_tokens_cannot_answer_requests_and_a_signed_callback_brings_the_decision() {
+    let (hook, got) = hook_server().await;
+    let g = world(&hook).await;
+    use flightdeck_engine::identity::Scope;
+    let asker = g
+        .engine
+        .identity()
+        .create("agent-b", Scope::Operate, None, "test")
+        .await
+        .unwrap()
+        .token;
+    let other = g
+        .engine
+        .identity()
+        .create("agent-c", Scope::Operate, None, "test")
+        .await
+        .unwrap()
+        .token;
+    let created = send(
+        &g.app,
+        post_as(
+            &asker,
+            "/api/v1/approvals",
+            json!({"action": "ask_human", "arguments": {"path": "/tmp/z"}, "callback_url": hook}),
+        ),
+    )
+    .await;
+    assert_eq!(created.json["state"], "pending", "{:?}", created.json);
+    assert_eq!(created.json["proposer"], "token:agent-b");
+    let id = created.json["id"].as_str().unwrap();
+    // Another agent's operate token cannot answer it; neither can a webhook action be asked for.
+    let r = send(
+        &g.app,
+        post_as(
+            &other,
+            &format!("/api/v1/approvals/{id}/decision"),
+            json!({"decision": "approve"}),
+        ),
+    )
+    .await;
+    assert_error(&r, StatusCode::FORBIDDEN, "not_an_approver");
+    let r = send(
+        &g.app,
+        post_as(
+            &asker,
+            "/api/v1/approvals",
+            json!({"action": "refund", "arguments": {"amount": 1, "customer": "c"}}),
+        ),
+    )
+    .await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "bad_request");
+    // The node's own token decides; the decision is POSTed to the callback, signed.
+    let r = send(
+        &g.app,
+        post(
+            &format!("/api/v1/approvals/{id}/decision"),
+            json!({"decision": "reject", "reason": "not that path"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.json["state"], "rejected");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (headers, body) = loop {
+        if let Some(d) = got.lock().unwrap().deliveries.first().cloned() {
+            break d;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no callback");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let sent: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(sent["id"], id);
+    assert_eq!(sent["status"], "rejected");
+    assert_eq!(sent["reason"], "not that path");
+    let ts = headers["x-flightdeck-timestamp"].to_str().unwrap();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(b"cb-key-0123").unwrap();
+    mac.update(format!("{ts}.").as_bytes());
+    mac.update(&body);
+    assert_eq!(
+        headers["x-flightdeck-signature"].to_str().unwrap(),
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    );
+    assert_eq!(headers["idempotency-key"].to_str().unwrap(), id);
 }

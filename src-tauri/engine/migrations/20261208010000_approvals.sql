@@ -57,6 +57,7 @@ CREATE TABLE standing_approvals (
     proposer        TEXT,                                 -- ... or exactly this proposer
     arguments_hash  TEXT,                                 -- exactly these arguments (NULL: any)
     arguments       TEXT CHECK (arguments IS NULL OR json_valid(arguments)),
+    rule            TEXT NOT NULL,                        -- the rule it stands in for (only that rule's requests)
     author          TEXT NOT NULL,
     request_id      TEXT,                                 -- the request it was granted from
     created_at      INTEGER NOT NULL,

@@ -133,7 +133,9 @@ export type paths = {
         /**
          * A decision: `approve` (with `arguments` to approve edited ones, re-validated; with
          *     `always` to approve the same from now on) or `reject` (a `reason` is required; the agent
-         *     gets it). A rule needing N approvers needs N distinct callers; the proposer cannot decide.
+         *     gets it). A rule needing N approvers needs N distinct callers; the proposer cannot decide;
+         *     an `operate` token decides only requests whose rule names it in `approvers` (the desktop,
+         *     the node's own token and admin tokens decide the others).
          */
         post: operations["decide"];
         delete?: never;
@@ -258,7 +260,10 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** The configuration in force (it holds no secrets) and whether the last change was rejected. */
+        /**
+         * The configuration in force (it holds no secrets; webhook URLs are shown as their scheme and
+         *     host) and whether the last change was rejected.
+         */
         get: operations["config"];
         put?: never;
         post?: never;
@@ -401,7 +406,10 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** The action types, rules, default and escalation in force. */
+        /**
+         * The action types, rules, default and escalation in force (webhook URLs shown as their
+         *     scheme and host only).
+         */
         get: operations["get_policies"];
         put?: never;
         post?: never;
@@ -1172,6 +1180,12 @@ export type components = {
         /** @description `[approvals]`. */
         ApprovalsConfig: {
             /**
+             * @description Callbacks may go to `http://` on loopback (else https only): off, so a client
+             *     elsewhere cannot make the node POST to services on its own machine.
+             * @default false
+             */
+            allow_loopback_callbacks: boolean;
+            /**
              * @description The named secret that signs callbacks to clients that asked from elsewhere.
              * @default null
              */
@@ -1446,6 +1460,7 @@ export type components = {
             /**
              * @description The default rule, SLA warnings and escalation (`[approvals]`).
              * @default {
+             *       "allow_loopback_callbacks": false,
              *       "callback_secret": null,
              *       "default": {
              *         "approvers": 1,
@@ -2950,6 +2965,8 @@ export type components = {
             /** Format: date-time */
             revoked_at?: string | null;
             revoked_by?: string | null;
+            /** @description The rule whose requests it stands in for: a stricter rule's requests still ask. */
+            rule: string;
             scope: components["schemas"]["StandingScope"];
         };
         /** @description A standing approval granted with a decision. */

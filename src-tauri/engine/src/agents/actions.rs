@@ -236,7 +236,10 @@ pub async fn execute(
                 .send()
                 .await;
             match sent {
-                Err(e) => (format!("the webhook could not be reached: {e}"), true),
+                Err(e) => (
+                    format!("the webhook could not be reached: {}", e.without_url()),
+                    true,
+                ),
                 Ok(mut res) => {
                     let status = res.status();
                     // Read up to the cap, never the whole of a huge answer.

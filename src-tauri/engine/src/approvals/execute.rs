@@ -129,7 +129,11 @@ pub(crate) async fn post_signed(
             Err(e) => {
                 last = Outcome {
                     ok: false,
-                    text: format!("the webhook could not be reached: {e}"),
+                    text: format!(
+                        "the webhook at {} could not be reached: {}",
+                        super::settings::redact_url(url),
+                        e.without_url()
+                    ),
                     detail: json!({"error": "unreachable", "tries": attempt}),
                 };
                 true
@@ -215,11 +219,14 @@ async fn run_command(
             };
         }
     };
+    // The input is written beside the wait (inside the time limit): a program that does not
+    // read it, or fills its output first, cannot block the executor.
     if let Some(mut stdin) = child.stdin.take() {
         let input = args.to_string();
-        // A program that does not read its input is not an error.
-        let _ = stdin.write_all(input.as_bytes()).await;
-        drop(stdin);
+        tokio::spawn(async move {
+            // A program that does not read its input is not an error.
+            let _ = stdin.write_all(input.as_bytes()).await;
+        });
     }
     let limit = Duration::from_millis(action.timeout_ms);
     tokio::select! {

@@ -271,6 +271,8 @@ struct Inner {
     /// Wakes the task workers (a task resumed).
     workers: Option<Arc<Notify>>,
     metrics: Option<sla::ApprovalMetrics>,
+    /// A callback delivery task runs.
+    callbacks: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Approvals {
@@ -316,8 +318,13 @@ impl Approvals {
                 scheduler: Notify::new(),
                 workers,
                 metrics,
+                callbacks: std::sync::atomic::AtomicBool::new(false),
             }),
         }
+    }
+
+    pub(crate) fn callbacks_running(&self) -> &std::sync::atomic::AtomicBool {
+        &self.inner.callbacks
     }
 
     pub fn store(&self) -> &Store {
@@ -377,12 +384,14 @@ impl Approvals {
             return Ok((action.risk, Err(errors)));
         }
         let verdict = policy::evaluate(config, action_name, &action, who, args);
-        let standing = if verdict.decision == Decision::RequireApproval {
+        // A standing approval stands in for one quorum-1 rule's decision, never a stricter one.
+        let standing = if verdict.decision == Decision::RequireApproval && verdict.quorum <= 1 {
             let (action, who, args) = (action_name.to_string(), who.clone(), args.clone());
+            let rule = verdict.rule.clone();
             let now = self.inner.clock.now();
             self.inner
                 .store
-                .read(move |db| store::standing_for(db, &action, &who, &args, now))
+                .read(move |db| store::standing_for(db, &action, &who, &args, &rule, now))
                 .await?
         } else {
             None
@@ -442,12 +451,33 @@ impl Approvals {
         actor: &str,
         input: NewApproval,
     ) -> Result<ApprovalRequest, ApprovalError> {
-        if let Some(url) = &input.callback_url
-            && let Some(why) = crate::agents::actions::webhook_url_problem(url)
-        {
-            return Err(ApprovalError::Invalid(format!("callback_url: {why}")));
-        }
         let config = self.config();
+        if let Some(url) = &input.callback_url {
+            if let Some(why) = crate::agents::actions::webhook_url_problem(url) {
+                return Err(ApprovalError::Invalid(format!("callback_url: {why}")));
+            }
+            // A client elsewhere must not make the node POST to services on its own machine.
+            if !url.starts_with("https://") && !config.approvals.allow_loopback_callbacks {
+                return Err(ApprovalError::Invalid(
+                    "callback_url: use https (http to loopback needs [approvals] allow_loopback_callbacks = true)"
+                        .into(),
+                ));
+            }
+        }
+        if let Some(action) = settings::action_of(&config, &input.action)
+            && (action.executor != settings::ExecutorKind::External
+                || input.action.starts_with("builtin:"))
+        {
+            return Err(ApprovalError::Invalid(format!(
+                "{} runs on this node (executor {}): clients elsewhere ask for actions they run themselves, declared with executor = \"external\"",
+                input.action,
+                if input.action.starts_with("builtin:") {
+                    "builtin"
+                } else {
+                    action.executor.as_str()
+                }
+            )));
+        }
         let who = Proposer::Client(actor.to_string());
         let (_, judged) = self
             .judge(&config, &input.action, &who, &input.arguments)
@@ -649,11 +679,26 @@ impl Approvals {
         Ok(created)
     }
 
-    /// Records `actor`'s decision on request `id`.
+    /// Records the decision of `actor`, a person at this node (the desktop, the CLI on the
+    /// data dir) who may decide any request a rule does not restrict to named approvers.
     pub async fn decide(
         &self,
         id: &str,
         actor: &str,
+        input: DecisionInput,
+    ) -> Result<ApprovalRequest, ApprovalError> {
+        self.decide_as(id, actor, true, input).await
+    }
+
+    /// Records `actor`'s decision on request `id`. `elevated`: the actor may decide requests
+    /// whose rule names no approvers (the desktop, the node's own token, an admin token); an
+    /// `operate` token decides only where a rule names it, so the tokens agents use to ask
+    /// cannot answer each other's requests.
+    pub async fn decide_as(
+        &self,
+        id: &str,
+        actor: &str,
+        elevated: bool,
         input: DecisionInput,
     ) -> Result<ApprovalRequest, ApprovalError> {
         let config = self.config();
@@ -661,7 +706,7 @@ impl Approvals {
         let out = self
             .inner
             .store
-            .write(move |tx| store::decide(tx, &config, &id, &actor, &input))
+            .write(move |tx| store::decide(tx, &config, &id, &actor, elevated, &input))
             .await?;
         if let Some(m) = self.metrics() {
             m.decided(&out.0);

@@ -1,13 +1,15 @@
 //! Policy evaluation: which rule decides a proposed action, and why.
 //!
 //! Rules are tried by `priority` (higher first); the first priority level where any rule
-//! matches (or fails to evaluate) decides: a matching `deny` wins over everything at its
-//! level, then an evaluation error (fail closed: `require_approval`), then
-//! `require_approval`, then `allow`; among equals the first in the file supplies the
-//! approvers and SLA. When no rule matches, `[approvals.default]` decides (`low_risk` for
-//! low-risk actions). On command-like arguments (`shell_arguments`) the `when` is checked on
-//! every command of the line: an `allow` needs every command to match, a `deny` or
-//! `require_approval` any one.
+//! matches (or fails to evaluate) decides. At that level a matching `deny` wins; otherwise a
+//! human decides when a rule requires it or a rule could not be evaluated (failing closed);
+//! otherwise a matching `allow` allows. Among matching `require_approval` rules the
+//! strictest supplies the approvers and SLA (named approvers, then the larger quorum, then
+//! file order), so an unrelated rule's error never loosens them. When no rule matches,
+//! `[approvals.default]` decides (`low_risk` for low-risk actions). On command-like
+//! arguments (`shell_arguments`) the `when` is checked on every command of the line: an
+//! `allow` needs every command to match, a `deny` or `require_approval` any one; a line with
+//! too many commands to check is an evaluation error.
 //!
 //! Pure: no clock, no database. Standing approvals are applied by the caller on top.
 
@@ -116,15 +118,25 @@ fn applies(rule: &PolicyRule, action: &str, who: &Proposer, risk: Risk) -> Resul
     Ok(())
 }
 
+/// The most argument variants (combinations of the commands of shell-line arguments) a rule
+/// is checked on; more is an evaluation error (the proposal fails closed to a human).
+pub const MAX_VARIANTS: usize = 256;
+
 /// The arguments to check `when` on: the arguments themselves, or one copy per combination
-/// of commands of the shell-line arguments (at most 256).
-fn variants(action: &ActionConfig, args: &Value) -> Vec<Value> {
+/// of commands of the shell-line arguments. Too many combinations is an error, never a
+/// partial check.
+fn variants(action: &ActionConfig, args: &Value) -> Result<Vec<Value>, String> {
     let mut out = vec![args.clone()];
     for field in &action.shell_arguments {
         let Some(line) = args.get(field).and_then(Value::as_str) else {
             continue;
         };
         let cmds = super::shell::commands(line);
+        if out.len().saturating_mul(cmds.len()) > MAX_VARIANTS {
+            return Err(format!(
+                "`{field}` holds more commands than a rule checks ({MAX_VARIANTS} at most)"
+            ));
+        }
         let mut next = Vec::new();
         for v in &out {
             for c in &cmds {
@@ -133,14 +145,11 @@ fn variants(action: &ActionConfig, args: &Value) -> Vec<Value> {
                     obj.insert(field.clone(), Value::String(c.clone()));
                 }
                 next.push(v);
-                if next.len() >= 256 {
-                    break;
-                }
             }
         }
         out = next;
     }
-    out
+    Ok(out)
 }
 
 /// Whether `rule`'s `when` holds (see the module doc for shell lines).
@@ -152,7 +161,7 @@ fn holds(rule: &PolicyRule, action: &ActionConfig, args: &Value) -> Result<(bool
         ));
     };
     let expr = predicate::parse(when).map_err(|e| e.to_string())?;
-    let vs = variants(action, args);
+    let vs = variants(action, args)?;
     let results: Vec<bool> = vs
         .iter()
         .map(|v| predicate::eval(&expr, v).map_err(|e| format!("`{when}`: {e}")))
@@ -180,6 +189,25 @@ fn holds(rule: &PolicyRule, action: &ActionConfig, args: &Value) -> Result<(bool
             rule.decision.as_str()
         ),
     ))
+}
+
+/// Among the matching `require_approval` rules of one level, the strictest: one that names
+/// its approvers over one that does not, then the larger quorum, then the first in the file.
+fn strictest<'t>(config: &Config, at: &[&'t RuleTrace]) -> Option<&'t RuleTrace> {
+    let weight = |t: &RuleTrace| -> (bool, u32) {
+        let rule = &config.policies[t.index];
+        match (&rule.approvers, rule.quorum) {
+            (Some(Approvers::Named(_)), q) => (true, q.unwrap_or(1)),
+            (Some(Approvers::Count(n)), _) => (false, *n),
+            (None, _) => (false, 1),
+        }
+    };
+    at.iter()
+        .filter(|t| t.outcome == RuleOutcome::Matched && t.decision == Decision::RequireApproval)
+        .fold(None::<&'t RuleTrace>, |best, t| match best {
+            Some(b) if weight(b) >= weight(t) => Some(b),
+            _ => Some(*t),
+        })
 }
 
 /// Evaluates the policies of `config` on a proposal of `action` (already validated against
@@ -225,12 +253,17 @@ pub fn evaluate(
                 .find(|t| t.outcome == outcome && decision.is_none_or(|d| t.decision == d))
                 .copied()
         };
+        // A matching deny wins. Otherwise a human decides when a rule requires it or a rule
+        // could not be evaluated (failing closed); the approvers and SLA come from a matching
+        // require_approval rule first, so an unrelated rule's error never loosens them.
+        let errored = first(RuleOutcome::Error, None).is_some();
         first(RuleOutcome::Matched, Some(Decision::Deny))
             .map(|t| (t, false))
-            .or_else(|| first(RuleOutcome::Error, None).map(|t| (t, true)))
+            .or_else(|| strictest(config, &at).map(|t| (t, errored)))
             .or_else(|| {
-                first(RuleOutcome::Matched, Some(Decision::RequireApproval)).map(|t| (t, false))
+                first(RuleOutcome::Error, Some(Decision::RequireApproval)).map(|t| (t, true))
             })
+            .or_else(|| first(RuleOutcome::Error, None).map(|t| (t, true)))
             .or_else(|| first(RuleOutcome::Matched, Some(Decision::Allow)).map(|t| (t, false)))
             .map(|(t, failed)| (t.clone(), failed))
     });
@@ -267,11 +300,18 @@ pub fn evaluate(
             let rule = &config.policies[t.index];
             verdict.rule = t.name.clone();
             verdict.rule_index = Some(t.index);
-            if failed {
+            if failed && t.outcome == RuleOutcome::Error {
                 verdict.decision = Decision::RequireApproval;
                 verdict.failed_closed = true;
                 verdict.reason = format!(
                     "rule {} could not be evaluated ({}): failing closed, a human decides",
+                    t.name, t.why
+                );
+            } else if failed {
+                verdict.decision = Decision::RequireApproval;
+                verdict.failed_closed = true;
+                verdict.reason = format!(
+                    "rule {} matches: {} (and another rule could not be evaluated)",
                     t.name, t.why
                 );
             } else {
@@ -576,6 +616,47 @@ on_timeout = "approve"
         assert_eq!(
             (v.decision, v.rule.as_str()),
             (Decision::RequireApproval, "default")
+        );
+    }
+
+    #[test]
+    fn an_unrelated_error_never_loosens_the_approvers_and_too_many_commands_fail_closed() {
+        let c = config(
+            r#"
+[[policies]]
+name = "cfo"
+action = "refund"
+when = "amount > 100"
+decision = "require_approval"
+approvers = ["desktop:cfo"]
+
+[[policies]]
+name = "notes"
+action = "refund"
+when = 'env == "x"'
+decision = "allow"
+
+[[policies]]
+name = "ls only"
+action = "shell"
+when = 'command starts_with "ls"'
+decision = "allow"
+"#,
+        );
+        let v = decide(&c, "refund", agent(), json!({"amount": 900}));
+        assert_eq!(
+            (v.decision, v.rule.as_str()),
+            (Decision::RequireApproval, "cfo")
+        );
+        assert_eq!(v.approvers, ["desktop:cfo"]);
+        assert!(v.failed_closed);
+        let line = format!("{}rm -rf /", "ls;".repeat(MAX_VARIANTS));
+        let v = decide(&c, "shell", agent(), json!({"command": line}));
+        assert_eq!(v.decision, Decision::RequireApproval, "{}", v.reason);
+        assert!(
+            v.failed_closed && v.reason.contains("more commands"),
+            "{}",
+            v.reason
         );
     }
 

@@ -334,7 +334,26 @@ pub struct ApprovalsConfig {
     pub enable_command_executor: bool,
     /// The named secret that signs callbacks to clients that asked from elsewhere.
     pub callback_secret: Option<String>,
+    /// Callbacks may go to `http://` on loopback (else https only): off, so a client
+    /// elsewhere cannot make the node POST to services on its own machine.
+    pub allow_loopback_callbacks: bool,
 }
+
+/// `url` without its path, query and credentials (`https://hooks.slack.com/…`): webhook URLs
+/// often carry a secret, so logs, audit entries and the API show only where they go.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}/…", u.scheme()),
+            (Some(h), None) => format!("{}://{h}/…", u.scheme()),
+            _ => "(a URL)".into(),
+        },
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
+/// The longest SLA, warning or escalation delay.
+pub const MAX_SLA: Duration = Duration::from_secs(365 * 86_400);
 
 /// `30m`, `4h`, `2d`, `90s`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -543,15 +562,26 @@ pub fn violations(config: &Config) -> Vec<(String, String)> {
             (None, Some(_)) => out.push((key("quorum"), "quorum needs a list of approvers".into())),
             (None, None) => {}
         }
-        if let Some(sla) = &p.sla
-            && let Err(e) = parse_duration(sla)
-        {
-            out.push((key("sla"), e));
+        if let Some(sla) = &p.sla {
+            match parse_duration(sla) {
+                Err(e) => out.push((key("sla"), e)),
+                Ok(d) if d > MAX_SLA || d.is_zero() => {
+                    out.push((key("sla"), "between 1 second and 365 days".into()));
+                }
+                Ok(_) => {}
+            }
         }
     }
     let d = &config.approvals.default;
-    if let Err(e) = parse_duration(&d.sla) {
-        out.push(("approvals.default.sla".into(), e));
+    match parse_duration(&d.sla) {
+        Err(e) => out.push(("approvals.default.sla".into(), e)),
+        Ok(d) if d > MAX_SLA || d.is_zero() => {
+            out.push((
+                "approvals.default.sla".into(),
+                "between 1 second and 365 days".into(),
+            ));
+        }
+        Ok(_) => {}
     }
     if !(1..=10).contains(&d.approvers) {
         out.push((
@@ -564,7 +594,13 @@ pub fn violations(config: &Config) -> Vec<(String, String)> {
         ("warn_before", &esc.warn_before),
         ("timeout_after", &esc.timeout_after),
     ] {
-        if let Err(e) = parse_duration(v) {
+        if let Err(e) = parse_duration(v).and_then(|d| {
+            if d > MAX_SLA {
+                Err("365 days at most".to_string())
+            } else {
+                Ok(d)
+            }
+        }) {
             out.push((format!("approvals.escalation.{k}"), e));
         }
     }
@@ -572,6 +608,7 @@ pub fn violations(config: &Config) -> Vec<(String, String)> {
     for (i, s) in esc.steps.iter().enumerate() {
         let key = |k: &str| format!("approvals.escalation.steps[{i}].{k}");
         match parse_duration(&s.after) {
+            Ok(d) if d > MAX_SLA => out.push((key("after"), "365 days at most".into())),
             Ok(d) if d < last => out.push((key("after"), "steps go in order of `after`".into())),
             Ok(d) => last = d,
             Err(e) => out.push((key("after"), e)),

@@ -92,7 +92,7 @@ fn split_into(line: &str, out: &mut Vec<String>, depth: usize) {
                 current.push_str("__subst__");
                 i = end;
             }
-            '$' if chars.get(i + 1) == Some(&'(') => {
+            '$' | '<' | '>' if chars.get(i + 1) == Some(&'(') => {
                 let (inner, end) = substitution(&chars, i);
                 split_into(&inner, out, depth + 1);
                 current.push_str("__subst__");

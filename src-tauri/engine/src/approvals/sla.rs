@@ -254,6 +254,8 @@ pub(crate) fn step(
                     event(tx, ApprovalEventKind::Escalated, message.clone())?;
                 }
                 EscalationChannel::Webhook => {
+                    let mut shown = r.clone();
+                    shown.callback_url = None;
                     if let Some(url) = url {
                         out.webhooks.push(Outgoing {
                             request_id: r.id.clone(),
@@ -262,7 +264,7 @@ pub(crate) fn step(
                             body: json!({
                                 "event": "approval_overdue",
                                 "text": message,
-                                "request": r,
+                                "request": shown,
                             }),
                             step: u32::try_from(done_steps).unwrap_or(0),
                         });
@@ -276,7 +278,7 @@ pub(crate) fn step(
                     "system:sla",
                     AuditKind::ApprovalEscalated,
                     r.id.clone(),
-                    json!({"step": done_steps, "channel": channel, "url": url, "overdue_minutes": overdue_min}),
+                    json!({"step": done_steps, "channel": channel, "url": url.as_deref().map(super::settings::redact_url), "overdue_minutes": overdue_min}),
                 ),
             )?;
             done_steps += 1;
@@ -340,7 +342,25 @@ pub async fn pass(a: &Approvals) -> Result<Option<DateTime<Utc>>, ApprovalError>
     let mut resumed = false;
     for id in due {
         let cfg = config.clone();
-        let stepped = a.store().write(move |tx| step(tx, &cfg, &id, now)).await?;
+        let key = id.clone();
+        let stepped = match a.store().write(move |tx| step(tx, &cfg, &key, now)).await {
+            Ok(stepped) => stepped,
+            Err(error) => {
+                // One request that cannot be stepped must not hold up the others: it is
+                // looked at again in a minute.
+                tracing::warn!(%error, request = %id, "an approval's SLA step failed; retried in a minute");
+                let later = time_to_db(now + chrono::Duration::minutes(1));
+                a.store()
+                    .write(move |tx| {
+                        tx.execute(
+                            "UPDATE approval_requests SET next_check_at = ?2 WHERE id = ?1",
+                            rusqlite::params![id, later],
+                        )
+                    })
+                    .await?;
+                continue;
+            }
+        };
         if let (Some(d), Some(m)) = (&stepped.decided, a.metrics()) {
             m.decided(d);
             m.auto_decisions
@@ -352,15 +372,17 @@ pub async fn pass(a: &Approvals) -> Result<Option<DateTime<Utc>>, ApprovalError>
                 .inc();
         }
         resumed |= stepped.resumed;
+        // Sent off the scheduler's path: a slow chat server delays no other step.
         for w in stepped.webhooks {
-            deliver_escalation(a, w).await;
+            let a = a.clone();
+            tokio::spawn(async move { deliver_escalation(&a, w).await });
         }
     }
     if resumed {
         a.notify_workers();
     }
     a.changed_notify().notify_waiters();
-    let callbacks_waiting = deliver_callbacks(a, &config).await?;
+    spawn_callbacks(a);
     if let Some(m) = a.metrics() {
         let counts = a
             .store()
@@ -390,12 +412,33 @@ pub async fn pass(a: &Approvals) -> Result<Option<DateTime<Utc>>, ApprovalError>
             )
         })
         .await?;
-    let mut next = next.and_then(chrono::DateTime::from_timestamp_millis);
-    if callbacks_waiting {
-        let retry = now + chrono::Duration::seconds(5);
-        next = Some(next.map_or(retry, |n| n.min(retry)));
+    Ok(next.and_then(chrono::DateTime::from_timestamp_millis))
+}
+
+/// Starts delivering the callbacks of decided requests, unless a delivery runs already: one
+/// task, off the scheduler's path, until none is waiting (failed ones are tried again after
+/// a pause, five times in all).
+fn spawn_callbacks(a: &Approvals) {
+    if a.callbacks_running()
+        .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        return;
     }
-    Ok(next)
+    let a = a.clone();
+    tokio::spawn(async move {
+        loop {
+            match deliver_callbacks(&a).await {
+                Ok(false) => break,
+                Ok(true) => a.clock().sleep(Duration::from_secs(5)).await,
+                Err(error) => {
+                    tracing::warn!(%error, "could not deliver approval callbacks; retrying");
+                    a.clock().sleep(Duration::from_secs(5)).await;
+                }
+            }
+        }
+        a.callbacks_running()
+            .store(false, std::sync::atomic::Ordering::Release);
+    });
 }
 
 async fn deliver_escalation(a: &Approvals, w: Outgoing) {
@@ -419,12 +462,13 @@ async fn deliver_escalation(a: &Approvals, w: Outgoing) {
         tracing::warn!(%error, "could not record an escalation delivery");
     }
     if !outcome.ok {
-        tracing::warn!(request = %w.request_id, url = %w.url, detail = %outcome.text, "an escalation webhook failed");
+        tracing::warn!(request = %w.request_id, url = %super::settings::redact_url(&w.url), detail = %outcome.text, "an escalation webhook failed");
     }
 }
 
 /// Delivers the callbacks of decided requests; answers whether some are still waiting.
-async fn deliver_callbacks(a: &Approvals, config: &Config) -> Result<bool, ApprovalError> {
+async fn deliver_callbacks(a: &Approvals) -> Result<bool, ApprovalError> {
+    let config = a.config();
     let waiting: Vec<(String, i64)> = a
         .store()
         .read(|db| {

@@ -656,3 +656,157 @@ async fn a_webhook_whose_signing_secret_is_missing_fails_before_sending_and_stay
         "the recorded outcome, not a new try"
     );
 }
+
+#[tokio::test]
+async fn an_edit_meets_the_policies_again_deny_refuses_it_and_a_stricter_rule_takes_over() {
+    let w = world(
+        "[[policies]]\nname = \"cfo for big ones\"\naction = \"refund\"\nwhen = \"amount > 5000\"\ndecision = \"require_approval\"\napprovers = [\"desktop:cfo\", \"desktop:ceo\"]\nquorum = 2\n",
+    )
+    .await;
+    let a = &w.approvals;
+    let r = a
+        .request(
+            "token:agent",
+            ask("refund", json!({"amount": 120, "customer": "c1"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.quorum, r.approvers.len()), (1, 0));
+    // Into the denied range: refused, nothing changes.
+    let denied = DecisionInput {
+        arguments: Some(json!({"amount": 20000, "customer": "c1"})),
+        ..approve()
+    };
+    let e = a.decide(&r.id, "desktop:alice", denied).await.unwrap_err();
+    assert!(e.to_string().contains("deny"), "{e}");
+    // Into the CFO's range: alice may not approve that at all.
+    let big = DecisionInput {
+        arguments: Some(json!({"amount": 6000, "customer": "c1"})),
+        ..approve()
+    };
+    let e = a
+        .decide(&r.id, "desktop:alice", big.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), crate::ErrorCode::NotAnApprover);
+    // The CFO may; the CEO's approval is needed too.
+    let after = a.decide(&r.id, "desktop:cfo", big).await.unwrap();
+    assert_eq!(
+        (after.state, after.quorum, after.approvals),
+        (ApprovalState::Pending, 2, 1)
+    );
+    let done = a.decide(&r.id, "desktop:ceo", approve()).await.unwrap();
+    assert_eq!(done.state, ApprovalState::Approved);
+    assert_eq!(
+        done.effective_arguments(),
+        &json!({"amount": 6000, "customer": "c1"})
+    );
+}
+
+#[tokio::test]
+async fn a_standing_approval_stands_in_for_its_own_rule_only() {
+    let w = world(
+        "[[policies]]\nname = \"cfo for big ones\"\naction = \"refund\"\nwhen = \"amount > 5000\"\ndecision = \"require_approval\"\napprovers = [\"desktop:cfo\"]\npriority = 1\n",
+    )
+    .await;
+    let a = &w.approvals;
+    let r = a
+        .request(
+            "token:agent",
+            ask("refund", json!({"amount": 120, "customer": "c1"})),
+        )
+        .await
+        .unwrap();
+    let grant = DecisionInput {
+        always: Some(StandingGrant {
+            scope: StandingScope::AgentAction,
+            hours: Some(8),
+        }),
+        ..approve()
+    };
+    a.decide(&r.id, "desktop:alice", grant).await.unwrap();
+    let small = a
+        .request(
+            "token:agent",
+            ask("refund", json!({"amount": 300, "customer": "c2"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(small.state, ApprovalState::Allowed);
+    // A refund the CFO rule covers still asks the CFO.
+    let big = a
+        .request(
+            "token:agent",
+            ask("refund", json!({"amount": 9000, "customer": "c2"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (big.state, big.rule.as_str()),
+        (ApprovalState::Pending, "cfo for big ones")
+    );
+    // And one approver of a two-approver rule cannot grant one at all.
+    let p = a
+        .request("token:agent", ask("payout", json!({"amount": 5})))
+        .await
+        .unwrap();
+    let exact = DecisionInput {
+        always: Some(StandingGrant {
+            scope: StandingScope::ExactArguments,
+            hours: None,
+        }),
+        ..approve()
+    };
+    let e = a.decide(&p.id, "desktop:alice", exact).await.unwrap_err();
+    assert!(e.to_string().contains("needs 2 approvers"), "{e}");
+}
+
+#[tokio::test]
+async fn a_token_decides_only_where_a_rule_names_it() {
+    let w = world("[[policies]]\nname = \"named\"\naction = \"payout\"\nwhen = \"amount < 10\"\ndecision = \"require_approval\"\napprovers = [\"token:oncall-*\"]\npriority = 1\n").await;
+    let a = &w.approvals;
+    let r = a
+        .request(
+            "token:agent",
+            ask("refund", json!({"amount": 120, "customer": "c1"})),
+        )
+        .await
+        .unwrap();
+    let e = a
+        .decide_as(&r.id, "token:other-agent", false, approve())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), crate::ErrorCode::NotAnApprover);
+    assert!(e.to_string().contains("names no approvers"), "{e}");
+    let p = a
+        .request("token:agent", ask("payout", json!({"amount": 5})))
+        .await
+        .unwrap();
+    let done = a
+        .decide_as(&p.id, "token:oncall-bob", false, approve())
+        .await
+        .unwrap();
+    assert_eq!(done.state, ApprovalState::Approved);
+}
+
+#[tokio::test]
+async fn clients_ask_only_for_actions_they_run_and_callbacks_need_https() {
+    let w =
+        world("[actions.hook]\ndescription = \"h\"\nrisk = \"low\"\nexecutor = \"builtin:log\"\n")
+            .await;
+    let a = &w.approvals;
+    let e = a
+        .request("token:agent", ask("hook", json!({})))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("runs on this node"), "{e}");
+    let e = a
+        .request("token:agent", ask("builtin:log", json!({"message": "x"})))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("runs on this node"), "{e}");
+    let mut with_callback = ask("refund", json!({"amount": 120, "customer": "c1"}));
+    with_callback.callback_url = Some("http://127.0.0.1:9/cb".into());
+    let e = a.request("token:agent", with_callback).await.unwrap_err();
+    assert!(e.to_string().contains("allow_loopback_callbacks"), "{e}");
+}

@@ -437,6 +437,16 @@ fn check(
             |r| r.get(0),
         )?;
         return Ok(match linked {
+            // Its link is intact but its own contents are not: this entry was changed (its
+            // link with it), not the one before.
+            None if row.computed_hash() != row.hash => problem(
+                ProblemKind::Altered,
+                row.seq,
+                format!(
+                    "entry {} was altered: its contents no longer match its hash",
+                    row.seq
+                ),
+            ),
             Some(other) => problem(
                 ProblemKind::Reordered,
                 row.seq,

@@ -116,6 +116,18 @@ async fn a_changed_row_with_a_recomputed_hash_is_named_by_the_broken_link() {
 }
 
 #[tokio::test]
+async fn a_changed_link_is_named_at_the_row_that_was_changed() {
+    let (dir, store) = log_of(6).await;
+    tamper(
+        dir.path(),
+        &format!("UPDATE audit_log SET prev_hash = '{GENESIS}' WHERE seq = 4"),
+    );
+    let p = verified(&store, None).await.problem.unwrap();
+    assert_eq!((p.kind, p.seq), (ProblemKind::Altered, 4), "{}", p.message);
+    store.close().await;
+}
+
+#[tokio::test]
 async fn a_deleted_row_is_named() {
     let (dir, store) = log_of(6).await;
     tamper(dir.path(), "DELETE FROM audit_log WHERE seq = 2");

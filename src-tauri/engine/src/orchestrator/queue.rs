@@ -642,6 +642,9 @@ pub(crate) fn park(
     } else {
         TaskState::Queued
     };
+    if state == TaskState::Cancelled {
+        crate::approvals::store::close_for_task(tx, id, "the task was cancelled")?;
+    }
     settle(tx, &task, state, tx.now(), None)
 }
 
@@ -722,9 +725,8 @@ pub(super) fn cancel(tx: &mut WriteTx<'_>, id: &str) -> Result<Task, QueueError>
            finished_at = ?2 WHERE id = ?1",
         params![id, now],
     )?;
-    if task.state == TaskState::WaitingApproval {
-        crate::approvals::store::close_for_task(tx, id, "the task was cancelled")?;
-    }
+    // Its requests will never be acted on: they leave the inbox.
+    crate::approvals::store::close_for_task(tx, id, "the task was cancelled")?;
     changed(tx, id)
 }
 
