@@ -1522,6 +1522,13 @@ export type components = {
              */
             log: components["schemas"]["LogConfig"];
             /**
+             * @description MCP servers whose tools are gated actions `mcp:<server>:<tool>` (`[mcp.files]`).
+             * @default {}
+             */
+            mcp: {
+                [key: string]: components["schemas"]["McpServerConfig"];
+            };
+            /**
              * @description Settings of single models (`[models."openai/gpt-4.1"]`); none needed to use one.
              * @default {}
              */
@@ -1974,6 +1981,34 @@ export type components = {
          * @enum {string}
          */
         LogFormat: "text" | "json";
+        /** @description `[mcp.<name>]`: an MCP server. */
+        McpServerConfig: {
+            /** @description stdio: the program (absolute path) and its arguments, started without a shell. */
+            command?: string[];
+            /** @description stdio: the environment of the program (nothing else is passed but `PATH`). */
+            env?: {
+                [key: string]: string;
+            };
+            /** @description The risk of its tools (default high: they come from elsewhere). */
+            risk?: components["schemas"]["Risk"];
+            /**
+             * Format: int64
+             * @description Connecting, listing and each call's time limit.
+             */
+            timeout_ms?: number;
+            /** @description streamable HTTP: the named secret sent as the bearer token. */
+            token_secret?: string | null;
+            /** @description Per-tool settings (`[mcp.files.tools.delete_file] risk = "critical"`). */
+            tools?: {
+                [key: string]: components["schemas"]["McpToolConfig"];
+            };
+            /** @description streamable HTTP: the server's endpoint (https, or http to loopback). */
+            url?: string | null;
+        };
+        /** @description `[mcp.<name>.tools.<tool>]`: settings of one tool. */
+        McpToolConfig: {
+            risk: components["schemas"]["Risk"];
+        };
         /** @description `[agents.<name>.memory]`. */
         MemoryConfig: {
             /**
@@ -3466,6 +3501,8 @@ export type HopOutcome = components['schemas']['HopOutcome'];
 export type ListenerState = components['schemas']['ListenerState'];
 export type LogConfig = components['schemas']['LogConfig'];
 export type LogFormat = components['schemas']['LogFormat'];
+export type McpServerConfig = components['schemas']['McpServerConfig'];
+export type McpToolConfig = components['schemas']['McpToolConfig'];
 export type MemoryConfig = components['schemas']['MemoryConfig'];
 export type MemoryStrategy = components['schemas']['MemoryStrategy'];
 export type Message = components['schemas']['Message'];

@@ -63,9 +63,68 @@ pub fn webhook_url_problem(url: &str) -> Option<String> {
     }
 }
 
-/// The model-facing name of an action type (`builtin:log` → `builtin_log`).
+/// The model-facing name of an action type (`builtin:log` → `builtin_log`,
+/// `mcp:files:delete_file` → `mcp_files_delete_file`): letters, digits, `_` and `-`, at most
+/// 64, as the providers require.
 pub fn tool_name(action: &str) -> String {
-    action.replace(':', "_")
+    action
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect()
+}
+
+/// The tools `agent` offers its model, each with the action type it stands for: the
+/// builtins, the `[actions]` it lists, and the tools of the MCP servers it lists
+/// (`mcp:<server>` for all of them, `mcp:<server>:<tool>` for one), described by the server.
+pub async fn offered(
+    approvals: &crate::approvals::Approvals,
+    agent: &AgentConfig,
+    config: &crate::config::Config,
+) -> Result<Vec<(String, Tool)>, crate::approvals::ApprovalError> {
+    let mut out: Vec<(String, Tool)> = Vec::new();
+    for entry in &agent.tools {
+        let Some(rest) = entry.strip_prefix("mcp:") else {
+            let single = AgentConfig {
+                tools: vec![entry.clone()],
+                ..agent.clone()
+            };
+            out.extend(
+                tools_of(&single, config)
+                    .into_iter()
+                    .map(|t| (entry.clone(), t)),
+            );
+            continue;
+        };
+        let (server, only) = match rest.split_once(':') {
+            Some((s, t)) => (s, Some(t)),
+            None => (rest, None),
+        };
+        for tool in approvals.mcp_tools(config, server).await? {
+            if only.is_some_and(|o| o != tool.name) {
+                continue;
+            }
+            let action = format!("mcp:{server}:{}", tool.name);
+            if out.iter().any(|(a, _)| *a == action) {
+                continue;
+            }
+            out.push((
+                action.clone(),
+                Tool {
+                    name: tool_name(&action),
+                    description: Some(tool.description.clone()),
+                    parameters: tool.schema.clone(),
+                },
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// The tools `agent` offers its model: the builtins, and the `[actions]` of `config` it
@@ -120,10 +179,12 @@ pub enum ToolOutcome {
 
 /// The tool call `name(arguments)` of step `key` through the approvals gate, then its
 /// execution: builtins here, `[actions]` by their executor (at most once per key).
+/// `offered`: the tools the attempt offered, with their action types (only those run).
 #[allow(clippy::too_many_arguments)]
 pub async fn run_tool(
     approvals: &crate::approvals::Approvals,
     agent: &AgentConfig,
+    offered: &[(String, Tool)],
     agent_name: &str,
     task_id: &str,
     key: &str,
@@ -131,7 +192,7 @@ pub async fn run_tool(
     arguments: &str,
     rationale: Option<String>,
 ) -> Result<ToolOutcome, crate::approvals::ApprovalError> {
-    let Some(action) = agent.tools.iter().find(|t| tool_name(t) == name) else {
+    let Some((action, _)) = offered.iter().find(|(_, t)| t.name == name) else {
         return Ok(ToolOutcome::Done(format!("no tool named {name}"), true));
     };
     let gate = approvals

@@ -121,7 +121,8 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
         }
         None => None,
     };
-    let tools = super::actions::tools_of(a.agent, a.config);
+    let offered = super::actions::offered(a.approvals, a.agent, a.config).await?;
+    let tools: Vec<Tool> = offered.iter().map(|(_, t)| t.clone()).collect();
     let prompt = Message::text(Role::User, prompt);
     let done = a.queue.steps(&task.id, None).await?;
     let mut model_steps = 0u32;
@@ -173,6 +174,7 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
                 let outcome = super::actions::run_tool(
                     a.approvals,
                     a.agent,
+                    &offered,
                     a.agent_name,
                     &task.id,
                     &key,

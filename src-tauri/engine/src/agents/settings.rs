@@ -169,6 +169,15 @@ pub fn violations(config: &Config) -> Vec<(String, String)> {
         for t in &a.tools {
             match config.actions.get(t) {
                 _ if BUILTIN_TOOLS.contains(&t.as_str()) => {}
+                _ if t.starts_with("mcp:") => {
+                    let server = t["mcp:".len()..].split(':').next().unwrap_or_default();
+                    if !config.mcp.contains_key(server) {
+                        out.push((
+                            key("tools"),
+                            format!("`{t}`: no MCP server [mcp.{server}] is declared"),
+                        ));
+                    }
+                }
                 None => out.push((
                     key("tools"),
                     format!(

@@ -269,7 +269,17 @@ impl Approvals {
         agent: Option<&str>,
     ) -> Outcome {
         let config = self.config();
-        let Some(action) = super::settings::action_of(&config, name).map(|a| a.into_owned()) else {
+        let action = match self.action(&config, name).await {
+            Ok(found) => found,
+            Err(e) => {
+                return Outcome {
+                    ok: false,
+                    text: e.to_string(),
+                    detail: json!({"error": "unavailable"}),
+                };
+            }
+        };
+        let Some(action) = action else {
             return Outcome {
                 ok: false,
                 text: format!("no action named {name}"),
@@ -402,7 +412,34 @@ impl Approvals {
                     },
                 }
             }
-            ExecutorKind::Mcp | ExecutorKind::External => Outcome {
+            ExecutorKind::Mcp => {
+                match super::mcp::parse_action(name)
+                    .and_then(|(s, t)| Some((s, t, config.mcp.get(s)?)))
+                {
+                    None => Outcome {
+                        ok: false,
+                        text: format!("no MCP server for {name}"),
+                        detail: json!({}),
+                    },
+                    Some((server, tool, cfg)) => match self
+                        .mcp_hub()
+                        .call(server, cfg, self.secrets(), self.clock(), tool, args)
+                        .await
+                    {
+                        Ok((text, is_error, shown)) => Outcome {
+                            ok: !is_error,
+                            text: if text.is_empty() { "done".into() } else { text },
+                            detail: json!({"result": shown}),
+                        },
+                        Err(e) => Outcome {
+                            ok: false,
+                            text: e,
+                            detail: json!({"error": "mcp_call_failed"}),
+                        },
+                    },
+                }
+            }
+            ExecutorKind::External => Outcome {
                 ok: false,
                 text: format!(
                     "the action {name} cannot run on this node (executor {})",

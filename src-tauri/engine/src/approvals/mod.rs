@@ -18,6 +18,7 @@
 
 pub mod diff;
 pub mod execute;
+pub mod mcp;
 pub mod policy;
 pub mod predicate;
 pub mod settings;
@@ -101,6 +102,9 @@ pub enum ApprovalError {
     Invalid(String),
     #[error("no standing approval {0}")]
     StandingNotFound(String),
+    /// An MCP server could not be reached or listed.
+    #[error("{0}")]
+    Mcp(String),
     #[error(transparent)]
     Queue(#[from] crate::orchestrator::QueueError),
     #[error(transparent)]
@@ -118,6 +122,7 @@ impl ApprovalError {
             Self::NotAnApprover(_) => ErrorCode::NotAnApprover,
             Self::ReasonRequired => ErrorCode::ReasonRequired,
             Self::Invalid(_) => ErrorCode::BadRequest,
+            Self::Mcp(_) => ErrorCode::Unavailable,
             Self::Queue(e) => e.code(),
             Self::Store(e) => e.code(),
         }
@@ -273,6 +278,8 @@ struct Inner {
     metrics: Option<sla::ApprovalMetrics>,
     /// A callback delivery task runs.
     callbacks: std::sync::atomic::AtomicBool,
+    /// Connections to the MCP servers of `[mcp]`.
+    mcp: mcp::McpHub,
 }
 
 impl std::fmt::Debug for Approvals {
@@ -319,6 +326,7 @@ impl Approvals {
                 workers,
                 metrics,
                 callbacks: std::sync::atomic::AtomicBool::new(false),
+                mcp: mcp::McpHub::default(),
             }),
         }
     }
@@ -355,6 +363,46 @@ impl Approvals {
         }
     }
 
+    /// The action type `name`: `[actions]`, a builtin, or an MCP server's tool
+    /// (`mcp:<server>:<tool>`, described by the server; connecting if need be).
+    pub async fn action(
+        &self,
+        config: &Config,
+        name: &str,
+    ) -> Result<Option<settings::ActionConfig>, ApprovalError> {
+        let Some((server, tool)) = mcp::parse_action(name) else {
+            return Ok(settings::action_of(config, name).map(std::borrow::Cow::into_owned));
+        };
+        let Some(cfg) = config.mcp.get(server) else {
+            return Ok(None);
+        };
+        let tools = self.mcp_tools(config, server).await?;
+        Ok(tools
+            .iter()
+            .find(|t| t.name == tool)
+            .map(|t| mcp::action_config(cfg, t)))
+    }
+
+    /// The tools of MCP server `server` (connecting if need be).
+    pub async fn mcp_tools(
+        &self,
+        config: &Config,
+        server: &str,
+    ) -> Result<Vec<mcp::McpTool>, ApprovalError> {
+        let Some(cfg) = config.mcp.get(server) else {
+            return Err(ApprovalError::Mcp(format!("no MCP server [mcp.{server}]")));
+        };
+        self.inner
+            .mcp
+            .tools(server, cfg, self.secrets(), &self.inner.clock)
+            .await
+            .map_err(ApprovalError::Mcp)
+    }
+
+    pub(crate) fn mcp_hub(&self) -> &mcp::McpHub {
+        &self.inner.mcp
+    }
+
     /// Validates and evaluates a proposal: `Err(schema errors)` or the verdict, with the
     /// standing approval that applies when the verdict is `require_approval`.
     async fn judge(
@@ -370,7 +418,7 @@ impl Approvals {
         ),
         ApprovalError,
     > {
-        let Some(action) = settings::action_of(config, action_name) else {
+        let Some(action) = self.action(config, action_name).await? else {
             return Err(ApprovalError::UnknownAction(
                 action_name.to_string(),
                 settings::action_names(&config.actions),
@@ -483,7 +531,7 @@ impl Approvals {
             .judge(&config, &input.action, &who, &input.arguments)
             .await?;
         let (verdict, standing) = judged.map_err(ApprovalError::ArgumentsInvalid)?;
-        let Some(action) = settings::action_of(&config, &input.action) else {
+        let Some(action) = self.action(&config, &input.action).await? else {
             return Err(ApprovalError::UnknownAction(
                 input.action.clone(),
                 settings::action_names(&config.actions),
@@ -582,7 +630,7 @@ impl Approvals {
                 )));
             }
         };
-        let Some(action) = settings::action_of(&config, call.action) else {
+        let Some(action) = self.action(&config, call.action).await? else {
             return Ok(Gate::Refuse(format!("No action named {}.", call.action)));
         };
         let new = store::NewRequest {
@@ -702,11 +750,22 @@ impl Approvals {
         input: DecisionInput,
     ) -> Result<ApprovalRequest, ApprovalError> {
         let config = self.config();
+        // The action is resolved first (an MCP tool's schema comes from its server): an edit
+        // is checked against it inside the transaction.
+        let action = match input.arguments {
+            Some(_) => {
+                let name = self.get(id).await?.request.action;
+                self.action(&config, &name).await?
+            }
+            None => None,
+        };
         let (id, actor) = (id.to_string(), actor.to_string());
         let out = self
             .inner
             .store
-            .write(move |tx| store::decide(tx, &config, &id, &actor, elevated, &input))
+            .write(move |tx| {
+                store::decide(tx, &config, action.as_ref(), &id, &actor, elevated, &input)
+            })
             .await?;
         if let Some(m) = self.metrics() {
             m.decided(&out.0);

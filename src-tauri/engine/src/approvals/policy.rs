@@ -720,6 +720,31 @@ on_timeout = "approve"
                 "[actions.x]\ndescription = \"x\"\nrisk = \"low\"\nexecutor = \"external\"\nschema = { type = \"array\" }",
                 "actions.x.schema",
             ),
+            ("[mcp.files]\nrisk = \"high\"", "mcp.files.command"),
+            (
+                "[mcp.files]\ncommand = [\"npx\", \"server\"]",
+                "mcp.files.command",
+            ),
+            (
+                "[mcp.files]\nurl = \"http://example.com/mcp\"",
+                "mcp.files.url",
+            ),
+            (
+                "[mcp.files]\ncommand = [\"/bin/x\"]\nurl = \"https://example.com/mcp\"",
+                "mcp.files.url",
+            ),
+            (
+                "[[policies]]\naction = \"mcp:nope:delete\"\ndecision = \"deny\"",
+                "policies[0].action",
+            ),
+            (
+                "[actions.x]\ndescription = \"x\"\nrisk = \"low\"\nexecutor = \"mcp\"",
+                "actions.x.executor",
+            ),
+            (
+                "[approvals.default]\nsla = \"400d\"",
+                "approvals.default.sla",
+            ),
         ];
         for (text, key) in bad {
             let c: Config = toml::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));

@@ -458,7 +458,8 @@ pub fn violations(config: &Config) -> Vec<(String, String)> {
             }
             ExecutorKind::Mcp => out.push((
                 key("executor"),
-                "the mcp executor is not available in this build yet".into(),
+                "MCP tools come from their server: declare [mcp.<name>] and use mcp:<name>:<tool>"
+                    .into(),
             )),
             ExecutorKind::Notify | ExecutorKind::Log | ExecutorKind::External => {}
         }
@@ -487,6 +488,16 @@ pub fn violations(config: &Config) -> Vec<(String, String)> {
         }
         if let Some(actions) = &p.action {
             for a in actions.items() {
+                if let Some(rest) = a.strip_prefix("mcp:") {
+                    let server = rest.split(':').next().unwrap_or_default();
+                    if !server.contains('*') && !config.mcp.contains_key(server) {
+                        out.push((
+                            key("action"),
+                            format!("`{a}`: no MCP server [mcp.{server}] is declared"),
+                        ));
+                    }
+                    continue;
+                }
                 if !a.contains('*')
                     && !config.actions.contains_key(a)
                     && !BUILTIN_ACTIONS.contains(&a)
@@ -572,6 +583,7 @@ pub fn violations(config: &Config) -> Vec<(String, String)> {
             }
         }
     }
+    out.extend(super::mcp::violations(&config.mcp));
     let d = &config.approvals.default;
     match parse_duration(&d.sla) {
         Err(e) => out.push(("approvals.default.sla".into(), e)),

@@ -533,9 +533,11 @@ pub(crate) fn finish(
 }
 
 /// `actor`'s decision on request `id`. Answers the request and whether its task resumed.
+#[allow(clippy::too_many_arguments)]
 pub fn decide(
     tx: &mut WriteTx<'_>,
     config: &Config,
+    action: Option<&super::settings::ActionConfig>,
     id: &str,
     actor: &str,
     elevated: bool,
@@ -593,7 +595,7 @@ pub fn decide(
             if let Some(edited) = &input.arguments
                 && *edited != current
             {
-                let action = super::settings::action_of(config, &r.action).ok_or_else(|| {
+                let action = action.ok_or_else(|| {
                     ApprovalError::Invalid(format!(
                         "the action {} is no longer declared: its arguments cannot be checked",
                         r.action
@@ -612,7 +614,7 @@ pub fn decide(
                     Some(a) => Proposer::Agent(a.clone()),
                     None => Proposer::Client(r.proposer.clone()),
                 };
-                let again = super::policy::evaluate(config, &r.action, &action, &who, edited);
+                let again = super::policy::evaluate(config, &r.action, action, &who, edited);
                 if again.decision == Decision::Deny {
                     return Err(ApprovalError::ArgumentsInvalid(vec![format!(
                         "the policies deny these arguments: {}",

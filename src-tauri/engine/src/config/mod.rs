@@ -137,6 +137,8 @@ pub struct Config {
     pub policies: Vec<crate::approvals::settings::PolicyRule>,
     /// The default rule, SLA warnings and escalation (`[approvals]`).
     pub approvals: crate::approvals::settings::ApprovalsConfig,
+    /// MCP servers whose tools are gated actions `mcp:<server>:<tool>` (`[mcp.files]`).
+    pub mcp: BTreeMap<String, crate::approvals::mcp::McpServerConfig>,
 }
 
 impl Config {
