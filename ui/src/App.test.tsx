@@ -63,6 +63,7 @@ const CONFIG: ConfigView = {
     orchestrator: { enabled: true, workers: 8, lease_secs: 30, sweep_secs: 5, provider_concurrency: {} },
     actions: {},
     policies: [],
+    mcp: {},
     approvals: {
       default: { decision: "require_approval", low_risk: "allow", approvers: 1, sla: "24h", on_timeout: "reject" },
       escalation: { warn_before: "15m", steps: [{ after: "0s", notify: "desktop" }], timeout_after: "1h" },
