@@ -8,7 +8,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
+import { createServer } from "node:http";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -59,11 +60,11 @@ function isolatedEnv(dataDir) {
  * Starts `flightdeck serve` and resolves once it prints `listening on http://127.0.0.1:<port>`.
  * The returned handle's `exited` resolves with the exit code and signal.
  */
-function startNode({ dataDir, listen, config }) {
+function startNode({ dataDir, listen, config, env = {} }) {
   const args = ["serve", "--data-dir", dataDir, "--listen", listen, "--ui-dir", UI_DIR, "--secrets", "env"];
   if (config) args.push("--config", config);
   const child = spawn(BIN, args, {
-    env: { ...isolatedEnv(dataDir), FLIGHTDECK_API_TOKEN: TOKEN },
+    env: { ...isolatedEnv(dataDir), FLIGHTDECK_API_TOKEN: TOKEN, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const output = [];
@@ -631,6 +632,131 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
       await ctx.close();
       await stopNode(other);
       sp.child.kill("SIGTERM");
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("an agent's high-risk proposal is approved in the inbox: one signed webhook with the step's key; another is rejected with a reason the agent gets", async () => {
+    const sp = startScriptedProvider();
+    const dir = await mkdtemp(path.join(tmpdir(), "flightdeck-e2e-approvals-"));
+    const deliveries = [];
+    const hook = createServer((req, res) => {
+      const chunks = [];
+      req.on("data", (c) => chunks.push(c));
+      req.on("end", () => {
+        deliveries.push({ headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end('{"refund_id": "rf_9"}');
+      });
+    });
+    await new Promise((r) => hook.listen(0, "127.0.0.1", r));
+    const hookUrl = `http://127.0.0.1:${hook.address().port}/refund`;
+    const HOOK_KEY = "whsec-e2e-" + randomBytes(8).toString("hex");
+    let other;
+    const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    try {
+      const spBase = await sp.base;
+      const config = path.join(dir, "flightdeck.toml");
+      await writeFile(
+        config,
+        `[providers.scripted]\nkind = "openai"\nbase_url = "${spBase}/v1"\nlocal = false\n\n` +
+          `[routes.default]\nchain = ["scripted/gpt-e2e"]\n\n` +
+          `[actions.refund]\ndescription = "Refund a customer's payment"\nrisk = "high"\nexecutor = "webhook"\n` +
+          `url = "${hookUrl}"\nsecret = "webhook:refunds"\n` +
+          `schema = { type = "object", properties = { amount = { type = "number" }, customer = { type = "string" } }, required = ["amount", "customer"] }\n\n` +
+          `[[policies]]\nname = "refunds need a human"\naction = "refund"\ndecision = "require_approval"\nsla = "1h"\n\n` +
+          `[agents.billing]\nroute = "default"\nprompt = "Handle {{ ticket }}"\ntools = ["refund"]\n`,
+      );
+      other = await startNode({
+        dataDir: path.join(dir, "data"),
+        listen: "127.0.0.1:0",
+        config,
+        env: { FLIGHTDECK_SECRET_WEBHOOK_REFUNDS: HOOK_KEY },
+      });
+      const nodeBase = `http://127.0.0.1:${other.port}`;
+      const api = (method, p, body) =>
+        fetch(`${nodeBase}${p}`, {
+          method,
+          headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        }).then((r) => r.json());
+      // Each request: the model proposes a refund, then answers once it has the tool result.
+      const proposal = (amount) => ({
+        kind: "reply",
+        text: `Customer charged twice; refunding ${amount}.`,
+        tool_calls: [{ name: "refund", arguments: JSON.stringify({ amount, customer: "c-42" }) }],
+        after_tool_result: "handled",
+      });
+      await fetch(`${spBase}/_script`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ steps: [proposal(900), proposal(900), proposal(40), proposal(40)] }),
+      });
+      const first = await api("POST", "/api/v1/tasks", { agent: "billing", input: { ticket: "T-1" } });
+      const p = await ctx.newPage();
+      watchErrors(p);
+      p.setDefaultTimeout(UI_TIMEOUT_MS);
+      await p.goto(`${nodeBase}/#token=${encodeURIComponent(TOKEN)}`, { timeout: UI_TIMEOUT_MS });
+      await waitConn(p, "connected");
+      await p.click(byTestId("nav-approvals"));
+      // The request arrives live: the badge and the inbox row.
+      await p.waitForFunction(() => document.querySelector('[data-testid="approvals-badge"]')?.textContent === "1");
+      await p.waitForSelector(`${byTestId("approval-row")}[data-risk="high"][data-state="pending"]`);
+      await p.click(byTestId("approval-row"));
+      await p.waitForSelector(byTestId("approval-drawer"), { state: "visible" });
+      assert.equal(await p.textContent(byTestId("approval-tool")), "refund");
+      assert.match((await p.textContent(byTestId("approval-description"))) ?? "", /Refund a customer/);
+      assert.match((await p.textContent(byTestId("approval-rationale"))) ?? "", /charged twice/);
+      assert.match((await p.textContent(byTestId("approval-rule"))) ?? "", /refunds need a human/);
+      assert.match((await p.textContent(byTestId("sla"))) ?? "", /left/);
+      assert.equal(deliveries.length, 0, "nothing is sent before the decision");
+      await p.click(byTestId("approve"));
+      await p.waitForSelector(`${byTestId("approval-detail")}[data-state="approved"]`);
+      // The task resumes and finishes; exactly one signed delivery with the step's key.
+      for (let i = 0; i < 100 && (await api("GET", `/api/v1/tasks/${first.id}`)).state !== "succeeded"; i++) await sleep(100);
+      assert.equal((await api("GET", `/api/v1/tasks/${first.id}`)).state, "succeeded");
+      assert.equal(deliveries.length, 1, JSON.stringify(deliveries));
+      const { headers, body } = deliveries[0];
+      const ts = headers["x-flightdeck-timestamp"];
+      const want = "sha256=" + createHmac("sha256", HOOK_KEY).update(`${ts}.${body}`).digest("hex");
+      assert.equal(headers["x-flightdeck-signature"], want);
+      assert.match(headers["idempotency-key"], new RegExp(`^${first.id}:0:\\d+$`));
+      assert.deepEqual(JSON.parse(body).arguments, { amount: 900, customer: "c-42" });
+      await p.keyboard.press("Escape");
+
+      // A second one, rejected from the keyboard (r, then the reason): the agent gets it.
+      const second = await api("POST", "/api/v1/tasks", { agent: "billing", input: { ticket: "T-2" } });
+      await p.waitForSelector(`${byTestId("approval-row")}[data-state="pending"]`);
+      await p.waitForFunction(() => document.querySelector('[data-testid="approvals-badge"]')?.textContent === "1");
+      await p.keyboard.press("r");
+      await p.waitForSelector(byTestId("reject-reason"));
+      await p.fill(byTestId("reject-reason"), "refund only the duplicate charge");
+      await p.click(byTestId("reject-confirm"));
+      await p.waitForSelector(`${byTestId("approval-detail")}[data-state="rejected"]`);
+      for (let i = 0; i < 100 && (await api("GET", `/api/v1/tasks/${second.id}`)).state !== "succeeded"; i++) await sleep(100);
+      const t2 = await api("GET", `/api/v1/tasks/${second.id}`);
+      const toolStep = t2.steps.find((s) => s.kind === "tool");
+      assert.match(toolStep.message.content[0].text, /refund only the duplicate charge/);
+      assert.equal(deliveries.length, 1, "nothing sent for the rejected one");
+      await p.keyboard.press("Escape");
+      await p.waitForFunction(() => !document.querySelector('[data-testid="approvals-badge"]'));
+
+      // The audit trail verifies, and the policies explain themselves.
+      await p.click(byTestId("tab-audit"));
+      await p.click(byTestId("audit-verify"));
+      await p.waitForSelector(`${byTestId("audit-verification")}[data-ok="true"]`);
+      assert.ok((await p.$$(byTestId("audit-row"))).length >= 5);
+      await p.click(byTestId("tab-policies"));
+      await p.fill(byTestId("explain-arguments"), '{"amount": 5, "customer": "x"}');
+      await p.fill(byTestId("explain-agent"), "billing");
+      await p.click(byTestId("explain-submit"));
+      await p.waitForSelector(`${byTestId("explain-result")}[data-outcome="pending"]`);
+      assert.match((await p.textContent(byTestId("explain-result"))) ?? "", /refunds need a human/);
+    } finally {
+      await ctx.close();
+      await stopNode(other);
+      sp.child.kill("SIGTERM");
+      hook.close();
       await rm(dir, { recursive: true, force: true });
     }
   });
