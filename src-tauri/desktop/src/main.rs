@@ -15,6 +15,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod notify;
 mod startup;
 
 use std::process::ExitCode;
@@ -131,6 +132,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             }
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(tauri_plugin_notification::init())
         .on_page_load(|webview, payload| {
             // A reload or navigation leaves the old page's feeds without a reader: stop them.
             if payload.event() == tauri::webview::PageLoadEvent::Started
@@ -159,7 +161,10 @@ fn run(args: Args) -> anyhow::Result<()> {
                 });
                 let desktop = handle.state::<commands::Desktop>();
                 match outcome {
-                    Ok(ready) => desktop.startup.ready(ready),
+                    Ok(ready) => {
+                        notify::spawn(handle.clone(), ready.engine.clone());
+                        desktop.startup.ready(ready)
+                    }
                     Err(failure) => {
                         tracing::error!(code = failure.code.as_str(), "{}", failure.message);
                         eprintln!("flightdeck-desktop: error: {}", failure.message);

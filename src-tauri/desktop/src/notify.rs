@@ -1,0 +1,115 @@
+//! Native notifications for what needs a person now: a new high or critical approval
+//! request, an overdue one (an escalation's desktop step), a request close to its SLA, and
+//! `builtin:notify` actions. The engine's bus is read directly (the webview has no part in
+//! it); a system without a notification service logs the failure once and carries on.
+
+use std::sync::Arc;
+
+use flightdeck_engine::Engine;
+use flightdeck_engine::approvals::{ApprovalEvent, ApprovalEventKind, Risk};
+use flightdeck_engine::events::Event;
+use tauri_plugin_notification::NotificationExt;
+
+/// What to show for `e` (title, body), if anything.
+pub fn notification_for(e: &ApprovalEvent) -> Option<(String, String)> {
+    let who = e
+        .agent
+        .as_deref()
+        .map_or(String::new(), |a| format!(" from {a}"));
+    match e.kind {
+        ApprovalEventKind::Requested if e.risk >= Risk::High => Some((
+            format!("Approval needed: {}", e.action),
+            format!(
+                "A {} risk action{who} waits for your decision.",
+                e.risk.as_str()
+            ),
+        )),
+        ApprovalEventKind::Escalated => Some((
+            "Overdue approval".into(),
+            e.message
+                .clone()
+                .unwrap_or_else(|| format!("{} is past its SLA.", e.action)),
+        )),
+        ApprovalEventKind::Warned if e.risk >= Risk::High => Some((
+            "Approval due soon".into(),
+            e.message
+                .clone()
+                .unwrap_or_else(|| format!("{} needs a decision soon.", e.action)),
+        )),
+        ApprovalEventKind::Notify => Some((
+            format!("Flightdeck: {}", e.action),
+            e.message.clone().unwrap_or_default(),
+        )),
+        _ => None,
+    }
+}
+
+/// Shows a notification for every approvals event that calls for one, until the bus closes.
+pub fn spawn(app: tauri::AppHandle, engine: Engine) {
+    let (mut rx, _) = engine.events().subscribe();
+    tauri::async_runtime::spawn(async move {
+        let mut warned = false;
+        loop {
+            let published: Arc<flightdeck_engine::events::Published> = match rx.recv().await {
+                Ok(p) => p,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let Event::Approvals(e) = &published.feed.event else {
+                continue;
+            };
+            let Some((title, body)) = notification_for(e) else {
+                continue;
+            };
+            match app
+                .notification()
+                .builder()
+                .title(&title)
+                .body(&body)
+                .show()
+            {
+                Ok(()) => tracing::info!(request = %e.id, %title, "desktop notification shown"),
+                Err(error) if !warned => {
+                    warned = true;
+                    tracing::warn!(%error, "desktop notifications are unavailable here; the inbox still shows every request");
+                }
+                Err(_) => {}
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flightdeck_engine::approvals::ApprovalState;
+
+    fn event(kind: ApprovalEventKind, risk: Risk) -> ApprovalEvent {
+        ApprovalEvent {
+            id: "apr_1".into(),
+            kind,
+            state: ApprovalState::Pending,
+            action: "refund".into(),
+            risk,
+            agent: Some("billing".into()),
+            message: None,
+        }
+    }
+
+    #[test]
+    fn high_and_critical_requests_notify_and_the_others_wait_in_the_inbox() {
+        let (title, body) =
+            notification_for(&event(ApprovalEventKind::Requested, Risk::Critical)).unwrap();
+        assert_eq!(title, "Approval needed: refund");
+        assert!(
+            body.contains("critical") && body.contains("billing"),
+            "{body}"
+        );
+        assert!(notification_for(&event(ApprovalEventKind::Requested, Risk::High)).is_some());
+        assert!(notification_for(&event(ApprovalEventKind::Requested, Risk::Medium)).is_none());
+        assert!(notification_for(&event(ApprovalEventKind::Decided, Risk::Critical)).is_none());
+        assert!(notification_for(&event(ApprovalEventKind::Escalated, Risk::Low)).is_some());
+        assert!(notification_for(&event(ApprovalEventKind::Warned, Risk::Low)).is_none());
+        assert!(notification_for(&event(ApprovalEventKind::Notify, Risk::Low)).is_some());
+    }
+}
