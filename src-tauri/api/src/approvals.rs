@@ -41,8 +41,10 @@ impl From<ApprovalError> for ApprovalApiError {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DecidedConflict {
     pub error: ErrorDetail,
-    /// The request with its existing decision.
-    pub request: ApprovalRequest,
+    /// With `already_decided`: the request with its existing decision (absent for the other
+    /// 409s: a second vote, an Idempotency-Key reused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<ApprovalRequest>,
 }
 
 impl IntoResponse for ApprovalApiError {
@@ -62,7 +64,7 @@ impl IntoResponse for ApprovalApiError {
                             message,
                             request_id: current_request_id(),
                         },
-                        request: *existing,
+                        request: Some(*existing),
                     }),
                 )
                     .into_response();

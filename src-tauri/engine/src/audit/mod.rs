@@ -131,6 +131,7 @@ pub struct AuditEntry {
 /// The last entry of the chain: keep it somewhere else and compare later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ChainHead {
+    /// A whole number (`436`, not `436.0`).
     pub seq: u64,
     pub hash: String,
 }
