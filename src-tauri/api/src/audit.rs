@@ -100,6 +100,7 @@ pub async fn head(State(state): State<AppState>) -> Result<Json<Option<ChainHead
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// `jsonl` (default) or `csv`.
+    #[param(inline)]
     pub format: Option<ExportFormat>,
 }
 

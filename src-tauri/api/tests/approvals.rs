@@ -15,6 +15,7 @@ use sha2::Sha256;
 
 use crate::gateway::{Gw, gateway, post, step};
 use crate::support::{assert_error, get_authed, send};
+use crate::tasks::until;
 
 const HOOK_KEY: &str = "whsec-test-0123456789";
 
@@ -24,21 +25,22 @@ struct Received {
     deliveries: Vec<(axum::http::HeaderMap, Vec<u8>)>,
 }
 
-async fn hook_server() -> (String, Arc<Mutex<Received>>) {
+/// A receiver that records every delivery and answers `status` with `body`.
+async fn receiver(status: StatusCode, body: &'static str) -> (String, Arc<Mutex<Received>>) {
     let got = Arc::new(Mutex::new(Received::default()));
     let shared = got.clone();
     let app = axum::Router::new().route(
         "/refunds",
         axum::routing::post(
-            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            move |headers: axum::http::HeaderMap, sent: axum::body::Bytes| {
                 let shared = shared.clone();
                 async move {
                     shared
                         .lock()
                         .unwrap()
                         .deliveries
-                        .push((headers, body.to_vec()));
-                    axum::Json(json!({"refund_id": "rf_1"}))
+                        .push((headers, sent.to_vec()));
+                    (status, body)
                 }
             },
         ),
@@ -49,30 +51,13 @@ async fn hook_server() -> (String, Arc<Mutex<Received>>) {
     (format!("http://{addr}/refunds"), got)
 }
 
+async fn hook_server() -> (String, Arc<Mutex<Received>>) {
+    receiver(StatusCode::OK, r#"{"refund_id": "rf_1"}"#).await
+}
+
 /// A receiver that is down for business: every delivery answers 503.
 async fn failing_server() -> (String, Arc<Mutex<Received>>) {
-    let got = Arc::new(Mutex::new(Received::default()));
-    let shared = got.clone();
-    let app = axum::Router::new().route(
-        "/refunds",
-        axum::routing::post(
-            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                let shared = shared.clone();
-                async move {
-                    shared
-                        .lock()
-                        .unwrap()
-                        .deliveries
-                        .push((headers, body.to_vec()));
-                    (StatusCode::SERVICE_UNAVAILABLE, "maintenance")
-                }
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/refunds"), got)
+    receiver(StatusCode::SERVICE_UNAVAILABLE, "maintenance").await
 }
 
 async fn world(hook: &str) -> Gw {
@@ -144,27 +129,6 @@ fn post_as(token: &str, path: &str, body: Value) -> axum::http::Request<axum::bo
         .header(axum::http::header::CONTENT_TYPE, "application/json")
         .body(axum::body::Body::from(body.to_string()))
         .unwrap()
-}
-
-async fn task(g: &Gw, id: &str) -> Value {
-    let r = get_authed(&g.app, &format!("/api/v1/tasks/{id}")).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
-    r.json
-}
-
-async fn until(g: &Gw, id: &str, state: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let t = task(g, id).await;
-        if t["state"] == state {
-            return t;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "task never reached {state}: {t:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Enqueues a `billing` task whose model first proposes `refund(args)`, then answers.

@@ -41,14 +41,14 @@ async fn enqueue(g: &Gw, body: Value) -> crate::support::Reply {
     send(&g.app, post("/api/v1/tasks", body)).await
 }
 
-async fn task(g: &Gw, id: &str) -> Value {
+pub(crate) async fn task(g: &Gw, id: &str) -> Value {
     let r = get_authed(&g.app, &format!("/api/v1/tasks/{id}")).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
     r.json
 }
 
 /// The task once it reaches `state` (the workers run on their own).
-async fn until(g: &Gw, id: &str, state: &str) -> Value {
+pub(crate) async fn until(g: &Gw, id: &str, state: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let t = task(g, id).await;

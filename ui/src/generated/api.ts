@@ -1417,7 +1417,10 @@ export type components = {
         /** @description The last entry of the chain: keep it somewhere else and compare later. */
         ChainHead: {
             hash: string;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description A whole number (`436`, not `436.0`).
+             */
             seq: number;
         };
         Change: {
@@ -1684,8 +1687,7 @@ export type components = {
         /** @description The 409 of a decision on a decided request: the error and the request as decided. */
         DecidedConflict: {
             error: components["schemas"]["ErrorDetail"];
-            /** @description The request with its existing decision. */
-            request: components["schemas"]["ApprovalRequest"];
+            request?: components["schemas"]["ApprovalRequest"] | null;
         };
         /**
          * @description What a rule (or the default) decides.
@@ -4020,7 +4022,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description `jsonl` (default) or `csv`. */
-                format?: string;
+                format?: "jsonl" | "csv";
             };
             header?: never;
             path?: never;

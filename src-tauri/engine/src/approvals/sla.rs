@@ -21,7 +21,6 @@ use super::store::{self, ApprovalRequest, ApprovalState};
 use super::{ApprovalError, ApprovalEventKind, Approvals};
 use crate::audit::{self, AuditKind, NewEntry};
 use crate::config::Config;
-use crate::events::Event;
 use crate::store::WriteTx;
 use crate::store::values::time_to_db;
 use crate::telemetry::{Metrics, TelemetryError};
@@ -199,15 +198,7 @@ pub(crate) fn step(
     let chain = Chain::of(config);
     let at = time_to_db(now);
     let event = |tx: &mut WriteTx<'_>, kind: ApprovalEventKind, message: String| {
-        tx.append_event(Event::Approvals(super::ApprovalEvent {
-            id: r.id.clone(),
-            kind,
-            state: r.state,
-            action: r.action.clone(),
-            risk: r.risk,
-            agent: r.agent.clone(),
-            message: Some(message),
-        }))
+        store::event(tx, &r, kind, Some(message))
     };
     if r.warned_at.is_none() && now >= due - chain.warn_before && now < due {
         tx.execute(

@@ -333,7 +333,8 @@ pub fn by_step_key(db: &Db<'_>, key: &str) -> Result<Option<ApprovalRequest>, St
         .map(|(r, _)| r))
 }
 
-fn event(
+/// Appends `r`'s event of `kind` (with `message`) in `tx`.
+pub(crate) fn event(
     tx: &mut WriteTx<'_>,
     r: &ApprovalRequest,
     kind: ApprovalEventKind,

@@ -65,19 +65,26 @@ steps = [{ after = "0s", notify = "desktop" }]
 timeout_after = "20m"
 "#;
 
-async fn world(extra: &str) -> World {
+/// Approvals on a fresh SQLite file, `clock` and the config `text`.
+async fn approvals_on(
+    clock: crate::clock::SharedClock,
+    text: &str,
+) -> (tempfile::TempDir, Approvals) {
     let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path(), clock.clone(), Arc::new(NoSink))
+        .await
+        .unwrap();
+    let config: Config = toml::from_str(text).unwrap();
+    config.validate(None).unwrap();
+    let handle = ConfigHandle::new(config, ConfigSource::default(), clock.clone());
+    (dir, Approvals::new(store, handle, clock, None, None, None))
+}
+
+async fn world(extra: &str) -> World {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 12, 7, 9, 0, 0).unwrap(),
     ));
-    let shared: crate::clock::SharedClock = clock.clone();
-    let store = Store::open_with(dir.path(), shared.clone(), Arc::new(NoSink))
-        .await
-        .unwrap();
-    let config: Config = toml::from_str(&format!("{CONFIG}\n{extra}")).unwrap();
-    config.validate(None).unwrap();
-    let handle = ConfigHandle::new(config, ConfigSource::default(), shared.clone());
-    let approvals = Approvals::new(store, handle, shared, None, None, None);
+    let (dir, approvals) = approvals_on(clock.clone(), &format!("{CONFIG}\n{extra}")).await;
     World {
         _dir: dir,
         clock,
@@ -91,6 +98,21 @@ fn ask(action: &str, arguments: serde_json::Value) -> NewApproval {
         arguments,
         rationale: Some("the customer was charged twice".into()),
         callback_url: None,
+    }
+}
+
+/// `action(arguments)` asked by the client `token:agent`.
+async fn asked(a: &Approvals, action: &str, arguments: serde_json::Value) -> ApprovalRequest {
+    a.request("token:agent", ask(action, arguments))
+        .await
+        .unwrap()
+}
+
+/// Approve, and grant a standing approval of `scope`.
+fn always(scope: StandingScope, hours: Option<u32>) -> DecisionInput {
+    DecisionInput {
+        always: Some(StandingGrant { scope, hours }),
+        ..approve()
     }
 }
 
@@ -137,24 +159,12 @@ async fn a_request_from_elsewhere_is_decided_once_and_a_second_decision_is_a_con
     let w = world("").await;
     let a = &w.approvals;
     // Allowed and denied at once, by rule.
-    let r = a
-        .request(
-            "token:agent",
-            ask("refund", json!({"amount": 20, "customer": "c1"})),
-        )
-        .await
-        .unwrap();
+    let r = asked(a, "refund", json!({"amount": 20, "customer": "c1"})).await;
     assert_eq!(
         (r.state, r.rule.as_str()),
         (ApprovalState::Allowed, "small refunds")
     );
-    let r = a
-        .request(
-            "token:agent",
-            ask("refund", json!({"amount": 20000, "customer": "c1"})),
-        )
-        .await
-        .unwrap();
+    let r = asked(a, "refund", json!({"amount": 20000, "customer": "c1"})).await;
     assert_eq!(r.state, ApprovalState::Denied);
     // Invalid arguments never reach a policy.
     let e = a
@@ -174,13 +184,7 @@ async fn a_request_from_elsewhere_is_decided_once_and_a_second_decision_is_a_con
         .unwrap_err();
     assert_eq!(e.code(), crate::ErrorCode::UnknownAction);
     // Pending, with its SLA.
-    let r = a
-        .request(
-            "token:agent",
-            ask("refund", json!({"amount": 120, "customer": "c1"})),
-        )
-        .await
-        .unwrap();
+    let r = asked(a, "refund", json!({"amount": 120, "customer": "c1"})).await;
     assert_eq!(r.state, ApprovalState::Pending);
     assert_eq!(
         r.sla_due,
@@ -239,10 +243,7 @@ async fn a_request_from_elsewhere_is_decided_once_and_a_second_decision_is_a_con
 async fn a_two_approver_rule_needs_two_distinct_identities() {
     let w = world("").await;
     let a = &w.approvals;
-    let r = a
-        .request("token:agent", ask("payout", json!({"amount": 5000})))
-        .await
-        .unwrap();
+    let r = asked(a, "payout", json!({"amount": 5000})).await;
     assert_eq!((r.quorum, r.approvals), (2, 0));
     let r1 = a.decide(&r.id, "desktop:alice", approve()).await.unwrap();
     assert_eq!((r1.state, r1.approvals), (ApprovalState::Pending, 1));
@@ -264,10 +265,7 @@ async fn a_two_approver_rule_needs_two_distinct_identities() {
 async fn an_edit_is_revalidated_its_diff_kept_and_it_restarts_the_votes() {
     let w = world("").await;
     let a = &w.approvals;
-    let r = a
-        .request("token:agent", ask("payout", json!({"amount": 5000})))
-        .await
-        .unwrap();
+    let r = asked(a, "payout", json!({"amount": 5000})).await;
     a.decide(&r.id, "desktop:alice", approve()).await.unwrap();
     let bad = DecisionInput {
         arguments: Some(json!({"amount": "lots"})),
@@ -298,26 +296,16 @@ async fn standing_approvals_allow_exactly_what_they_say_until_they_expire_or_are
     let w = world("").await;
     let a = &w.approvals;
     let args = json!({"amount": 120, "customer": "c1"});
-    let r = a
-        .request("token:agent", ask("refund", args.clone()))
-        .await
-        .unwrap();
-    let always = DecisionInput {
-        always: Some(StandingGrant {
-            scope: StandingScope::ExactArguments,
-            hours: None,
-        }),
-        ..approve()
-    };
-    a.decide(&r.id, "desktop:alice", always).await.unwrap();
+    let r = asked(a, "refund", args.clone()).await;
+    a.decide(
+        &r.id,
+        "desktop:alice",
+        always(StandingScope::ExactArguments, None),
+    )
+    .await
+    .unwrap();
     // Exactly these arguments (in any key order) from the same client: allowed at once.
-    let again = a
-        .request(
-            "token:agent",
-            ask("refund", json!({"customer": "c1", "amount": 120})),
-        )
-        .await
-        .unwrap();
+    let again = asked(a, "refund", json!({"customer": "c1", "amount": 120})).await;
     assert_eq!(again.state, ApprovalState::Allowed);
     assert!(
         again
@@ -327,13 +315,7 @@ async fn standing_approvals_allow_exactly_what_they_say_until_they_expire_or_are
             .starts_with("standing approval sta_")
     );
     // Other arguments, or another client: asked again.
-    let other = a
-        .request(
-            "token:agent",
-            ask("refund", json!({"amount": 121, "customer": "c1"})),
-        )
-        .await
-        .unwrap();
+    let other = asked(a, "refund", json!({"amount": 121, "customer": "c1"})).await;
     assert_eq!(other.state, ApprovalState::Pending);
     let stranger = a
         .request("token:other", ask("refund", args.clone()))
@@ -341,34 +323,16 @@ async fn standing_approvals_allow_exactly_what_they_say_until_they_expire_or_are
         .unwrap();
     assert_eq!(stranger.state, ApprovalState::Pending);
     // An agent-and-action grant for 2 hours.
-    let grant = DecisionInput {
-        always: Some(StandingGrant {
-            scope: StandingScope::AgentAction,
-            hours: Some(2),
-        }),
-        ..approve()
-    };
+    let grant = always(StandingScope::AgentAction, Some(2));
     a.decide(&other.id, "desktop:alice", grant).await.unwrap();
-    let any = a
-        .request(
-            "token:agent",
-            ask("refund", json!({"amount": 999, "customer": "c9"})),
-        )
-        .await
-        .unwrap();
+    let any = asked(a, "refund", json!({"amount": 999, "customer": "c9"})).await;
     assert_eq!(any.state, ApprovalState::Allowed);
     let list = a.standing(false).await.unwrap();
     assert_eq!(list.len(), 2);
     assert!(list.iter().all(|s| s.author == "desktop:alice"));
     // Two hours later the blanket one has expired; the exact one stands until revoked.
     w.clock.advance(Duration::from_secs(2 * 3600 + 1));
-    let later = a
-        .request(
-            "token:agent",
-            ask("refund", json!({"amount": 999, "customer": "c9"})),
-        )
-        .await
-        .unwrap();
+    let later = asked(a, "refund", json!({"amount": 999, "customer": "c9"})).await;
     assert_eq!(later.state, ApprovalState::Pending);
     let active = a.standing(false).await.unwrap();
     assert_eq!(active.len(), 1);
@@ -377,21 +341,12 @@ async fn standing_approvals_allow_exactly_what_they_say_until_they_expire_or_are
         .await
         .unwrap();
     assert_eq!(revoked.revoked_by.as_deref(), Some("desktop:bob"));
-    let after = a.request("token:agent", ask("refund", args)).await.unwrap();
+    let after = asked(a, "refund", args).await;
     assert_eq!(after.state, ApprovalState::Pending);
     assert_eq!(a.standing(true).await.unwrap().len(), 2);
     // A blanket grant on a critical action is refused.
-    let p = a
-        .request("token:agent", ask("payout", json!({"amount": 1})))
-        .await
-        .unwrap();
-    let grant = DecisionInput {
-        always: Some(StandingGrant {
-            scope: StandingScope::AgentAction,
-            hours: Some(1),
-        }),
-        ..approve()
-    };
+    let p = asked(a, "payout", json!({"amount": 1})).await;
+    let grant = always(StandingScope::AgentAction, Some(1));
     assert_eq!(
         a.decide(&p.id, "desktop:alice", grant)
             .await
@@ -405,13 +360,7 @@ async fn standing_approvals_allow_exactly_what_they_say_until_they_expire_or_are
 async fn the_sla_chain_warns_escalates_and_times_out_under_paused_time() {
     let w = world("").await;
     let a = &w.approvals;
-    let r = a
-        .request(
-            "token:agent",
-            ask("refund", json!({"amount": 120, "customer": "c1"})),
-        )
-        .await
-        .unwrap();
+    let r = asked(a, "refund", json!({"amount": 120, "customer": "c1"})).await;
     // Nothing is due yet; the next check is the warning, 10 min before the 30 min SLA.
     let next = sla::pass(a).await.unwrap().unwrap();
     assert_eq!(next, r.created_at + chrono::Duration::minutes(20));
@@ -460,10 +409,7 @@ async fn the_sla_chain_warns_escalates_and_times_out_under_paused_time() {
 async fn a_rule_may_approve_on_timeout_and_a_missed_step_is_taken_late() {
     let w = world("[[policies]]\nname = \"auto\"\naction = \"payout\"\nwhen = \"amount < 10\"\ndecision = \"require_approval\"\nsla = \"5m\"\non_timeout = \"approve\"\npriority = 1\n").await;
     let a = &w.approvals;
-    let r = a
-        .request("token:agent", ask("payout", json!({"amount": 5})))
-        .await
-        .unwrap();
+    let r = asked(a, "payout", json!({"amount": 5})).await;
     assert_eq!(r.rule, "auto");
     // The node was down for hours: one pass takes every step at once.
     w.clock.advance(Duration::from_secs(5 * 3600));
@@ -515,15 +461,7 @@ async fn explain_names_the_rule_and_creates_nothing() {
 
 /// An engine-less world on the system clock with `extra` config, for executors.
 async fn executor_world(extra: &str) -> (tempfile::TempDir, Approvals) {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = crate::clock::SystemClock::shared();
-    let store = Store::open_with(dir.path(), clock.clone(), Arc::new(NoSink))
-        .await
-        .unwrap();
-    let config: Config = toml::from_str(extra).unwrap();
-    config.validate(None).unwrap();
-    let handle = ConfigHandle::new(config, ConfigSource::default(), clock.clone());
-    (dir, Approvals::new(store, handle, clock, None, None, None))
+    approvals_on(crate::clock::SystemClock::shared(), extra).await
 }
 
 fn script(dir: &std::path::Path, name: &str, body: &str) -> String {
@@ -664,13 +602,7 @@ async fn an_edit_meets_the_policies_again_deny_refuses_it_and_a_stricter_rule_ta
     )
     .await;
     let a = &w.approvals;
-    let r = a
-        .request(
-            "token:agent",
-            ask("refund", json!({"amount": 120, "customer": "c1"})),
-        )
-        .await
-        .unwrap();
+    let r = asked(a, "refund", json!({"amount": 120, "customer": "c1"})).await;
     assert_eq!((r.quorum, r.approvers.len()), (1, 0));
     // Into the denied range: refused, nothing changes.
     let denied = DecisionInput {
@@ -710,53 +642,20 @@ async fn a_standing_approval_stands_in_for_its_own_rule_only() {
     )
     .await;
     let a = &w.approvals;
-    let r = a
-        .request(
-            "token:agent",
-            ask("refund", json!({"amount": 120, "customer": "c1"})),
-        )
-        .await
-        .unwrap();
-    let grant = DecisionInput {
-        always: Some(StandingGrant {
-            scope: StandingScope::AgentAction,
-            hours: Some(8),
-        }),
-        ..approve()
-    };
+    let r = asked(a, "refund", json!({"amount": 120, "customer": "c1"})).await;
+    let grant = always(StandingScope::AgentAction, Some(8));
     a.decide(&r.id, "desktop:alice", grant).await.unwrap();
-    let small = a
-        .request(
-            "token:agent",
-            ask("refund", json!({"amount": 300, "customer": "c2"})),
-        )
-        .await
-        .unwrap();
+    let small = asked(a, "refund", json!({"amount": 300, "customer": "c2"})).await;
     assert_eq!(small.state, ApprovalState::Allowed);
     // A refund the CFO rule covers still asks the CFO.
-    let big = a
-        .request(
-            "token:agent",
-            ask("refund", json!({"amount": 9000, "customer": "c2"})),
-        )
-        .await
-        .unwrap();
+    let big = asked(a, "refund", json!({"amount": 9000, "customer": "c2"})).await;
     assert_eq!(
         (big.state, big.rule.as_str()),
         (ApprovalState::Pending, "cfo for big ones")
     );
     // And one approver of a two-approver rule cannot grant one at all.
-    let p = a
-        .request("token:agent", ask("payout", json!({"amount": 5})))
-        .await
-        .unwrap();
-    let exact = DecisionInput {
-        always: Some(StandingGrant {
-            scope: StandingScope::ExactArguments,
-            hours: None,
-        }),
-        ..approve()
-    };
+    let p = asked(a, "payout", json!({"amount": 5})).await;
+    let exact = always(StandingScope::ExactArguments, None);
     let e = a.decide(&p.id, "desktop:alice", exact).await.unwrap_err();
     assert!(e.to_string().contains("needs 2 approvers"), "{e}");
 }
@@ -765,23 +664,14 @@ async fn a_standing_approval_stands_in_for_its_own_rule_only() {
 async fn a_token_decides_only_where_a_rule_names_it() {
     let w = world("[[policies]]\nname = \"named\"\naction = \"payout\"\nwhen = \"amount < 10\"\ndecision = \"require_approval\"\napprovers = [\"token:oncall-*\"]\npriority = 1\n").await;
     let a = &w.approvals;
-    let r = a
-        .request(
-            "token:agent",
-            ask("refund", json!({"amount": 120, "customer": "c1"})),
-        )
-        .await
-        .unwrap();
+    let r = asked(a, "refund", json!({"amount": 120, "customer": "c1"})).await;
     let e = a
         .decide_as(&r.id, "token:other-agent", false, approve())
         .await
         .unwrap_err();
     assert_eq!(e.code(), crate::ErrorCode::NotAnApprover);
     assert!(e.to_string().contains("names no approvers"), "{e}");
-    let p = a
-        .request("token:agent", ask("payout", json!({"amount": 5})))
-        .await
-        .unwrap();
+    let p = asked(a, "payout", json!({"amount": 5})).await;
     let done = a
         .decide_as(&p.id, "token:oncall-bob", false, approve())
         .await

@@ -47,14 +47,6 @@ pub fn export(
     format: ExportFormat,
     out: &mut dyn Write,
 ) -> Result<Option<ChainHead>, StoreError> {
-    let mut st = db
-        .conn()
-        .prepare(&format!(
-            "SELECT {} FROM audit_log ORDER BY seq",
-            Row::COLUMNS
-        ))
-        .map_err(|e| db.err(e))?;
-    let mut rows = st.query([]).map_err(|e| db.err(e))?;
     let mut head = None;
     enum Sink<'a> {
         Csv(Box<csv::Writer<&'a mut dyn Write>>),
@@ -78,8 +70,7 @@ pub fn export(
         }
         ExportFormat::Jsonl => Sink::Jsonl(out),
     };
-    while let Some(r) = rows.next().map_err(|e| db.err(e))? {
-        let row = Row::from_sql(r).map_err(|e| db.err(e))?;
+    super::each_row(db, |row: Row| {
         let entry = row.entry().map_err(|e| db.err(e))?;
         match &mut sink {
             Sink::Csv(w) => w
@@ -105,7 +96,8 @@ pub fn export(
             seq: row.seq,
             hash: row.hash,
         });
-    }
+        Ok(())
+    })?;
     match &mut sink {
         Sink::Csv(w) => w.flush().map_err(encode)?,
         Sink::Jsonl(out) => out.flush().map_err(encode)?,

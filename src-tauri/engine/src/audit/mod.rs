@@ -337,9 +337,11 @@ fn problem(kind: ProblemKind, seq: u64, message: String) -> Option<Problem> {
     Some(Problem { kind, seq, message })
 }
 
-/// Walks the whole chain (one read snapshot) and reports the first problem; with `kept`, a
-/// head exported earlier, also checks that the log still reaches it unchanged.
-pub fn verify(db: &Db<'_>, kept: Option<&ChainHead>) -> Result<Verification, StoreError> {
+/// Calls `f` with every entry, oldest first, streaming (the log is never held in memory).
+pub(crate) fn each_row(
+    db: &Db<'_>,
+    mut f: impl FnMut(Row) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let mut st = db
         .conn()
         .prepare(&format!(
@@ -348,14 +350,22 @@ pub fn verify(db: &Db<'_>, kept: Option<&ChainHead>) -> Result<Verification, Sto
         ))
         .map_err(|e| db.err(e))?;
     let mut rows = st.query([]).map_err(|e| db.err(e))?;
+    while let Some(r) = rows.next().map_err(|e| db.err(e))? {
+        f(Row::from_sql(r).map_err(|e| db.err(e))?)?;
+    }
+    Ok(())
+}
+
+/// Walks the whole chain (one read snapshot) and reports the first problem; with `kept`, a
+/// head exported earlier, also checks that the log still reaches it unchanged.
+pub fn verify(db: &Db<'_>, kept: Option<&ChainHead>) -> Result<Verification, StoreError> {
     let mut entries = 0u64;
     let mut expected_seq = 1u64;
     let mut prev_hash = GENESIS.to_string();
     let mut last: Option<ChainHead> = None;
     let mut found: Option<Problem> = None;
     let mut kept_seen = false;
-    while let Some(r) = rows.next().map_err(|e| db.err(e))? {
-        let row = Row::from_sql(r).map_err(|e| db.err(e))?;
+    each_row(db, |row| {
         entries += 1;
         if found.is_none() {
             found = check(db, &row, expected_seq, &prev_hash)?;
@@ -381,7 +391,8 @@ pub fn verify(db: &Db<'_>, kept: Option<&ChainHead>) -> Result<Verification, Sto
             seq: row.seq,
             hash: row.hash,
         });
-    }
+        Ok(())
+    })?;
     if found.is_none()
         && let Some(k) = kept
         && !kept_seen

@@ -61,6 +61,21 @@ tools = ["deploy"]
     path
 }
 
+/// `flightdeck <args>` while the node holds the data dir (so through its API).
+fn through_node(
+    dir: &std::path::Path,
+    cfg: &std::path::Path,
+    args: &[&str],
+) -> (i32, String, String) {
+    let mut cmd = flightdeck(dir);
+    cmd.arg("--config")
+        .arg(cfg)
+        .args(["--secrets", "env"])
+        .args(args)
+        .env("FLIGHTDECK_API_TOKEN", TOKEN);
+    run(cmd)
+}
+
 async fn pending(node: &Node) -> Vec<Value> {
     let page = get_json(
         &client(),
@@ -129,15 +144,8 @@ async fn pending_requests_survive_sigkill_and_their_tasks_resume_after_the_decis
     let requests = pending(&node).await;
     assert_eq!(requests.len(), TASKS, "every request survived the kill");
     for t in &tasks {
-        let task: Value = http
-            .get(node.url(&format!("/api/v1/tasks/{t}")))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let task: Value =
+            get_json(&http, &node.url(&format!("/api/v1/tasks/{t}")), Some(TOKEN)).await;
         assert_eq!(task["state"], "waiting_approval", "{task:#}");
     }
     // Parked tasks hold no worker: nothing ran meanwhile.
@@ -149,12 +157,7 @@ async fn pending_requests_survive_sigkill_and_their_tasks_resume_after_the_decis
         .collect();
     // Approve two through the CLI (the node holds the data dir, so it goes through its API).
     for id in &ids[..2] {
-        let mut cmd = flightdeck(dir.path());
-        cmd.arg("--config")
-            .arg(&cfg)
-            .args(["--secrets", "env", "approvals", "approve", id])
-            .env("FLIGHTDECK_API_TOKEN", TOKEN);
-        let (code, out, err) = run(cmd);
+        let (code, out, err) = through_node(dir.path(), &cfg, &["approvals", "approve", id]);
         assert_eq!(code, 0, "{out}{err}");
         assert!(out.contains("approved"), "{out}");
     }
@@ -167,20 +170,17 @@ async fn pending_requests_survive_sigkill_and_their_tasks_resume_after_the_decis
         .unwrap();
     assert_eq!(res.status(), 200);
     for id in &ids[3..] {
-        let mut cmd = flightdeck(dir.path());
-        cmd.arg("--config")
-            .arg(&cfg)
-            .args([
-                "--secrets",
-                "env",
+        let (code, out, err) = through_node(
+            dir.path(),
+            &cfg,
+            &[
                 "approvals",
                 "reject",
                 id,
                 "--reason",
                 "not during the freeze",
-            ])
-            .env("FLIGHTDECK_API_TOKEN", TOKEN);
-        let (code, out, err) = run(cmd);
+            ],
+        );
         assert_eq!(code, 0, "{out}{err}");
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -201,25 +201,19 @@ async fn pending_requests_survive_sigkill_and_their_tasks_resume_after_the_decis
         3,
         "three approved, each ran once: {lines}"
     );
-    let rejected: Value = http
-        .get(node.url(&format!("/api/v1/approvals/{}", ids[3])))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rejected: Value = get_json(
+        &http,
+        &node.url(&format!("/api/v1/approvals/{}", ids[3])),
+        Some(TOKEN),
+    )
+    .await;
     let task_id = rejected["request"]["task_id"].as_str().unwrap();
-    let task: Value = http
-        .get(node.url(&format!("/api/v1/tasks/{task_id}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let task: Value = get_json(
+        &http,
+        &node.url(&format!("/api/v1/tasks/{task_id}")),
+        Some(TOKEN),
+    )
+    .await;
     let tool = task["steps"]
         .as_array()
         .unwrap()
@@ -234,12 +228,7 @@ async fn pending_requests_survive_sigkill_and_their_tasks_resume_after_the_decis
         "{tool:#}"
     );
     // The CLI lists and shows them.
-    let mut cmd = flightdeck(dir.path());
-    cmd.arg("--config")
-        .arg(&cfg)
-        .args(["--secrets", "env", "approvals", "ls", "--all"])
-        .env("FLIGHTDECK_API_TOKEN", TOKEN);
-    let (code, out, _) = run(cmd);
+    let (code, out, _) = through_node(dir.path(), &cfg, &["approvals", "ls", "--all"]);
     assert_eq!(code, 0);
     assert_eq!(
         out.lines().filter(|l| l.contains("deploy")).count(),
