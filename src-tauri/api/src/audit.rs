@@ -109,7 +109,8 @@ pub struct ExportQuery {
 #[utoipa::path(get, path = "/audit/export", tag = "audit",
     params(ExportQuery),
     responses(
-        (status = 200, description = "The log: `application/jsonl`, or `text/csv` with `format=csv`", body = String, content_type = "application/jsonl"),
+        (status = 200, description = "The log: `application/jsonl`, or `text/csv` with `format=csv`",
+            content((String = "application/jsonl"), (String = "text/csv"))),
         (status = 400, description = "An unknown format: `bad_request`", body = ApiErrorBody)),
     security(("bearer" = [])))]
 pub async fn export(

@@ -4037,6 +4037,7 @@ export interface operations {
                 };
                 content: {
                     "application/jsonl": string;
+                    "text/csv": string;
                 };
             };
             /** @description An unknown format: `bad_request` */

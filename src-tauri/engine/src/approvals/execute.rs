@@ -472,6 +472,23 @@ impl Approvals {
 
 #[cfg(test)]
 mod tests {
+    /// Webhooks, callbacks, providers and MCP servers off loopback are https: the client this
+    /// build makes speaks TLS (a refused connection, not "https is not supported").
+    #[tokio::test]
+    async fn the_http_client_speaks_tls() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = super::client()
+            .get(format!("https://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(e.is_connect() && !e.is_builder(), "{e:?}");
+    }
+
     #[test]
     fn signatures_are_hmac_sha256_over_timestamp_and_body() {
         // RFC 4231 test case 2 layout, checked against an independent computation:
