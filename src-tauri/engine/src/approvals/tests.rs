@@ -700,3 +700,94 @@ async fn clients_ask_only_for_actions_they_run_and_callbacks_need_https() {
     let e = a.request("token:agent", with_callback).await.unwrap_err();
     assert!(e.to_string().contains("allow_loopback_callbacks"), "{e}");
 }
+
+/// A one-shot HTTP receiver on loopback (the engine has no HTTP server of its own): answers
+/// 200 to every request and hands each (head, body) over.
+async fn receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            let _ = tx.send((head.to_string(), body.to_string()));
+                            let _ = sock
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                                .await;
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}/hook"), rx)
+}
+
+#[tokio::test]
+async fn an_overdue_request_is_escalated_to_a_chat_webhook_without_its_path_in_the_log() {
+    let (url, mut got) = receiver().await;
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 12, 7, 9, 0, 0).unwrap(),
+    ));
+    let text = CONFIG.replace(
+        "steps = [{ after = \"0s\", notify = \"desktop\" }]",
+        &format!(
+            "steps = [{{ after = \"0s\", notify = \"desktop\" }}, {{ after = \"5m\", notify = \"webhook\", url = \"{url}\" }}]"
+        ),
+    );
+    let (_dir, approvals) = approvals_on(clock.clone(), &text).await;
+    let w = World {
+        _dir,
+        clock,
+        approvals,
+    };
+    let a = &w.approvals;
+    let r = asked(a, "refund", json!({"amount": 120, "customer": "c1"})).await;
+    w.clock.advance(Duration::from_secs(36 * 60));
+    sla::pass(a).await.unwrap();
+    let (head, body) = tokio::time::timeout(Duration::from_secs(10), got.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(head.starts_with("POST /hook"), "{head}");
+    let sent: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(sent["event"], "approval_overdue");
+    assert_eq!(sent["request"]["id"], r.id.as_str());
+    assert!(sent["text"].as_str().unwrap().contains("refund"), "{sent}");
+    let now = a.get(&r.id).await.unwrap();
+    assert_eq!(now.request.escalation_step, 2);
+    // The audit entries name where it went by scheme and host only.
+    let escalations: Vec<_> = now
+        .history
+        .iter()
+        .filter(|e| e.kind == "approval_escalated")
+        .collect();
+    assert!(escalations.len() >= 2, "{escalations:?}");
+    let shown = escalations[1].detail["url"].as_str().unwrap();
+    assert!(shown.ends_with("/…") && !shown.contains("/hook"), "{shown}");
+}
