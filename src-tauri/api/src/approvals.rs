@@ -110,11 +110,17 @@ pub async fn list_approvals(
         cursor: q.cursor.filter(|s| !s.is_empty()),
     };
     let limit = page.limit()? as usize;
-    let offset = match page.after()? {
-        Some(s) => s.parse::<usize>().map_err(|_| {
-            ApiError::bad_request("malformed cursor: pass next_cursor of a previous page")
-        })?,
-        None => 0,
+    // The cursor is the last request's place in the inbox order (four integers).
+    let bad = || ApiError::bad_request("malformed cursor: pass next_cursor of a previous page");
+    let after = match page.after()? {
+        Some(text) => {
+            let parts: Vec<i64> = text
+                .split('.')
+                .map(|p| p.parse::<i64>().map_err(|_| bad()))
+                .collect::<Result<_, _>>()?;
+            Some(<[i64; 4]>::try_from(parts).map_err(|_| bad())?)
+        }
+        None => None,
     };
     let filter = ApprovalFilter {
         state: q.state,
@@ -123,18 +129,21 @@ pub async fn list_approvals(
         agent: q.agent.filter(|s| !s.is_empty()),
         task_id: q.task_id.filter(|s| !s.is_empty()),
     };
-    let mut items = state
+    let mut rows = state
         .engine
         .approvals()
-        .list(filter, offset, limit + 1)
+        .list(filter, after, limit + 1)
         .await
         .map_err(|e| ApiError::from_engine(e.code(), &e))?;
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        Some(encode_cursor(&(offset + limit).to_string()))
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|(k, _)| {
+            encode_cursor(&k.iter().map(i64::to_string).collect::<Vec<_>>().join("."))
+        })
     } else {
         None
     };
+    let items = rows.into_iter().map(|(_, r)| r).collect();
     Ok(Json(Page { items, next_cursor }))
 }
 

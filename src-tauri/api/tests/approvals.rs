@@ -567,3 +567,77 @@ async fn client_tokens_cannot_answer_requests_and_a_signed_callback_brings_the_d
     );
     assert_eq!(headers["idempotency-key"].to_str().unwrap(), id);
 }
+
+#[tokio::test]
+async fn the_inbox_pages_by_keyset_and_a_decision_between_pages_skips_nothing() {
+    let (hook, _got) = hook_server().await;
+    let g = world(&hook).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let r = send(
+            &g.app,
+            post(
+                "/api/v1/approvals",
+                json!({"action": "ask_human", "arguments": {"path": format!("/tmp/{n}")}}),
+            ),
+        )
+        .await;
+        ids.push(r.json["id"].as_str().unwrap().to_string());
+    }
+    let decide_one = |id: String| {
+        let engine = g.engine.clone();
+        async move {
+            engine
+                .approvals()
+                .decide(
+                    &id,
+                    "desktop:alice",
+                    flightdeck_engine::approvals::DecisionInput {
+                        decision: flightdeck_engine::approvals::VoteDecision::Reject,
+                        reason: Some("no".into()),
+                        arguments: None,
+                        always: None,
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    };
+    decide_one(ids[4].clone()).await;
+    let first = get_authed(&g.app, "/api/v1/approvals?limit=2").await;
+    let mut seen: Vec<String> = first.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    // Oldest SLA first among the pending (same risk): the first two asked.
+    assert_eq!(seen, [ids[0].clone(), ids[1].clone()]);
+    // One of the first page is decided before the next page is asked for.
+    decide_one(ids[0].clone()).await;
+    let mut cursor = first.json["next_cursor"].as_str().unwrap().to_string();
+    loop {
+        let page = get_authed(
+            &g.app,
+            &format!("/api/v1/approvals?limit=2&cursor={cursor}"),
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::OK, "{:?}", page.json);
+        seen.extend(
+            page.json["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string()),
+        );
+        match page.json["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    for id in &ids {
+        assert!(seen.contains(id), "{id} skipped: {seen:?}");
+    }
+    let bad = get_authed(&g.app, "/api/v1/approvals?cursor=bm90LWEta2V5").await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "bad_request");
+}

@@ -89,18 +89,19 @@ async fn act(
                     }
                     serde_json::from_value(api.send(req).await?["items"].clone())?
                 }
-                Target::Local(store) => {
-                    local(global, store)?
-                        .list(
-                            ApprovalFilter {
-                                state,
-                                ..Default::default()
-                            },
-                            0,
-                            *limit as usize,
-                        )
-                        .await?
-                }
+                Target::Local(store) => local(global, store)?
+                    .list(
+                        ApprovalFilter {
+                            state,
+                            ..Default::default()
+                        },
+                        None,
+                        *limit as usize,
+                    )
+                    .await?
+                    .into_iter()
+                    .map(|(_, r)| r)
+                    .collect(),
             };
             if *json {
                 for r in &items {

@@ -128,11 +128,12 @@ async fn gated_delete_runs_once(mcp: &str, effects: &std::path::Path) {
                 state: Some(ApprovalState::Pending),
                 ..Default::default()
             },
-            0,
+            None,
             10,
         )
         .await
         .unwrap();
+    let pending: Vec<_> = pending.into_iter().map(|(_, r)| r).collect();
     assert_eq!(pending.len(), 1);
     let r = &pending[0];
     assert_eq!(

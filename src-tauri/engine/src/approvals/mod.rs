@@ -782,17 +782,18 @@ impl Approvals {
             .await
     }
 
-    /// Pending first (highest risk, then soonest SLA), then decided ones, newest first.
+    /// Pending first (highest risk, then soonest SLA), then decided ones, newest first; after
+    /// the cursor `after` (see [`store::InboxKey`]).
     pub async fn list(
         &self,
         filter: ApprovalFilter,
-        offset: usize,
+        after: Option<store::InboxKey>,
         limit: usize,
-    ) -> Result<Vec<ApprovalRequest>, ApprovalError> {
+    ) -> Result<Vec<(store::InboxKey, ApprovalRequest)>, ApprovalError> {
         Ok(self
             .inner
             .store
-            .read(move |db| store::list(db, &filter, offset, limit))
+            .read(move |db| store::list(db, &filter, after, limit))
             .await?)
     }
 

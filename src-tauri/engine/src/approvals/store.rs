@@ -1013,23 +1013,33 @@ pub struct ApprovalFilter {
     pub task_id: Option<String>,
 }
 
-/// Pending requests first (by risk, highest first, then by SLA due, soonest first), then
-/// the decided ones, newest first.
+/// Where a request stands in the inbox order (a list cursor): pending first (`0`), by risk
+/// (critical `0` … low `3`), then by SLA due (soonest first); then the decided ones, newest
+/// first; the newest first among equals.
+pub type InboxKey = [i64; 4];
+
+/// Pending requests first (by risk, highest first, then by SLA due, soonest first: overdue
+/// first), then the decided ones, newest first; after `after` (a keyset cursor: a request
+/// decided between two pages moves behind the cursor, so nothing is skipped).
 pub fn list(
     db: &Db<'_>,
     f: &ApprovalFilter,
-    offset: usize,
+    after: Option<InboxKey>,
     limit: usize,
-) -> Result<Vec<ApprovalRequest>, StoreError> {
+) -> Result<Vec<(InboxKey, ApprovalRequest)>, StoreError> {
     let rows = db.query_all(
         &format!(
-            "SELECT {COLUMNS} FROM approval_requests WHERE (?1 IS NULL OR state = ?1) \
-               AND (?2 IS NULL OR risk = ?2) AND (?3 IS NULL OR action = ?3) \
-               AND (?4 IS NULL OR agent = ?4) AND (?5 IS NULL OR task_id = ?5) \
-             ORDER BY state = 'pending' DESC, \
+            "SELECT * FROM (SELECT {COLUMNS}, \
+               CASE WHEN state = 'pending' THEN 0 ELSE 1 END AS k1, \
                CASE WHEN state = 'pending' THEN CASE risk WHEN 'critical' THEN 0 WHEN 'high' THEN 1 \
-                 WHEN 'medium' THEN 2 ELSE 3 END ELSE 0 END, \
-               CASE WHEN state = 'pending' THEN sla_due ELSE -seq END, seq DESC LIMIT ?6 OFFSET ?7"
+                 WHEN 'medium' THEN 2 ELSE 3 END ELSE 0 END AS k2, \
+               CASE WHEN state = 'pending' THEN COALESCE(sla_due, 9007199254740991) ELSE -seq END AS k3, \
+               -seq AS k4 \
+             FROM approval_requests WHERE (?1 IS NULL OR state = ?1) \
+               AND (?2 IS NULL OR risk = ?2) AND (?3 IS NULL OR action = ?3) \
+               AND (?4 IS NULL OR agent = ?4) AND (?5 IS NULL OR task_id = ?5)) \
+             WHERE ?6 IS NULL OR (k1, k2, k3, k4) > (?6, ?7, ?8, ?9) \
+             ORDER BY k1, k2, k3, k4 LIMIT ?10"
         ),
         rusqlite::params![
             f.state.map(ApprovalState::as_str),
@@ -1037,12 +1047,18 @@ pub fn list(
             f.action,
             f.agent,
             f.task_id,
+            after.map(|k| k[0]),
+            after.map(|k| k[1]),
+            after.map(|k| k[2]),
+            after.map(|k| k[3]),
             i64::try_from(limit).unwrap_or(i64::MAX),
-            i64::try_from(offset).unwrap_or(0)
         ],
-        request_of,
+        |r| {
+            let (request, _) = request_of(r)?;
+            Ok(([r.get(27)?, r.get(28)?, r.get(29)?, r.get(30)?], request))
+        },
     )?;
-    Ok(rows.into_iter().map(|(r, _)| r).collect())
+    Ok(rows)
 }
 
 pub fn detail(db: &Db<'_>, id: &str) -> Result<RequestDetail, ApprovalError> {

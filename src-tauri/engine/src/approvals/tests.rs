@@ -452,7 +452,7 @@ async fn explain_names_the_rule_and_creates_nothing() {
     assert_eq!(e.outcome, "invalid");
     assert!(!e.schema_errors.is_empty());
     assert!(
-        a.list(ApprovalFilter::default(), 0, 10)
+        a.list(ApprovalFilter::default(), None, 10)
             .await
             .unwrap()
             .is_empty()
