@@ -46,8 +46,8 @@ pub async fn config(State(state): State<AppState>) -> Json<ConfigView> {
     })
 }
 
-/// The config as the API shows it: webhook URLs (which often carry a secret in their path)
-/// cut to their scheme and host.
+/// The config as the API shows it: webhook and MCP URLs (which often carry a secret in their
+/// path) cut to their scheme and host, MCP servers' environment values hidden.
 fn shown(config: &Config) -> Config {
     use flightdeck_engine::approvals::settings::redact_url;
     let mut c = config.clone();
@@ -60,6 +60,13 @@ fn shown(config: &Config) -> Config {
     for agent in c.agents.values_mut() {
         if let Some(hook) = &mut agent.webhook {
             hook.url = redact_url(&hook.url);
+        }
+    }
+    // An MCP server's environment is where its tokens go: names only.
+    for server in c.mcp.values_mut() {
+        server.url = server.url.as_deref().map(redact_url);
+        for value in server.env.values_mut() {
+            *value = "…".into();
         }
     }
     c

@@ -65,12 +65,16 @@ function Inbox() {
   const [, navigate] = useLocation();
   const [state, setState] = useState<ApprovalState | "">("pending");
   const [risk, setRisk] = useState<Risk | "">("");
-  const [cursor, setCursor] = useState(0);
+  // The focus follows a request, not a row number: a request arriving above (the list is
+  // live) never slides another one under the keys.
+  const [focusedId, setFocusedId] = useState<string | null>(null);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const list = useQuery(approvalsQuery(api, state || undefined, risk || undefined));
   const rows = useMemo(() => inboxOrder(list.data?.items ?? []), [list.data]);
-  const at = Math.min(cursor, Math.max(rows.length - 1, 0));
+  const found = focusedId === null ? -1 : rows.findIndex((r) => r.id === focusedId);
+  const at = found >= 0 ? found : 0;
   const focused: ApprovalRequest | undefined = rows[at];
+
   const decide = useMutation({
     mutationFn: (r: ApprovalRequest) =>
       ok(api.POST("/api/v1/approvals/{id}/decision", { params: { path: { id: r.id } }, body: { decision: "approve" } })),
@@ -113,15 +117,25 @@ function Inbox() {
       }
       decide.mutate(focused);
     };
+    const move = (by: number) => {
+      const next = rows[Math.min(Math.max(at + by, 0), Math.max(rows.length - 1, 0))];
+      if (next) setFocusedId(next.id);
+    };
     return tinykeys(window, {
-      j: guard(() => setCursor((c) => Math.min(c + 1, Math.max(rows.length - 1, 0)))),
-      k: guard(() => setCursor((c) => Math.max(c - 1, 0))),
-      Enter: guard(() => focused && navigate(`/requests/${focused.id}`)),
+      j: guard(() => move(1)),
+      k: guard(() => move(-1)),
+      // Enter on a focused button or link is theirs.
+      Enter: (e: KeyboardEvent) => {
+        if (typingIn(e.target) || document.querySelector("dialog[open]")) return;
+        if (e.target instanceof HTMLElement && e.target.closest("button, a, select")) return;
+        e.preventDefault();
+        if (focused) navigate(`/requests/${focused.id}`);
+      },
       a: guard(() => void approveFocused()),
       r: guard(() => focused?.state === "pending" && navigate(`/requests/${focused.id}/reject`)),
       e: guard(() => focused?.state === "pending" && navigate(`/requests/${focused.id}/edit`)),
     });
-  }, [rows, focused, navigate, confirm, decide]);
+  }, [rows, at, focused, navigate, confirm, decide]);
   const lowRisk = rows.filter((r) => r.state === "pending" && r.risk === "low");
   const approveSelected = async () => {
     const ids = lowRisk.filter((r) => selected.has(r.id)).map((r) => r.id);
@@ -190,7 +204,10 @@ function Inbox() {
               <tr
                 key={r.id}
                 className={`clickable${i === at ? " row-focused" : ""}${r.state === "pending" && r.sla_due && Date.parse(r.sla_due) < now ? " row-overdue" : ""}`}
-                onClick={() => navigate(`/requests/${r.id}`)}
+                onClick={() => {
+                  setFocusedId(r.id);
+                  navigate(`/requests/${r.id}`);
+                }}
                 data-testid="approval-row"
                 data-id={r.id}
                 data-risk={r.risk}

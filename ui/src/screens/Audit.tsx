@@ -39,19 +39,25 @@ export function AuditPanel() {
   const log = useQuery(auditQuery(api));
   const [kept, setKept] = useState("");
   const [keptError, setKeptError] = useState<string | null>(null);
+  const [exportError, setExportError] = useState<string | null>(null);
   const verify = useMutation({
     mutationFn: (head: ChainHead | null) =>
       head ? ok(api.POST("/api/v1/audit/verify", { body: head })) : ok(api.GET("/api/v1/audit/verify")),
   });
   const download = async (format: "jsonl" | "csv") => {
     const res = await backend.fetch(new Request(`${backend.baseUrl}/api/v1/audit/export?format=${format}`));
-    const blob = await res.blob();
-    const url = URL.createObjectURL(blob);
+    if (!res.ok) {
+      setExportError(`The export failed (${String(res.status)} ${res.statusText}).`);
+      return;
+    }
+    setExportError(null);
+    const url = URL.createObjectURL(await res.blob());
     const a = document.createElement("a");
     a.href = url;
     a.download = `flightdeck-audit.${format}`;
     a.click();
-    URL.revokeObjectURL(url);
+    // After the download has taken the blob.
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
   };
   return (
     <div data-testid="audit">
@@ -88,6 +94,7 @@ export function AuditPanel() {
           Verify against this head
         </button>
         {keptError ? <p className="error-text">{keptError}</p> : null}
+        {exportError ? <p className="error-text">{exportError}</p> : null}
         {verify.data ? <Result v={verify.data} /> : null}
         {verify.error ? <ErrorNote error={verify.error} /> : null}
       </Panel>

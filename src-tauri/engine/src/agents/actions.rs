@@ -89,17 +89,29 @@ pub async fn offered(
     config: &crate::config::Config,
 ) -> Result<Vec<(String, Tool)>, crate::approvals::ApprovalError> {
     let mut out: Vec<(String, Tool)> = Vec::new();
+    // Model-facing names are unique: two actions that sanitize (or cut at 64) to the same
+    // name get a short hash of their action type, so a call always runs the action it named.
+    let push = |out: &mut Vec<(String, Tool)>, action: String, mut tool: Tool| {
+        if out.iter().any(|(a, _)| *a == action) {
+            return;
+        }
+        if tool.name.len() >= 64 || out.iter().any(|(_, t)| t.name == tool.name) {
+            use sha2::Digest;
+            let h = hex::encode(sha2::Sha256::digest(action.as_bytes()));
+            let stem: String = tool.name.chars().take(55).collect();
+            tool.name = format!("{stem}_{}", &h[..8]);
+        }
+        out.push((action, tool));
+    };
     for entry in &agent.tools {
         let Some(rest) = entry.strip_prefix("mcp:") else {
             let single = AgentConfig {
                 tools: vec![entry.clone()],
                 ..agent.clone()
             };
-            out.extend(
-                tools_of(&single, config)
-                    .into_iter()
-                    .map(|t| (entry.clone(), t)),
-            );
+            for t in tools_of(&single, config) {
+                push(&mut out, entry.clone(), t);
+            }
             continue;
         };
         let (server, only) = match rest.split_once(':') {
@@ -111,17 +123,12 @@ pub async fn offered(
                 continue;
             }
             let action = format!("mcp:{server}:{}", tool.name);
-            if out.iter().any(|(a, _)| *a == action) {
-                continue;
-            }
-            out.push((
-                action.clone(),
-                Tool {
-                    name: tool_name(&action),
-                    description: Some(tool.description.clone()),
-                    parameters: tool.schema.clone(),
-                },
-            ));
+            let offered_tool = Tool {
+                name: tool_name(&action),
+                description: Some(tool.description.clone()),
+                parameters: tool.schema.clone(),
+            };
+            push(&mut out, action, offered_tool);
         }
     }
     Ok(out)
@@ -337,6 +344,47 @@ pub async fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn model_facing_names_are_unique_even_when_two_actions_sanitize_alike() {
+        let config: crate::config::Config = toml::from_str(
+            r#"
+[actions."a.b"]
+description = "one"
+risk = "low"
+executor = "builtin:log"
+[actions.a_b]
+description = "two"
+risk = "high"
+executor = "builtin:log"
+"#,
+        )
+        .unwrap();
+        let agent: AgentConfig =
+            toml::from_str("route = \"x/y\"\nprompt = \"p\"\ntools = [\"a.b\", \"a_b\"]\n")
+                .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).await.unwrap();
+        let clock = crate::clock::SystemClock::shared();
+        let handle = crate::config::ConfigHandle::new(
+            config.clone(),
+            crate::config::ConfigSource::default(),
+            clock.clone(),
+        );
+        let approvals =
+            crate::approvals::Approvals::new(store.clone(), handle, clock, None, None, None);
+        let offered = offered(&approvals, &agent, &config).await.unwrap();
+        let names: Vec<&str> = offered.iter().map(|(_, t)| t.name.as_str()).collect();
+        assert_eq!(names.len(), 2);
+        assert_ne!(names[0], names[1], "{names:?}");
+        assert_eq!(names[0], "a_b");
+        assert!(
+            names[1].starts_with("a_b_") && names[1].len() == 12,
+            "{names:?}"
+        );
+        assert!(names.iter().all(|n| n.len() <= 64));
+        store.close().await;
+    }
 
     #[test]
     fn webhooks_use_https_or_loopback_http() {

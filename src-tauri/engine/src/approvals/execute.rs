@@ -269,6 +269,36 @@ impl Approvals {
         agent: Option<&str>,
     ) -> Outcome {
         let config = self.config();
+        // A key that finished answers its outcome before anything else (an MCP server being
+        // down now must not turn a recorded success into a failure the model would retry).
+        let recorded = {
+            let key = key.to_string();
+            self.store()
+                .read(move |db| {
+                    db.query_opt(
+                        "SELECT state, result, detail FROM action_executions WHERE key = ?1 \
+                           AND state IN ('succeeded', 'failed', 'unknown')",
+                        [&key],
+                        |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, Option<String>>(1)?,
+                                r.get::<_, Option<String>>(2)?,
+                            ))
+                        },
+                    )
+                })
+                .await
+        };
+        if let Ok(Some((state, result, detail))) = recorded {
+            return Outcome {
+                ok: state == "succeeded",
+                text: result.unwrap_or_default(),
+                detail: detail
+                    .and_then(|d| serde_json::from_str(&d).ok())
+                    .unwrap_or(Value::Null),
+            };
+        }
         let action = match self.action(&config, name).await {
             Ok(found) => found,
             Err(e) => {

@@ -148,10 +148,14 @@ struct Conn {
     tools: Vec<McpTool>,
 }
 
+/// One server's connection, behind its own lock (connecting to one server never holds up
+/// the others).
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Conn>>>>;
+
 /// The open connections, by server name.
 #[derive(Default)]
 pub struct McpHub {
-    conns: tokio::sync::Mutex<HashMap<String, Arc<Conn>>>,
+    slots: std::sync::Mutex<HashMap<String, Slot>>,
 }
 
 impl std::fmt::Debug for McpHub {
@@ -245,6 +249,23 @@ impl McpHub {
         }))
     }
 
+    fn slot(&self, name: &str) -> Slot {
+        let mut slots = match self.slots.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        slots.entry(name.to_string()).or_default().clone()
+    }
+
+    /// Closes the connections of servers `servers` no longer names (their processes end).
+    pub fn retain(&self, servers: &BTreeMap<String, McpServerConfig>) {
+        let mut slots = match self.slots.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        slots.retain(|name, _| servers.contains_key(name));
+    }
+
     /// The connection to `name` (opened when there is none, it closed, or its config changed).
     async fn conn(
         &self,
@@ -253,15 +274,18 @@ impl McpHub {
         secrets: Option<&SecretStore>,
         clock: &SharedClock,
     ) -> Result<Arc<Conn>, String> {
-        let mut conns = self.conns.lock().await;
-        if let Some(c) = conns.get(name)
+        let slot = self.slot(name);
+        let mut current = slot.lock().await;
+        if let Some(c) = current.as_ref()
             && c.config == *cfg
             && !c.service.is_transport_closed()
         {
             return Ok(c.clone());
         }
+        // The old one (another config, closed) goes; a failed connect leaves none.
+        *current = None;
         let fresh = self.connect(name, cfg, secrets, clock).await?;
-        conns.insert(name.to_string(), fresh.clone());
+        *current = Some(fresh.clone());
         Ok(fresh)
     }
 
@@ -301,8 +325,13 @@ impl McpHub {
         let result = match result {
             Ok(r) => r,
             Err(e) => {
-                // A dead or stuck server is reconnected on the next use.
-                self.conns.lock().await.remove(name);
+                // A dead or stuck server is reconnected on the next use (unless another caller
+                // has already put a fresh connection in its place).
+                let slot = self.slot(name);
+                let mut current = slot.lock().await;
+                if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &conn)) {
+                    *current = None;
+                }
                 return Err(format!("MCP server {name}: {e}"));
             }
         };

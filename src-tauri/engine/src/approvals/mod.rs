@@ -389,6 +389,7 @@ impl Approvals {
         config: &Config,
         server: &str,
     ) -> Result<Vec<mcp::McpTool>, ApprovalError> {
+        self.inner.mcp.retain(&config.mcp);
         let Some(cfg) = config.mcp.get(server) else {
             return Err(ApprovalError::Mcp(format!("no MCP server [mcp.{server}]")));
         };
@@ -433,7 +434,11 @@ impl Approvals {
         }
         let verdict = policy::evaluate(config, action_name, &action, who, args);
         // A standing approval stands in for one quorum-1 rule's decision, never a stricter one.
-        let standing = if verdict.decision == Decision::RequireApproval && verdict.quorum <= 1 {
+        // Nor for a verdict that failed closed: the proposer controls what fails to evaluate.
+        let standing = if verdict.decision == Decision::RequireApproval
+            && verdict.quorum <= 1
+            && !verdict.failed_closed
+        {
             let (action, who, args) = (action_name.to_string(), who.clone(), args.clone());
             let rule = verdict.rule.clone();
             let now = self.inner.clock.now();
@@ -511,6 +516,12 @@ impl Approvals {
                         .into(),
                 ));
             }
+        }
+        if input.action.starts_with("mcp:") {
+            return Err(ApprovalError::Invalid(format!(
+                "{} is a tool of an MCP server of this node: clients elsewhere ask for actions they run themselves, declared with executor = \"external\"",
+                input.action
+            )));
         }
         if let Some(action) = settings::action_of(&config, &input.action)
             && (action.executor != settings::ExecutorKind::External

@@ -3,9 +3,10 @@
 //! Rules are tried by `priority` (higher first); the first priority level where any rule
 //! matches (or fails to evaluate) decides. At that level a matching `deny` wins; otherwise a
 //! human decides when a rule requires it or a rule could not be evaluated (failing closed);
-//! otherwise a matching `allow` allows. Among matching `require_approval` rules the
-//! strictest supplies the approvers and SLA (named approvers, then the larger quorum, then
-//! file order), so an unrelated rule's error never loosens them. When no rule matches,
+//! otherwise a matching `allow` allows. Every matching `require_approval` rule of that level
+//! binds: the largest quorum, all their named approvers, the shortest SLA, reject on timeout
+//! if any says so (always when the verdict failed closed), so an unrelated rule's error never
+//! loosens them. When no rule matches,
 //! `[approvals.default]` decides (`low_risk` for low-risk actions). On command-like
 //! arguments (`shell_arguments`) the `when` is checked on every command of the line: an
 //! `allow` needs every command to match, a `deny` or `require_approval` any one; a line with
@@ -191,8 +192,9 @@ fn holds(rule: &PolicyRule, action: &ActionConfig, args: &Value) -> Result<(bool
     ))
 }
 
-/// Among the matching `require_approval` rules of one level, the strictest: one that names
-/// its approvers over one that does not, then the larger quorum, then the first in the file.
+/// Among the matching `require_approval` rules of one level, the one that names the verdict:
+/// one that names its approvers over one that does not, then the larger quorum, then the first
+/// in the file (the verdict then binds every one of them: see the end of [`evaluate`]).
 fn strictest<'t>(config: &Config, at: &[&'t RuleTrace]) -> Option<&'t RuleTrace> {
     let weight = |t: &RuleTrace| -> (bool, u32) {
         let rule = &config.policies[t.index];
@@ -333,6 +335,45 @@ pub fn evaluate(
                 verdict.on_timeout = rule.on_timeout.unwrap_or_default();
             }
         }
+    }
+    // Every require_approval rule of the deciding level that matched (or failed) binds: the
+    // largest quorum, every named approver, the shortest SLA, and reject on timeout if any
+    // says so (and always when the verdict failed closed).
+    if verdict.decision == Decision::RequireApproval
+        && let Some(p) = level
+    {
+        let binding: Vec<&PolicyRule> = trace
+            .iter()
+            .filter(|t| {
+                t.priority == p
+                    && t.decision == Decision::RequireApproval
+                    && matches!(t.outcome, RuleOutcome::Matched | RuleOutcome::Error)
+            })
+            .map(|t| &config.policies[t.index])
+            .collect();
+        for rule in binding {
+            match &rule.approvers {
+                Some(Approvers::Count(n)) => verdict.quorum = verdict.quorum.max(*n),
+                Some(Approvers::Named(list)) => {
+                    verdict.quorum = verdict.quorum.max(rule.quorum.unwrap_or(1));
+                    for a in list {
+                        if !verdict.approvers.contains(a) {
+                            verdict.approvers.push(a.clone());
+                        }
+                    }
+                }
+                None => {}
+            }
+            if let Some(sla) = rule.sla.as_deref().and_then(|s| parse_duration(s).ok()) {
+                verdict.sla_secs = verdict.sla_secs.min(sla.as_secs());
+            }
+            if rule.on_timeout.unwrap_or_default() == OnTimeout::Reject {
+                verdict.on_timeout = OnTimeout::Reject;
+            }
+        }
+    }
+    if verdict.failed_closed {
+        verdict.on_timeout = OnTimeout::Reject;
     }
     verdict.trace = trace;
     verdict
@@ -657,6 +698,52 @@ decision = "allow"
             v.failed_closed && v.reason.contains("more commands"),
             "{}",
             v.reason
+        );
+    }
+
+    #[test]
+    fn every_matching_require_rule_binds_and_a_failed_closed_verdict_never_approves_on_timeout() {
+        let c = config(
+            r#"
+[[policies]]
+name = "three"
+action = "refund"
+decision = "require_approval"
+approvers = 3
+sla = "2h"
+on_timeout = "approve"
+
+[[policies]]
+name = "finance"
+action = "refund"
+decision = "require_approval"
+approvers = ["token:finance-*"]
+sla = "30m"
+on_timeout = "approve"
+"#,
+        );
+        let v = decide(&c, "refund", agent(), json!({"amount": 1}));
+        assert_eq!(v.rule, "finance");
+        assert_eq!((v.quorum, v.sla_secs), (3, 1800));
+        assert_eq!(v.approvers, ["token:finance-*"]);
+        assert_eq!(v.on_timeout, OnTimeout::Approve);
+        let v = decide(&c, "refund", agent(), json!({}));
+        assert_eq!(v.quorum, 3);
+        let c2 = config(
+            "[actions.payout]\ndescription = \"p\"\nrisk = \"high\"\nexecutor = \"external\"\n[[policies]]\nname = \"errs\"\naction = \"payout\"\nwhen = \"amount > 1\"\ndecision = \"require_approval\"\non_timeout = \"approve\"\n",
+        );
+        let v = evaluate(
+            &c2,
+            "payout",
+            c2.actions.get("payout").unwrap(),
+            &agent(),
+            &json!({}),
+        );
+        assert!(v.failed_closed);
+        assert_eq!(
+            v.on_timeout,
+            OnTimeout::Reject,
+            "a failed-closed verdict never approves by itself"
         );
     }
 

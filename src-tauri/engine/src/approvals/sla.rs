@@ -410,25 +410,44 @@ pub async fn pass(a: &Approvals) -> Result<Option<DateTime<Utc>>, ApprovalError>
 /// task, off the scheduler's path, until none is waiting (failed ones are tried again after
 /// a pause, five times in all).
 fn spawn_callbacks(a: &Approvals) {
-    if a.callbacks_running()
-        .swap(true, std::sync::atomic::Ordering::AcqRel)
-    {
+    use std::sync::atomic::Ordering;
+    if a.callbacks_running().swap(true, Ordering::AcqRel) {
         return;
+    }
+    /// Clears the flag however the task ends (a panic included).
+    struct Running(Approvals);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.0.callbacks_running().store(false, Ordering::Release);
+        }
     }
     let a = a.clone();
     tokio::spawn(async move {
+        let running = Running(a.clone());
         loop {
             match deliver_callbacks(&a).await {
-                Ok(false) => break,
-                Ok(true) => a.clock().sleep(Duration::from_secs(5)).await,
+                Ok(false) => {}
+                Ok(true) => {
+                    a.clock().sleep(Duration::from_secs(5)).await;
+                    continue;
+                }
                 Err(error) => {
                     tracing::warn!(%error, "could not deliver approval callbacks; retrying");
                     a.clock().sleep(Duration::from_secs(5)).await;
+                    continue;
+                }
+            }
+            // Nothing waits: stop, then look once more, in case a decision came in between
+            // the last read and the flag coming down (its pass saw the flag still up).
+            drop(running);
+            match deliver_callbacks(&a).await {
+                Ok(false) => return,
+                _ => {
+                    spawn_callbacks(&a);
+                    return;
                 }
             }
         }
-        a.callbacks_running()
-            .store(false, std::sync::atomic::Ordering::Release);
     });
 }
 

@@ -544,7 +544,7 @@ pub fn decide(
     elevated: bool,
     input: &DecisionInput,
 ) -> Result<(ApprovalRequest, bool), ApprovalError> {
-    let (r, _) = must_get(tx, id)?;
+    let (r, verdict) = must_get(tx, id)?;
     if r.state != ApprovalState::Pending {
         return Err(ApprovalError::AlreadyDecided(Box::new(r)));
     }
@@ -585,6 +585,12 @@ pub fn decide(
             )
         }
         VoteDecision::Approve => {
+            if input.always.is_some() && verdict.failed_closed {
+                return Err(ApprovalError::Invalid(format!(
+                    "request {} was sent to a human because a rule could not be evaluated: it grants no standing approval",
+                    r.id
+                )));
+            }
             if input.always.is_some() && r.quorum > 1 {
                 return Err(ApprovalError::Invalid(format!(
                     "request {} needs {} approvers: one of them cannot grant a standing approval for it",
@@ -626,17 +632,34 @@ pub fn decide(
                     && (again.quorum > r.quorum
                         || (!again.approvers.is_empty() && again.approvers != r.approvers));
                 if stricter {
+                    // The stricter rule binds from here: its approvers and quorum, the
+                    // earlier SLA, and reject on timeout if either rule says so.
                     let mut tightened = r.clone();
                     tightened.approvers = again.approvers.clone();
                     tightened.quorum = again.quorum.max(r.quorum);
+                    if again.on_timeout == OnTimeout::Reject {
+                        tightened.on_timeout = OnTimeout::Reject;
+                    }
+                    let due = now
+                        + chrono::Duration::seconds(
+                            i64::try_from(again.sla_secs).unwrap_or(i64::MAX / 2_000),
+                        );
+                    tightened.sla_due = Some(tightened.sla_due.map_or(due, |d| d.min(due)));
                     may_decide(&tightened, actor, elevated)?;
                     tx.execute(
-                        "UPDATE approval_requests SET approvers = ?2, quorum = ?3, verdict = ?4 WHERE id = ?1",
+                        "UPDATE approval_requests SET approvers = ?2, quorum = ?3, verdict = ?4, \
+                           on_timeout = ?5, sla_due = ?6, \
+                           next_check_at = MIN(COALESCE(next_check_at, ?6), ?6) WHERE id = ?1",
                         rusqlite::params![
                             r.id,
                             json_to_db(&tightened.approvers)?,
                             tightened.quorum,
-                            json_to_db(&again)?
+                            json_to_db(&again)?,
+                            match tightened.on_timeout {
+                                OnTimeout::Reject => "reject",
+                                OnTimeout::Approve => "approve",
+                            },
+                            tightened.sla_due.map(time_to_db)
                         ],
                     )?;
                     r = tightened;

@@ -791,3 +791,58 @@ async fn an_overdue_request_is_escalated_to_a_chat_webhook_without_its_path_in_t
     let shown = escalations[1].detail["url"].as_str().unwrap();
     assert!(shown.ends_with("/…") && !shown.contains("/hook"), "{shown}");
 }
+
+#[tokio::test]
+async fn a_verdict_that_failed_closed_is_never_covered_by_a_standing_approval() {
+    let w = world("").await;
+    let a = &w.approvals;
+    // Granted under "refunds" for this client, any arguments, 8 hours.
+    let r = asked(a, "refund", json!({"amount": 120, "customer": "c1"})).await;
+    a.decide(
+        &r.id,
+        "desktop:alice",
+        always(StandingScope::AgentAction, Some(8)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        asked(a, "refund", json!({"amount": 130, "customer": "c1"}))
+            .await
+            .state,
+        ApprovalState::Allowed
+    );
+    // A proposal that makes the deny rule fail to evaluate (a missing amount is caught by the
+    // schema, so the policies see a text instead) still asks a human, and grants nothing.
+    let w2 = world("[actions.loose]\ndescription = \"l\"\nrisk = \"high\"\nexecutor = \"external\"\n[[policies]]\nname = \"big loose\"\naction = \"loose\"\nwhen = \"amount > 10\"\ndecision = \"deny\"\n[[policies]]\nname = \"loose\"\naction = \"loose\"\ndecision = \"require_approval\"\n").await;
+    let b = &w2.approvals;
+    let first = asked(b, "loose", json!({"amount": 1})).await;
+    b.decide(
+        &first.id,
+        "desktop:alice",
+        always(StandingScope::AgentAction, Some(8)),
+    )
+    .await
+    .unwrap();
+    let sneaky = asked(b, "loose", json!({"amount": "100000"})).await;
+    assert_eq!(
+        sneaky.state,
+        ApprovalState::Pending,
+        "the standing approval does not cover a failed-closed verdict"
+    );
+    assert_eq!(sneaky.on_timeout, settings::OnTimeout::Reject);
+    let e = b
+        .decide(
+            &sneaky.id,
+            "desktop:alice",
+            always(StandingScope::ExactArguments, None),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("grants no standing approval"), "{e}");
+    // And clients elsewhere cannot ask for this node's MCP tools.
+    let e = b
+        .request("token:agent", ask("mcp:files:delete", json!({})))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("MCP server"), "{e}");
+}
