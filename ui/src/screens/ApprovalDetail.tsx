@@ -131,7 +131,7 @@ export function ApprovalDetail({ id, initialMode = "none" }: { id: string; initi
         ) : null}
         <dt>Rule</dt>
         <dd data-testid="approval-rule">
-          <span className="mono">{r.rule}</span> — {r.why}
+          <span className="mono">{r.rule}</span> — {r.why.replace(`rule ${r.rule} matches: `, "")}
           {verdict.failed_closed ? <span className="badge badge-degraded">failed closed</span> : null}
         </dd>
         <dt>SLA</dt>

@@ -60,7 +60,7 @@ export function AuditPanel() {
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
   };
   return (
-    <div data-testid="audit">
+    <div className="stack" data-testid="audit">
       <Panel title="Verify">
         <div className="btn-row">
           <button type="button" className="btn btn-primary" onClick={() => verify.mutate(null)} disabled={verify.isPending} data-testid="audit-verify">

@@ -195,7 +195,7 @@ export function PoliciesPanel() {
   if (!q.data) return <Skeleton className="skeleton-wide" />;
   const p = q.data;
   return (
-    <div data-testid="policies">
+    <div className="stack" data-testid="policies">
       <Panel title="Actions">
         {p.actions.length === 0 ? (
           <p className="muted">
@@ -253,10 +253,16 @@ export function PoliciesPanel() {
                 <td>{r.decision.replaceAll("_", " ")}</td>
                 <td className="num">{r.priority ?? 0}</td>
                 <td className="small">
-                  {r.approvers === null || r.approvers === undefined ? "—" : Array.isArray(r.approvers) ? `${String(r.quorum ?? 1)} of ${r.approvers.join(", ")}` : String(r.approvers)}
+                  {r.decision !== "require_approval"
+                    ? "—"
+                    : r.approvers === null || r.approvers === undefined
+                      ? "1"
+                      : Array.isArray(r.approvers)
+                        ? `${String(r.quorum ?? 1)} of ${r.approvers.join(", ")}`
+                        : String(r.approvers)}
                 </td>
-                <td>{r.sla ?? "—"}</td>
-                <td>{r.on_timeout ?? "—"}</td>
+                <td>{r.decision === "require_approval" ? (r.sla ?? p.approvals.default.sla) : "—"}</td>
+                <td>{r.decision === "require_approval" ? (r.on_timeout ?? "reject") : "—"}</td>
               </tr>
             ))}
             <tr data-testid="rule-default">
