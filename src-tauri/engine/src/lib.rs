@@ -268,7 +268,8 @@ impl Engine {
             config.clone(),
             providers.clone(),
             clock.clone(),
-        );
+        )
+        .with_mcp(tasks.approvals().clone());
         let engine = Self {
             inner: Arc::new(Inner {
                 data_dir,

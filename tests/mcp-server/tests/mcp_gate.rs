@@ -243,3 +243,55 @@ async fn a_server_that_dies_mid_call_is_an_error_for_the_agent_and_is_reconnecte
     assert_eq!(tools[1].message.joined_text(), "still here");
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_shows_each_mcp_server_and_a_failure_without_its_path() {
+    let provider = ScriptedProvider::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mcp = format!(
+        "[mcp.files]\ncommand = [\"{SERVER}\"]\n[mcp.ghost]\ncommand = [\"/nonexistent/flightdeck-mcp\"]\n"
+    );
+    let engine = engine(dir.path(), &provider, &mcp).await;
+    let status = |report: &flightdeck_engine::health::HealthReport, name: &str| {
+        report
+            .dependencies
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| {
+                (
+                    format!("{:?}", d.status),
+                    d.message.clone().unwrap_or_default(),
+                )
+            })
+            .unwrap()
+    };
+    let before = engine.health().await;
+    assert_eq!(
+        status(&before, "mcp:files"),
+        ("Healthy".into(), "not used yet".into())
+    );
+    let config = engine.config().current();
+    engine
+        .approvals()
+        .mcp_tools(&config, "files")
+        .await
+        .unwrap();
+    let e = engine
+        .approvals()
+        .mcp_tools(&config, "ghost")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("could not start"), "{e}");
+    let after = engine.health().await;
+    assert_eq!(
+        status(&after, "mcp:files"),
+        ("Healthy".into(), "connected, 3 tools".into())
+    );
+    let (ghost, message) = status(&after, "mcp:ghost");
+    assert_eq!(ghost, "Degraded");
+    assert!(
+        !message.contains("/nonexistent"),
+        "the public message names no path: {message}"
+    );
+    engine.shutdown().await;
+}

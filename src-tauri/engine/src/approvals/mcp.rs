@@ -152,10 +152,22 @@ struct Conn {
 /// the others).
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Conn>>>>;
 
+/// What is known of a server's connection (for `/health`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum McpState {
+    /// Not used since the node started (connections open on first use).
+    Unused,
+    /// Connected, with this many tools.
+    Connected(usize),
+    /// The last connect or call failed (the full reason, for the log).
+    Failed(String),
+}
+
 /// The open connections, by server name.
 #[derive(Default)]
 pub struct McpHub {
     slots: std::sync::Mutex<HashMap<String, Slot>>,
+    states: std::sync::Mutex<HashMap<String, McpState>>,
 }
 
 impl std::fmt::Debug for McpHub {
@@ -249,6 +261,40 @@ impl McpHub {
         }))
     }
 
+    fn set_state(&self, name: &str, state: McpState) {
+        let mut states = match self.states.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        states.insert(name.to_string(), state);
+    }
+
+    /// The state of server `name`; a connection found closed counts as a failure.
+    pub fn state(&self, name: &str) -> McpState {
+        let known = match self.states.lock() {
+            Ok(g) => g.get(name).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(name).cloned(),
+        };
+        let closed = {
+            let slots = match self.slots.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            slots.get(name).and_then(|slot| {
+                slot.try_lock()
+                    .ok()
+                    .and_then(|c| c.as_ref().map(|c| c.service.is_transport_closed()))
+            })
+        };
+        match (known, closed) {
+            (Some(McpState::Connected(_)), Some(true)) => {
+                McpState::Failed("the connection closed (the server exited)".into())
+            }
+            (Some(s), _) => s,
+            (None, _) => McpState::Unused,
+        }
+    }
+
     fn slot(&self, name: &str) -> Slot {
         let mut slots = match self.slots.lock() {
             Ok(g) => g,
@@ -284,9 +330,17 @@ impl McpHub {
         }
         // The old one (another config, closed) goes; a failed connect leaves none.
         *current = None;
-        let fresh = self.connect(name, cfg, secrets, clock).await?;
-        *current = Some(fresh.clone());
-        Ok(fresh)
+        match self.connect(name, cfg, secrets, clock).await {
+            Ok(fresh) => {
+                self.set_state(name, McpState::Connected(fresh.tools.len()));
+                *current = Some(fresh.clone());
+                Ok(fresh)
+            }
+            Err(e) => {
+                self.set_state(name, McpState::Failed(e.clone()));
+                Err(e)
+            }
+        }
     }
 
     /// The tools of server `name`.
@@ -332,7 +386,9 @@ impl McpHub {
                 if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &conn)) {
                     *current = None;
                 }
-                return Err(format!("MCP server {name}: {e}"));
+                let e = format!("MCP server {name}: {e}");
+                self.set_state(name, McpState::Failed(e.clone()));
+                return Err(e);
             }
         };
         let shown = serde_json::to_value(&result).unwrap_or(Value::Null);

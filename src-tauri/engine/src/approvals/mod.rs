@@ -400,6 +400,11 @@ impl Approvals {
             .map_err(ApprovalError::Mcp)
     }
 
+    /// What is known of MCP server `name`'s connection (`/health`).
+    pub fn mcp_state(&self, name: &str) -> mcp::McpState {
+        self.inner.mcp.state(name)
+    }
+
     pub(crate) fn mcp_hub(&self) -> &mcp::McpHub {
         &self.inner.mcp
     }

@@ -90,6 +90,8 @@ pub struct HealthChecks {
     pub secrets: Result<Secrets, SecretsError>,
     pub config: ConfigHandle,
     providers: Providers,
+    /// MCP servers' connections (`mcp:<name>` entries).
+    approvals: Option<crate::approvals::Approvals>,
     clock: SharedClock,
     /// The last status recorded per dependency. Its lock is what makes reports run one at a
     /// time (see the module's invariants).
@@ -134,6 +136,7 @@ impl HealthChecks {
             secrets,
             config,
             providers,
+            approvals: None,
             clock,
             last: Arc::new(tokio::sync::Mutex::new(HashMap::new())),
             recent: Arc::new(tokio::sync::Mutex::new(None)),
@@ -149,6 +152,7 @@ impl HealthChecks {
         let [db, secrets] = self.costly_checks().await;
         let mut checked = vec![db, secrets, self.check_config()];
         checked.extend(self.check_providers());
+        checked.extend(self.check_mcp());
         let writes = self.record_transitions(&mut last, &checked);
         drop(last);
         self.await_writes(writes).await;
@@ -272,6 +276,51 @@ impl HealthChecks {
 
     /// Decides the transitions `checked` shows, submits their writes (in order) and marks
     /// them as the last known status; returns the pending writes.
+    /// Adds the `mcp:<name>` entries, from `approvals`' connections.
+    pub fn with_mcp(mut self, approvals: crate::approvals::Approvals) -> Self {
+        self.approvals = Some(approvals);
+        self
+    }
+
+    /// One entry per configured MCP server, `mcp:<name>`, from what its connection did last
+    /// (no connection is opened for a check: servers start on first use). A failure is
+    /// degraded, not unhealthy: only the agents using its tools are held up. The reason goes
+    /// to the log (it may name a program's path).
+    fn check_mcp(&self) -> Vec<Checked> {
+        let Some(approvals) = &self.approvals else {
+            return Vec::new();
+        };
+        let config = self.config.current();
+        config
+            .mcp
+            .keys()
+            .map(|name| {
+                let started = std::time::Instant::now();
+                let (status, message, detail) = match approvals.mcp_state(name) {
+                    crate::approvals::mcp::McpState::Unused => {
+                        (HealthStatus::Healthy, "not used yet".to_string(), None)
+                    }
+                    crate::approvals::mcp::McpState::Connected(n) => {
+                        (HealthStatus::Healthy, format!("connected, {n} tools"), None)
+                    }
+                    crate::approvals::mcp::McpState::Failed(why) => (
+                        HealthStatus::Degraded,
+                        "its last connection or call failed; reconnected on the next use"
+                            .to_string(),
+                        Some(why),
+                    ),
+                };
+                self.checked(
+                    &format!("mcp:{name}"),
+                    status,
+                    started.elapsed(),
+                    Some(message),
+                    detail,
+                )
+            })
+            .collect()
+    }
+
     /// One entry per configured provider, `provider:<name>`, from its breakers (no request
     /// is made: a probe would cost money on paid APIs). Any breaker open or probing makes it
     /// degraded, never unhealthy: calls still go to the other models of its routes' chains.
