@@ -137,3 +137,57 @@ fn concurrent_reloads_announce_a_change_once() {
     assert_eq!(config.health.interval_secs, 5);
     assert_eq!(status.state, ConfigState::Ok);
 }
+
+#[test]
+fn policies_reload_and_a_broken_one_keeps_the_old_set_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flightdeck.toml");
+    let action =
+        "[actions.refund]\ndescription = \"r\"\nrisk = \"high\"\nexecutor = \"external\"\n";
+    std::fs::write(
+        &path,
+        format!("{action}[[policies]]\naction = \"refund\"\nwhen = \"amount > 500\"\ndecision = \"require_approval\"\n"),
+    )
+    .unwrap();
+    let h = handle_on(&path, true, &[]);
+    assert_eq!(
+        h.current().policies[0].when.as_deref(),
+        Some("amount > 500")
+    );
+    std::fs::write(
+        &path,
+        format!("{action}[[policies]]\naction = \"refund\"\nwhen = \"amount > 100\"\ndecision = \"deny\"\n"),
+    )
+    .unwrap();
+    let ev = news(reload(&h));
+    assert_eq!(ev.outcome, ConfigOutcome::Applied);
+    assert!(
+        ev.changed.iter().any(|k| k.starts_with("policies")),
+        "{:?}",
+        ev.changed
+    );
+    assert_eq!(
+        h.current().policies[0].when.as_deref(),
+        Some("amount > 100")
+    );
+    // A predicate that does not parse: refused with its key and position; the rules in force
+    // stay the ones before.
+    std::fs::write(
+        &path,
+        format!(
+            "{action}[[policies]]\naction = \"refund\"\nwhen = \"amount >\"\ndecision = \"allow\"\n"
+        ),
+    )
+    .unwrap();
+    let ev = news(reload(&h));
+    assert_eq!(ev.outcome, ConfigOutcome::Rejected);
+    assert!(ev.message.contains("policies[0].when"), "{}", ev.message);
+    assert_eq!(
+        h.current().policies[0].when.as_deref(),
+        Some("amount > 100")
+    );
+    assert_eq!(
+        h.current().policies[0].decision,
+        crate::approvals::Decision::Deny
+    );
+}
