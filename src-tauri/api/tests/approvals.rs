@@ -641,3 +641,37 @@ async fn the_inbox_pages_by_keyset_and_a_decision_between_pages_skips_nothing() 
     let bad = get_authed(&g.app, "/api/v1/approvals?cursor=bm90LWEta2V5").await;
     assert_error(&bad, StatusCode::BAD_REQUEST, "bad_request");
 }
+
+#[tokio::test]
+async fn cancelling_a_parked_task_takes_its_request_out_of_the_inbox() {
+    let (hook, got) = hook_server().await;
+    let g = world(&hook).await;
+    let (task_id, r) = propose(&g, json!({"amount": 900, "customer": "c1"})).await;
+    let id = r["id"].as_str().unwrap();
+    let cancelled = send(
+        &g.app,
+        post(&format!("/api/v1/tasks/{task_id}/cancel"), json!({})),
+    )
+    .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.json);
+    assert_eq!(cancelled.json["state"], "cancelled");
+    let detail = get_authed(&g.app, &format!("/api/v1/approvals/{id}")).await;
+    assert_eq!(
+        detail.json["request"]["state"], "expired",
+        "{:?}",
+        detail.json
+    );
+    assert_eq!(detail.json["request"]["reason"], "the task was cancelled");
+    let late = send(
+        &g.app,
+        post(
+            &format!("/api/v1/approvals/{id}/decision"),
+            json!({"decision": "approve"}),
+        ),
+    )
+    .await;
+    assert_error(&late, StatusCode::CONFLICT, "already_decided");
+    assert!(got.lock().unwrap().deliveries.is_empty());
+    let pending = get_authed(&g.app, "/api/v1/approvals?state=pending").await;
+    assert!(pending.json["items"].as_array().unwrap().is_empty());
+}

