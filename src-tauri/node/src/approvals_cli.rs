@@ -144,7 +144,12 @@ async fn act(
                     .as_ref()
                     .map_or(String::new(), |t| format!(" (task {t})"))
             );
-            println!("rule:      {}: {}", r.rule, r.why);
+            println!(
+                "rule:      {}: {}",
+                r.rule,
+                r.why
+                    .trim_start_matches(&format!("rule {} matches: ", r.rule))
+            );
             if let Some(why) = &r.rationale {
                 println!("rationale: {why}");
             }
