@@ -33,7 +33,7 @@ def readme_example():
 def pending_for(path, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        page = _request("GET", f"{FD_BASE}/api/v1/approvals?state=pending&action=delete_file", token=FD_ADMIN)
+        page = _request("GET", f"{FD_BASE}/api/v1/approvals?status=pending&action=delete_file", token=FD_ADMIN)
         for r in page["items"]:
             if r["arguments"].get("path") == path:
                 return r
@@ -72,7 +72,7 @@ def test_an_approved_call_runs_with_the_arguments_the_human_approved(tmp_path):
     time.sleep(0.3)
     assert thread.is_alive(), "the tool waits for the decision"
     decided = decide(r["id"], {"decision": "approve", "arguments": {"path": str(edited)}})
-    assert decided["state"] == "approved"
+    assert decided["status"] == "approved"
     thread.join(timeout=20)
     assert out.get("result") == f"deleted {edited}", out
     assert asked.exists() and not edited.exists()

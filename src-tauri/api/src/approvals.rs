@@ -81,7 +81,7 @@ impl IntoResponse for ApprovalApiError {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalsQuery {
-    pub state: Option<ApprovalState>,
+    pub status: Option<ApprovalState>,
     pub risk: Option<Risk>,
     pub action: Option<String>,
     pub agent: Option<String>,
@@ -123,7 +123,7 @@ pub async fn list_approvals(
         None => None,
     };
     let filter = ApprovalFilter {
-        state: q.state,
+        state: q.status,
         risk: q.risk,
         action: q.action.filter(|s| !s.is_empty()),
         agent: q.agent.filter(|s| !s.is_empty()),

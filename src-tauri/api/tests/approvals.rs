@@ -175,7 +175,7 @@ async fn an_approved_proposal_sends_exactly_one_signed_webhook_with_the_step_key
     let (hook, got) = hook_server().await;
     let g = world(&hook).await;
     let (task_id, r) = propose(&g, json!({"amount": 900, "customer": "c1"})).await;
-    assert_eq!(r["state"], "pending");
+    assert_eq!(r["status"], "pending");
     assert_eq!(r["risk"], "high");
     assert_eq!(r["tool"], "refund");
     assert_eq!(r["description"], "Refund a customer's payment");
@@ -195,7 +195,7 @@ async fn an_approved_proposal_sends_exactly_one_signed_webhook_with_the_step_key
     )
     .await;
     assert_eq!(decided.status, StatusCode::OK, "{:?}", decided.json);
-    assert_eq!(decided.json["state"], "approved");
+    assert_eq!(decided.json["status"], "approved");
     let t = until(&g, &task_id, "succeeded").await;
     assert!(tool_result(&t).contains("rf_1"), "{t:#}");
     let deliveries = got.lock().unwrap().deliveries.clone();
@@ -224,7 +224,7 @@ async fn an_approved_proposal_sends_exactly_one_signed_webhook_with_the_step_key
     .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.json["error"]["code"], "already_decided");
-    assert_eq!(again.json["request"]["state"], "approved");
+    assert_eq!(again.json["request"]["status"], "approved");
     // The history: proposal, decision, execution; the chain verifies.
     let detail = get_authed(&g.app, &format!("/api/v1/approvals/{id}")).await;
     let kinds: Vec<&str> = detail.json["history"]
@@ -264,7 +264,7 @@ async fn a_rejection_reason_reaches_the_agent_and_nothing_is_sent() {
         ),
     )
     .await;
-    assert_eq!(r.json["state"], "rejected", "{:?}", r.json);
+    assert_eq!(r.json["status"], "rejected", "{:?}", r.json);
     let t = until(&g, &task_id, "succeeded").await;
     let result = tool_result(&t);
     assert!(
@@ -297,7 +297,7 @@ async fn an_edit_is_revalidated_its_diff_stored_and_the_edited_arguments_sent() 
         ),
     )
     .await;
-    assert_eq!(ok.json["state"], "approved", "{:?}", ok.json);
+    assert_eq!(ok.json["status"], "approved", "{:?}", ok.json);
     assert_eq!(
         ok.json["edits"][0]["changes"][0],
         json!({"path": "/amount", "from": 900, "to": 450})
@@ -326,7 +326,7 @@ async fn a_denied_proposal_is_refused_to_the_agent_and_recorded() {
     let t = until(&g, &id, "succeeded").await;
     assert!(tool_result(&t).contains("no refunds above 10k"), "{t:#}");
     assert!(got.lock().unwrap().deliveries.is_empty());
-    let denied = get_authed(&g.app, "/api/v1/approvals?state=denied").await;
+    let denied = get_authed(&g.app, "/api/v1/approvals?status=denied").await;
     assert_eq!(denied.json["items"].as_array().unwrap().len(), 1);
 }
 
@@ -336,7 +336,7 @@ async fn an_agent_elsewhere_asks_and_long_polls_for_the_decision() {
     let g = world(&hook).await;
     let denied = send(&g.app, post("/api/v1/approvals", json!({"action": "ask_human", "arguments": {"path": "/etc/passwd"}, "rationale": "need it"}))).await;
     assert_eq!(denied.status, StatusCode::CREATED, "{:?}", denied.json);
-    assert_eq!(denied.json["state"], "denied");
+    assert_eq!(denied.json["status"], "denied");
     let unknown = send(
         &g.app,
         post(
@@ -367,7 +367,7 @@ async fn an_agent_elsewhere_asks_and_long_polls_for_the_decision() {
         ),
     )
     .await;
-    assert_eq!(created.json["state"], "pending", "{:?}", created.json);
+    assert_eq!(created.json["status"], "pending", "{:?}", created.json);
     let id = created.json["id"].as_str().unwrap().to_string();
     // The asker is the bootstrap token here: it may not decide its own request.
     let own = send(
@@ -405,7 +405,7 @@ async fn an_agent_elsewhere_asks_and_long_polls_for_the_decision() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        answered.json["request"]["state"], "approved",
+        answered.json["request"]["status"], "approved",
         "{:?}",
         answered.json
     );
@@ -511,7 +511,7 @@ async fn client_tokens_cannot_answer_requests_and_a_signed_callback_brings_the_d
         ),
     )
     .await;
-    assert_eq!(created.json["state"], "pending", "{:?}", created.json);
+    assert_eq!(created.json["status"], "pending", "{:?}", created.json);
     assert_eq!(created.json["proposer"], "token:agent-b");
     let id = created.json["id"].as_str().unwrap();
     // Another agent's operate token cannot answer it; neither can a webhook action be asked for.
@@ -544,7 +544,7 @@ async fn client_tokens_cannot_answer_requests_and_a_signed_callback_brings_the_d
         ),
     )
     .await;
-    assert_eq!(r.json["state"], "rejected");
+    assert_eq!(r.json["status"], "rejected");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let (headers, body) = loop {
         if let Some(d) = got.lock().unwrap().deliveries.first().cloned() {
@@ -657,7 +657,7 @@ async fn cancelling_a_parked_task_takes_its_request_out_of_the_inbox() {
     assert_eq!(cancelled.json["state"], "cancelled");
     let detail = get_authed(&g.app, &format!("/api/v1/approvals/{id}")).await;
     assert_eq!(
-        detail.json["request"]["state"], "expired",
+        detail.json["request"]["status"], "expired",
         "{:?}",
         detail.json
     );
@@ -672,6 +672,6 @@ async fn cancelling_a_parked_task_takes_its_request_out_of_the_inbox() {
     .await;
     assert_error(&late, StatusCode::CONFLICT, "already_decided");
     assert!(got.lock().unwrap().deliveries.is_empty());
-    let pending = get_authed(&g.app, "/api/v1/approvals?state=pending").await;
+    let pending = get_authed(&g.app, "/api/v1/approvals?status=pending").await;
     assert!(pending.json["items"].as_array().unwrap().is_empty());
 }

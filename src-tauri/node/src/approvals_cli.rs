@@ -17,7 +17,7 @@ use flightdeck_engine::store::Store;
 
 use crate::cli::{ApprovalStateArg, ApprovalsAction, AuditAction, AuditFormatArg, Global};
 use crate::commands::load_config;
-use crate::task_cli::{Target, input_of, target};
+use crate::task_cli::{Target, json_arg, target};
 use crate::tokens::cli_actor;
 
 fn state_of(s: ApprovalStateArg) -> ApprovalState {
@@ -69,7 +69,7 @@ async fn act(
 ) -> anyhow::Result<ExitCode> {
     match action {
         ApprovalsAction::Ls {
-            state,
+            status: state,
             all,
             limit,
             json,
@@ -85,7 +85,7 @@ async fn act(
                         .request(reqwest::Method::GET, "/api/v1/approvals")
                         .query(&[("limit", limit.to_string())]);
                     if let Some(s) = state {
-                        req = req.query(&[("state", s.as_str())]);
+                        req = req.query(&[("status", s.as_str())]);
                     }
                     serde_json::from_value(api.send(req).await?["items"].clone())?
                 }
@@ -111,7 +111,7 @@ async fn act(
             }
             println!(
                 "{:<10} {:<8} {:<18} {:<20} {:<8} {:<20} ID",
-                "STATE", "RISK", "ACTION", "PROPOSER", "VOTES", "SLA DUE"
+                "STATUS", "RISK", "ACTION", "PROPOSER", "VOTES", "SLA DUE"
             );
             for r in &items {
                 println!(
@@ -195,7 +195,10 @@ async fn act(
             let input = DecisionInput {
                 decision: VoteDecision::Approve,
                 reason: reason.clone(),
-                arguments: arguments.as_deref().map(input_of).transpose()?,
+                arguments: arguments
+                    .as_deref()
+                    .map(|a| json_arg("--arguments", a))
+                    .transpose()?,
                 always,
             };
             decide(global, target, id, input).await

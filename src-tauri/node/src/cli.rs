@@ -265,11 +265,11 @@ pub enum ApprovalStateArg {
 pub enum ApprovalsAction {
     /// The inbox: pending requests first (highest risk, soonest SLA), then decided ones.
     Ls {
-        /// Only requests in this state (default: pending; see --all).
-        #[arg(long, value_enum)]
-        state: Option<ApprovalStateArg>,
-        /// Every state, not only pending.
-        #[arg(long, conflicts_with = "state")]
+        /// Only requests with this status (default: pending; see --all).
+        #[arg(long, value_enum, alias = "state")]
+        status: Option<ApprovalStateArg>,
+        /// Every status, not only pending.
+        #[arg(long, conflicts_with = "status")]
         all: bool,
         #[arg(long, default_value_t = 50)]
         limit: u32,

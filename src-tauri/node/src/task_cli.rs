@@ -62,13 +62,18 @@ impl Target {
 }
 
 pub(crate) fn input_of(raw: &str) -> anyhow::Result<Value> {
+    json_arg("--input", raw)
+}
+
+/// The JSON value of the flag `flag`: given inline, or `@file`.
+pub(crate) fn json_arg(flag: &str, raw: &str) -> anyhow::Result<Value> {
     let text = match raw.strip_prefix('@') {
         Some(path) => {
-            std::fs::read_to_string(path).with_context(|| format!("cannot read --input {path}"))?
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {flag} {path}"))?
         }
         None => raw.to_string(),
     };
-    serde_json::from_str(&text).map_err(|e| UsageError(format!("--input is not JSON: {e}")).into())
+    serde_json::from_str(&text).map_err(|e| UsageError(format!("{flag} is not JSON: {e}")).into())
 }
 
 pub async fn run(global: &Global, action: &TaskAction) -> anyhow::Result<ExitCode> {

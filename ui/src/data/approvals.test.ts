@@ -2,17 +2,17 @@ import { describe, expect, it } from "vitest";
 import type { ApprovalState, Risk } from "../generated/api";
 import { inboxOrder, pendingCount, slaText } from "./approvals";
 
-type Row = { id: string; state: ApprovalState; risk: Risk; sla_due: string | null; created_at: string };
+type Row = { id: string; status: ApprovalState; risk: Risk; sla_due: string | null; created_at: string };
 
 describe("the approvals inbox", () => {
   it("puts pending first, by risk, then the soonest SLA (overdue first); decided ones newest first", () => {
     const rows: Row[] = [
-      { id: "done-old", state: "approved", risk: "critical", sla_due: null, created_at: "2026-12-01T00:00:00Z" },
-      { id: "low", state: "pending", risk: "low", sla_due: "2026-12-07T09:00:00Z", created_at: "2026-12-07T08:00:00Z" },
-      { id: "high-later", state: "pending", risk: "high", sla_due: "2026-12-07T12:00:00Z", created_at: "2026-12-07T08:00:00Z" },
-      { id: "high-overdue", state: "pending", risk: "high", sla_due: "2026-12-07T07:00:00Z", created_at: "2026-12-07T06:00:00Z" },
-      { id: "critical", state: "pending", risk: "critical", sla_due: "2026-12-08T00:00:00Z", created_at: "2026-12-07T08:00:00Z" },
-      { id: "done-new", state: "rejected", risk: "low", sla_due: null, created_at: "2026-12-06T00:00:00Z" },
+      { id: "done-old", status: "approved", risk: "critical", sla_due: null, created_at: "2026-12-01T00:00:00Z" },
+      { id: "low", status: "pending", risk: "low", sla_due: "2026-12-07T09:00:00Z", created_at: "2026-12-07T08:00:00Z" },
+      { id: "high-later", status: "pending", risk: "high", sla_due: "2026-12-07T12:00:00Z", created_at: "2026-12-07T08:00:00Z" },
+      { id: "high-overdue", status: "pending", risk: "high", sla_due: "2026-12-07T07:00:00Z", created_at: "2026-12-07T06:00:00Z" },
+      { id: "critical", status: "pending", risk: "critical", sla_due: "2026-12-08T00:00:00Z", created_at: "2026-12-07T08:00:00Z" },
+      { id: "done-new", status: "rejected", risk: "low", sla_due: null, created_at: "2026-12-06T00:00:00Z" },
     ];
     expect(inboxOrder(rows).map((r) => r.id)).toEqual(["critical", "high-overdue", "high-later", "low", "done-new", "done-old"]);
   });

@@ -12,8 +12,8 @@ export function approvalsQuery(api: Api, state: ApprovalState | undefined, risk:
   return queryOptions({
     queryKey: ["approvals", "list", state ?? "all", risk ?? "any"] as const,
     queryFn: ({ signal }) => {
-      const query: { limit: number; state?: ApprovalState; risk?: Risk } = { limit: APPROVALS_PAGE };
-      if (state) query.state = state;
+      const query: { limit: number; status?: ApprovalState; risk?: Risk } = { limit: APPROVALS_PAGE };
+      if (state) query.status = state;
       if (risk) query.risk = risk;
       return ok(api.GET("/api/v1/approvals", { params: { query }, signal }));
     },
@@ -64,12 +64,12 @@ export function pendingCount(pending: Record<string, number> | undefined): numbe
 const RISK_ORDER: Record<Risk, number> = { critical: 0, high: 1, medium: 2, low: 3 };
 
 /** The inbox order: pending first, highest risk, then the soonest SLA (overdue first). */
-export function inboxOrder<T extends { state: ApprovalState; risk: Risk; sla_due?: string | null; created_at: string }>(
+export function inboxOrder<T extends { status: ApprovalState; risk: Risk; sla_due?: string | null; created_at: string }>(
   rows: readonly T[],
 ): T[] {
   return rows.slice().sort((a, b) => {
-    const pa = a.state === "pending" ? 0 : 1;
-    const pb = b.state === "pending" ? 0 : 1;
+    const pa = a.status === "pending" ? 0 : 1;
+    const pb = b.status === "pending" ? 0 : 1;
     if (pa !== pb) return pa - pb;
     if (pa === 0) {
       if (RISK_ORDER[a.risk] !== RISK_ORDER[b.risk]) return RISK_ORDER[a.risk] - RISK_ORDER[b.risk];

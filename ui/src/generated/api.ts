@@ -1085,7 +1085,7 @@ export type components = {
             /** @description For `notify`: the text to show. */
             message?: string | null;
             risk: components["schemas"]["Risk"];
-            state: components["schemas"]["ApprovalState"];
+            status: components["schemas"]["ApprovalState"];
         };
         /** @enum {string} */
         ApprovalEventKind: "requested" | "voted" | "decided" | "warned" | "escalated" | "notify" | "standing_changed";
@@ -1134,8 +1134,8 @@ export type components = {
             rule: string;
             /** Format: date-time */
             sla_due?: string | null;
-            /** @description `status` on the wire for clients elsewhere too. */
-            state: components["schemas"]["ApprovalState"];
+            /** @description Where it stands: `pending`, `approved`, `rejected`, `expired`, `allowed`, `denied`. */
+            status: components["schemas"]["ApprovalState"];
             /** @description The task (its conversation: `GET /api/v1/tasks/{id}/steps`). */
             task_id?: string | null;
             /** @description The model-facing tool name (own agents). */
@@ -2249,8 +2249,8 @@ export type components = {
                 rule: string;
                 /** Format: date-time */
                 sla_due?: string | null;
-                /** @description `status` on the wire for clients elsewhere too. */
-                state: components["schemas"]["ApprovalState"];
+                /** @description Where it stands: `pending`, `approved`, `rejected`, `expired`, `allowed`, `denied`. */
+                status: components["schemas"]["ApprovalState"];
                 /** @description The task (its conversation: `GET /api/v1/tasks/{id}/steps`). */
                 task_id?: string | null;
                 /** @description The model-facing tool name (own agents). */
@@ -3720,7 +3720,7 @@ export interface operations {
     list_approvals: {
         parameters: {
             query?: {
-                state?: components["schemas"]["ApprovalState"];
+                status?: components["schemas"]["ApprovalState"];
                 risk?: components["schemas"]["Risk"];
                 action?: string;
                 agent?: string;

@@ -72,9 +72,9 @@ export function useDecide(id: string) {
       toasts.push({
         tone: "success",
         title:
-          r.state === "pending"
+          r.status === "pending"
             ? `Recorded: ${String(r.approvals)} of ${String(r.quorum)} approvals`
-            : `${r.action}: ${r.state}`,
+            : `${r.action}: ${r.status}`,
         message: r.id,
       });
     },
@@ -95,7 +95,7 @@ export function ApprovalDetail({ id, initialMode = "none" }: { id: string; initi
   if (!q.data) return <Skeleton className="skeleton-wide" />;
   const { request: r, verdict, votes, history } = q.data;
   const current = r.final_arguments ?? r.arguments;
-  const pending = r.state === "pending";
+  const pending = r.status === "pending";
   const approveEdited = () => {
     let parsed: unknown;
     try {
@@ -108,9 +108,9 @@ export function ApprovalDetail({ id, initialMode = "none" }: { id: string; initi
     decide.mutate({ decision: "approve", arguments: parsed }, { onSuccess: () => setMode("none") });
   };
   return (
-    <div className="approval-detail" data-testid="approval-detail" data-state={r.state}>
+    <div className="approval-detail" data-testid="approval-detail" data-state={r.status}>
       <div className="kv-row">
-        <ApprovalStateBadge state={r.state} /> <RiskBadge risk={r.risk} />{" "}
+        <ApprovalStateBadge state={r.status} /> <RiskBadge risk={r.risk} />{" "}
         <span className="mono strong" data-testid="approval-tool">
           {r.tool ?? r.action}
         </span>
@@ -136,7 +136,7 @@ export function ApprovalDetail({ id, initialMode = "none" }: { id: string; initi
         </dd>
         <dt>SLA</dt>
         <dd>
-          <Sla due={r.sla_due} state={r.state} /> {r.sla_due ? <span className="muted small">due {formatTimestamp(r.sla_due)}</span> : null}
+          <Sla due={r.sla_due} state={r.status} /> {r.sla_due ? <span className="muted small">due {formatTimestamp(r.sla_due)}</span> : null}
         </dd>
         <dt>Approvals</dt>
         <dd data-testid="approval-votes">

@@ -80,7 +80,7 @@ function Inbox() {
       ok(api.POST("/api/v1/approvals/{id}/decision", { params: { path: { id: r.id } }, body: { decision: "approve" } })),
     onSuccess: (r) => {
       void queryClient.invalidateQueries({ queryKey: ["approvals"] });
-      toasts.push({ tone: "success", title: r.state === "pending" ? `Recorded (${String(r.approvals)}/${String(r.quorum)})` : `${r.action}: ${r.state}`, message: r.id });
+      toasts.push({ tone: "success", title: r.status === "pending" ? `Recorded (${String(r.approvals)}/${String(r.quorum)})` : `${r.action}: ${r.status}`, message: r.id });
     },
   });
   const bulk = useMutation({
@@ -105,7 +105,7 @@ function Inbox() {
       fn();
     };
     const approveFocused = async () => {
-      if (!focused || focused.state !== "pending") return;
+      if (!focused || focused.status !== "pending") return;
       if (focused.risk === "high" || focused.risk === "critical") {
         const yes = await confirm({
           title: `Approve ${focused.action}?`,
@@ -132,11 +132,11 @@ function Inbox() {
         if (focused) navigate(`/requests/${focused.id}`);
       },
       a: guard(() => void approveFocused()),
-      r: guard(() => focused?.state === "pending" && navigate(`/requests/${focused.id}/reject`)),
-      e: guard(() => focused?.state === "pending" && navigate(`/requests/${focused.id}/edit`)),
+      r: guard(() => focused?.status === "pending" && navigate(`/requests/${focused.id}/reject`)),
+      e: guard(() => focused?.status === "pending" && navigate(`/requests/${focused.id}/edit`)),
     });
   }, [rows, at, focused, navigate, confirm, decide]);
-  const lowRisk = rows.filter((r) => r.state === "pending" && r.risk === "low");
+  const lowRisk = rows.filter((r) => r.status === "pending" && r.risk === "low");
   const approveSelected = async () => {
     const ids = lowRisk.filter((r) => selected.has(r.id)).map((r) => r.id);
     if (ids.length === 0) return;
@@ -203,7 +203,7 @@ function Inbox() {
             {rows.map((r, i) => (
               <tr
                 key={r.id}
-                className={`clickable${i === at ? " row-focused" : ""}${r.state === "pending" && r.sla_due && Date.parse(r.sla_due) < now ? " row-overdue" : ""}`}
+                className={`clickable${i === at ? " row-focused" : ""}${r.status === "pending" && r.sla_due && Date.parse(r.sla_due) < now ? " row-overdue" : ""}`}
                 onClick={() => {
                   setFocusedId(r.id);
                   navigate(`/requests/${r.id}`);
@@ -211,11 +211,11 @@ function Inbox() {
                 data-testid="approval-row"
                 data-id={r.id}
                 data-risk={r.risk}
-                data-state={r.state}
+                data-state={r.status}
                 aria-selected={i === at}
               >
                 <td onClick={(e) => e.stopPropagation()}>
-                  {r.state === "pending" && r.risk === "low" ? (
+                  {r.status === "pending" && r.risk === "low" ? (
                     <input
                       type="checkbox"
                       aria-label={`Select ${r.action}`}
@@ -236,13 +236,13 @@ function Inbox() {
                 <td className="mono">{r.tool ?? r.action}</td>
                 <td className="mono small">{r.proposer}</td>
                 <td>
-                  <ApprovalStateBadge state={r.state} />
+                  <ApprovalStateBadge state={r.status} />
                 </td>
                 <td className="num">
                   {r.approvals}/{r.quorum}
                 </td>
                 <td>
-                  <Sla due={r.sla_due} state={r.state} />
+                  <Sla due={r.sla_due} state={r.status} />
                 </td>
                 <td title={formatTimestamp(r.created_at)}>{formatRelative(r.created_at, now)}</td>
               </tr>

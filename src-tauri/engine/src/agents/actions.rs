@@ -248,7 +248,9 @@ pub async fn run_tool(
     })
 }
 
-fn client() -> &'static reqwest::Client {
+/// The HTTP client of actions (webhooks, callbacks): no redirects, so a webhook posts only
+/// where it is configured to.
+pub(crate) fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
         reqwest::Client::builder()

@@ -62,14 +62,9 @@ fn excerpt(bytes: &[u8]) -> String {
     s
 }
 
+/// The actions' HTTP client (no redirects), shared with `builtin:webhook`.
 fn client() -> &'static reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default()
-    })
+    crate::agents::actions::client()
 }
 
 /// POSTs `body` to `url`, signed with the named secret `secret` when given, with

@@ -54,6 +54,7 @@ pub use store::{
 pub struct ApprovalEvent {
     pub id: String,
     pub kind: ApprovalEventKind,
+    #[serde(rename = "status")]
     pub state: ApprovalState,
     pub action: String,
     pub risk: Risk,

@@ -84,7 +84,8 @@ pub struct Edit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ApprovalRequest {
     pub id: String,
-    /// `status` on the wire for clients elsewhere too.
+    /// Where it stands: `pending`, `approved`, `rejected`, `expired`, `allowed`, `denied`.
+    #[serde(rename = "status")]
     pub state: ApprovalState,
     pub action: String,
     pub description: String,
@@ -1029,6 +1030,7 @@ pub fn close_for_task(
 /// Which requests [`list`] answers.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct ApprovalFilter {
+    #[serde(rename = "status")]
     pub state: Option<ApprovalState>,
     pub risk: Option<Risk>,
     pub action: Option<String>,

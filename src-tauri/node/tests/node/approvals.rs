@@ -79,7 +79,7 @@ fn through_node(
 async fn pending(node: &Node) -> Vec<Value> {
     let page = get_json(
         &client(),
-        &node.url("/api/v1/approvals?state=pending&limit=500"),
+        &node.url("/api/v1/approvals?status=pending&limit=500"),
         Some(TOKEN),
     )
     .await;
