@@ -64,6 +64,7 @@ const CONFIG: ConfigView = {
     actions: {},
     policies: [],
     mcp: {},
+    costs: { time_zone: "UTC", week_start: "monday" },
     approvals: {
       default: { decision: "require_approval", low_risk: "allow", approvers: 1, sla: "24h", on_timeout: "reject" },
       escalation: { warn_before: "15m", steps: [{ after: "0s", notify: "desktop" }], timeout_after: "1h" },

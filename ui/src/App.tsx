@@ -23,6 +23,7 @@ import { pathFor, useCurrentRoute } from "./routes";
 import { ComingNext, PLANNED } from "./screens/ComingNext";
 import { Approvals } from "./screens/Approvals";
 import { Calls } from "./screens/Calls";
+import { Costs } from "./screens/Costs";
 import { Tasks } from "./screens/Tasks";
 import { Health } from "./screens/Health";
 import { Overview } from "./screens/Overview";
@@ -57,6 +58,7 @@ function Screens() {
       <Route path="/calls" nest>
         <Calls />
       </Route>
+      <Route path="/costs" component={Costs} />
       <Route path="/health" nest>
         <Health />
       </Route>

@@ -9,7 +9,7 @@ export const ROUTES = [
   { id: "approvals", label: "Approvals", built: true },
   { id: "calls", label: "Calls", built: true },
   { id: "health", label: "Health", built: true },
-  { id: "costs", label: "Costs", built: false },
+  { id: "costs", label: "Costs", built: true },
   { id: "forecasts", label: "Forecasts", built: false },
   { id: "fleet", label: "Fleet", built: false },
   { id: "settings", label: "Settings", built: true },

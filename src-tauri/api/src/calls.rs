@@ -23,6 +23,12 @@ use crate::page::{Page, seq_cursor, seq_page};
 pub struct CallsQuery {
     /// `token:<name>`, `agent:<name>`, `desktop:<user>`.
     pub client: Option<String>,
+    /// Calls made by this agent.
+    pub agent: Option<String>,
+    /// Calls carrying this tag.
+    pub tag: Option<String>,
+    /// Calls made on this node.
+    pub node: Option<String>,
     pub route: Option<String>,
     pub provider: Option<String>,
     pub model: Option<String>,
@@ -66,6 +72,9 @@ pub async fn list_calls(
     }
     let filter = CallFilter {
         client: given(q.client),
+        agent: given(q.agent),
+        tag: given(q.tag),
+        node_id: given(q.node),
         route: given(q.route),
         provider: given(q.provider),
         model: given(q.model),

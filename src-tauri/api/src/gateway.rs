@@ -176,7 +176,35 @@ fn cache_mode(headers: &HeaderMap) -> Result<CacheMode, String> {
 fn context(actor: &Actor, protocol: Protocol, headers: &HeaderMap) -> Result<CallContext, String> {
     let mut ctx = CallContext::new(actor.label(), protocol);
     ctx.cache = cache_mode(headers)?;
-    Ok(ctx)
+    Ok(ctx.with_tags(tags(headers)?))
+}
+
+/// `x-flightdeck-tags: team-a, urgent`: tags for cost rollups and budgets (the rules of a
+/// task's tags: at most 32, each 1-128 of a-z, 0-9, - _ . : /).
+fn tags(headers: &HeaderMap) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for value in headers.get_all("x-flightdeck-tags") {
+        let text = value
+            .to_str()
+            .map_err(|_| "x-flightdeck-tags: not ASCII text".to_string())?;
+        for tag in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if !flightdeck_engine::orchestrator::valid_tag(tag) {
+                return Err(format!(
+                    "x-flightdeck-tags: `{tag}` is not a tag (1-128 of a-z, 0-9, - _ . : /)"
+                ));
+            }
+            out.push(tag.to_string());
+        }
+    }
+    out.sort();
+    out.dedup();
+    if out.len() > flightdeck_engine::orchestrator::MAX_TAGS {
+        return Err(format!(
+            "x-flightdeck-tags: at most {} tags",
+            flightdeck_engine::orchestrator::MAX_TAGS
+        ));
+    }
+    Ok(out)
 }
 
 fn call_headers(r: &mut Response, call_id: &str, provider: &str, model: &str, cache_hit: bool) {

@@ -15,6 +15,7 @@ pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod calls;
+pub mod costs;
 pub mod dashboard;
 pub mod desktop_gateway;
 pub mod error;

@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    AppState, approvals, audit, calls, error, feed, runs, secrets, system, tasks, tokens, v1,
+    AppState, approvals, audit, calls, costs, error, feed, runs, secrets, system, tasks, tokens, v1,
 };
 
 #[derive(OpenApi)]
@@ -63,6 +63,7 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .merge(tokens::routes())
         .merge(secrets::routes())
         .merge(calls::routes())
+        .merge(costs::routes())
         .merge(tasks::routes())
         .merge(runs::routes())
         .merge(approvals::routes())

@@ -19,6 +19,8 @@ pub(crate) struct Gw {
     pub app: axum::Router,
     pub engine: Engine,
     pub up: ScriptedProvider,
+    /// The Anthropic-protocol provider `back`.
+    pub back: ScriptedProvider,
     pub dir: tempfile::TempDir,
 }
 
@@ -94,11 +96,11 @@ cache_write = 3.75
         .await
         .unwrap();
     let app = router(engine.clone(), options());
-    std::mem::forget(back); // kept alive for the test's duration
     Gw {
         app,
         engine,
         up,
+        back,
         dir,
     }
 }

@@ -22,6 +22,7 @@ pub mod approvals;
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod costs;
 pub mod data_dir;
 pub mod error;
 pub mod events;
@@ -123,6 +124,7 @@ struct Inner {
     providers: providers::Providers,
     tasks: orchestrator::Tasks,
     audit: audit::Audit,
+    costs: costs::Costs,
     clock: SharedClock,
     node_id: String,
     schema_version: i64,
@@ -262,6 +264,7 @@ impl Engine {
             wake,
         );
         let audit = audit::Audit::new(store.clone());
+        let costs = costs::Costs::new(store.clone(), config.clone(), clock.clone());
         let health = HealthChecks::new(
             store.clone(),
             secrets.clone(),
@@ -285,6 +288,7 @@ impl Engine {
                 providers,
                 tasks,
                 audit,
+                costs,
                 node_id,
                 schema_version,
                 started: Instant::now(),
@@ -366,6 +370,11 @@ impl Engine {
     /// Idempotency keys of POST requests (the API's `Idempotency-Key`).
     pub fn approvals(&self) -> &approvals::Approvals {
         self.inner.tasks.approvals()
+    }
+
+    /// Cost rollups and queries (the ledger is `providers()`).
+    pub fn costs(&self) -> &costs::Costs {
+        &self.inner.costs
     }
 
     pub fn audit(&self) -> &audit::Audit {

@@ -73,6 +73,9 @@ pub enum Command {
     /// The usage ledger: every LLM call (gateway and agents).
     #[command(subcommand)]
     Calls(CallsAction),
+    /// What the ledger adds up to: totals, top spenders, or a breakdown `--by` a dimension
+    /// and `--bucket` (hour, day, week, month) over a period; `--export` writes the calls.
+    Costs(CostsArgs),
     /// The task queue: enqueue, list, show, cancel and retry tasks.
     #[command(subcommand)]
     Task(TaskAction),
@@ -126,6 +129,97 @@ pub enum SecretsAction {
     Ls,
     /// Remove a secret.
     Rm { name: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DimensionArg {
+    Agent,
+    Client,
+    Route,
+    Provider,
+    Model,
+    Node,
+    Tag,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BucketArg {
+    Hour,
+    Day,
+    Week,
+    Month,
+    Total,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum PeriodArg {
+    Today,
+    Yesterday,
+    ThisWeek,
+    LastWeek,
+    ThisMonth,
+    LastMonth,
+    ThisYear,
+    #[value(name = "last_24h", alias = "24h")]
+    Last24h,
+    #[value(name = "last_7d", alias = "7d")]
+    Last7d,
+    #[value(name = "last_30d", alias = "30d")]
+    Last30d,
+    #[value(name = "last_90d", alias = "90d")]
+    Last90d,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportArg {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct CostsArgs {
+    /// Break down by this dimension (without it: the summary, or one row per bucket).
+    #[arg(long, value_enum)]
+    pub by: Option<DimensionArg>,
+    /// Calendar bucket of a breakdown, in the time zone.
+    #[arg(long, value_enum)]
+    pub bucket: Option<BucketArg>,
+    /// A named period (default this_month); not with --from.
+    #[arg(long, value_enum)]
+    pub period: Option<PeriodArg>,
+    /// Start: an RFC 3339 time or a date (2026-12-01, midnight UTC).
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// End, exclusive (default now).
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// IANA time zone of days, weeks and months (default `[costs] time_zone`).
+    #[arg(long = "tz", value_name = "ZONE")]
+    pub time_zone: Option<String>,
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// `token:<name>`, `agent:<name>`, `desktop:<user>`.
+    #[arg(long)]
+    pub client: Option<String>,
+    #[arg(long)]
+    pub route: Option<String>,
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// `provider/model` or a model name.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// A node id.
+    #[arg(long)]
+    pub node: Option<String>,
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Write the calls of the period to standard output (CSV or JSON Lines) instead.
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with_all = ["by", "bucket"])]
+    pub export: Option<ExportArg>,
+    /// JSON (the API's answer) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

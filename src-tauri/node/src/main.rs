@@ -8,6 +8,7 @@ mod approvals_cli;
 mod calls_cli;
 mod cli;
 mod commands;
+mod costs_cli;
 mod node_api;
 mod run_cli;
 mod secrets_cli;

@@ -5,6 +5,7 @@
 import type { Query, QueryClient } from "@tanstack/react-query";
 import type { CallRecord, ServerMessage } from "../generated/api";
 import { applyCallEvent } from "./calls";
+import { costsStale } from "./costs";
 
 /** Topics whose events change what queries return. */
 const QUERY_TOPICS = new Set(["config", "health", "tasks", "runs", "approvals"]);
@@ -52,6 +53,7 @@ export function applyInvalidation(client: QueryClient, inv: Invalidation): void 
   if (inv.kind === "none") return;
   if (inv.kind === "call") {
     applyCallEvent(client, inv.record);
+    costsStale(client);
     return;
   }
   watch(client);

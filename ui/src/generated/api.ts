@@ -311,6 +311,66 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/costs/breakdown": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The span by calendar bucket (in the zone) and by one dimension; rows by bucket, then
+         *     by cost.
+         */
+        get: operations["costs_breakdown"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/costs/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The calls of the span, oldest first: CSV (header row, exact amounts, an unknown cost
+         *     is an empty cell) or JSON Lines. Streamed, so any size of ledger exports.
+         */
+        get: operations["costs_export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/costs/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Totals of the span: every token kind, known cost, calls of unknown cost apart, cache
+         *     savings, the estimated share, cost per successful task and the top spenders.
+         */
+        get: operations["costs_summary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/feed": {
         parameters: {
             query?: never;
@@ -1262,6 +1322,19 @@ export type components = {
             seq: number;
             subject: string;
         };
+        /** @description One cell of a breakdown. */
+        BreakdownRow: components["schemas"]["CostFigures"] & {
+            /**
+             * Format: date-time
+             * @description Start of the bucket (absent for `bucket=total`).
+             */
+            bucket_start?: string | null;
+            /**
+             * @description The key of the dimension (absent without `by`; `""` for calls without one, e.g.
+             *     no route).
+             */
+            key?: string | null;
+        };
         /** @description The circuit breaker of each provider/model. */
         BreakerSettings: {
             /**
@@ -1299,6 +1372,11 @@ export type components = {
          * @enum {string}
          */
         BreakerState: "closed" | "open" | "half_open";
+        /**
+         * @description The size of a bucket of a breakdown (`total`: one bucket for the whole span).
+         * @enum {string}
+         */
+        BucketSize: "hour" | "day" | "week" | "month" | "total";
         /**
          * @description Which tasks to requeue: `ids`, or (without ids) every task in `state` (default `dead`) of
          *     `agent`, newest first, at most `limit` (default and most: 10,000).
@@ -1371,6 +1449,11 @@ export type components = {
             /** Format: date-time */
             started_at: string;
             stream: boolean;
+            /**
+             * @description The caller's tags (a task's, or a gateway request's `x-flightdeck-tags`): cost
+             *     rollups and budgets by tag.
+             */
+            tags?: string[];
             task_id?: string | null;
             /**
              * Format: int64
@@ -1496,6 +1579,14 @@ export type components = {
              *     }
              */
             cache: components["schemas"]["CacheSettings"];
+            /**
+             * @description The time zone and week start of calendar periods (`[costs]`).
+             * @default {
+             *       "time_zone": "UTC",
+             *       "week_start": "monday"
+             *     }
+             */
+            costs: components["schemas"]["CostsConfig"];
             /**
              * @default {
              *       "metrics_interval_ms": 1000
@@ -1667,6 +1758,91 @@ export type components = {
             type: "image";
             url: string;
         };
+        /** @description `GET /api/v1/costs/breakdown`. */
+        CostBreakdown: {
+            bucket: components["schemas"]["BucketSize"];
+            by?: components["schemas"]["Dimension"] | null;
+            filter: components["schemas"]["CostFilter"];
+            /** @description By bucket, then by cost (highest first). */
+            rows: components["schemas"]["BreakdownRow"][];
+            totals: components["schemas"]["CostFigures"];
+            window: components["schemas"]["Window"];
+        };
+        /** @description What a set of calls adds up to. */
+        CostFigures: {
+            /** Format: int64 */
+            cache_hits: number;
+            /** Format: int64 */
+            calls: number;
+            /** Format: int64 */
+            cancelled: number;
+            /** @description USD, exact, over the calls whose cost is known. */
+            cost: string;
+            /** Format: int64 */
+            errors: number;
+            /**
+             * Format: int64
+             * @description Calls whose tokens were estimated (the provider reported none).
+             */
+            estimated_calls: number;
+            /** @description The part of `cost` from estimated tokens. */
+            estimated_cost: string;
+            /** Format: int64 */
+            ok: number;
+            /** @description What the cache hits would have cost. */
+            saved_cost: string;
+            tokens: components["schemas"]["TokenCounts"];
+            /**
+             * Format: int64
+             * @description Calls that were billed but have no price (or were unrecorded): their cost is
+             *     unknown and left out of `cost`, never counted as zero.
+             */
+            unknown_cost_calls: number;
+            /**
+             * Format: int64
+             * @description In flight when the node stopped: tokens and cost unknown.
+             */
+            unrecorded: number;
+        };
+        /** @description Which calls count; every field narrows (`model` is `provider/model` or a bare model). */
+        CostFilter: {
+            agent?: string | null;
+            client?: string | null;
+            model?: string | null;
+            node?: string | null;
+            provider?: string | null;
+            route?: string | null;
+            tag?: string | null;
+        };
+        /** @description `GET /api/v1/costs/summary`. */
+        CostSummary: {
+            /**
+             * Format: double
+             * @description Share of calls whose tokens were estimated, in % (absent with no call).
+             */
+            estimated_calls_pct?: number | null;
+            /**
+             * Format: double
+             * @description Share of the known cost that comes from estimated tokens, in %.
+             */
+            estimated_cost_pct?: number | null;
+            filter: components["schemas"]["CostFilter"];
+            per_successful_task: components["schemas"]["TaskCost"];
+            top: components["schemas"]["TopSpenders"];
+            totals: components["schemas"]["CostFigures"];
+            window: components["schemas"]["Window"];
+        };
+        /** @description `[costs]`. */
+        CostsConfig: {
+            /**
+             * @description IANA time zone of calendar days, weeks and months (`Europe/Berlin`). UTC by default,
+             *     so every node of a fleet closes a day at the same instant.
+             * @default UTC
+             */
+            time_zone: string;
+            /** @default monday */
+            week_start: components["schemas"]["WeekStart"];
+        };
         /** @description A token to create. */
         CreateTokenRequest: {
             /**
@@ -1733,6 +1909,11 @@ export type components = {
             response_time_ms: number;
             status: components["schemas"]["HealthStatus"];
         };
+        /**
+         * @description What a breakdown groups by.
+         * @enum {string}
+         */
+        Dimension: "agent" | "client" | "route" | "provider" | "model" | "node" | "tag";
         /** @description An edit of the arguments by an approver. */
         Edit: {
             actor: string;
@@ -2084,6 +2265,11 @@ export type components = {
             /** @description `route`, or the provider's name. */
             owned_by: string;
         };
+        /**
+         * @description A period by name, relative to now in the configured zone.
+         * @enum {string}
+         */
+        NamedPeriod: "today" | "yesterday" | "this_week" | "last_week" | "this_month" | "last_month" | "this_year" | "last_24h" | "last_7d" | "last_30d" | "last_90d";
         /** @description A request from a client elsewhere (`POST /api/v1/approvals`). */
         NewApproval: {
             /** @description An action type of `[actions]`. */
@@ -2314,6 +2500,11 @@ export type components = {
                 /** Format: date-time */
                 started_at: string;
                 stream: boolean;
+                /**
+                 * @description The caller's tags (a task's, or a gateway request's `x-flightdeck-tags`): cost
+                 *     rollups and budgets by tag.
+                 */
+                tags?: string[];
                 task_id?: string | null;
                 /**
                  * Format: int64
@@ -2983,6 +3174,16 @@ export type components = {
              */
             timeout_secs: number;
         };
+        /** @description A key's share of the span. */
+        Spender: {
+            /** Format: int64 */
+            calls: number;
+            cost: string;
+            /** @description The agent, client, model (`provider/model`) or route; `""` for none. */
+            key: string;
+            /** Format: int64 */
+            unknown_cost_calls: number;
+        };
         /** @description A standing approval: a visible, revocable rule with its author and expiry. */
         StandingApproval: {
             action: string;
@@ -3126,6 +3327,23 @@ export type components = {
             updated_at: string;
             worker?: string | null;
         };
+        /** @description Cost of the tasks that succeeded in the span: how many, what their calls cost. */
+        TaskCost: {
+            /** @description What all their calls cost (whenever the calls ran), USD. */
+            cost: string;
+            /** @description `cost / tasks`, to 8 decimals; absent with no task. */
+            per_task?: string | null;
+            /**
+             * Format: int64
+             * @description Tasks that finished `succeeded` in the span and made at least one call.
+             */
+            tasks: number;
+            /**
+             * Format: int64
+             * @description Calls of those tasks whose cost is unknown (left out of `cost`).
+             */
+            unknown_cost_calls: number;
+        };
         /** @description A task with its history: attempts, the steps of its current round, its LLM calls. */
         TaskDetail: components["schemas"]["Task"] & {
             /** @description Its calls in the usage ledger, oldest first (at most 500). */
@@ -3211,6 +3429,19 @@ export type components = {
              */
             total_ms: number;
         };
+        /** @description Token counts by kind. */
+        TokenCounts: {
+            /** Format: int64 */
+            cache_write: number;
+            /** Format: int64 */
+            cached_input: number;
+            /** Format: int64 */
+            input: number;
+            /** Format: int64 */
+            output: number;
+            /** Format: int64 */
+            reasoning: number;
+        };
         /** @description A named token as listed (never the token itself). */
         TokenInfo: {
             /** Format: date-time */
@@ -3228,6 +3459,13 @@ export type components = {
             arguments: string;
             id: string;
             name: string;
+        };
+        /** @description The top spenders of a span by dimension (five each, by cost). */
+        TopSpenders: {
+            agents: components["schemas"]["Spender"][];
+            clients: components["schemas"]["Spender"][];
+            models: components["schemas"]["Spender"][];
+            routes: components["schemas"]["Spender"][];
         };
         /** @description Tokens a call used, each kind counted once (see the module invariants). */
         Usage: {
@@ -3324,6 +3562,20 @@ export type components = {
             timeout_ms?: number;
             /** @description `https://…`, or `http://` to a loopback address. */
             url: string;
+        };
+        /**
+         * @description The first day of a week.
+         * @enum {string}
+         */
+        WeekStart: "monday" | "sunday";
+        /** @description A span as resolved: instants and the zone. */
+        Window: {
+            /** Format: date-time */
+            from: string;
+            period?: components["schemas"]["NamedPeriod"] | null;
+            time_zone: string;
+            /** Format: date-time */
+            until: string;
         };
     };
     responses: {
@@ -3452,8 +3704,10 @@ export type Approvers = components['schemas']['Approvers'];
 export type Attempt = components['schemas']['Attempt'];
 export type AttemptOutcome = components['schemas']['AttemptOutcome'];
 export type AuditEntry = components['schemas']['AuditEntry'];
+export type BreakdownRow = components['schemas']['BreakdownRow'];
 export type BreakerSettings = components['schemas']['BreakerSettings'];
 export type BreakerState = components['schemas']['BreakerState'];
+export type BucketSize = components['schemas']['BucketSize'];
 export type BulkRequeue = components['schemas']['BulkRequeue'];
 export type BulkRequeueResult = components['schemas']['BulkRequeueResult'];
 export type CacheSettings = components['schemas']['CacheSettings'];
@@ -3472,6 +3726,11 @@ export type ConfigState = components['schemas']['ConfigState'];
 export type ConfigStatus = components['schemas']['ConfigStatus'];
 export type ConfigView = components['schemas']['ConfigView'];
 export type ContentPart = components['schemas']['ContentPart'];
+export type CostBreakdown = components['schemas']['CostBreakdown'];
+export type CostFigures = components['schemas']['CostFigures'];
+export type CostFilter = components['schemas']['CostFilter'];
+export type CostSummary = components['schemas']['CostSummary'];
+export type CostsConfig = components['schemas']['CostsConfig'];
 export type CreateTokenRequest = components['schemas']['CreateTokenRequest'];
 export type CreatedToken = components['schemas']['CreatedToken'];
 export type DecidedConflict = components['schemas']['DecidedConflict'];
@@ -3479,6 +3738,7 @@ export type Decision = components['schemas']['Decision'];
 export type DecisionInput = components['schemas']['DecisionInput'];
 export type DefaultRule = components['schemas']['DefaultRule'];
 export type DependencyHealth = components['schemas']['DependencyHealth'];
+export type Dimension = components['schemas']['Dimension'];
 export type Edit = components['schemas']['Edit'];
 export type ErrorCode = components['schemas']['ErrorCode'];
 export type ErrorDetail = components['schemas']['ErrorDetail'];
@@ -3511,6 +3771,7 @@ export type Message = components['schemas']['Message'];
 export type MetricsSample = components['schemas']['MetricsSample'];
 export type ModelConfig = components['schemas']['ModelConfig'];
 export type ModelEntry = components['schemas']['ModelEntry'];
+export type NamedPeriod = components['schemas']['NamedPeriod'];
 export type NewApproval = components['schemas']['NewApproval'];
 export type NewRun = components['schemas']['NewRun'];
 export type NewTask = components['schemas']['NewTask'];
@@ -3573,6 +3834,7 @@ export type SetSecretRequest = components['schemas']['SetSecretRequest'];
 export type ShellRequest = components['schemas']['ShellRequest'];
 export type ShellResponse = components['schemas']['ShellResponse'];
 export type ShutdownConfig = components['schemas']['ShutdownConfig'];
+export type Spender = components['schemas']['Spender'];
 export type StandingApproval = components['schemas']['StandingApproval'];
 export type StandingGrant = components['schemas']['StandingGrant'];
 export type StandingScope = components['schemas']['StandingScope'];
@@ -3581,6 +3843,7 @@ export type StepKind = components['schemas']['StepKind'];
 export type StepSpec = components['schemas']['StepSpec'];
 export type StepState = components['schemas']['StepState'];
 export type Task = components['schemas']['Task'];
+export type TaskCost = components['schemas']['TaskCost'];
 export type TaskDetail = components['schemas']['TaskDetail'];
 export type TaskEvent = components['schemas']['TaskEvent'];
 export type TaskFailure = components['schemas']['TaskFailure'];
@@ -3589,8 +3852,10 @@ export type TemplateDiff = components['schemas']['TemplateDiff'];
 export type TemplateEdit = components['schemas']['TemplateEdit'];
 export type TemplateVersion = components['schemas']['TemplateVersion'];
 export type TimeoutSettings = components['schemas']['TimeoutSettings'];
+export type TokenCounts = components['schemas']['TokenCounts'];
 export type TokenInfo = components['schemas']['TokenInfo'];
 export type ToolCall = components['schemas']['ToolCall'];
+export type TopSpenders = components['schemas']['TopSpenders'];
 export type Usage = components['schemas']['Usage'];
 export type ValidateConfigRequest = components['schemas']['ValidateConfigRequest'];
 export type ValidateConfigResponse = components['schemas']['ValidateConfigResponse'];
@@ -3599,6 +3864,8 @@ export type Verification = components['schemas']['Verification'];
 export type Vote = components['schemas']['Vote'];
 export type VoteDecision = components['schemas']['VoteDecision'];
 export type WebhookConfig = components['schemas']['WebhookConfig'];
+export type WeekStart = components['schemas']['WeekStart'];
+export type Window = components['schemas']['Window'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseForbiddenHost = components['responses']['ForbiddenHost'];
 export type ResponseIdempotencyConflict = components['responses']['IdempotencyConflict'];
@@ -4149,6 +4416,12 @@ export interface operations {
             query?: {
                 /** @description `token:<name>`, `agent:<name>`, `desktop:<user>`. */
                 client?: string;
+                /** @description Calls made by this agent. */
+                agent?: string;
+                /** @description Calls carrying this tag. */
+                tag?: string;
+                /** @description Calls made on this node. */
+                node?: string;
                 route?: string;
                 provider?: string;
                 model?: string;
@@ -4386,6 +4659,175 @@ export interface operations {
             409: components["responses"]["IdempotencyConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    costs_breakdown: {
+        parameters: {
+            query?: {
+                /** @description A named period in the zone (default `this_month`); not with `from`. */
+                period?: "today" | "yesterday" | "this_week" | "last_week" | "this_month" | "last_month" | "this_year" | "last_24h" | "last_7d" | "last_30d" | "last_90d";
+                /** @description Start (RFC 3339), instead of `period`. */
+                from?: string;
+                /** @description End, exclusive (RFC 3339; default now). */
+                until?: string;
+                /** @description IANA zone of calendar periods and buckets (default `[costs] time_zone`). */
+                time_zone?: string;
+                /** @description Calls of this agent. */
+                agent?: string;
+                /** @description `token:<name>`, `agent:<name>`, `desktop:<user>`. */
+                client?: string;
+                route?: string;
+                provider?: string;
+                /** @description `provider/model`, or a model name on any provider. */
+                model?: string;
+                /** @description A node id. */
+                node?: string;
+                tag?: string;
+                /** @description Group by this dimension (absent: one row per bucket). */
+                by?: "agent" | "client" | "route" | "provider" | "model" | "node" | "tag";
+                /** @description `hour`, `day`, `week`, `month` or `total` (default). */
+                bucket?: "hour" | "day" | "week" | "month" | "total";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The breakdown */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CostBreakdown"];
+                };
+            };
+            /** @description A bad span, zone, dimension or bucket, or too many buckets: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    costs_export: {
+        parameters: {
+            query?: {
+                /** @description A named period in the zone (default `this_month`); not with `from`. */
+                period?: "today" | "yesterday" | "this_week" | "last_week" | "this_month" | "last_month" | "this_year" | "last_24h" | "last_7d" | "last_30d" | "last_90d";
+                /** @description Start (RFC 3339), instead of `period`. */
+                from?: string;
+                /** @description End, exclusive (RFC 3339; default now). */
+                until?: string;
+                /** @description IANA zone of calendar periods and buckets (default `[costs] time_zone`). */
+                time_zone?: string;
+                /** @description Calls of this agent. */
+                agent?: string;
+                /** @description `token:<name>`, `agent:<name>`, `desktop:<user>`. */
+                client?: string;
+                route?: string;
+                provider?: string;
+                /** @description `provider/model`, or a model name on any provider. */
+                model?: string;
+                /** @description A node id. */
+                node?: string;
+                tag?: string;
+                /** @description `csv` (default) or `jsonl`. */
+                format?: "csv" | "jsonl";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The calls: `text/csv`, or `application/jsonl` with `format=jsonl` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                    "application/jsonl": string;
+                };
+            };
+            /** @description A bad span, zone or format: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    costs_summary: {
+        parameters: {
+            query?: {
+                /** @description A named period in the zone (default `this_month`); not with `from`. */
+                period?: "today" | "yesterday" | "this_week" | "last_week" | "this_month" | "last_month" | "this_year" | "last_24h" | "last_7d" | "last_30d" | "last_90d";
+                /** @description Start (RFC 3339), instead of `period`. */
+                from?: string;
+                /** @description End, exclusive (RFC 3339; default now). */
+                until?: string;
+                /** @description IANA zone of calendar periods and buckets (default `[costs] time_zone`). */
+                time_zone?: string;
+                /** @description Calls of this agent. */
+                agent?: string;
+                /** @description `token:<name>`, `agent:<name>`, `desktop:<user>`. */
+                client?: string;
+                route?: string;
+                provider?: string;
+                /** @description `provider/model`, or a model name on any provider. */
+                model?: string;
+                /** @description A node id. */
+                node?: string;
+                tag?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The summary */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CostSummary"];
+                };
+            };
+            /** @description A bad span, zone or parameter: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
             429: components["responses"]["TooManyAuthFailures"];
             500: components["responses"]["Internal"];
         };

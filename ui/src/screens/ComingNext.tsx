@@ -6,18 +6,9 @@ import type { RouteId } from "../routes";
 type Plan = { title: string; summary: ReactNode; items: string[] };
 
 /** The screens not built yet, each with its plan. */
-export const PLANNED = ["costs", "forecasts", "fleet"] as const satisfies readonly RouteId[];
+export const PLANNED = ["forecasts", "fleet"] as const satisfies readonly RouteId[];
 
 export const PLANS: Record<(typeof PLANNED)[number], Plan> = {
-  costs: {
-    title: "Costs",
-    summary: "What the agents spend, to the cent.",
-    items: [
-      "The usage ledger: every model call with tokens and cost, by agent, task and provider",
-      "Budgets per agent and per workspace, reserved before each call",
-      "Alerts when spend nears or crosses a budget",
-    ],
-  },
   forecasts: {
     title: "Forecasts",
     summary: "Where cost and business numbers are heading.",

@@ -300,6 +300,7 @@ pub async fn run(a: Attempt<'_>) -> Result<Value, RunError> {
                     CallContext::new(format!("agent:{}", a.agent_name), Protocol::Internal);
                 ctx.agent = Some(a.agent_name.to_string());
                 ctx.task_id = Some(task.id.clone());
+                ctx = ctx.with_tags(task.tags.iter().cloned());
                 ctx.cache = if a.agent.cache {
                     CacheMode::On
                 } else {
@@ -430,6 +431,7 @@ async fn summarize(
     let mut ctx = CallContext::new(format!("agent:{}", a.agent_name), Protocol::Internal);
     ctx.agent = Some(a.agent_name.to_string());
     ctx.task_id = Some(task.id.clone());
+    ctx = ctx.with_tags(task.tags.iter().cloned());
     let done = a
         .providers
         .complete(request, ctx)

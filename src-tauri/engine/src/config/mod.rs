@@ -139,6 +139,8 @@ pub struct Config {
     pub approvals: crate::approvals::settings::ApprovalsConfig,
     /// MCP servers whose tools are gated actions `mcp:<server>:<tool>` (`[mcp.files]`).
     pub mcp: BTreeMap<String, crate::approvals::mcp::McpServerConfig>,
+    /// The time zone and week start of calendar periods (`[costs]`).
+    pub costs: crate::costs::settings::CostsConfig,
 }
 
 impl Config {

@@ -104,6 +104,7 @@ impl Config {
         out.extend(crate::agents::settings::violations(self));
         out.extend(crate::orchestrator::runs::spec::violations(self));
         out.extend(crate::approvals::settings::violations(self));
+        out.extend(crate::costs::settings::violations(self));
         out.extend(
             self.orchestrator
                 .violations(&self.providers.keys().collect::<Vec<_>>()),

@@ -48,6 +48,12 @@ pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
 /// Most tags on a task.
 pub const MAX_TAGS: usize = 32;
 
+/// Whether `s` is a valid tag (of a task, or a gateway request's `x-flightdeck-tags`):
+/// 1-128 of a-z, A-Z, 0-9, - _ . : /.
+pub fn valid_tag(s: &str) -> bool {
+    queue::valid_name(s)
+}
+
 /// Where a task is. Terminal: `succeeded`, `failed`, `dead`, `cancelled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

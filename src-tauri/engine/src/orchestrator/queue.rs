@@ -43,7 +43,7 @@ pub(super) struct Checked {
     fingerprint: String,
 }
 
-fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s.bytes()

@@ -218,6 +218,7 @@ impl Providers {
         );
         record.agent.clone_from(&ctx.agent);
         record.task_id.clone_from(&ctx.task_id);
+        record.tags.clone_from(&ctx.tags);
         let plan = plan::resolve(&config, &request.model)
             .map_err(|e| CallError::new(ErrorCode::UnknownModel, e.0));
         if let Ok(p) = &plan {

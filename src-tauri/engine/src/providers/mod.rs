@@ -70,6 +70,9 @@ pub struct CallContext {
     pub task_id: Option<String>,
     pub protocol: Protocol,
     pub cache: CacheMode,
+    /// Tags for cost rollups and budgets (a task's; a gateway request's
+    /// `x-flightdeck-tags`), deduplicated and sorted.
+    pub tags: Vec<String>,
 }
 
 impl CallContext {
@@ -80,7 +83,17 @@ impl CallContext {
             task_id: None,
             protocol,
             cache: CacheMode::Default,
+            tags: Vec::new(),
         }
+    }
+
+    /// With `tags` (deduplicated and sorted).
+    pub fn with_tags(mut self, tags: impl IntoIterator<Item = String>) -> Self {
+        let mut tags: Vec<String> = tags.into_iter().collect();
+        tags.sort();
+        tags.dedup();
+        self.tags = tags;
+        self
     }
 }
 

@@ -306,6 +306,7 @@ impl Store {
             conn.pragma_update(None, "synchronous", "FULL")?;
             conn.pragma_update(None, "foreign_keys", true)?;
             conn.set_prepared_statement_cache_capacity(256);
+            values::register_functions(&conn)?;
             Ok(())
         };
         setup().map_err(|e| StoreError::sql(path, e))?;

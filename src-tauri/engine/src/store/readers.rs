@@ -84,6 +84,7 @@ impl Readers {
         .and_then(|c| {
             c.busy_timeout(std::time::Duration::from_secs(5))?;
             c.pragma_update(None, "query_only", true)?;
+            super::values::register_functions(&c)?;
             Ok(c)
         })
         .map_err(|e| StoreError::sql(path, e))

@@ -5,8 +5,10 @@
 //!   [`time_from_db`]). Integers sort, compare and index correctly; no time zones, no
 //!   string formats.
 //! - **Money**: `rust_decimal::Decimal` stored exactly as `TEXT` in its canonical form
-//!   ([`money_to_db`], [`money_from_db`]); never `REAL`. Sums are done in Rust on
-//!   `Decimal`, not with SQL `SUM` (which would go through floating point on text).
+//!   ([`money_to_db`], [`money_from_db`]); never `REAL`. Sums are done on `Decimal`, in
+//!   Rust or in SQL with the functions every connection gets ([`register_functions`]):
+//!   `dec_add(a, b)` and the aggregate `dec_sum(x)`; never with SQL `SUM` (which would go
+//!   through floating point on text).
 //! - **Enums**: their stable snake_case name as `TEXT` with a `CHECK (col IN (...))`
 //!   constraint listing the names ([`StoredEnum`]); an unknown name read back is an error,
 //!   not a default.
@@ -85,6 +87,49 @@ pub trait StoredEnum: Sized + Copy + 'static {
                 )
             })
     }
+}
+
+/// Registers `dec_add(a, b)` (exact sum of two money texts; NULL counts as 0) and the
+/// aggregate `dec_sum(x)` (exact sum of a column of money texts, NULLs skipped; `'0'` over
+/// no rows) on `conn`. A text that is not a decimal is an SQL error, never a zero.
+pub fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::{Aggregate, Context, FunctionFlags};
+
+    fn arg(ctx: &Context<'_>, i: usize) -> rusqlite::Result<Option<Decimal>> {
+        let text: Option<String> = ctx.get(i)?;
+        text.as_deref()
+            .map(money_from_db)
+            .transpose()
+            .map_err(|e| rusqlite::Error::UserFunctionError(format!("not an amount: {e}").into()))
+    }
+
+    struct Sum;
+    impl Aggregate<Decimal, String> for Sum {
+        fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<Decimal> {
+            Ok(Decimal::ZERO)
+        }
+        fn step(&self, ctx: &mut Context<'_>, acc: &mut Decimal) -> rusqlite::Result<()> {
+            if let Some(d) = arg(ctx, 0)? {
+                *acc = acc
+                    .checked_add(d)
+                    .ok_or_else(|| rusqlite::Error::UserFunctionError("amount overflow".into()))?;
+            }
+            Ok(())
+        }
+        fn finalize(&self, _: &mut Context<'_>, acc: Option<Decimal>) -> rusqlite::Result<String> {
+            Ok(money_to_db(acc.unwrap_or(Decimal::ZERO)))
+        }
+    }
+
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("dec_add", 2, flags, |ctx| {
+        let a = arg(ctx, 0)?.unwrap_or(Decimal::ZERO);
+        let b = arg(ctx, 1)?.unwrap_or(Decimal::ZERO);
+        a.checked_add(b)
+            .map(money_to_db)
+            .ok_or_else(|| rusqlite::Error::UserFunctionError("amount overflow".into()))
+    })?;
+    conn.create_aggregate_function("dec_sum", 1, flags, Sum)
 }
 
 #[cfg(test)]

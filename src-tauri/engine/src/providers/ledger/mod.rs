@@ -143,6 +143,10 @@ pub struct CallRecord {
     #[schema(value_type = Option<String>)]
     pub saved_cost: Option<Decimal>,
     pub hops: Vec<Hop>,
+    /// The caller's tags (a task's, or a gateway request's `x-flightdeck-tags`): cost
+    /// rollups and budgets by tag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl CallRecord {
@@ -181,6 +185,7 @@ impl CallRecord {
             cache_hit: false,
             saved_cost: None,
             hops: Vec::new(),
+            tags: Vec::new(),
         }
     }
 }
@@ -273,6 +278,10 @@ impl Ledger {
         let dir = data_dir.join("ledger-journal");
         let (entries, leftovers) =
             journal::read_leftovers(&dir).map_err(|e| LedgerError::Journal(e.to_string()))?;
+        let backfilled = crate::costs::rollup::backfill(&store).await?;
+        if backfilled > 0 {
+            tracing::info!(calls = backfilled, "built the cost rollups from the ledger");
+        }
         let recovered = recorder::recover(&store, entries).await?;
         if recovered.total() > 0 {
             tracing::warn!(
@@ -368,6 +377,20 @@ impl Ledger {
             .await?)
     }
 
+    /// Calls, oldest first, after `after` (the last `seq` read): exports.
+    pub async fn list_oldest_first(
+        &self,
+        filter: CallFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, CallRecord)>, LedgerError> {
+        Ok(self
+            .inner
+            .store
+            .read(move |db| query::list_ordered(db, &filter, after, limit, true))
+            .await?)
+    }
+
     /// What the calls of `client` since `since` add up to.
     pub async fn totals(
         &self,
@@ -431,6 +454,19 @@ impl CallTotals {
                 .to_string(),
         )
     }
+}
+
+/// Calls in `store`, oldest first after `after` (a `seq`), without a running ledger (the
+/// CLI's export on a stopped node).
+pub async fn list_oldest_first_in(
+    store: &Store,
+    filter: CallFilter,
+    after: Option<i64>,
+    limit: u32,
+) -> Result<Vec<(i64, CallRecord)>, LedgerError> {
+    Ok(store
+        .read(move |db| query::list_ordered(db, &filter, after, limit, true))
+        .await?)
 }
 
 /// Calls in `store`, newest first, without a running ledger (the CLI on a stopped node).

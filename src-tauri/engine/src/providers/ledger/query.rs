@@ -17,6 +17,10 @@ use crate::store::{Db, StoreError};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CallFilter {
     pub client: Option<String>,
+    pub agent: Option<String>,
+    /// Calls carrying this tag.
+    pub tag: Option<String>,
+    pub node_id: Option<String>,
     pub route: Option<String>,
     pub provider: Option<String>,
     pub model: Option<String>,
@@ -33,7 +37,7 @@ const COLUMNS: &str = "seq, id, started_at, finished_at, client, agent, task_id,
     requested_model, provider, model, node_id, protocol, stream, input_tokens, output_tokens, \
     cached_input_tokens, cache_write_tokens, reasoning_tokens, usage_estimated, cost, \
     price_source, latency_us, ttft_us, outcome, error_code, error_message, cache_hit, \
-    saved_cost, hops";
+    saved_cost, hops, tags";
 
 fn parse_enum<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
     serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|e| {
@@ -90,6 +94,16 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, CallRecord)> {
             cache_hit: r.get(27)?,
             saved_cost: saved.as_deref().map(money_from_db).transpose()?,
             hops,
+            tags: {
+                let tags: String = r.get(30)?;
+                serde_json::from_str(&tags).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        30,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?
+            },
         },
     ))
 }
@@ -100,6 +114,17 @@ pub(super) fn list(
     after: Option<i64>,
     limit: u32,
 ) -> Result<Vec<(i64, CallRecord)>, StoreError> {
+    list_ordered(db, f, after, limit, false)
+}
+
+/// `list`, oldest first when `ascending` (then `after` is the last `seq` already read).
+pub(super) fn list_ordered(
+    db: &Db<'_>,
+    f: &CallFilter,
+    after: Option<i64>,
+    limit: u32,
+    ascending: bool,
+) -> Result<Vec<(i64, CallRecord)>, StoreError> {
     let mut clauses: Vec<&str> = Vec::new();
     let mut args: Vec<Value> = Vec::new();
     let mut text = |clause: &'static str, v: &Option<String>, args: &mut Vec<Value>| {
@@ -109,6 +134,13 @@ pub(super) fn list(
         }
     };
     text("client = ?", &f.client, &mut args);
+    text("agent = ?", &f.agent, &mut args);
+    text(
+        "EXISTS (SELECT 1 FROM json_each(calls.tags) WHERE json_each.value = ?)",
+        &f.tag,
+        &mut args,
+    );
+    text("node_id = ?", &f.node_id, &mut args);
     text("route = ?", &f.route, &mut args);
     text("provider = ?", &f.provider, &mut args);
     text("model = ?", &f.model, &mut args);
@@ -131,7 +163,7 @@ pub(super) fn list(
         args.push(Value::Integer(time_to_db(until)));
     }
     if let Some(after) = after {
-        clauses.push("seq < ?");
+        clauses.push(if ascending { "seq > ?" } else { "seq < ?" });
         args.push(Value::Integer(after));
     }
     let mut sql = format!("SELECT {COLUMNS} FROM calls");
@@ -139,7 +171,11 @@ pub(super) fn list(
         sql.push_str(" WHERE ");
         sql.push_str(&clauses.join(" AND "));
     }
-    sql.push_str(" ORDER BY seq DESC LIMIT ?");
+    sql.push_str(if ascending {
+        " ORDER BY seq ASC LIMIT ?"
+    } else {
+        " ORDER BY seq DESC LIMIT ?"
+    });
     args.push(Value::Integer(i64::from(limit)));
     db.query_all(&sql, rusqlite::params_from_iter(args), row)
 }

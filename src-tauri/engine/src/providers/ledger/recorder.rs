@@ -161,14 +161,15 @@ pub(super) fn insert(
     event: bool,
 ) -> Result<bool, StoreError> {
     let hops = json_to_db(&r.hops)?;
+    let tags = json_to_db(&r.tags)?;
     let n = tx.execute(
         "INSERT OR IGNORE INTO calls (id, started_at, finished_at, client, agent, task_id, route, \
          requested_model, provider, model, node_id, protocol, stream, input_tokens, \
          output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, \
          usage_estimated, cost, price_source, latency_us, ttft_us, outcome, error_code, \
-         error_message, cache_hit, saved_cost, hops) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-         ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, \
-         ?27, ?28, ?29)",
+         error_message, cache_hit, saved_cost, hops, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+         ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, \
+         ?26, ?27, ?28, ?29, ?30)",
         params![
             r.id,
             time_to_db(r.started_at),
@@ -199,8 +200,12 @@ pub(super) fn insert(
             r.cache_hit,
             r.saved_cost.map(money_to_db),
             hops,
+            tags,
         ],
     )?;
+    if n == 1 {
+        crate::costs::rollup::apply(tx, &r.id)?;
+    }
     if n == 1 && event {
         tx.append_event(Event::Calls(Box::new(r.clone())))?;
     }

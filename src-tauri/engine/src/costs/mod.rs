@@ -1,0 +1,350 @@
+//! Costs: what the ledger's calls add up to, by period and by agent, client, route,
+//! provider, model, node or tag; cost per successful task, cache savings, the share of
+//! estimated tokens, and calls of unknown cost counted apart (never as zero).
+//!
+//! The ledger itself is `providers::ledger` (one row per call); this module owns the
+//! rollups kept beside it (`rollup`), calendar periods in the configured zone (`period`),
+//! how a span is read from them (`segments`) and the queries (`query`).
+//! Invariants: money is exact Decimal end to end; a breakdown's cells add up to its total.
+
+pub mod export;
+pub mod period;
+pub mod query;
+pub mod rollup;
+pub mod segments;
+pub mod settings;
+
+#[cfg(test)]
+mod tests;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::clock::SharedClock;
+use crate::config::ConfigHandle;
+use crate::error::ErrorCode;
+use crate::store::{Store, StoreError};
+
+pub use period::{BucketSize, NamedPeriod};
+pub use query::{CostFigures, CostFilter, Dimension, TaskCost, TokenCounts};
+
+/// Buckets a breakdown may have at most (an hourly breakdown of 90 days is 2160).
+pub const MAX_BUCKETS: usize = 2_500;
+
+/// Failures of cost queries.
+#[derive(Debug, thiserror::Error)]
+pub enum CostsError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl CostsError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+/// The span of a query: a named period, or `from`/`until` (`until` defaults to now), in a
+/// time zone (the configured one by default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Span {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<NamedPeriod>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+    /// IANA zone of calendar periods and buckets (default `[costs] time_zone`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+/// A span as resolved: instants and the zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Window {
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub time_zone: String,
+    /// The named period, when one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<NamedPeriod>,
+}
+
+/// A key's share of the span.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Spender {
+    /// The agent, client, model (`provider/model`) or route; `""` for none.
+    pub key: String,
+    #[schema(value_type = String)]
+    pub cost: rust_decimal::Decimal,
+    pub calls: u64,
+    pub unknown_cost_calls: u64,
+}
+
+/// The top spenders of a span by dimension (five each, by cost).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TopSpenders {
+    pub agents: Vec<Spender>,
+    pub clients: Vec<Spender>,
+    pub models: Vec<Spender>,
+    pub routes: Vec<Spender>,
+}
+
+/// `GET /api/v1/costs/summary`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CostSummary {
+    pub window: Window,
+    pub filter: CostFilter,
+    pub totals: CostFigures,
+    /// Share of calls whose tokens were estimated, in % (absent with no call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_calls_pct: Option<f64>,
+    /// Share of the known cost that comes from estimated tokens, in %.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_cost_pct: Option<f64>,
+    pub per_successful_task: TaskCost,
+    pub top: TopSpenders,
+}
+
+/// One cell of a breakdown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BreakdownRow {
+    /// Start of the bucket (absent for `bucket=total`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_start: Option<DateTime<Utc>>,
+    /// The key of the dimension (absent without `by`; `""` for calls without one, e.g.
+    /// no route).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(flatten)]
+    pub figures: CostFigures,
+}
+
+/// `GET /api/v1/costs/breakdown`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CostBreakdown {
+    pub window: Window,
+    pub filter: CostFilter,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Dimension>,
+    pub bucket: BucketSize,
+    /// By bucket, then by cost (highest first).
+    pub rows: Vec<BreakdownRow>,
+    pub totals: CostFigures,
+}
+
+/// The costs of one node's ledger. Cheap to clone.
+#[derive(Clone)]
+pub struct Costs {
+    store: Store,
+    config: ConfigHandle,
+    clock: SharedClock,
+}
+
+impl std::fmt::Debug for Costs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Costs")
+    }
+}
+
+fn pct(part: f64, whole: f64) -> Option<f64> {
+    (whole > 0.0).then(|| (part / whole * 10_000.0).round() / 100.0)
+}
+
+impl Costs {
+    pub fn new(store: Store, config: ConfigHandle, clock: SharedClock) -> Self {
+        Self {
+            store,
+            config,
+            clock,
+        }
+    }
+
+    /// Resolves `span` (default: this month in the configured zone).
+    pub fn window(&self, span: &Span) -> Result<(Window, chrono_tz::Tz), CostsError> {
+        let config = self.config.current();
+        let zone_name = span
+            .time_zone
+            .clone()
+            .unwrap_or_else(|| config.costs.time_zone.clone());
+        let tz = settings::parse_zone(&zone_name).ok_or_else(|| {
+            CostsError::BadRequest(format!(
+                "time_zone `{zone_name}` is not an IANA time zone (e.g. UTC, Europe/Berlin)"
+            ))
+        })?;
+        let now = self.clock.now();
+        let (from, until, period) = match (span.period, span.from) {
+            (Some(_), Some(_)) => {
+                return Err(CostsError::BadRequest(
+                    "give either period or from/until, not both".into(),
+                ));
+            }
+            (Some(p), None) => {
+                if span.until.is_some() {
+                    return Err(CostsError::BadRequest(
+                        "give either period or from/until, not both".into(),
+                    ));
+                }
+                let (f, u) = p.span(now, tz, config.costs.week_start);
+                (f, u, Some(p))
+            }
+            (None, Some(f)) => (f, span.until.unwrap_or(now), None),
+            (None, None) if span.until.is_some() => {
+                return Err(CostsError::BadRequest("until needs from".into()));
+            }
+            (None, None) => {
+                let p = NamedPeriod::ThisMonth;
+                let (f, u) = p.span(now, tz, config.costs.week_start);
+                (f, u, Some(p))
+            }
+        };
+        if until <= from {
+            return Err(CostsError::BadRequest(format!(
+                "until ({until}) must be after from ({from})"
+            )));
+        }
+        Ok((
+            Window {
+                from,
+                until,
+                time_zone: tz.name().to_string(),
+                period,
+            },
+            tz,
+        ))
+    }
+
+    /// Totals, top spenders, cost per successful task over `span`.
+    pub async fn summary(
+        &self,
+        span: &Span,
+        filter: CostFilter,
+    ) -> Result<CostSummary, CostsError> {
+        let (window, _) = self.window(span)?;
+        let w = window.clone();
+        let f = filter.clone();
+        let (totals, top, per_task) = self
+            .store
+            .read(move |db| {
+                let bounds = [w.from, w.until];
+                let totals = query::cells(db, &bounds, None, &f)?
+                    .into_iter()
+                    .next()
+                    .map(|c| c.figures)
+                    .unwrap_or_default();
+                let top_of = |d: Dimension| -> Result<Vec<Spender>, StoreError> {
+                    let mut v: Vec<Spender> = query::cells(db, &bounds, Some(d), &f)?
+                        .into_iter()
+                        .map(|c| Spender {
+                            key: c.key,
+                            cost: c.figures.cost,
+                            calls: c.figures.calls,
+                            unknown_cost_calls: c.figures.unknown_cost_calls,
+                        })
+                        .collect();
+                    v.sort_by(|a, b| b.cost.cmp(&a.cost).then(b.calls.cmp(&a.calls)));
+                    v.truncate(5);
+                    Ok(v)
+                };
+                let top = TopSpenders {
+                    agents: top_of(Dimension::Agent)?
+                        .into_iter()
+                        .filter(|s| !s.key.is_empty())
+                        .collect(),
+                    clients: top_of(Dimension::Client)?,
+                    models: top_of(Dimension::Model)?,
+                    routes: top_of(Dimension::Route)?
+                        .into_iter()
+                        .filter(|s| !s.key.is_empty())
+                        .collect(),
+                };
+                let per_task = query::task_cost(db, w.from, w.until, &f)?;
+                Ok::<_, StoreError>((totals, top, per_task))
+            })
+            .await?;
+        use rust_decimal::prelude::ToPrimitive;
+        Ok(CostSummary {
+            estimated_calls_pct: pct(totals.estimated_calls as f64, totals.calls as f64),
+            estimated_cost_pct: pct(
+                totals.estimated_cost.to_f64().unwrap_or(0.0),
+                totals.cost.to_f64().unwrap_or(0.0),
+            ),
+            window,
+            filter,
+            totals,
+            per_successful_task: per_task,
+            top,
+        })
+    }
+
+    /// The span cut into `bucket`s and by `by`.
+    pub async fn breakdown(
+        &self,
+        span: &Span,
+        filter: CostFilter,
+        by: Option<Dimension>,
+        bucket: BucketSize,
+    ) -> Result<CostBreakdown, CostsError> {
+        let (window, tz) = self.window(span)?;
+        let ws = self.config.current().costs.week_start;
+        let bounds = period::boundaries(window.from, window.until, bucket, tz, ws, MAX_BUCKETS)
+            .ok_or_else(|| {
+                CostsError::BadRequest(format!(
+                    "more than {MAX_BUCKETS} buckets: pick a larger bucket or a shorter span"
+                ))
+            })?;
+        let f = filter.clone();
+        let b = bounds.clone();
+        let cells = self
+            .store
+            .read(move |db| query::cells(db, &b, by, &f))
+            .await?;
+        let mut totals = CostFigures::default();
+        let mut rows: Vec<(usize, BreakdownRow)> = cells
+            .into_iter()
+            .map(|c| {
+                totals.add(&c.figures);
+                (
+                    c.bucket,
+                    BreakdownRow {
+                        bucket_start: (bucket != BucketSize::Total)
+                            .then(|| bounds.get(c.bucket).copied())
+                            .flatten(),
+                        key: by.map(|_| c.key),
+                        figures: c.figures,
+                    },
+                )
+            })
+            .collect();
+        let totals = totals.normalized();
+        rows.sort_by(|(ia, a), (ib, b)| {
+            ia.cmp(ib)
+                .then(b.figures.cost.cmp(&a.figures.cost))
+                .then(b.figures.calls.cmp(&a.figures.calls))
+                .then(a.key.cmp(&b.key))
+        });
+        Ok(CostBreakdown {
+            window,
+            filter,
+            by,
+            bucket,
+            rows: rows.into_iter().map(|(_, r)| r).collect(),
+            totals,
+        })
+    }
+
+    /// The same totals straight from the ledger, without the rollups (a check).
+    pub async fn scan(&self, span: &Span, filter: CostFilter) -> Result<CostFigures, CostsError> {
+        let (w, _) = self.window(span)?;
+        Ok(self
+            .store
+            .read(move |db| query::scan(db, w.from, w.until, &filter))
+            .await?)
+    }
+}

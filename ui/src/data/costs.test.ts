@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import { bars, chartBucket, exportPath, formatUsd, share, type BreakdownRow } from "./costs";
+
+function row(start: string, cost: string): BreakdownRow {
+  return {
+    bucket_start: start,
+    calls: 1,
+    ok: 1,
+    errors: 0,
+    cancelled: 0,
+    unrecorded: 0,
+    tokens: { input: 1, output: 1, cached_input: 0, cache_write: 0, reasoning: 0 },
+    cost,
+    unknown_cost_calls: 0,
+    estimated_calls: 0,
+    estimated_cost: "0",
+    cache_hits: 0,
+    saved_cost: "0",
+  };
+}
+
+describe("costs", () => {
+  it("formats dollars by size, never rounding a small cost to zero", () => {
+    expect(formatUsd("0")).toBe("$0");
+    expect(formatUsd("1234.5")).toBe("$1,234.50");
+    expect(formatUsd("0.0525")).toBe("$0.0525");
+    expect(formatUsd("0.0003525")).toBe("$0.0003525");
+    expect(formatUsd("0.000000123456789")).toBe("$1.23457e-7");
+  });
+
+  it("computes shares and picks a chart bucket per period", () => {
+    expect(share("25", "100")).toBe(25);
+    expect(share("1", "0")).toBe(0);
+    expect(chartBucket("today")).toBe("hour");
+    expect(chartBucket("this_year")).toBe("month");
+    expect(chartBucket("last_30d")).toBe("day");
+  });
+
+  it("places bars on the window's time axis, leaving gaps for empty buckets", () => {
+    const b = bars([row("2026-03-01T00:00:00Z", "2"), row("2026-03-03T00:00:00Z", "1")], "2026-03-01T00:00:00Z", "2026-03-05T00:00:00Z");
+    expect(b.map((x) => [x.x, x.w, x.h])).toEqual([
+      [0, 0.5, 1],
+      [0.5, 0.5, 0.5],
+    ]);
+    expect(bars([], "2026-03-01T00:00:00Z", "2026-03-05T00:00:00Z")).toEqual([]);
+  });
+
+  it("builds the export address with the same span and filters, blanks dropped", () => {
+    expect(exportPath("last_7d", { agent: " triage ", model: "", tag: "team-a" }, "csv")).toBe(
+      "/api/v1/costs/export?period=last_7d&format=csv&agent=triage&tag=team-a",
+    );
+  });
+});
