@@ -44,7 +44,8 @@ pub fn required_scope(method: &Method, path: &str) -> Scope {
         }
         return Scope::Read;
     }
-    let admin = ["/tokens", "/secrets", "/config", "/audit"];
+    // Budgets are written into the config file.
+    let admin = ["/tokens", "/secrets", "/config", "/audit", "/budgets"];
     if admin.iter().any(|p| under(p)) {
         return Scope::Admin;
     }

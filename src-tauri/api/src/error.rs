@@ -163,7 +163,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             StatusCode::BAD_GATEWAY
         }
         ProviderTimeout => StatusCode::GATEWAY_TIMEOUT,
-        ProviderRateLimited | RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ProviderRateLimited | RateLimited | BudgetExceeded => StatusCode::TOO_MANY_REQUESTS,
+        PriceUnknown => StatusCode::FORBIDDEN,
         CircuitOpen | LedgerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,

@@ -75,6 +75,9 @@ fn error_response(
         ErrorCode::TokenExpired,
         ErrorCode::PayloadTooLarge,
         ErrorCode::LedgerUnavailable,
+        // Waiting a few seconds does not refill a budget: the SDKs must not retry.
+        ErrorCode::BudgetExceeded,
+        ErrorCode::PriceUnknown,
     ];
     if final_codes.contains(&code) {
         r.headers_mut()

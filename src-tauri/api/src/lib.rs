@@ -14,6 +14,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod auth;
+pub mod budgets;
 pub mod calls;
 pub mod costs;
 pub mod dashboard;

@@ -18,7 +18,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    AppState, approvals, audit, calls, costs, error, feed, runs, secrets, system, tasks, tokens, v1,
+    AppState, approvals, audit, budgets, calls, costs, error, feed, runs, secrets, system, tasks,
+    tokens, v1,
 };
 
 #[derive(OpenApi)]
@@ -64,6 +65,7 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .merge(secrets::routes())
         .merge(calls::routes())
         .merge(costs::routes())
+        .merge(budgets::routes())
         .merge(tasks::routes())
         .merge(runs::routes())
         .merge(approvals::routes())

@@ -120,6 +120,11 @@ pub enum ErrorCode {
     NotAnApprover,
     /// A rejection needs a reason.
     ReasonRequired,
+    /// A blocking budget would be exceeded by this call (the message names it and when it
+    /// resets); nothing was sent to a provider.
+    BudgetExceeded,
+    /// A blocking budget covers a model without a price (`[costs] unpriced = "refuse"`).
+    PriceUnknown,
 }
 
 impl ErrorCode {
@@ -180,6 +185,8 @@ impl ErrorCode {
             Self::AlreadyDecided => "already_decided",
             Self::NotAnApprover => "not_an_approver",
             Self::ReasonRequired => "reason_required",
+            Self::BudgetExceeded => "budget_exceeded",
+            Self::PriceUnknown => "price_unknown",
         }
     }
 }
@@ -278,6 +285,8 @@ mod tests {
             TemplateError,
             RunInvalid,
             RunFinished,
+            BudgetExceeded,
+            PriceUnknown,
         ];
         let mut seen = std::collections::HashSet::new();
         for code in all {

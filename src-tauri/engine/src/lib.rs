@@ -237,6 +237,15 @@ impl Engine {
                 });
             })
         };
+        let budgets = costs::Gate::open(
+            store.clone(),
+            clock.clone(),
+            config.clone(),
+            &tracker,
+            cancel.clone(),
+            Some(named_secrets.clone()),
+        )
+        .await?;
         let providers = providers::Providers::new(providers::ProvidersParts {
             config: config.clone(),
             secrets: named_secrets.clone(),
@@ -245,6 +254,7 @@ impl Engine {
             node_id: node_id.clone(),
             metrics: providers::metrics::ProviderMetrics::new(&metrics)?,
             publish,
+            budgets: Some(budgets.clone()),
         });
         let wake = Arc::new(tokio::sync::Notify::new());
         let approvals = approvals::Approvals::new(
@@ -264,7 +274,8 @@ impl Engine {
             wake,
         );
         let audit = audit::Audit::new(store.clone());
-        let costs = costs::Costs::new(store.clone(), config.clone(), clock.clone());
+        let costs =
+            costs::Costs::new(store.clone(), config.clone(), clock.clone()).with_gate(budgets);
         let health = HealthChecks::new(
             store.clone(),
             secrets.clone(),
@@ -570,6 +581,33 @@ impl Engine {
     ) -> Result<events::ConfigEvent, config::edit::EditError> {
         config::edit::set_agent_template(&self.inner.config, agent, prompt, system)?;
         Ok(self.reload_after_edit(actor))
+    }
+
+    /// Sets (or removes, `None`) budget `name` in the config file, reloads it, and waits
+    /// until the budgets' gate holds the new definition (its spending read from the ledger).
+    pub async fn set_budget(
+        &self,
+        name: &str,
+        budget: Option<&costs::settings::BudgetConfig>,
+        actor: &str,
+    ) -> Result<events::ConfigEvent, config::edit::EditError> {
+        let (handle, owned, def) = (self.inner.config.clone(), name.to_string(), budget.cloned());
+        tokio::task::spawn_blocking(move || {
+            config::edit::set_budget(&handle, &owned, def.as_ref())
+        })
+        .await
+        .map_err(|e| config::edit::EditError::Write {
+            path: std::path::PathBuf::new(),
+            reason: e.to_string(),
+        })??;
+        let event = self.reload_after_edit(actor);
+        if let Some(gate) = self.inner.providers.budgets() {
+            self.inner.providers.ledger().flush().await;
+            if let Err(error) = gate.refresh().await {
+                tracing::warn!(%error, "could not read the budgets' spending after an edit");
+            }
+        }
+        Ok(event)
     }
 
     fn reload_after_edit(&self, actor: &str) -> events::ConfigEvent {

@@ -130,6 +130,12 @@ impl Engine {
                         if changed.is_err() { break }
                         let config = changes.borrow_and_update().clone();
                         providers.config_changed(&config);
+                        if let Some(gate) = providers.budgets() {
+                            providers.ledger().flush().await;
+                            if let Err(error) = gate.refresh().await {
+                                tracing::warn!(%error, "could not read the budgets' spending after a reload");
+                            }
+                        }
                         if let Err(error) = crate::agents::templates::record(&store, &config).await {
                             tracing::warn!(%error, "could not record the agents' template versions");
                         }

@@ -219,6 +219,46 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/budgets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every budget with its figures now. */
+        get: operations["list_budgets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/budgets/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One budget. */
+        get: operations["get_budget"];
+        /**
+         * Creates or replaces a budget in the config file (`[budgets.<name>]`): checked with the
+         *     whole config first (a bad limit, period or scope is `config_invalid` naming the key), then
+         *     written and applied; its spending this period is read from the ledger.
+         */
+        put: operations["put_budget"];
+        post?: never;
+        /** Removes a budget from the config file. */
+        delete: operations["delete_budget"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/calls": {
         parameters: {
             query?: never;
@@ -305,6 +345,23 @@ export type paths = {
         put?: never;
         /** Checks a TOML config text against this node's schema without applying it. */
         post: operations["validate_config"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/costs/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Budget alerts fired (each threshold once per budget and period), newest first. */
+        get: operations["list_alerts"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -994,6 +1051,11 @@ export type components = {
             max_tokens?: number | null;
             /** @description What happens to turns that no longer fit the context (`[agents.<name>.memory]`). */
             memory?: components["schemas"]["MemoryConfig"];
+            /**
+             * @description A blocking budget refused its call: `wait` (the task is scheduled for when the
+             *     budget resets, its attempt refunded) or `fail` (the task fails).
+             */
+            on_budget?: components["schemas"]["OnBudget"];
             /** @description JSON Schema the answer must match (a table, or JSON text); none: free text. */
             output_schema?: Record<string, never> | null;
             /**
@@ -1127,6 +1189,38 @@ export type components = {
          * @enum {string}
          */
         AggregateMode: "all" | "first_valid" | "vote" | "judge";
+        /**
+         * @description What an alert is about.
+         * @enum {string}
+         */
+        AlertKind: "threshold" | "blocked";
+        /** @description The alerts. */
+        AlertList: {
+            items: components["schemas"]["AlertRecord"][];
+        };
+        /** @description A fired alert as recorded. */
+        AlertRecord: {
+            /**
+             * Format: int32
+             * @description Webhook deliveries tried.
+             */
+            attempts: number;
+            budget: string;
+            /**
+             * Format: date-time
+             * @description When `[costs] alert_webhook` accepted it.
+             */
+            delivered_at?: string | null;
+            /** Format: date-time */
+            fired_at: string;
+            kind: components["schemas"]["AlertKind"];
+            limit_usd: string;
+            /** Format: date-time */
+            period_start: string;
+            spent: string;
+            /** Format: int32 */
+            threshold: number;
+        };
         /** @description Steps that gave the same answer (the whole result, or the voted field). */
         AnswerGroup: {
             steps: string[];
@@ -1322,6 +1416,42 @@ export type components = {
             seq: number;
             subject: string;
         };
+        BTreeMap: {
+            [key: string]: {
+                action?: components["schemas"]["BudgetAction"];
+                agent?: string | null;
+                /** @description `token:<name>`, `agent:<name>`, `desktop:<user>`. */
+                client?: string | null;
+                description?: string | null;
+                /**
+                 * Format: date-time
+                 * @description Start of a `fixed` window (RFC 3339, a string or a TOML date-time).
+                 */
+                from?: string | null;
+                /**
+                 * @description Also hold calls to models that cost nothing (local ones). Off: a free model is never
+                 *     blocked by this budget.
+                 */
+                include_free?: boolean;
+                /** @description USD per period, > 0. */
+                limit_usd: components["schemas"]["Usd"];
+                /** @description `provider/model`, or a model name on any provider. */
+                model?: string | null;
+                period: components["schemas"]["BudgetPeriod"];
+                provider?: string | null;
+                route?: string | null;
+                tag?: string | null;
+                /** @description Alert at these percentages of the limit (1-1000; default 50, 80, 100). */
+                thresholds?: number[];
+                /** @description IANA zone of its calendar periods (default `[costs] time_zone`). */
+                time_zone?: string | null;
+                /**
+                 * Format: date-time
+                 * @description End of a `fixed` window, exclusive.
+                 */
+                until?: string | null;
+            };
+        };
         /** @description One cell of a breakdown. */
         BreakdownRow: components["schemas"]["CostFigures"] & {
             /**
@@ -1377,6 +1507,107 @@ export type components = {
          * @enum {string}
          */
         BucketSize: "hour" | "day" | "week" | "month" | "total";
+        /**
+         * @description What happens at the limit.
+         * @enum {string}
+         */
+        BudgetAction: "alert" | "block";
+        /** @description A budget alert (the `costs` feed event, the webhook's body, a `budget_alerts` row). */
+        BudgetAlert: {
+            action: components["schemas"]["BudgetAction"];
+            budget: string;
+            /** Format: date-time */
+            fired_at: string;
+            kind: components["schemas"]["AlertKind"];
+            limit_usd: string;
+            /** @description What it means, for people. */
+            message: string;
+            /** Format: date-time */
+            period_end?: string | null;
+            /** Format: date-time */
+            period_start: string;
+            spent: string;
+            /**
+             * Format: int32
+             * @description % of the limit (100 for `blocked`).
+             */
+            threshold: number;
+        };
+        /** @description `[budgets.<name>]`. Scope keys narrow (all must match); none = every call. */
+        BudgetConfig: {
+            action?: components["schemas"]["BudgetAction"];
+            agent?: string | null;
+            /** @description `token:<name>`, `agent:<name>`, `desktop:<user>`. */
+            client?: string | null;
+            description?: string | null;
+            /**
+             * Format: date-time
+             * @description Start of a `fixed` window (RFC 3339, a string or a TOML date-time).
+             */
+            from?: string | null;
+            /**
+             * @description Also hold calls to models that cost nothing (local ones). Off: a free model is never
+             *     blocked by this budget.
+             */
+            include_free?: boolean;
+            /** @description USD per period, > 0. */
+            limit_usd: components["schemas"]["Usd"];
+            /** @description `provider/model`, or a model name on any provider. */
+            model?: string | null;
+            period: components["schemas"]["BudgetPeriod"];
+            provider?: string | null;
+            route?: string | null;
+            tag?: string | null;
+            /** @description Alert at these percentages of the limit (1-1000; default 50, 80, 100). */
+            thresholds?: number[];
+            /** @description IANA zone of its calendar periods (default `[costs] time_zone`). */
+            time_zone?: string | null;
+            /**
+             * Format: date-time
+             * @description End of a `fixed` window, exclusive.
+             */
+            until?: string | null;
+        };
+        /** @description The budgets. */
+        BudgetList: {
+            items: components["schemas"]["BudgetStatus"][];
+        };
+        /**
+         * @description How long a budget's period is.
+         * @enum {string}
+         */
+        BudgetPeriod: "daily" | "weekly" | "monthly" | "fixed";
+        /** @description A budget as the API shows it. */
+        BudgetStatus: {
+            /** @description Whether the period is open (a fixed window may not have started or be over). */
+            active: boolean;
+            config: components["schemas"]["BudgetConfig"];
+            /** @description Thresholds that fired this period (with `blocked` as its own entry). */
+            fired: components["schemas"]["FiredAlert"][];
+            limit_usd: string;
+            name: string;
+            /**
+             * Format: double
+             * @description `spent / limit`, in %.
+             */
+            percent: number;
+            /** Format: date-time */
+            period_end?: string | null;
+            /** Format: date-time */
+            period_start: string;
+            /** @description `limit - spent - reserved` (never below 0). */
+            remaining: string;
+            /** @description Held by calls in flight (their maximum cost). */
+            reserved: string;
+            /** @description Committed calls of the period, USD. */
+            spent: string;
+            time_zone: string;
+            /**
+             * Format: int64
+             * @description Calls it covered whose cost is unknown (not in `spent`).
+             */
+            unknown_cost_calls: number;
+        };
         /**
          * @description Which tasks to requeue: `ids`, or (without ids) every task in `state` (default `dead`) of
          *     `agent`, newest first, at most `limit` (default and most: 10,000).
@@ -1572,6 +1803,11 @@ export type components = {
              */
             approvals: components["schemas"]["ApprovalsConfig"];
             /**
+             * @description Spending limits by name (`[budgets.team-a]`).
+             * @default {}
+             */
+            budgets: components["schemas"]["BTreeMap"];
+            /**
              * @default {
              *       "max_bytes": 67108864,
              *       "max_entries": 10000,
@@ -1582,7 +1818,9 @@ export type components = {
             /**
              * @description The time zone and week start of calendar periods (`[costs]`).
              * @default {
+             *       "default_max_output_tokens": 4096,
              *       "time_zone": "UTC",
+             *       "unpriced": "refuse",
              *       "week_start": "monday"
              *     }
              */
@@ -1768,6 +2006,11 @@ export type components = {
             totals: components["schemas"]["CostFigures"];
             window: components["schemas"]["Window"];
         };
+        /** @description An event of the `costs` topic. */
+        CostEvent: components["schemas"]["BudgetAlert"] & {
+            /** @enum {string} */
+            type: "budget_alert";
+        };
         /** @description What a set of calls adds up to. */
         CostFigures: {
             /** Format: int64 */
@@ -1835,11 +2078,28 @@ export type components = {
         /** @description `[costs]`. */
         CostsConfig: {
             /**
+             * @description POSTed (JSON, signed like action webhooks when `alert_webhook_secret` names a
+             *     secret) once per budget threshold per period.
+             * @default null
+             */
+            alert_webhook: string | null;
+            /** @default null */
+            alert_webhook_secret: string | null;
+            /**
+             * Format: int32
+             * @description Output tokens a budget reserves for a request without `max_tokens` (capped by the
+             *     model's `[models."p/m"] max_output_tokens` when set).
+             * @default 4096
+             */
+            default_max_output_tokens: number;
+            /**
              * @description IANA time zone of calendar days, weeks and months (`Europe/Berlin`). UTC by default,
              *     so every node of a fleet closes a day at the same instant.
              * @default UTC
              */
             time_zone: string;
+            /** @default refuse */
+            unpriced: components["schemas"]["Unpriced"];
             /** @default monday */
             week_start: components["schemas"]["WeekStart"];
         };
@@ -1925,7 +2185,7 @@ export type components = {
          * @description A stable, machine-readable failure code. Serialized in `snake_case`.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed" | "ledger_unavailable" | "unknown_model" | "provider_auth_failed" | "provider_unavailable" | "provider_timeout" | "provider_rate_limited" | "provider_bad_response" | "provider_rejected" | "response_too_large" | "circuit_open" | "rate_limited" | "task_finished" | "lease_lost" | "unknown_agent" | "unknown_capability" | "template_error" | "run_invalid" | "run_finished" | "unknown_action" | "arguments_invalid" | "already_decided" | "not_an_approver" | "reason_required";
+        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed" | "ledger_unavailable" | "unknown_model" | "provider_auth_failed" | "provider_unavailable" | "provider_timeout" | "provider_rate_limited" | "provider_bad_response" | "provider_rejected" | "response_too_large" | "circuit_open" | "rate_limited" | "task_finished" | "lease_lost" | "unknown_agent" | "unknown_capability" | "template_error" | "run_invalid" | "run_finished" | "unknown_action" | "arguments_invalid" | "already_decided" | "not_an_approver" | "reason_required" | "budget_exceeded" | "price_unknown";
         /** @description The error body's inner object. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -2009,6 +2269,14 @@ export type components = {
             payload: components["schemas"]["ApprovalEvent"];
             /** @enum {string} */
             topic: "approvals";
+        } | {
+            /**
+             * @description A budget crossed an alert threshold or refused a call, the first time in its period
+             *     (in the same transaction as the alert's row).
+             */
+            payload: components["schemas"]["CostEvent"];
+            /** @enum {string} */
+            topic: "costs";
         };
         /**
          * @description What runs an action once it is allowed or approved.
@@ -2049,6 +2317,12 @@ export type components = {
             seq: number;
             /** Format: date-time */
             time: string;
+        };
+        /** @description A fired alert, in a status. */
+        FiredAlert: {
+            kind: components["schemas"]["AlertKind"];
+            /** Format: int32 */
+            threshold: number;
         };
         /** @description `[gateway]`: the OpenAI- and Anthropic-compatible endpoints. */
         GatewayConfig: {
@@ -2340,6 +2614,11 @@ export type components = {
             uptime_seconds: number;
             version: string;
         };
+        /**
+         * @description What an agent's task does when a blocking budget refuses its call.
+         * @enum {string}
+         */
+        OnBudget: "wait" | "fail";
         /**
          * @description What a call does when the client-side rate limit is reached.
          * @enum {string}
@@ -3467,6 +3746,11 @@ export type components = {
             models: components["schemas"]["Spender"][];
             routes: components["schemas"]["Spender"][];
         };
+        /**
+         * @description A model without a price, called under a blocking budget.
+         * @enum {string}
+         */
+        Unpriced: "refuse" | "allow";
         /** @description Tokens a call used, each kind counted once (see the module invariants). */
         Usage: {
             /**
@@ -3494,6 +3778,11 @@ export type components = {
              */
             reasoning: number;
         };
+        /**
+         * @description An amount in USD as written in TOML: a number or a string, kept as written and checked
+         *     (a decimal > 0) with the rest of the config.
+         */
+        Usd: string;
         /** @description A config text to check. */
         ValidateConfigRequest: {
             /** @description The TOML text. */
@@ -3692,6 +3981,9 @@ export type AgentStats = components['schemas']['AgentStats'];
 export type AgentTaskStats = components['schemas']['AgentTaskStats'];
 export type Aggregate = components['schemas']['Aggregate'];
 export type AggregateMode = components['schemas']['AggregateMode'];
+export type AlertKind = components['schemas']['AlertKind'];
+export type AlertList = components['schemas']['AlertList'];
+export type AlertRecord = components['schemas']['AlertRecord'];
 export type AnswerGroup = components['schemas']['AnswerGroup'];
 export type ApiErrorBody = components['schemas']['ApiErrorBody'];
 export type ApprovalEvent = components['schemas']['ApprovalEvent'];
@@ -3704,10 +3996,17 @@ export type Approvers = components['schemas']['Approvers'];
 export type Attempt = components['schemas']['Attempt'];
 export type AttemptOutcome = components['schemas']['AttemptOutcome'];
 export type AuditEntry = components['schemas']['AuditEntry'];
+export type BTreeMap = components['schemas']['BTreeMap'];
 export type BreakdownRow = components['schemas']['BreakdownRow'];
 export type BreakerSettings = components['schemas']['BreakerSettings'];
 export type BreakerState = components['schemas']['BreakerState'];
 export type BucketSize = components['schemas']['BucketSize'];
+export type BudgetAction = components['schemas']['BudgetAction'];
+export type BudgetAlert = components['schemas']['BudgetAlert'];
+export type BudgetConfig = components['schemas']['BudgetConfig'];
+export type BudgetList = components['schemas']['BudgetList'];
+export type BudgetPeriod = components['schemas']['BudgetPeriod'];
+export type BudgetStatus = components['schemas']['BudgetStatus'];
 export type BulkRequeue = components['schemas']['BulkRequeue'];
 export type BulkRequeueResult = components['schemas']['BulkRequeueResult'];
 export type CacheSettings = components['schemas']['CacheSettings'];
@@ -3727,6 +4026,7 @@ export type ConfigStatus = components['schemas']['ConfigStatus'];
 export type ConfigView = components['schemas']['ConfigView'];
 export type ContentPart = components['schemas']['ContentPart'];
 export type CostBreakdown = components['schemas']['CostBreakdown'];
+export type CostEvent = components['schemas']['CostEvent'];
 export type CostFigures = components['schemas']['CostFigures'];
 export type CostFilter = components['schemas']['CostFilter'];
 export type CostSummary = components['schemas']['CostSummary'];
@@ -3751,6 +4051,7 @@ export type ExplainInput = components['schemas']['ExplainInput'];
 export type Explanation = components['schemas']['Explanation'];
 export type FeedConfig = components['schemas']['FeedConfig'];
 export type FeedEvent = components['schemas']['FeedEvent'];
+export type FiredAlert = components['schemas']['FiredAlert'];
 export type GatewayConfig = components['schemas']['GatewayConfig'];
 export type GatewayInfo = components['schemas']['GatewayInfo'];
 export type GatewayPatch = components['schemas']['GatewayPatch'];
@@ -3776,6 +4077,7 @@ export type NewApproval = components['schemas']['NewApproval'];
 export type NewRun = components['schemas']['NewRun'];
 export type NewTask = components['schemas']['NewTask'];
 export type NodeInfo = components['schemas']['NodeInfo'];
+export type OnBudget = components['schemas']['OnBudget'];
 export type OnLimit = components['schemas']['OnLimit'];
 export type OnTimeout = components['schemas']['OnTimeout'];
 export type OneOrMany = components['schemas']['OneOrMany'];
@@ -3856,7 +4158,9 @@ export type TokenCounts = components['schemas']['TokenCounts'];
 export type TokenInfo = components['schemas']['TokenInfo'];
 export type ToolCall = components['schemas']['ToolCall'];
 export type TopSpenders = components['schemas']['TopSpenders'];
+export type Unpriced = components['schemas']['Unpriced'];
 export type Usage = components['schemas']['Usage'];
+export type Usd = components['schemas']['Usd'];
 export type ValidateConfigRequest = components['schemas']['ValidateConfigRequest'];
 export type ValidateConfigResponse = components['schemas']['ValidateConfigResponse'];
 export type Verdict = components['schemas']['Verdict'];
@@ -4411,6 +4715,158 @@ export interface operations {
             500: components["responses"]["Internal"];
         };
     };
+    list_budgets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The budgets, by name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    get_budget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The budget's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The budget */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetStatus"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such budget: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    put_budget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The budget's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BudgetConfig"];
+            };
+        };
+        responses: {
+            /** @description Saved and in force */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetStatus"];
+                };
+            };
+            /** @description An invalid budget (`config_invalid`, with the key) or no config file (`bad_request`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            /** @description An environment variable sets it, or the file was not applied: `conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    delete_budget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The budget's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            /** @description Not in the config file, or set by the environment: `conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
     list_calls: {
         parameters: {
             query?: {
@@ -4659,6 +5115,43 @@ export interface operations {
             409: components["responses"]["IdempotencyConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    list_alerts: {
+        parameters: {
+            query?: {
+                /** @description How many, newest first: 1 to 500 (default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The alerts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertList"];
+                };
+            };
+            /** @description A bad limit: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
             429: components["responses"]["TooManyAuthFailures"];
             500: components["responses"]["Internal"];
         };

@@ -77,6 +77,8 @@ impl RunError {
                     | ErrorCode::ProviderAuthFailed
                     | ErrorCode::UnknownModel
                     | ErrorCode::BadRequest
+                    | ErrorCode::BudgetExceeded
+                    | ErrorCode::PriceUnknown
             ),
             Self::Queue(_) | Self::Cancelled | Self::NeedsApproval(_) | Self::Approval(_) => false,
         }

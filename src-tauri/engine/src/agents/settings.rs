@@ -27,6 +27,15 @@ fn default_max_reasks() -> u32 {
 fn default_concurrency() -> u32 {
     4
 }
+/// What an agent's task does when a blocking budget refuses its call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBudget {
+    #[default]
+    Wait,
+    Fail,
+}
+
 fn default_timeout_secs() -> u64 {
     300
 }
@@ -77,6 +86,10 @@ pub struct AgentConfig {
     /// Use the response cache for its calls (deterministic requests).
     #[serde(default)]
     pub cache: bool,
+    /// A blocking budget refused its call: `wait` (the task is scheduled for when the
+    /// budget resets, its attempt refunded) or `fail` (the task fails).
+    #[serde(default)]
+    pub on_budget: OnBudget,
     /// Tasks of this agent running at once on this node.
     #[serde(default = "default_concurrency")]
     pub concurrency: u32,

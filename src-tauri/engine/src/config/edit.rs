@@ -107,7 +107,7 @@ pub fn set(
             key: key.clone(),
             var: env_var(key),
             path,
-            value: Some(toml_value(key, value)?),
+            value: Some(toml_edit::Item::Value(toml_value(key, value)?)),
             must_exist: false,
         });
     }
@@ -145,7 +145,7 @@ pub fn set_agent_template(
         key: format!("agents.{agent}.{k}"),
         var: var(k),
         path: vec!["agents".into(), agent.to_string(), k.to_string()],
-        value,
+        value: value.map(toml_edit::Item::Value),
         must_exist: true,
     };
     apply(
@@ -157,13 +157,61 @@ pub fn set_agent_template(
     )
 }
 
+/// Sets budget `name` to `budget` in the config file (the whole `[budgets.<name>]` table
+/// is replaced), or removes it (`None`). The new config is validated whole first.
+pub fn set_budget(
+    handle: &ConfigHandle,
+    name: &str,
+    budget: Option<&crate::costs::settings::BudgetConfig>,
+) -> Result<PathBuf, EditError> {
+    let key = format!("budgets.{name}");
+    let value = match budget {
+        None => {
+            if !handle.current().budgets.contains_key(name) {
+                return Err(EditError::NotInFile {
+                    path: handle.source().path.clone().unwrap_or_default(),
+                    table: key,
+                });
+            }
+            None
+        }
+        Some(b) => {
+            let text = toml::to_string(b).map_err(|e| EditError::BadValue {
+                key: key.clone(),
+                reason: e.to_string(),
+            })?;
+            let table: toml_edit::DocumentMut =
+                text.parse()
+                    .map_err(|e: toml_edit::TomlError| EditError::BadValue {
+                        key: key.clone(),
+                        reason: e.to_string(),
+                    })?;
+            Some(toml_edit::Item::Table(table.as_table().clone()))
+        }
+    };
+    apply(
+        handle,
+        vec![Edit {
+            var: format!(
+                "{}BUDGETS__{}",
+                super::ENV_PREFIX,
+                name.to_ascii_uppercase().replace('-', "_")
+            ),
+            key,
+            path: vec!["budgets".into(), name.to_string()],
+            value,
+            must_exist: false,
+        }],
+    )
+}
+
 /// One key to set (or remove: `value` = `None`) at `path` in the document.
 struct Edit {
     key: String,
     /// The environment variable that would override it.
     var: String,
     path: Vec<String>,
-    value: Option<toml_edit::Value>,
+    value: Option<toml_edit::Item>,
     /// The table holding it must be declared in the file already.
     must_exist: bool,
 }
@@ -236,13 +284,13 @@ fn apply(handle: &ConfigHandle, edits: Vec<Edit>) -> Result<PathBuf, EditError> 
                 table.remove(name);
             }
             // Keep the comment and spacing around an existing value.
-            (Some(toml_edit::Item::Value(old)), Some(value)) => {
+            (Some(toml_edit::Item::Value(old)), Some(toml_edit::Item::Value(value))) => {
                 let decor = old.decor().clone();
                 *old = value;
                 *old.decor_mut() = decor;
             }
-            (_, Some(value)) => {
-                table.insert(name, toml_edit::Item::Value(value));
+            (_, Some(item)) => {
+                table.insert(name, item);
             }
         }
     }

@@ -141,6 +141,8 @@ pub struct Config {
     pub mcp: BTreeMap<String, crate::approvals::mcp::McpServerConfig>,
     /// The time zone and week start of calendar periods (`[costs]`).
     pub costs: crate::costs::settings::CostsConfig,
+    /// Spending limits by name (`[budgets.team-a]`).
+    pub budgets: crate::costs::settings::Budgets,
 }
 
 impl Config {

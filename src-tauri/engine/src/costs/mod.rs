@@ -7,6 +7,8 @@
 //! how a span is read from them (`segments`) and the queries (`query`).
 //! Invariants: money is exact Decimal end to end; a breakdown's cells add up to its total.
 
+pub mod alerts;
+pub mod budget;
 pub mod export;
 pub mod period;
 pub mod query;
@@ -26,8 +28,17 @@ use crate::config::ConfigHandle;
 use crate::error::ErrorCode;
 use crate::store::{Store, StoreError};
 
+pub use budget::{AlertKind, BudgetAlert, BudgetStatus, Gate};
 pub use period::{BucketSize, NamedPeriod};
 pub use query::{CostFigures, CostFilter, Dimension, TaskCost, TokenCounts};
+
+/// An event of the `costs` topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CostEvent {
+    /// A budget crossed a threshold or refused a call, the first time in its period.
+    BudgetAlert(BudgetAlert),
+}
 
 /// Buckets a breakdown may have at most (an hourly breakdown of 90 days is 2160).
 pub const MAX_BUCKETS: usize = 2_500;
@@ -139,12 +150,32 @@ pub struct CostBreakdown {
     pub totals: CostFigures,
 }
 
+/// A fired alert as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AlertRecord {
+    pub budget: String,
+    pub kind: AlertKind,
+    pub threshold: u32,
+    pub period_start: DateTime<Utc>,
+    #[schema(value_type = String)]
+    pub spent: rust_decimal::Decimal,
+    #[schema(value_type = String)]
+    pub limit_usd: rust_decimal::Decimal,
+    pub fired_at: DateTime<Utc>,
+    /// When `[costs] alert_webhook` accepted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// Webhook deliveries tried.
+    pub attempts: u32,
+}
+
 /// The costs of one node's ledger. Cheap to clone.
 #[derive(Clone)]
 pub struct Costs {
     store: Store,
     config: ConfigHandle,
     clock: SharedClock,
+    gate: Option<Gate>,
 }
 
 impl std::fmt::Debug for Costs {
@@ -163,7 +194,25 @@ impl Costs {
             store,
             config,
             clock,
+            gate: None,
         }
+    }
+
+    /// With the node's budget gate (its live reservations in the budgets' status).
+    pub fn with_gate(mut self, gate: Gate) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// Every budget with its figures: live from the gate on a running node; read from the
+    /// ledger otherwise (nothing reserved then).
+    pub async fn budgets(&self) -> Result<Vec<BudgetStatus>, CostsError> {
+        if let Some(g) = &self.gate {
+            return Ok(g.status());
+        }
+        let gate = Gate::detached(self.store.clone(), self.clock.clone(), self.config.clone());
+        gate.refresh().await?;
+        Ok(gate.status())
     }
 
     /// Resolves `span` (default: this month in the configured zone).
@@ -337,6 +386,41 @@ impl Costs {
             rows: rows.into_iter().map(|(_, r)| r).collect(),
             totals,
         })
+    }
+
+    /// The alerts fired, newest first.
+    pub async fn alerts(&self, limit: u32) -> Result<Vec<AlertRecord>, CostsError> {
+        Ok(self
+            .store
+            .read(move |db| {
+                db.query_all(
+                    "SELECT budget, kind, threshold, period_start, spent, limit_usd, fired_at,                      delivered_at, attempts FROM budget_alerts ORDER BY fired_at DESC, budget                      LIMIT ?1",
+                    [limit],
+                    |r| {
+                        use crate::store::values::{money_from_db, time_from_db};
+                        let kind: String = r.get(1)?;
+                        Ok(AlertRecord {
+                            budget: r.get(0)?,
+                            kind: if kind == "blocked" {
+                                AlertKind::Blocked
+                            } else {
+                                AlertKind::Threshold
+                            },
+                            threshold: u32::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                            period_start: time_from_db(r.get(3)?)?,
+                            spent: money_from_db(&r.get::<_, String>(4)?)?,
+                            limit_usd: money_from_db(&r.get::<_, String>(5)?)?,
+                            fired_at: time_from_db(r.get(6)?)?,
+                            delivered_at: r
+                                .get::<_, Option<i64>>(7)?
+                                .map(time_from_db)
+                                .transpose()?,
+                            attempts: u32::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
+                        })
+                    },
+                )
+            })
+            .await?)
     }
 
     /// The same totals straight from the ledger, without the rollups (a check).

@@ -372,3 +372,347 @@ async fn summary_and_bad_spans() {
         .unwrap_err();
     assert!(e.to_string().contains("buckets"), "{e}");
 }
+
+mod budgets {
+    use std::sync::Arc;
+
+    use chrono::Duration;
+    use rust_decimal::Decimal;
+
+    use crate::clock::{ManualClock, SharedClock};
+    use crate::config::{Config, ConfigHandle, ConfigSource};
+    use crate::costs::budget::{AlertKind, Gate, Refusal, Scope, max_cost, prompt_upper_bound};
+    use crate::providers::neutral::{ChatRequest, Message, Role};
+    use crate::providers::prices::{Price, PriceSource};
+    use crate::store::Store;
+
+    fn price(input: &str, output: &str) -> Price {
+        Price {
+            input: input.parse().unwrap(),
+            output: output.parse().unwrap(),
+            cached_input: Decimal::ZERO,
+            cache_write: input.parse().unwrap(),
+            reasoning: output.parse().unwrap(),
+            source: PriceSource::Config,
+        }
+    }
+
+    fn request(text: &str, max_tokens: u32) -> ChatRequest {
+        ChatRequest {
+            model: "default".into(),
+            messages: vec![Message::text(Role::User, text)],
+            max_tokens: Some(max_tokens),
+            ..ChatRequest::default()
+        }
+    }
+
+    fn scope<'a>(model: &'a str, tags: &'a [String]) -> Scope<'a> {
+        Scope {
+            client: "token:ci",
+            agent: None,
+            route: Some("default"),
+            provider: "up",
+            model,
+            tags,
+        }
+    }
+
+    async fn gate(
+        dir: &std::path::Path,
+        clock: SharedClock,
+        toml: &str,
+    ) -> (
+        Store,
+        Gate,
+        tokio_util::task::TaskTracker,
+        tokio_util::sync::CancellationToken,
+    ) {
+        let config: Config = toml::from_str(toml).unwrap();
+        config.validate(None).unwrap();
+        let store = Store::open(dir).await.unwrap();
+        let tracker = tokio_util::task::TaskTracker::new();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let gate = Gate::open(
+            store.clone(),
+            clock.clone(),
+            ConfigHandle::new(config, ConfigSource::default(), clock),
+            &tracker,
+            cancel.clone(),
+            None,
+        )
+        .await
+        .unwrap();
+        (store, gate, tracker, cancel)
+    }
+
+    async fn alerts(store: &Store) -> Vec<(String, String, i64)> {
+        // The alerts task writes asynchronously: wait for it to catch up.
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        store
+            .read(|db| {
+                db.query_all(
+                    "SELECT budget, kind, threshold FROM budget_alerts ORDER BY budget, kind, threshold",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+            })
+            .await
+            .unwrap()
+    }
+
+    const BUDGETS: &str = r#"
+[budgets.small]
+limit_usd = "0.01"
+period = "daily"
+action = "block"
+thresholds = [50, 80]
+[budgets.watch]
+limit_usd = 0.015
+period = "monthly"
+model = "up/m1"
+[budgets.team]
+limit_usd = 1
+period = "daily"
+action = "block"
+tag = "team-a"
+"#;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_holds_never_overshoot_and_settle_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: SharedClock =
+            Arc::new(ManualClock::new("2026-12-07T10:00:00Z".parse().unwrap()));
+        let (_store, gate, _t, _c) = gate(dir.path(), clock, BUDGETS).await;
+        let p = price("0.1", "0.2"); // $0.10 / $0.20 per million
+        let req = request(&"x".repeat(1000), 500);
+        let max = max_cost(&p, prompt_upper_bound(&req), 500);
+        // 64 threads, each holding then settling at 60% to 100% of its hold.
+        let ok = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut threads = Vec::new();
+        for i in 0..64u64 {
+            let (gate, p, req, ok) = (gate.clone(), p.clone(), req.clone(), ok.clone());
+            threads.push(std::thread::spawn(move || {
+                for j in 0..10u64 {
+                    match gate.reserve(&scope("m1", &[]), Some(&p), &req) {
+                        Ok(Some(hold)) => {
+                            let spent = hold.amount() * Decimal::from(60 + (i * 7 + j) % 41)
+                                / Decimal::from(100);
+                            ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            std::thread::yield_now();
+                            hold.settle(Some(spent));
+                        }
+                        Ok(None) => panic!("the budget covers it"),
+                        Err(Refusal::Exceeded { budget, .. }) => assert_eq!(budget, "small"),
+                        Err(other) => panic!("{other:?}"),
+                    }
+                }
+            }));
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+        let status = gate.status();
+        let small = status.iter().find(|b| b.name == "small").unwrap();
+        assert!(small.spent <= small.limit_usd, "{small:?}");
+        assert_eq!(small.reserved, Decimal::ZERO);
+        // It was used up: less than one more hold fits.
+        assert!(small.limit_usd - small.spent < max, "{small:?} {max}");
+        let n = ok.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(n > 5 && n < 640, "{n}");
+        // The alert-only budget tracked the same calls (it never refuses).
+        let watch = status.iter().find(|b| b.name == "watch").unwrap();
+        assert_eq!(watch.spent, small.spent);
+        assert!(watch.fired.iter().any(|f| f.threshold == 50));
+    }
+
+    #[tokio::test]
+    async fn scopes_free_models_unpriced_models_and_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: SharedClock =
+            Arc::new(ManualClock::new("2026-12-07T10:00:00Z".parse().unwrap()));
+        let (_store, gate, _t, _c) = gate(dir.path(), clock, BUDGETS).await;
+        let req = request("hello", 100);
+        // Spend `small` up.
+        let h = gate
+            .reserve(&scope("m1", &[]), Some(&price("1", "1")), &req)
+            .unwrap()
+            .unwrap();
+        h.settle(Some("0.00999".parse().unwrap()));
+        let e = gate
+            .reserve(&scope("m1", &[]), Some(&price("1", "1")), &req)
+            .unwrap_err();
+        let msg = e.message("up", "m1");
+        assert!(
+            msg.contains("budget `small`") && msg.contains("resets at 2026-12-08T00:00:00"),
+            "{msg}"
+        );
+        // A free (local) model is outside a budget without include_free.
+        assert!(
+            gate.reserve(&scope("llama", &[]), Some(&price("0", "0")), &req)
+                .unwrap()
+                .is_none()
+        );
+        // An unpriced model under a blocking budget is refused with price_unknown.
+        assert!(matches!(
+            gate.reserve(&scope("mystery", &[]), None, &req),
+            Err(Refusal::PriceUnknown { .. })
+        ));
+        // The next day, it fits again.
+        let (_s2, gate2, _t2, _c2) = {
+            let dir2 = tempfile::tempdir().unwrap();
+            let c: SharedClock =
+                Arc::new(ManualClock::new("2026-12-07T10:00:00Z".parse().unwrap()));
+            let g = super::budgets::gate(dir2.path(), c.clone(), BUDGETS).await;
+            std::mem::forget(dir2);
+            g
+        };
+        let _ = gate2;
+        let tags = vec!["team-a".to_string()];
+        let h = gate.reserve(&scope("other", &tags), Some(&price("1", "1")), &req);
+        // `team` covers it, `small` too (global): `small` is spent, so refused.
+        assert!(matches!(h, Err(Refusal::Exceeded { ref budget, .. }) if budget == "small"));
+    }
+
+    #[tokio::test]
+    async fn alerts_fire_once_per_threshold_also_across_a_restart_and_again_next_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let manual = Arc::new(ManualClock::new("2026-12-07T10:00:00Z".parse().unwrap()));
+        let clock: SharedClock = manual.clone();
+        let req = request("hello", 10);
+        let p = price("1", "1");
+        {
+            let (store, gate, tracker, cancel) = gate(dir.path(), clock.clone(), BUDGETS).await;
+            for _ in 0..3 {
+                let h = gate
+                    .reserve(&scope("m1", &[]), Some(&p), &req)
+                    .unwrap()
+                    .unwrap();
+                h.settle(Some("0.003".parse().unwrap()));
+            }
+            // 0.009 of 0.01: 50 and 80 fired once each.
+            assert_eq!(
+                alerts(&store).await,
+                vec![
+                    ("small".into(), "threshold".into(), 50),
+                    ("small".into(), "threshold".into(), 80),
+                    ("watch".into(), "threshold".into(), 50),
+                ]
+            );
+            // A write of the ledger the restart will read: the calls of that day.
+            store
+                .write(|tx| {
+                    tx.execute(
+                        "INSERT INTO cost_hourly VALUES (1796637600000, 'token:ci', '', 'default', 'up', 'm1', 'n', 3, 3, 0, 0, 0, 1, 1, 0, 0, 0, '0.009', 0, 0, '0', 0, '0')",
+                        [],
+                    )?;
+                    tx.execute(
+                        "INSERT INTO cost_daily VALUES (1796601600000, 'token:ci', '', 'default', 'up', 'm1', 'n', 3, 3, 0, 0, 0, 1, 1, 0, 0, 0, '0.009', 0, 0, '0', 0, '0')",
+                        [],
+                    )
+                })
+                .await
+                .unwrap();
+            cancel.cancel();
+            tracker.close();
+            tracker.wait().await;
+            store.close().await;
+        }
+        // Restart: spent is read back from the rollups; nothing fires twice.
+        let (store, gate, _t, _c) = gate(dir.path(), clock.clone(), BUDGETS).await;
+        let small = gate
+            .status()
+            .into_iter()
+            .find(|b| b.name == "small")
+            .unwrap();
+        assert_eq!(small.spent, "0.009".parse::<Decimal>().unwrap());
+        assert_eq!(small.reserved, Decimal::ZERO);
+        assert_eq!(small.fired.len(), 2);
+        assert_eq!(alerts(&store).await.len(), 3);
+        // Refused: `blocked` fires once.
+        let big = request(&"y".repeat(20_000), 5000);
+        assert!(gate.reserve(&scope("m1", &[]), Some(&p), &big).is_err());
+        assert!(gate.reserve(&scope("m1", &[]), Some(&p), &big).is_err());
+        let a = alerts(&store).await;
+        assert_eq!(a.iter().filter(|x| x.1 == "blocked").count(), 1, "{a:?}");
+        // The next day: spent starts over and the thresholds can fire again.
+        manual.advance(Duration::days(1).to_std().unwrap());
+        let small = gate
+            .status()
+            .into_iter()
+            .find(|b| b.name == "small")
+            .unwrap();
+        assert_eq!(small.spent, Decimal::ZERO);
+        assert!(small.fired.is_empty());
+        let h = gate
+            .reserve(&scope("m1", &[]), Some(&p), &req)
+            .unwrap()
+            .unwrap();
+        h.settle(Some("0.006".parse().unwrap()));
+        let a = alerts(&store).await;
+        assert_eq!(
+            a.iter().filter(|x| x.0 == "small" && x.2 == 50).count(),
+            2,
+            "{a:?}"
+        );
+        assert_eq!(a.iter().filter(|x| x.1 == "blocked").count(), 1);
+        let _ = AlertKind::Blocked;
+    }
+
+    #[test]
+    fn bad_budgets_are_refused_with_their_keys() {
+        for (toml, key) in [
+            (
+                "[budgets.a]\nlimit_usd = -5\nperiod = \"daily\"",
+                "budgets.a.limit_usd",
+            ),
+            (
+                "[budgets.a]\nlimit_usd = \"ten\"\nperiod = \"daily\"",
+                "budgets.a.limit_usd",
+            ),
+            (
+                "[budgets.a]\nlimit_usd = 0\nperiod = \"daily\"",
+                "budgets.a.limit_usd",
+            ),
+            (
+                "[budgets.a]\nlimit_usd = 5\nperiod = \"fixed\"",
+                "budgets.a.period",
+            ),
+            (
+                "[budgets.a]\nlimit_usd = 5\nperiod = \"fixed\"\nfrom = 2026-12-02T00:00:00Z\nuntil = \"2026-12-01T00:00:00Z\"",
+                "budgets.a.until",
+            ),
+            (
+                "[budgets.a]\nlimit_usd = 5\nperiod = \"daily\"\nfrom = 2026-12-02T00:00:00Z",
+                "budgets.a.from",
+            ),
+            (
+                "[budgets.a]\nlimit_usd = 5\nperiod = \"daily\"\nthresholds = [0]",
+                "budgets.a.thresholds",
+            ),
+            (
+                "[budgets.a]\nlimit_usd = 5\nperiod = \"daily\"\ntime_zone = \"Moon/Base\"",
+                "budgets.a.time_zone",
+            ),
+            (
+                "[budgets.a]\nlimit_usd = 5\nperiod = \"daily\"\nagent = \"\"",
+                "budgets.a.agent",
+            ),
+            (
+                "[budgets.\"bad name!\"]\nlimit_usd = 5\nperiod = \"daily\"",
+                "budgets.bad name!",
+            ),
+            ("[costs]\ntime_zone = \"Nowhere\"", "costs.time_zone"),
+        ] {
+            let config: Config = toml::from_str(toml).unwrap();
+            let e = config.validate(None).unwrap_err();
+            assert!(e.to_string().contains(&format!("`{key}`")), "{toml}: {e}");
+        }
+        for toml in [
+            "[budgets.a]\nlimit_usd = 5\nperiod = \"hourly\"",
+            "[budgets.a]\nlimit_usd = 5\nperiod = \"daily\"\naction = \"stop\"",
+            "[budgets.a]\nlimit_usd = 5\nperiod = \"daily\"\ncolour = \"red\"",
+        ] {
+            assert!(toml::from_str::<Config>(toml).is_err(), "{toml}");
+        }
+    }
+}

@@ -89,6 +89,9 @@ pub enum Event {
     /// An approval request was created, voted on, decided, warned or escalated; a
     /// notification to show (in the same transaction).
     Approvals(crate::approvals::ApprovalEvent),
+    /// A budget crossed an alert threshold or refused a call, the first time in its period
+    /// (in the same transaction as the alert's row).
+    Costs(crate::costs::CostEvent),
 }
 
 /// A feed topic: the snake_case name of an [`Event`] variant.
@@ -103,6 +106,7 @@ pub enum Topic {
     Tasks,
     Runs,
     Approvals,
+    Costs,
 }
 
 impl Topic {
@@ -115,6 +119,7 @@ impl Topic {
         Topic::Tasks,
         Topic::Runs,
         Topic::Approvals,
+        Topic::Costs,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -127,6 +132,7 @@ impl Topic {
             Self::Tasks => "tasks",
             Self::Runs => "runs",
             Self::Approvals => "approvals",
+            Self::Costs => "costs",
         }
     }
 
@@ -152,6 +158,7 @@ impl Event {
             Self::Tasks(_) => Topic::Tasks,
             Self::Runs(_) => Topic::Runs,
             Self::Approvals(_) => Topic::Approvals,
+            Self::Costs(_) => Topic::Costs,
         }
     }
 }

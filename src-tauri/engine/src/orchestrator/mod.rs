@@ -724,6 +724,20 @@ impl Queue {
             .await
     }
 
+    /// A budget refused the attempt's call: the task is scheduled for `run_at` (when the
+    /// budget resets), its attempt refunded, `why` on it. Fenced by the lease.
+    pub async fn park_until(
+        &self,
+        lease: &Lease,
+        run_at: DateTime<Utc>,
+        why: TaskFailure,
+    ) -> Result<Task, QueueError> {
+        let (id, lease_id) = (lease.task.id.clone(), lease.lease_id.clone());
+        self.store
+            .write(move |tx| queue::park_until(tx, &id, &lease_id, run_at, &why))
+            .await
+    }
+
     /// Tasks waiting for a provider go back to the queue (a provider recovered).
     pub async fn wake_waiting(&self, agents: Option<Vec<String>>) -> Result<usize, QueueError> {
         self.store

@@ -648,6 +648,29 @@ pub(crate) fn park(
     settle(tx, &task, state, tx.now(), None)
 }
 
+/// A task whose call a budget refused waits, scheduled for `run_at` (the budget's reset),
+/// its attempt refunded and the reason on the task (or cancelled, if that was asked).
+pub(crate) fn park_until(
+    tx: &mut WriteTx<'_>,
+    id: &str,
+    lease_id: &str,
+    run_at: DateTime<Utc>,
+    why: &TaskFailure,
+) -> Result<Task, QueueError> {
+    held(tx, id, lease_id)?;
+    let task = must_get(tx, id)?;
+    end_attempt(tx, id, lease_id, AttemptOutcome::Parked, Some(why))?;
+    tx.execute(
+        "UPDATE tasks SET attempts = MAX(attempts - 1, 0) WHERE id = ?1",
+        [id],
+    )?;
+    if task.cancel_requested {
+        crate::approvals::store::close_for_task(tx, id, "the task was cancelled")?;
+        return settle(tx, &task, TaskState::Cancelled, tx.now(), None);
+    }
+    settle(tx, &task, TaskState::Scheduled, run_at, Some(why))
+}
+
 /// A task waiting for an approval goes back to the queue (its request was decided). A task
 /// in another state (cancelled meanwhile) is left alone; `false` then.
 pub(crate) fn resume_after_approval(tx: &mut WriteTx<'_>, id: &str) -> Result<bool, QueueError> {

@@ -374,6 +374,25 @@ async fn attempt(tasks: Tasks, lease: Lease, ttl: Duration, shutdown: Cancellati
                 }
             }
         }
+        Ok(Err(RunError::Provider(e)))
+            if e.code == crate::error::ErrorCode::BudgetExceeded
+                && agent.on_budget == crate::agents::settings::OnBudget::Wait
+                && e.retry_after.is_some() =>
+        {
+            // Waiting for the budget's next period; the attempt is not spent.
+            count(&tasks, &agent_name, "waiting_for_budget");
+            let wait = e.retry_after.unwrap_or_default();
+            let run_at = tasks.queue().clock().now()
+                + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1))
+                + chrono::Duration::seconds(1);
+            let why = TaskFailure {
+                code: e.code.as_str().into(),
+                message: e.message.clone(),
+            };
+            if let Err(error) = tasks.queue().park_until(&lease, run_at, why).await {
+                tracing::warn!(%error, task = %lease.task.id, "could not schedule a task after its budget");
+            }
+        }
         Ok(Err(e)) if e.provider_unreachable() => {
             count(&tasks, &agent_name, "waiting_for_provider");
             let why = e.to_string();

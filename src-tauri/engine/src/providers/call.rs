@@ -53,6 +53,8 @@ pub(super) struct Run {
     pub config: Arc<Config>,
     pub request: ChatRequest,
     pub cache_key: Option<cache::Key>,
+    /// The budgets' reservation of the hop that answered (settled in `finish`).
+    pub hold: Option<crate::costs::budget::Hold>,
 }
 
 /// The answer of a whole (non-streaming) call.
@@ -249,6 +251,7 @@ impl Providers {
                 config,
                 request,
                 cache_key,
+                hold: None,
             },
             plan,
         ))
@@ -288,6 +291,17 @@ impl Providers {
         m.duration
             .with_label_values(&[&provider, &model])
             .observe(run.started.elapsed().as_secs_f64());
+        if let Some(hold) = run.hold.take() {
+            let r = &run.record;
+            let billed = r.outcome == CallOutcome::Ok
+                || r.usage.input + r.usage.output + r.usage.cached_input + r.usage.reasoning > 0
+                || r.hops.last().is_some_and(|h| h.outcome == HopOutcome::Ok);
+            match r.cost {
+                Some(c) => hold.settle(Some(c)),
+                None if billed => hold.settle(None),
+                None => hold.release(),
+            }
+        }
         let record = run.record.clone();
         if let Some(ticket) = run.ticket.take() {
             ticket.finish(record.clone());
@@ -333,7 +347,32 @@ impl Providers {
                     latency_us: micros(hop_started.elapsed()),
                 });
             };
-            // The breaker first: an open one is skipped at no cost.
+            // Budgets first: a hop a blocking budget refuses is skipped, like an open
+            // breaker; the next hop (a cheaper or free model) may still fit.
+            let hold = match self.hold(run, hop) {
+                Ok(h) => h,
+                Err((code, reason, resets)) => {
+                    if let Some(t) = resets {
+                        let wait = (t - self.inner.clock.now()).to_std().unwrap_or_default();
+                        retry_after_hint = Some(retry_after_hint.map_or(wait, |h| h.max(wait)));
+                    }
+                    self.inner
+                        .metrics
+                        .fallbacks
+                        .with_label_values(&[&hop.provider, &hop.model, code.as_str()])
+                        .inc();
+                    record_hop(
+                        run,
+                        HopOutcome::Skipped,
+                        Some(code),
+                        Some(reason.clone()),
+                        0,
+                    );
+                    failures.push((code, reason, false));
+                    continue;
+                }
+            };
+            // The breaker next: an open one is skipped at no cost.
             let admission = self.admit(hop, &state);
             if admission == Admission::Rejected {
                 let reason = "circuit breaker open".to_string();
@@ -485,6 +524,7 @@ impl Providers {
                     Ok(answer) => {
                         self.breaker_record(hop, &state, admission, true);
                         record_hop(run, HopOutcome::Ok, None, None, attempt_no);
+                        run.hold = hold;
                         return Ok((hop.clone(), answer, state));
                     }
                     Err(e) => {
@@ -551,6 +591,48 @@ impl Providers {
             }
         }
         Err(chain_error(plan, failures, retry_after_hint))
+    }
+
+    /// The budgets' hold on `hop` for this call, or why they refuse it: (code, reason, when
+    /// the refusing budget resets).
+    #[allow(clippy::type_complexity)]
+    fn hold(
+        &self,
+        run: &Run,
+        hop: &Resolved,
+    ) -> Result<
+        Option<crate::costs::budget::Hold>,
+        (ErrorCode, String, Option<chrono::DateTime<chrono::Utc>>),
+    > {
+        let Some(gate) = &self.inner.budgets else {
+            return Ok(None);
+        };
+        if gate.is_empty() {
+            return Ok(None);
+        }
+        let book = self.price_book(&run.config);
+        let price = book.price(
+            &hop.provider,
+            &hop.config,
+            &hop.model,
+            self.inner.clock.now(),
+        );
+        let scope = crate::costs::budget::Scope {
+            client: &run.record.client,
+            agent: run.record.agent.as_deref(),
+            route: run.record.route.as_deref(),
+            provider: &hop.provider,
+            model: &hop.model,
+            tags: &run.record.tags,
+        };
+        gate.reserve(&scope, price.as_ref(), &run.request)
+            .map_err(|r| {
+                let code = match r {
+                    crate::costs::budget::Refusal::PriceUnknown { .. } => ErrorCode::PriceUnknown,
+                    crate::costs::budget::Refusal::Exceeded { .. } => ErrorCode::BudgetExceeded,
+                };
+                (code, r.message(&hop.provider, &hop.model), r.resets_at())
+            })
     }
 
     /// Takes a request and its tokens from the limits, waiting (on the engine's clock) when

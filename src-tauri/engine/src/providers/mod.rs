@@ -177,6 +177,7 @@ pub(crate) struct Inner {
     unpriced: Mutex<HashSet<String>>,
     metrics: metrics::ProviderMetrics,
     publish: Publish,
+    budgets: Option<crate::costs::Gate>,
 }
 
 /// The call path. Cheap to clone.
@@ -200,6 +201,8 @@ pub struct ProvidersParts {
     pub node_id: String,
     pub metrics: metrics::ProviderMetrics,
     pub publish: Publish,
+    /// The budgets every hop is held against (none: no budget is enforced).
+    pub budgets: Option<crate::costs::Gate>,
 }
 
 impl Providers {
@@ -219,8 +222,14 @@ impl Providers {
                 unpriced: Mutex::new(HashSet::new()),
                 metrics: parts.metrics,
                 publish: parts.publish,
+                budgets: parts.budgets,
             }),
         }
+    }
+
+    /// The budgets' gate.
+    pub fn budgets(&self) -> Option<&crate::costs::Gate> {
+        self.inner.budgets.as_ref()
     }
 
     /// The usage ledger.

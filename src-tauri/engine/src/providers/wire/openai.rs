@@ -307,6 +307,8 @@ pub fn encode_response(resp: &ChatResponse, model: &str, created: i64) -> Value 
 /// An error body in OpenAI's shape.
 pub fn encode_error(status: u16, code: &str, message: &str) -> Value {
     let kind = match status {
+        // What OpenAI itself answers when an account's quota is spent.
+        _ if code == "budget_exceeded" => "insufficient_quota",
         401 => "authentication_error",
         403 => "permission_error",
         404 => "not_found_error",
