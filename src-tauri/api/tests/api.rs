@@ -4,6 +4,7 @@
 
 mod approvals;
 mod bindings;
+mod budgets;
 mod costs;
 mod dashboard;
 mod desktop_gateway;
