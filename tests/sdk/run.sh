@@ -64,6 +64,20 @@ chain = ["scripted-anthropic/claude-sdk"]
 [routes.fallback]
 chain = ["scripted/gpt-down", "scripted-anthropic/claude-sdk"]
 
+# A route whose calls a blocking budget refuses before they reach the provider.
+[routes.capped]
+chain = ["scripted/gpt-capped"]
+
+[prices."scripted/gpt-capped"]
+input = 1000
+output = 1000
+
+[budgets.sdk-capped]
+limit_usd = "0.0001"
+period = "monthly"
+action = "block"
+route = "capped"
+
 [prices."scripted/gpt-sdk"]
 input = 0.15
 output = 0.6
