@@ -137,7 +137,11 @@ async fn sixty_four_concurrent_calls_never_overshoot_a_blocking_budget() {
     assert_eq!(spent, Decimal::new(375, 6) * Decimal::from(ok + more));
     assert!(spent <= dec(&b.json["limit_usd"]), "{:?}", b.json);
     // Less than one more call's reservation is left.
-    assert!(dec(&b.json["remaining"]) < Decimal::new(6624, 7), "{:?}", b.json);
+    assert!(
+        dec(&b.json["remaining"]) < Decimal::new(6624, 7),
+        "{:?}",
+        b.json
+    );
     // A free local model is outside the budget: still answered.
     g.up.script(step(
         json!({"kind": "reply", "text": "free", "usage": {"input": 5, "output": 5}}),

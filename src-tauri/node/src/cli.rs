@@ -76,6 +76,9 @@ pub enum Command {
     /// What the ledger adds up to: totals, top spenders, or a breakdown `--by` a dimension
     /// and `--bucket` (hour, day, week, month) over a period; `--export` writes the calls.
     Costs(CostsArgs),
+    /// Budgets: list them with what is spent and reserved, set one, remove one.
+    #[command(subcommand)]
+    Budget(BudgetCommand),
     /// The task queue: enqueue, list, show, cancel and retry tasks.
     #[command(subcommand)]
     Task(TaskAction),
@@ -220,6 +223,78 @@ pub struct CostsArgs {
     /// JSON (the API's answer) instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BudgetCommand {
+    /// Every budget: limit, spent, reserved by calls in flight, remaining, period.
+    Ls {
+        /// JSON (the API's answer) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create or replace `[budgets.<name>]` in the config file (checked first).
+    Set(BudgetSetArgs),
+    /// Remove `[budgets.<name>]` from the config file.
+    Rm { name: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BudgetPeriodArg {
+    Daily,
+    Weekly,
+    Monthly,
+    Fixed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BudgetActionArg {
+    Alert,
+    Block,
+}
+
+#[derive(Debug, Args)]
+pub struct BudgetSetArgs {
+    /// 1-128 of a-z, 0-9, - _ . : /
+    pub name: String,
+    /// USD per period, e.g. 100 or 12.50.
+    #[arg(long = "limit", value_name = "USD", allow_hyphen_values = true)]
+    pub limit_usd: String,
+    #[arg(long, value_enum)]
+    pub period: BudgetPeriodArg,
+    /// At the limit: alert only (default), or block calls.
+    #[arg(long, value_enum, default_value = "alert")]
+    pub action: BudgetActionArg,
+    /// Alert at these % of the limit.
+    #[arg(long, value_delimiter = ',', default_value = "50,80,100")]
+    pub thresholds: Vec<u32>,
+    #[arg(long)]
+    pub agent: Option<String>,
+    #[arg(long)]
+    pub client: Option<String>,
+    #[arg(long)]
+    pub route: Option<String>,
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// `provider/model` or a model name.
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Also hold calls to free (local) models.
+    #[arg(long)]
+    pub include_free: bool,
+    /// Start of a fixed window: an RFC 3339 time or a date.
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// End of a fixed window.
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// IANA zone of its days, weeks and months.
+    #[arg(long = "tz", value_name = "ZONE")]
+    pub time_zone: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -31,6 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secrets(action) => crate::secrets_cli::run(&cli.global, action).await,
         Command::Calls(action) => crate::calls_cli::run(&cli.global, action).await,
         Command::Costs(args) => crate::costs_cli::run(&cli.global, args).await,
+        Command::Budget(action) => crate::budget_cli::run(&cli.global, action).await,
         Command::Task(action) => crate::task_cli::run(&cli.global, action).await,
         Command::Agent(action) => crate::task_cli::agents(&cli.global, action).await,
         Command::Run(action) => crate::run_cli::run(&cli.global, action).await,

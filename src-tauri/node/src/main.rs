@@ -5,6 +5,7 @@
 //! argument errors exit 2 (clap's, and a [`UsageError`]).
 
 mod approvals_cli;
+mod budget_cli;
 mod calls_cli;
 mod cli;
 mod commands;

@@ -7,6 +7,7 @@ mod node {
     pub mod support;
 
     mod approvals;
+    mod budgets;
     mod cli;
     mod feed;
     mod http;

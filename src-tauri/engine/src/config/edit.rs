@@ -49,6 +49,8 @@ pub enum EditError {
     NotInFile { path: PathBuf, table: String },
     #[error("no such agent: {0:?}")]
     UnknownAgent(String),
+    #[error("no budget `{0}` in the config")]
+    NoSuchBudget(String),
     #[error("could not write the config file {path}: {reason}")]
     Write { path: PathBuf, reason: String },
 }
@@ -62,6 +64,7 @@ impl EditError {
             | Self::FromFile { .. }
             | Self::NotInFile { .. } => ErrorCode::Conflict,
             Self::UnknownAgent(_) => ErrorCode::UnknownAgent,
+            Self::NoSuchBudget(_) => ErrorCode::NotFound,
             Self::Invalid(e) => e.code(),
             Self::Write { .. } => ErrorCode::Internal,
         }
@@ -168,10 +171,7 @@ pub fn set_budget(
     let value = match budget {
         None => {
             if !handle.current().budgets.contains_key(name) {
-                return Err(EditError::NotInFile {
-                    path: handle.source().path.clone().unwrap_or_default(),
-                    table: key,
-                });
+                return Err(EditError::NoSuchBudget(name.to_string()));
             }
             None
         }
@@ -266,9 +266,12 @@ fn apply(handle: &ConfigHandle, edits: Vec<Edit>) -> Result<PathBuf, EditError> 
                     table: tables.join("."),
                 });
             }
-            let item = table
-                .entry(t)
-                .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+            let item = table.entry(t).or_insert_with(|| {
+                // `[budgets.x]` alone, not an empty `[budgets]` above it.
+                let mut new = toml_edit::Table::new();
+                new.set_implicit(true);
+                toml_edit::Item::Table(new)
+            });
             table = match item.as_table_like_mut() {
                 Some(t) => t,
                 None => {
