@@ -1,6 +1,7 @@
 //! Native notifications for what needs a person now: a new high or critical approval
 //! request, an overdue one (an escalation's desktop step), a request close to its SLA, and
-//! `builtin:notify` actions. The engine's bus is read directly (the webview has no part in
+//! `builtin:notify` actions, and budget alerts (a threshold crossed, a call refused). The
+//! engine's bus is read directly (the webview has no part in
 //! it); a system without a notification service logs the failure once and carries on.
 
 use std::sync::Arc;
@@ -44,7 +45,21 @@ pub fn notification_for(e: &ApprovalEvent) -> Option<(String, String)> {
     }
 }
 
-/// Shows a notification for every approvals event that calls for one, until the bus closes.
+/// What to show for a budget alert (title, body).
+pub fn cost_notification(e: &flightdeck_engine::costs::CostEvent) -> Option<(String, String)> {
+    let flightdeck_engine::costs::CostEvent::BudgetAlert(a) = e;
+    let title = match a.kind {
+        flightdeck_engine::costs::AlertKind::Threshold => {
+            format!("Budget {}: {}% used", a.budget, a.threshold)
+        }
+        flightdeck_engine::costs::AlertKind::Blocked => {
+            format!("Budget {} is blocking calls", a.budget)
+        }
+    };
+    Some((title, a.message.clone()))
+}
+
+/// Shows a notification for every event that calls for one, until the bus closes.
 pub fn spawn(app: tauri::AppHandle, engine: Engine) {
     let (mut rx, _) = engine.events().subscribe();
     tauri::async_runtime::spawn(async move {
@@ -55,10 +70,12 @@ pub fn spawn(app: tauri::AppHandle, engine: Engine) {
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             };
-            let Event::Approvals(e) = &published.feed.event else {
-                continue;
+            let (shown, about) = match &published.feed.event {
+                Event::Approvals(e) => (notification_for(e), e.id.clone()),
+                Event::Costs(e) => (cost_notification(e), "budget".to_string()),
+                _ => continue,
             };
-            let Some((title, body)) = notification_for(e) else {
+            let Some((title, body)) = shown else {
                 continue;
             };
             match app
@@ -68,7 +85,7 @@ pub fn spawn(app: tauri::AppHandle, engine: Engine) {
                 .body(&body)
                 .show()
             {
-                Ok(()) => tracing::info!(request = %e.id, %title, "desktop notification shown"),
+                Ok(()) => tracing::info!(about = %about, %title, "desktop notification shown"),
                 Err(error) if !warned => {
                     warned = true;
                     tracing::warn!(%error, "desktop notifications are unavailable here; the inbox still shows every request");
@@ -111,5 +128,29 @@ mod tests {
         assert!(notification_for(&event(ApprovalEventKind::Escalated, Risk::Low)).is_some());
         assert!(notification_for(&event(ApprovalEventKind::Warned, Risk::Low)).is_none());
         assert!(notification_for(&event(ApprovalEventKind::Notify, Risk::Low)).is_some());
+    }
+
+    #[test]
+    fn budget_alerts_notify_with_their_budget_and_message() {
+        use flightdeck_engine::costs::{AlertKind, BudgetAlert, CostEvent};
+        let alert = |kind, threshold| {
+            CostEvent::BudgetAlert(BudgetAlert {
+                budget: "team-a".into(),
+                kind,
+                threshold,
+                period_start: chrono::Utc::now(),
+                period_end: None,
+                spent: "80".parse().unwrap(),
+                limit_usd: "100".parse().unwrap(),
+                action: flightdeck_engine::costs::settings::BudgetAction::Block,
+                fired_at: chrono::Utc::now(),
+                message: "budget `team-a` reached 80% of $100: $80 spent".into(),
+            })
+        };
+        let (title, body) = cost_notification(&alert(AlertKind::Threshold, 80)).unwrap();
+        assert_eq!(title, "Budget team-a: 80% used");
+        assert!(body.contains("$80 spent"), "{body}");
+        let (title, _) = cost_notification(&alert(AlertKind::Blocked, 100)).unwrap();
+        assert_eq!(title, "Budget team-a is blocking calls");
     }
 }

@@ -234,7 +234,7 @@ pub enum BudgetCommand {
         json: bool,
     },
     /// Create or replace `[budgets.<name>]` in the config file (checked first).
-    Set(BudgetSetArgs),
+    Set(Box<BudgetSetArgs>),
     /// Remove `[budgets.<name>]` from the config file.
     Rm { name: String },
 }
