@@ -501,6 +501,84 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     }
   });
 
+  test("the Costs screen adds up gateway calls; a blocking budget made in the UI refuses a call and shows its bar and alerts", async () => {
+    const sp = startScriptedProvider();
+    const dir = await mkdtemp(path.join(tmpdir(), "flightdeck-e2e-costs-"));
+    let other;
+    const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    try {
+      const spBase = await sp.base;
+      const config = path.join(dir, "flightdeck.toml");
+      await writeFile(
+        config,
+        `[providers.scripted]\nkind = "openai"\nbase_url = "${spBase}/v1"\nlocal = false\n\n` +
+          `[routes.default]\nchain = ["scripted/gpt-e2e"]\n\n` +
+          `[prices."scripted/gpt-e2e"]\ninput = 2\noutput = 8\n`,
+      );
+      other = await startNode({ dataDir: path.join(dir, "data"), listen: "127.0.0.1:0", config });
+      const nodeBase = `http://127.0.0.1:${other.port}`;
+      const script = (steps) =>
+        fetch(`${spBase}/_script`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ steps }) });
+      const chat = (body) =>
+        fetch(`${nodeBase}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", "x-flightdeck-tags": "team-e2e" },
+          body: JSON.stringify({ model: "default", messages: [{ role: "user", content: "hi" }], ...body }),
+        });
+      // Two calls of 1000 × $2 + 250 × $8 per million = $0.004 each.
+      await script([
+        { kind: "reply", text: "one", usage: { input: 1000, output: 250 } },
+        { kind: "reply", text: "two", usage: { input: 1000, output: 250 } },
+      ]);
+      assert.equal((await chat({})).status, 200);
+      assert.equal((await chat({})).status, 200);
+      const p = await ctx.newPage();
+      watchErrors(p);
+      p.setDefaultTimeout(UI_TIMEOUT_MS);
+      await p.goto(`${nodeBase}/#token=${encodeURIComponent(TOKEN)}`, { timeout: UI_TIMEOUT_MS });
+      await waitConn(p, "connected");
+      await p.click(byTestId("nav-costs"));
+      await p.waitForSelector(byTestId("screen-costs"), { state: "visible" });
+      await p.waitForFunction((sel) => /\$0\.008(?!\d)/.test(document.querySelector(sel)?.textContent ?? ""), byTestId("cost-total"));
+      await p.selectOption(byTestId("cost-by"), "model");
+      await p.waitForFunction((sel) => /scripted\/gpt-e2e/.test(document.querySelector(sel)?.textContent ?? ""), byTestId("cost-breakdown"));
+      await p.selectOption(byTestId("cost-by"), "tag");
+      await p.waitForFunction((sel) => /team-e2e/.test(document.querySelector(sel)?.textContent ?? ""), byTestId("cost-breakdown"));
+      assert.ok((await p.$$(byTestId("cost-bar"))).length >= 1);
+
+      // A blocking budget of $0.01 a day, made here: 80 % is spent already.
+      await p.click(byTestId("budget-new"));
+      await p.fill(byTestId("budget-name"), "e2e");
+      await p.fill(byTestId("budget-limit"), "0.01");
+      await p.selectOption(byTestId("budget-period"), "daily");
+      await p.selectOption(byTestId("budget-action"), "block");
+      await p.click(byTestId("budget-save"));
+      const item = `${byTestId("budget")}[data-name="e2e"]`;
+      await p.waitForSelector(item, { timeout: 10_000 });
+      assert.match((await p.textContent(`${item} ${byTestId("budget-figures")}`)) ?? "", /\$0\.008 of \$0\.01/);
+      assert.match(await readFile(config, "utf8"), /\[budgets\.e2e\]/);
+      // A call that could cost more than what is left is refused before the provider.
+      await script([{ kind: "reply", text: "three", usage: { input: 1000, output: 250 } }]);
+      const refused = await chat({ max_tokens: 1000 });
+      assert.equal(refused.status, 429);
+      assert.equal((await refused.json()).error.code, "budget_exceeded");
+      // The alerts arrive live: 50 %, 80 % and the refusal.
+      await p.waitForFunction((sel) => document.querySelectorAll(sel).length >= 3, byTestId("budget-alert"), { timeout: 10_000 });
+      assert.match((await p.textContent(byTestId("budget-alerts"))) ?? "", /refused a call/);
+      // A bad limit is refused in the form, with a reason.
+      await p.click(byTestId("budget-new"));
+      await p.fill(byTestId("budget-name"), "bad");
+      await p.fill(byTestId("budget-limit"), "-5");
+      await p.click(byTestId("budget-save"));
+      await p.waitForSelector(byTestId("budget-error"));
+    } finally {
+      await ctx.close();
+      await stopNode(other);
+      sp.child.kill("SIGTERM");
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a task enqueued in the UI goes live through its states to done, with its call on the timeline", async () => {
     const sp = startScriptedProvider();
     const dir = await mkdtemp(path.join(tmpdir(), "flightdeck-e2e-tasks-"));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bars, chartBucket, exportPath, formatUsd, share, type BreakdownRow } from "./costs";
+import { bars, budgetBar, budgetBody, chartBucket, draftFrom, exportPath, formatUsd, scopeText, share, type BreakdownRow } from "./costs";
 
 function row(start: string, cost: string): BreakdownRow {
   return {
@@ -49,5 +49,27 @@ describe("costs", () => {
     expect(exportPath("last_7d", { agent: " triage ", model: "", tag: "team-a" }, "csv")).toBe(
       "/api/v1/costs/export?period=last_7d&format=csv&agent=triage&tag=team-a",
     );
+  });
+});
+
+describe("budgets", () => {
+  const config = { limit_usd: "10", period: "monthly" as const, thresholds: [50, 80, 100], include_free: false };
+  it("draws spent and reserved as shares of the limit, never past it", () => {
+    expect(budgetBar({ spent: "4", reserved: "1", limit_usd: "10", config })).toEqual({ spent: 40, reserved: 10, level: "ok" });
+    expect(budgetBar({ spent: "6", reserved: "9", limit_usd: "10", config })).toEqual({ spent: 60, reserved: 40, level: "warn" });
+    expect(budgetBar({ spent: "12", reserved: "0", limit_usd: "10", config })).toEqual({ spent: 100, reserved: 0, level: "over" });
+  });
+
+  it("says the scope in words", () => {
+    expect(scopeText(config)).toBe("every call");
+    expect(scopeText({ ...config, agent: "triage", tag: "team-a", include_free: true })).toBe("agent triage · tag team-a · free models too");
+  });
+
+  it("checks a budget form before it is sent", () => {
+    const d = { ...draftFrom(), name: "team-a", limit_usd: "25", agent: " triage " };
+    expect(budgetBody(d)).toEqual({ body: { limit_usd: "25", period: "monthly", action: "alert", thresholds: [50, 80, 100], include_free: false, agent: "triage" } });
+    expect(budgetBody({ ...d, name: "bad name" })).toHaveProperty("error");
+    expect(budgetBody({ ...d, limit_usd: "-1" })).toHaveProperty("error");
+    expect(budgetBody({ ...d, thresholds: "50, 0" })).toHaveProperty("error");
   });
 });

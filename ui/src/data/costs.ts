@@ -11,6 +11,9 @@ export type BreakdownRow = components["schemas"]["BreakdownRow"];
 export type Dimension = components["schemas"]["Dimension"];
 export type NamedPeriod = components["schemas"]["NamedPeriod"];
 export type BucketSize = components["schemas"]["BucketSize"];
+export type BudgetStatus = components["schemas"]["BudgetStatus"];
+export type BudgetConfig = components["schemas"]["BudgetConfig"];
+export type AlertRecord = components["schemas"]["AlertRecord"];
 
 export const PERIODS: ReadonlyArray<{ id: NamedPeriod; label: string }> = [
   { id: "today", label: "Today" },
@@ -127,4 +130,88 @@ export function costsStale(client: QueryClient, now: number = Date.now()): void 
     lastRefresh = Date.now();
     void client.invalidateQueries({ queryKey: ["costs"] }, { cancelRefetch: false });
   }, wait);
+}
+
+export function budgetsQuery(api: Api) {
+  return {
+    queryKey: ["costs", "budgets"] as const,
+    queryFn: ({ signal }: { signal: AbortSignal }) => ok(api.GET("/api/v1/budgets", { signal })),
+  };
+}
+
+export function alertsQuery(api: Api) {
+  return {
+    queryKey: ["costs", "alerts"] as const,
+    queryFn: ({ signal }: { signal: AbortSignal }) => ok(api.GET("/api/v1/costs/alerts", { params: { query: { limit: 50 } }, signal })),
+  };
+}
+
+/** A budget bar: spent and reserved as % of the limit (together at most 100), and whether it is over a threshold. */
+export function budgetBar(b: Pick<BudgetStatus, "spent" | "reserved" | "limit_usd" | "config">): { spent: number; reserved: number; level: "ok" | "warn" | "over" } {
+  const limit = Number(b.limit_usd);
+  if (!(limit > 0)) return { spent: 0, reserved: 0, level: "ok" };
+  const spent = Math.min(100, (Number(b.spent) / limit) * 100);
+  const reserved = Math.min(100 - spent, (Number(b.reserved) / limit) * 100);
+  const thresholds = b.config.thresholds ?? [50, 80, 100];
+  const lowest = Math.min(...(thresholds.length > 0 ? thresholds : [100]));
+  const level = spent >= 100 ? "over" : spent >= lowest ? "warn" : "ok";
+  return { spent: Math.round(spent * 10) / 10, reserved: Math.round(reserved * 10) / 10, level };
+}
+
+/** The scope of a budget in words ("everything" without keys). */
+export function scopeText(c: BudgetConfig): string {
+  const keys = (["agent", "client", "route", "provider", "model", "tag"] as const)
+    .filter((k) => c[k])
+    .map((k) => `${k} ${String(c[k])}`);
+  if (keys.length === 0) keys.push("every call");
+  if (c.include_free) keys.push("free models too");
+  return keys.join(" · ");
+}
+
+/** A budget form's fields as the API's body; errors by field for what can be checked here. */
+export type BudgetDraft = {
+  name: string;
+  limit_usd: string;
+  period: BudgetConfig["period"];
+  action: NonNullable<BudgetConfig["action"]>;
+  thresholds: string;
+  agent: string;
+  model: string;
+  tag: string;
+  route: string;
+  include_free: boolean;
+};
+
+export function draftFrom(b?: BudgetStatus): BudgetDraft {
+  const c = b?.config;
+  return {
+    name: b?.name ?? "",
+    limit_usd: c?.limit_usd ?? "",
+    period: c?.period ?? "monthly",
+    action: c?.action ?? "alert",
+    thresholds: (c?.thresholds ?? [50, 80, 100]).join(", "),
+    agent: c?.agent ?? "",
+    model: c?.model ?? "",
+    tag: c?.tag ?? "",
+    route: c?.route ?? "",
+    include_free: c?.include_free ?? false,
+  };
+}
+
+export function budgetBody(d: BudgetDraft): { body: BudgetConfig } | { error: string } {
+  if (!/^[A-Za-z0-9_.:/-]{1,128}$/.test(d.name)) return { error: "A name is 1-128 of a-z, 0-9, - _ . : /" };
+  const limit = Number(d.limit_usd);
+  if (!d.limit_usd.trim() || !Number.isFinite(limit) || limit <= 0) return { error: "The limit is an amount of USD above 0" };
+  const thresholds = d.thresholds
+    .split(",")
+    .map((t) => t.trim())
+    .filter((t) => t !== "")
+    .map(Number);
+  if (thresholds.some((t) => !Number.isInteger(t) || t < 1 || t > 1000)) return { error: "Thresholds are whole percentages from 1 to 1000" };
+  const body: BudgetConfig = { limit_usd: d.limit_usd.trim(), period: d.period, action: d.action, thresholds, include_free: d.include_free };
+  for (const k of ["agent", "model", "tag", "route"] as const) {
+    const v = d[k].trim();
+    if (v) body[k] = v;
+  }
+  return { body };
 }

@@ -8,7 +8,7 @@ import { applyCallEvent } from "./calls";
 import { costsStale } from "./costs";
 
 /** Topics whose events change what queries return. */
-const QUERY_TOPICS = new Set(["config", "health", "tasks", "runs", "approvals"]);
+const QUERY_TOPICS = new Set(["config", "health", "tasks", "runs", "approvals", "costs"]);
 
 export type Invalidation =
   | { kind: "none" }

@@ -8,6 +8,7 @@ import { ok } from "../api/client";
 import { useApi } from "../api/context";
 import { useBackend } from "../backend/context";
 import { DataTable, type Column } from "../components/DataTable";
+import { BudgetsPanel } from "./Budgets";
 import { ErrorNote, Panel, Skeleton } from "../components/Panel";
 import {
   bars,
@@ -226,6 +227,7 @@ export function Costs() {
       ) : (
         <Skeleton className="skeleton-wide" />
       )}
+      <BudgetsPanel />
       <Panel title="Spend over time">
         {chart.error ? (
           <ErrorNote error={chart.error} onRetry={() => void chart.refetch()} />
