@@ -110,7 +110,9 @@ pub async fn put_budget(
     params(("name" = String, Path, description = "The budget's name")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 409, description = "Not in the config file, or set by the environment: `conflict`", body = ApiErrorBody)),
+        (status = 400, description = "No config file to edit: `bad_request`", body = ApiErrorBody),
+        (status = 404, description = "No such budget in the config file: `not_found`", body = ApiErrorBody),
+        (status = 409, description = "Set by the environment, or the file was not applied: `conflict`", body = ApiErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete_budget(
     State(state): State<AppState>,

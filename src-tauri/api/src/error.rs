@@ -158,7 +158,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ForbiddenHost | InsufficientScope => StatusCode::FORBIDDEN,
         NotFound | SecretMissing | UnknownModel | UnknownAgent | UnknownCapability
         | UnknownAction => StatusCode::NOT_FOUND,
-        ProviderRejected => StatusCode::BAD_REQUEST,
+        ProviderRejected | UnknownFormat | InvalidRows => StatusCode::BAD_REQUEST,
         ProviderAuthFailed | ProviderUnavailable | ProviderBadResponse | ResponseTooLarge => {
             StatusCode::BAD_GATEWAY
         }

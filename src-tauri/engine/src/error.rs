@@ -125,6 +125,12 @@ pub enum ErrorCode {
     BudgetExceeded,
     /// A blocking budget covers a model without a price (`[costs] unpriced = "refuse"`).
     PriceUnknown,
+    /// A billing export whose header matches none of the known formats (the message lists
+    /// the headers each format needs).
+    UnknownFormat,
+    /// A billing export with rows that do not parse (the message names each line); nothing
+    /// was imported.
+    InvalidRows,
 }
 
 impl ErrorCode {
@@ -187,6 +193,8 @@ impl ErrorCode {
             Self::ReasonRequired => "reason_required",
             Self::BudgetExceeded => "budget_exceeded",
             Self::PriceUnknown => "price_unknown",
+            Self::UnknownFormat => "unknown_format",
+            Self::InvalidRows => "invalid_rows",
         }
     }
 }
@@ -287,6 +295,8 @@ mod tests {
             RunFinished,
             BudgetExceeded,
             PriceUnknown,
+            UnknownFormat,
+            InvalidRows,
         ];
         let mut seen = std::collections::HashSet::new();
         for code in all {

@@ -4,7 +4,9 @@
 //!
 //! The ledger itself is `providers::ledger` (one row per call); this module owns the
 //! rollups kept beside it (`rollup`), calendar periods in the configured zone (`period`),
-//! how a span is read from them (`segments`) and the queries (`query`).
+//! how a span is read from them (`segments`), the queries (`query`), budgets (`budget`,
+//! `alerts`), billing exports set beside the ledger (`reconcile`) and re-pricing after a
+//! price-table fix (`reprice`).
 //! Invariants: money is exact Decimal end to end; a breakdown's cells add up to its total.
 
 pub mod alerts;
@@ -12,6 +14,8 @@ pub mod budget;
 pub mod export;
 pub mod period;
 pub mod query;
+pub mod reconcile;
+pub mod reprice;
 pub mod rollup;
 pub mod segments;
 pub mod settings;
@@ -38,6 +42,20 @@ pub use query::{CostFigures, CostFilter, Dimension, TaskCost, TokenCounts};
 pub enum CostEvent {
     /// A budget crossed a threshold or refused a call, the first time in its period.
     BudgetAlert(BudgetAlert),
+    /// A billing export was imported (or removed: `removed`).
+    Reconciliation {
+        id: String,
+        drifted_days: u32,
+        #[serde(default)]
+        removed: bool,
+    },
+    /// Ledger rows were re-priced (each a correction keeping its previous cost).
+    Repriced {
+        batch: String,
+        corrected: u64,
+        #[schema(value_type = String)]
+        delta: rust_decimal::Decimal,
+    },
 }
 
 /// Buckets a breakdown may have at most (an hourly breakdown of 90 days is 2160).
@@ -48,6 +66,14 @@ pub const MAX_BUCKETS: usize = 2_500;
 pub enum CostsError {
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    UnknownFormat(String),
+    #[error("{0}")]
+    InvalidRows(String),
+    #[error("this file was imported already, as reconciliation {0}")]
+    Duplicate(String),
+    #[error("{0}")]
+    NotFound(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -56,6 +82,10 @@ impl CostsError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::UnknownFormat(_) => ErrorCode::UnknownFormat,
+            Self::InvalidRows(_) => ErrorCode::InvalidRows,
+            Self::Duplicate(_) => ErrorCode::Conflict,
+            Self::NotFound(_) => ErrorCode::NotFound,
             Self::Store(e) => e.code(),
         }
     }
@@ -282,37 +312,52 @@ impl Costs {
             .store
             .read(move |db| {
                 let bounds = [w.from, w.until];
-                let totals = query::cells(db, &bounds, None, &f)?
-                    .into_iter()
-                    .next()
-                    .map(|c| c.figures)
-                    .unwrap_or_default();
-                let top_of = |d: Dimension| -> Result<Vec<Spender>, StoreError> {
-                    let mut v: Vec<Spender> = query::cells(db, &bounds, Some(d), &f)?
-                        .into_iter()
-                        .map(|c| Spender {
-                            key: c.key,
-                            cost: c.figures.cost,
-                            calls: c.figures.calls,
-                            unknown_cost_calls: c.figures.unknown_cost_calls,
+                // One read by agent × client × model × route gives the totals and the four
+                // top lists.
+                let dims = [
+                    Dimension::Agent,
+                    Dimension::Client,
+                    Dimension::Model,
+                    Dimension::Route,
+                ];
+                let cells = query::cells_by(db, &bounds, &dims, &f)?;
+                let mut totals = CostFigures::default();
+                let mut by: [std::collections::HashMap<String, CostFigures>; 4] =
+                    Default::default();
+                for c in &cells {
+                    totals.add(&c.figures);
+                    for (k, map) in c.key.split('\u{1f}').zip(by.iter_mut()) {
+                        map.entry(k.to_string()).or_default().add(&c.figures);
+                    }
+                }
+                let top = |map: &std::collections::HashMap<String, CostFigures>,
+                           skip_none: bool| {
+                    let mut v: Vec<Spender> = map
+                        .iter()
+                        .filter(|(k, _)| !(skip_none && k.is_empty()))
+                        .map(|(k, f)| Spender {
+                            key: k.clone(),
+                            cost: f.cost.normalize(),
+                            calls: f.calls,
+                            unknown_cost_calls: f.unknown_cost_calls,
                         })
                         .collect();
-                    v.sort_by(|a, b| b.cost.cmp(&a.cost).then(b.calls.cmp(&a.calls)));
+                    v.sort_by(|a, b| {
+                        b.cost
+                            .cmp(&a.cost)
+                            .then(b.calls.cmp(&a.calls))
+                            .then(a.key.cmp(&b.key))
+                    });
                     v.truncate(5);
-                    Ok(v)
+                    v
                 };
                 let top = TopSpenders {
-                    agents: top_of(Dimension::Agent)?
-                        .into_iter()
-                        .filter(|s| !s.key.is_empty())
-                        .collect(),
-                    clients: top_of(Dimension::Client)?,
-                    models: top_of(Dimension::Model)?,
-                    routes: top_of(Dimension::Route)?
-                        .into_iter()
-                        .filter(|s| !s.key.is_empty())
-                        .collect(),
+                    agents: top(&by[0], true),
+                    clients: top(&by[1], false),
+                    models: top(&by[2], false),
+                    routes: top(&by[3], true),
                 };
+                let totals = totals.normalized();
                 let per_task = query::task_cost(db, w.from, w.until, &f)?;
                 Ok::<_, StoreError>((totals, top, per_task))
             })
@@ -394,7 +439,9 @@ impl Costs {
             .store
             .read(move |db| {
                 db.query_all(
-                    "SELECT budget, kind, threshold, period_start, spent, limit_usd, fired_at,                      delivered_at, attempts FROM budget_alerts ORDER BY fired_at DESC, budget                      LIMIT ?1",
+                    "SELECT budget, kind, threshold, period_start, spent, limit_usd, fired_at, \
+                     delivered_at, attempts FROM budget_alerts ORDER BY fired_at DESC, budget \
+                     LIMIT ?1",
                     [limit],
                     |r| {
                         use crate::store::values::{money_from_db, time_from_db};

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::rollup::{ROLLUP_MEASURES, measures};
-use super::segments::{Source, split};
+use super::segments::{Segment, Source, split};
 use crate::store::values::{money_from_db, time_to_db};
 use crate::store::{Db, StoreError};
 
@@ -266,6 +266,44 @@ pub struct Cell {
     pub figures: CostFigures,
 }
 
+impl CostFigures {
+    /// `self - o`, for the hours a whole-day row counted outside a span (never below 0:
+    /// what is subtracted was added first).
+    fn sub(&mut self, o: &CostFigures) {
+        let s = |a: &mut u64, b: u64| *a = a.saturating_sub(b);
+        s(&mut self.calls, o.calls);
+        s(&mut self.ok, o.ok);
+        s(&mut self.errors, o.errors);
+        s(&mut self.cancelled, o.cancelled);
+        s(&mut self.unrecorded, o.unrecorded);
+        s(&mut self.tokens.input, o.tokens.input);
+        s(&mut self.tokens.output, o.tokens.output);
+        s(&mut self.tokens.cached_input, o.tokens.cached_input);
+        s(&mut self.tokens.cache_write, o.tokens.cache_write);
+        s(&mut self.tokens.reasoning, o.tokens.reasoning);
+        self.cost -= o.cost;
+        s(&mut self.unknown_cost_calls, o.unknown_cost_calls);
+        s(&mut self.estimated_calls, o.estimated_calls);
+        self.estimated_cost -= o.estimated_cost;
+        s(&mut self.cache_hits, o.cache_hits);
+        self.saved_cost -= o.saved_cost;
+    }
+}
+
+/// The key columns of `by` on a rollup table (`rollup`) or on `calls`, joined with a unit
+/// separator into one text ('' for no dimension).
+fn key_expr(by: &[Dimension], rollup: bool) -> String {
+    match by {
+        [] => "''".into(),
+        [one] => one.expr(rollup).into(),
+        many => many
+            .iter()
+            .map(|d| d.expr(rollup))
+            .collect::<Vec<_>>()
+            .join(" || char(31) || "),
+    }
+}
+
 /// Adds up the calls started in `bounds[i]..bounds[i+1]` for each `i`, by `by` (all in
 /// one key `""` when `None`). `bounds` are increasing instants.
 pub(crate) fn cells(
@@ -274,43 +312,67 @@ pub(crate) fn cells(
     by: Option<Dimension>,
     filter: &CostFilter,
 ) -> Result<Vec<Cell>, StoreError> {
+    let by: Vec<Dimension> = by.into_iter().collect();
+    cells_by(db, bounds, &by, filter)
+}
+
+/// [`cells`] by several dimensions at once: the key is their values joined by `\u{1f}`.
+pub(crate) fn cells_by(
+    db: &Db<'_>,
+    bounds: &[DateTime<Utc>],
+    by: &[Dimension],
+    filter: &CostFilter,
+) -> Result<Vec<Cell>, StoreError> {
     let ms: Vec<i64> = bounds.iter().map(|b| time_to_db(*b)).collect();
-    let tagged = by == Some(Dimension::Tag) || filter.tag.is_some();
-    let mut intervals: BTreeMap<Source, Vec<(i64, i64)>> = BTreeMap::new();
-    let mut raw: Vec<(usize, i64, i64)> = Vec::new();
+    let tagged = by.contains(&Dimension::Tag) || filter.tag.is_some();
+    // Segments inside their bucket are merged into runs and placed by their rows' times;
+    // the others (a whole day read for a part of it, and what is subtracted) are read one
+    // by one for their bucket.
+    let mut runs: BTreeMap<Source, Vec<(i64, i64)>> = BTreeMap::new();
+    let mut single: Vec<(usize, Segment)> = Vec::new();
     for (i, w) in ms.windows(2).enumerate() {
         for seg in split(w[0], w[1]) {
-            match seg.source {
-                Source::Raw => raw.push((i, seg.from, seg.until)),
-                s => {
-                    let list = intervals.entry(s).or_default();
-                    match list.last_mut() {
-                        Some(last) if last.1 == seg.from => last.1 = seg.until,
-                        _ => list.push((seg.from, seg.until)),
-                    }
-                }
+            let inside = seg.from >= w[0] && seg.until <= w[1];
+            if seg.source == Source::Raw || seg.negative || !inside {
+                single.push((i, seg));
+                continue;
+            }
+            let list = runs.entry(seg.source).or_default();
+            match list.last_mut() {
+                Some(last) if last.1 == seg.from => last.1 = seg.until,
+                _ => list.push((seg.from, seg.until)),
             }
         }
     }
-    let mut acc: BTreeMap<(usize, String), CostFigures> = BTreeMap::new();
-    let key_roll = by.map_or("''", |d| d.expr(true));
+    let table = |source: Source| match (source, tagged) {
+        (Source::Daily, false) => "cost_daily",
+        (Source::Daily, true) => "cost_tag_daily",
+        (_, false) => "cost_hourly",
+        (_, true) => "cost_tag_hourly",
+    };
+    let mut plus: BTreeMap<(usize, String), CostFigures> = BTreeMap::new();
+    let mut minus: BTreeMap<(usize, String), CostFigures> = BTreeMap::new();
+    let key_roll = key_expr(by, true);
     let (fc, fa) = filter.clauses(true, false);
-    for (source, list) in &intervals {
-        let table = match (source, tagged) {
-            (Source::Daily, false) => "cost_daily",
-            (Source::Daily, true) => "cost_tag_daily",
-            (_, false) => "cost_hourly",
-            (_, true) => "cost_tag_hourly",
-        };
+    let rollup_sql = |source: Source, with_bucket: bool| {
         let mut sql = format!(
-            "SELECT bucket, {key_roll}, {ROLLUP_MEASURES} FROM {table} \
-             WHERE bucket >= ? AND bucket < ?"
+            "SELECT {}{key_roll}, {ROLLUP_MEASURES} FROM {} WHERE bucket >= ? AND bucket < ?",
+            if with_bucket { "bucket, " } else { "" },
+            table(source)
         );
         for c in &fc {
             sql.push_str(" AND ");
             sql.push_str(c);
         }
-        sql.push_str(" GROUP BY 1, 2");
+        sql.push_str(if with_bucket {
+            " GROUP BY 1, 2"
+        } else {
+            " GROUP BY 1"
+        });
+        sql
+    };
+    for (source, list) in &runs {
+        let sql = rollup_sql(*source, true);
         for (from, until) in list {
             let mut args = vec![Value::Integer(*from), Value::Integer(*until)];
             args.extend(fa.iter().cloned());
@@ -323,18 +385,18 @@ pub(crate) fn cells(
             })?;
             for (bucket, key, f) in rows {
                 let i = ms.partition_point(|b| *b <= bucket).saturating_sub(1);
-                acc.entry((i, key)).or_default().add(&f);
+                plus.entry((i, key)).or_default().add(&f);
             }
         }
     }
-    if !raw.is_empty() {
-        let key_raw = by.map_or("''", |d| d.expr(false));
+    let key_raw = key_expr(by, false);
+    let (rc, ra) = filter.clauses(false, tagged);
+    let raw_sql = {
         let join = if tagged {
             ", json_each(calls.tags) AS t"
         } else {
             ""
         };
-        let (rc, ra) = filter.clauses(false, tagged);
         let mut sql = format!(
             "SELECT {key_raw}, {} FROM calls{join} WHERE started_at >= ? AND started_at < ?",
             measures()
@@ -344,19 +406,31 @@ pub(crate) fn cells(
             sql.push_str(c);
         }
         sql.push_str(" GROUP BY 1");
-        for (i, from, until) in raw {
-            let mut args = vec![Value::Integer(from), Value::Integer(until)];
-            args.extend(ra.iter().cloned());
-            let rows = db.query_all(&sql, rusqlite::params_from_iter(args), |r| {
-                Ok((r.get::<_, String>(0)?, CostFigures::read(r, 1)?))
-            })?;
-            for (key, f) in rows {
-                acc.entry((i, key)).or_default().add(&f);
-            }
+        sql
+    };
+    for (i, seg) in single {
+        let (sql, extra) = match seg.source {
+            Source::Raw => (raw_sql.clone(), &ra),
+            s => (rollup_sql(s, false), &fa),
+        };
+        let mut args = vec![Value::Integer(seg.from), Value::Integer(seg.until)];
+        args.extend(extra.iter().cloned());
+        let rows = db.query_all(&sql, rusqlite::params_from_iter(args), |r| {
+            Ok((r.get::<_, String>(0)?, CostFigures::read(r, 1)?))
+        })?;
+        let into = if seg.negative { &mut minus } else { &mut plus };
+        for (key, f) in rows {
+            into.entry((i, key)).or_default().add(&f);
         }
     }
-    Ok(acc
+    for (k, f) in &minus {
+        if let Some(p) = plus.get_mut(k) {
+            p.sub(f);
+        }
+    }
+    Ok(plus
         .into_iter()
+        .filter(|(_, f)| f.calls > 0)
         .map(|((bucket, key), figures)| Cell {
             bucket,
             key,

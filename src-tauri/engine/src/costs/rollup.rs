@@ -22,16 +22,47 @@ pub(crate) const UNKNOWN_COST: &str = "(cost IS NULL AND (outcome IN ('ok', 'unr
     OR (outcome = 'cancelled' AND EXISTS (SELECT 1 FROM json_each(calls.hops) AS h \
         WHERE json_extract(h.value, '$.outcome') = 'ok'))))";
 
+/// What a group of `calls` rows adds up to, in the rollups' measure column order: each an
+/// SQL aggregate over `calls`, and whether it is money (`dec_sum`) or a count.
+fn measure_exprs() -> [(String, bool); 16] {
+    let count = |e: &str| (e.to_string(), false);
+    let money = |e: &str| (e.to_string(), true);
+    [
+        count("COUNT(*)"),
+        count("SUM(outcome = 'ok')"),
+        count("SUM(outcome = 'error')"),
+        count("SUM(outcome = 'cancelled')"),
+        count("SUM(outcome = 'unrecorded')"),
+        count("SUM(input_tokens)"),
+        count("SUM(output_tokens)"),
+        count("SUM(cached_input_tokens)"),
+        count("SUM(cache_write_tokens)"),
+        count("SUM(reasoning_tokens)"),
+        money("dec_sum(cost)"),
+        count(&format!("SUM({UNKNOWN_COST})")),
+        count("SUM(usage_estimated)"),
+        money("dec_sum(CASE WHEN usage_estimated = 1 THEN cost END)"),
+        count("SUM(cache_hit)"),
+        money("dec_sum(saved_cost)"),
+    ]
+}
+
+/// The measures of a group of `calls` rows, or their negation (to take rows out).
+fn signed_measures(negate: bool) -> String {
+    measure_exprs()
+        .into_iter()
+        .map(|(e, money)| match (negate, money) {
+            (false, _) => e,
+            (true, false) => format!("-({e})"),
+            (true, true) => format!("dec_neg({e})"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What a group of `calls` rows adds up to, in the rollups' measure column order.
 pub(crate) fn measures() -> String {
-    format!(
-        "COUNT(*), SUM(outcome = 'ok'), SUM(outcome = 'error'), SUM(outcome = 'cancelled'), \
-         SUM(outcome = 'unrecorded'), SUM(input_tokens), SUM(output_tokens), \
-         SUM(cached_input_tokens), SUM(cache_write_tokens), SUM(reasoning_tokens), \
-         dec_sum(cost), SUM({UNKNOWN_COST}), SUM(usage_estimated), \
-         dec_sum(CASE WHEN usage_estimated = 1 THEN cost END), SUM(cache_hit), \
-         dec_sum(saved_cost)"
-    )
+    signed_measures(false)
 }
 
 /// The rollups' measure columns.
@@ -61,9 +92,9 @@ const UPSERT: &str = "ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, 
     saved_cost = dec_add(saved_cost, excluded.saved_cost)";
 
 /// The four statements that add the calls selected by `filter` (SQL over `calls`) to the
-/// rollups.
-fn statements(filter: &str) -> [String; 4] {
-    let m = measures();
+/// rollups (or, with `negate`, take them out).
+fn statements(filter: &str, negate: bool) -> [String; 4] {
+    let m = signed_measures(negate);
     let plain = |table: &str, unit: i64| {
         format!(
             "INSERT INTO {table} (bucket, client, agent, route, provider, model, node_id, \
@@ -89,7 +120,19 @@ fn statements(filter: &str) -> [String; 4] {
 }
 
 thread_local! {
-    static BY_ID: [String; 4] = statements("calls.id = ?1");
+    static BY_ID: [String; 4] = statements("calls.id = ?1", false);
+    static BY_ID_OUT: [String; 4] = statements("calls.id = ?1", true);
+}
+
+/// Takes the call `id` out of the rollups (before its row changes; [`apply`] puts it back
+/// as it is after).
+pub(crate) fn unapply(tx: &mut WriteTx<'_>, id: &str) -> Result<(), StoreError> {
+    BY_ID_OUT.with(|stmts| {
+        for sql in stmts {
+            tx.execute(sql, [id])?;
+        }
+        Ok(())
+    })
 }
 
 /// Adds the call `id` (just inserted into `calls`) to the rollups.
@@ -125,7 +168,7 @@ pub async fn backfill(store: &Store) -> Result<u64, StoreError> {
                 tx.execute(&format!("DELETE FROM {table}"), [])?;
             }
             let calls: i64 = tx.query_one("SELECT COUNT(*) FROM calls", [], |r| r.get(0))?;
-            for sql in statements("true") {
+            for sql in statements("true", false) {
                 tx.execute(&sql, [])?;
             }
             let now = crate::store::values::time_to_db(tx.now());

@@ -1,6 +1,6 @@
 //! `[costs]` (the time zone and week start of calendar periods; what a call without
 //! `max_tokens` may cost at most; unpriced models under a blocking budget; the alert
-//! webhook) and `[budgets.<name>]`. Everything is checked when the config loads; a bad
+//! webhook; the drift reconciliation flags) and `[budgets.<name>]`. Everything is checked when the config loads; a bad
 //! budget is refused with its dotted key.
 
 use std::collections::BTreeMap;
@@ -50,6 +50,9 @@ pub struct CostsConfig {
     pub alert_webhook: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_webhook_secret: Option<String>,
+    /// Reconciliation: a day or model whose billed and ledger costs differ by more than this
+    /// percentage (and at least a cent) is flagged as drift.
+    pub drift_pct: f64,
 }
 
 impl Default for CostsConfig {
@@ -61,6 +64,7 @@ impl Default for CostsConfig {
             unpriced: Unpriced::Refuse,
             alert_webhook: None,
             alert_webhook_secret: None,
+            drift_pct: 2.0,
         }
     }
 }
@@ -133,9 +137,10 @@ fn instant<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::
         Text(String),
         Toml(toml::value::Datetime),
     }
-    let text = match Raw::deserialize(d)? {
-        Raw::Text(s) => s,
-        Raw::Toml(t) => t.to_string(),
+    let text = match Option::<Raw>::deserialize(d)? {
+        None => return Ok(None),
+        Some(Raw::Text(s)) => s,
+        Some(Raw::Toml(t)) => t.to_string(),
     };
     DateTime::parse_from_rfc3339(text.trim())
         .map(|t| Some(t.with_timezone(&Utc)))
@@ -295,6 +300,12 @@ pub fn violations(config: &Config) -> Vec<(String, String)> {
         out.push((
             "costs.default_max_output_tokens".into(),
             "must be at least 1".into(),
+        ));
+    }
+    if !(config.costs.drift_pct.is_finite() && (0.0..=100.0).contains(&config.costs.drift_pct)) {
+        out.push((
+            "costs.drift_pct".into(),
+            "a percentage from 0 to 100".into(),
         ));
     }
     if let Some(url) = &config.costs.alert_webhook

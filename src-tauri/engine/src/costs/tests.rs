@@ -716,3 +716,512 @@ tag = "team-a"
         }
     }
 }
+
+/// Reconciliation with the sample exports, price gaps and re-pricing as corrections.
+mod reconciliation {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+    use rust_decimal::Decimal;
+
+    use crate::clock::{ManualClock, SharedClock};
+    use crate::config::{Config, ConfigHandle, ConfigSource};
+    use crate::costs::reconcile::{BillFormat, ImportOptions};
+    use crate::costs::reprice::RepriceRequest;
+    use crate::costs::{CostFilter, Costs, CostsError, Span};
+    use crate::providers::ledger::{CallOutcome, CallRecord, Ledger, Protocol};
+    use crate::providers::neutral::Usage;
+    use crate::store::Store;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/costs/");
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{FIXTURES}{name}")).unwrap()
+    }
+
+    const CONFIG: &str = r#"
+[providers.oa]
+kind = "openai"
+base_url = "https://llm.example.com/v1"
+[providers.an]
+kind = "anthropic"
+base_url = "https://api.anthropic.com"
+[providers.other]
+kind = "openai"
+base_url = "https://other.example.com/v1"
+"#;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn call(
+        id: &str,
+        at: &str,
+        provider: &str,
+        model: &str,
+        input: u64,
+        cost: Option<&str>,
+    ) -> CallRecord {
+        let at: DateTime<Utc> = at.parse().unwrap();
+        let mut r = CallRecord::start(
+            id.into(),
+            at,
+            "token:ci".into(),
+            "m".into(),
+            "node-a".into(),
+            Protocol::Openai,
+            false,
+        );
+        r.provider = Some(provider.into());
+        r.model = Some(model.into());
+        r.usage = Usage {
+            input,
+            output: 0,
+            ..Usage::default()
+        };
+        r.cost = cost.map(d);
+        r.outcome = CallOutcome::Ok;
+        r.finished_at = Some(at);
+        r
+    }
+
+    async fn setup(dir: &std::path::Path) -> (Store, Costs, ConfigHandle) {
+        let clock: SharedClock =
+            Arc::new(ManualClock::new("2026-12-05T00:00:00Z".parse().unwrap()));
+        let store = Store::open(dir).await.unwrap();
+        let tracker = tokio_util::task::TaskTracker::new();
+        let ledger = Ledger::open(
+            store.clone(),
+            clock.clone(),
+            dir,
+            &tracker,
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let calls = [
+            call(
+                "a1",
+                "2026-12-01T09:00:00Z",
+                "oa",
+                "gpt-4o",
+                1000,
+                Some("0.5"),
+            ),
+            call(
+                "a2",
+                "2026-12-01T10:00:00Z",
+                "oa",
+                "gpt-4o",
+                1000,
+                Some("0.5"),
+            ),
+            call(
+                "a3",
+                "2026-12-01T23:59:59Z",
+                "oa",
+                "gpt-4o",
+                1000,
+                Some("0.5"),
+            ),
+            call(
+                "b1",
+                "2026-12-02T00:00:00Z",
+                "oa",
+                "gpt-4o",
+                1000,
+                Some("1"),
+            ),
+            call(
+                "b2",
+                "2026-12-02T12:00:00Z",
+                "oa",
+                "gpt-4o",
+                1000,
+                Some("1"),
+            ),
+            call(
+                "b3",
+                "2026-12-02T12:00:00Z",
+                "oa",
+                "gpt-4o-mini",
+                1000,
+                Some("0.1"),
+            ),
+            // A model without a price: its cost is unknown, never 0.
+            call("b4", "2026-12-02T13:00:00Z", "oa", "m-new", 2_000_000, None),
+            call(
+                "c1",
+                "2026-12-03T08:00:00Z",
+                "oa",
+                "gpt-4o",
+                1000,
+                Some("2.5"),
+            ),
+            // Another provider: not part of the bill.
+            call(
+                "c2",
+                "2026-12-03T08:00:00Z",
+                "other",
+                "gpt-4o",
+                1000,
+                Some("7"),
+            ),
+            call(
+                "h1",
+                "2026-12-01T12:00:00Z",
+                "an",
+                "claude-haiku-4-5",
+                1000,
+                Some("0.75"),
+            ),
+        ];
+        for r in calls {
+            ledger.begin(r.clone()).unwrap().finish(r);
+        }
+        ledger.flush().await;
+        let config: Config = toml::from_str(CONFIG).unwrap();
+        config.validate(None).unwrap();
+        let handle = ConfigHandle::new(config, ConfigSource::default(), clock.clone());
+        let costs = Costs::new(store.clone(), handle.clone(), clock);
+        (store, costs, handle)
+    }
+
+    fn oa() -> ImportOptions {
+        ImportOptions {
+            providers: vec!["oa".into()],
+            file_name: Some("openai-costs.csv".into()),
+            ..ImportOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn exports_are_set_beside_the_ledger_per_day_and_model_with_the_drifted_day_flagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_store, costs, _) = setup(dir.path()).await;
+
+        let rec = costs
+            .import_bill(&fixture("openai-costs.csv"), oa(), "test")
+            .await
+            .unwrap();
+        let s = &rec.summary;
+        assert_eq!(s.format, BillFormat::Openai);
+        assert_eq!(s.providers, vec!["oa".to_string()]);
+        assert_eq!(s.rows, 8);
+        assert_eq!((s.billed, s.ledger), (d("6.6"), d("6.1")));
+        assert_eq!(s.drifted_days, 1);
+        let days: Vec<_> = rec
+            .days
+            .iter()
+            .map(|x| {
+                (
+                    x.day.to_string(),
+                    x.billed,
+                    x.ledger,
+                    x.drift,
+                    x.unknown_cost_calls,
+                )
+            })
+            .collect();
+        assert_eq!(
+            days,
+            vec![
+                ("2026-12-01".into(), d("1.5"), d("1.5"), false, 0),
+                ("2026-12-02".into(), d("2.1"), d("2.1"), false, 1),
+                ("2026-12-03".into(), d("3"), d("2.5"), true, 0),
+            ]
+        );
+        // Per model: the snapshot names meet the ledger's; the unpriced model is a line of
+        // its own with its unknown call.
+        let line = |day: &str, model: &str| {
+            rec.lines
+                .iter()
+                .find(|l| l.day.to_string() == day && l.model == model)
+                .unwrap()
+                .clone()
+        };
+        let l = line("2026-12-03", "gpt-4o");
+        assert_eq!(
+            (l.billed, l.ledger, l.diff, l.drift),
+            (d("3"), d("2.5"), d("0.5"), true)
+        );
+        assert_eq!(l.diff_pct, Some(16.67));
+        let l = line("2026-12-02", "gpt-4o-mini");
+        assert_eq!((l.billed, l.ledger, l.drift), (d("0.1"), d("0.1"), false));
+        let l = line("2026-12-02", "m-new");
+        assert_eq!(
+            (l.billed, l.ledger, l.unknown_cost_calls),
+            (d("0"), d("0"), 1)
+        );
+
+        // The same file again is refused; the list holds it once.
+        let err = costs
+            .import_bill(&fixture("openai-costs.csv"), oa(), "test")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, CostsError::Duplicate(id) if *id == s.id),
+            "{err}"
+        );
+        assert_eq!(err.code().as_str(), "conflict");
+
+        // Bad rows and unknown formats import nothing, and say where and why.
+        let err = costs
+            .import_bill(&fixture("bad-rows.csv"), oa(), "test")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code().as_str(), "invalid_rows");
+        let msg = err.to_string();
+        for want in [
+            "line 3: `2026-12-32`",
+            "line 4: no model",
+            "line 5: `twelve`",
+        ] {
+            assert!(msg.contains(want), "{msg}");
+        }
+        let err = costs
+            .import_bill(&fixture("unknown-format.csv"), oa(), "test")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code().as_str(), "unknown_format");
+        let err = costs
+            .import_bill(
+                &fixture("generic.csv"),
+                ImportOptions {
+                    providers: vec!["nope".into()],
+                    ..ImportOptions::default()
+                },
+                "test",
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`nope` is not a configured provider"),
+            "{err}"
+        );
+        assert_eq!(costs.reconciliations(100).await.unwrap().len(), 1);
+
+        // Anthropic's report: the provider on its API host is found; cents are dollars / 100;
+        // a charge without a model is billed only.
+        let rec = costs
+            .import_bill(
+                &fixture("anthropic-cost-report.csv"),
+                ImportOptions::default(),
+                "test",
+            )
+            .await
+            .unwrap();
+        assert_eq!(rec.summary.providers, vec!["an".to_string()]);
+        assert_eq!(
+            (rec.summary.billed, rec.summary.ledger),
+            (d("1.75"), d("0.75"))
+        );
+        let l = rec
+            .lines
+            .iter()
+            .find(|l| l.model == "claude-haiku-4-5")
+            .unwrap();
+        assert_eq!((l.billed, l.ledger, l.drift), (d("0.75"), d("0.75"), false));
+        let l = rec.lines.iter().find(|l| l.model.is_empty()).unwrap();
+        assert_eq!((l.billed, l.ledger, l.drift), (d("1"), d("0"), true));
+
+        // The generic format names its provider per row; it matches the ledger but for the
+        // unknown-cost call (billed nothing here).
+        let rec = costs
+            .import_bill(&fixture("generic.csv"), ImportOptions::default(), "test")
+            .await
+            .unwrap();
+        assert_eq!(rec.summary.providers, vec!["oa".to_string()]);
+        assert_eq!(rec.summary.drifted_days, 0);
+        assert_eq!(rec.summary.diff, d("0"));
+
+        // Listed newest first; removed, the file can be imported again.
+        let list = costs.reconciliations(100).await.unwrap();
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[2].id, s.id);
+        assert_eq!(list[2].drifted_days, 1);
+        costs.remove_reconciliation(&s.id).await.unwrap();
+        assert_eq!(
+            costs
+                .reconciliation(&s.id)
+                .await
+                .unwrap_err()
+                .code()
+                .as_str(),
+            "not_found"
+        );
+        costs
+            .import_bill(&fixture("openai-costs.csv"), oa(), "test")
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn repricing_fills_gaps_as_corrections_that_move_the_rollups_with_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, costs, handle) = setup(dir.path()).await;
+        let rec = costs
+            .import_bill(&fixture("openai-costs.csv"), oa(), "test")
+            .await
+            .unwrap();
+
+        let gaps = costs.price_gaps().await.unwrap();
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert_eq!(
+            (gaps[0].provider.as_str(), gaps[0].model.as_str()),
+            ("oa", "m-new")
+        );
+        assert_eq!(gaps[0].calls, 1);
+        assert!(!gaps[0].priced_now);
+        assert_eq!(gaps[0].sample_call_ids, vec!["b4".to_string()]);
+
+        // Nothing to do while it has no price.
+        let req = RepriceRequest {
+            provider: Some("oa".into()),
+            ..RepriceRequest::default()
+        };
+        let r = costs.reprice(&req, "ana").await.unwrap();
+        assert_eq!((r.corrected, r.still_unpriced), (0, 1), "{r:?}");
+
+        // The price table gets m-new (and a price for gpt-4o that differs from what the
+        // ledger holds, but only m-new is asked for).
+        let config: Config = toml::from_str(&format!(
+            "{CONFIG}\n[prices.\"oa/m-new\"]\ninput = 0.25\noutput = 1\n[prices.\"oa/gpt-4o\"]\ninput = 1\noutput = 1\n"
+        ))
+        .unwrap();
+        config.validate(None).unwrap();
+        handle.apply(config.clone());
+        assert!(costs.price_gaps().await.unwrap()[0].priced_now);
+
+        let only_new = RepriceRequest {
+            provider: Some("oa".into()),
+            model: Some("m-new".into()),
+            dry_run: true,
+            ..RepriceRequest::default()
+        };
+        let dry = costs.reprice(&only_new, "ana").await.unwrap();
+        assert_eq!((dry.corrected, dry.filled, dry.delta), (1, 1, d("0.5")));
+        assert!(dry.batch.is_none());
+        let before = costs
+            .summary(
+                &Span {
+                    period: None,
+                    from: Some("2026-12-01T00:00:00Z".parse().unwrap()),
+                    until: Some("2026-12-04T00:00:00Z".parse().unwrap()),
+                    time_zone: None,
+                },
+                CostFilter::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(before.totals.unknown_cost_calls, 1);
+
+        let done = costs
+            .reprice(
+                &RepriceRequest {
+                    dry_run: false,
+                    ..only_new.clone()
+                },
+                "ana",
+            )
+            .await
+            .unwrap();
+        assert_eq!((done.corrected, done.filled, done.delta), (1, 1, d("0.5")));
+        assert!(done.batch.is_some());
+        // The ledger row holds the new cost; the correction keeps the old one.
+        let (cost, source, old, new, actor): (String, String, Option<String>, String, String) =
+            store
+                .read(|db| {
+                    db.query_one(
+                    "SELECT c.cost, c.price_source, k.old_cost, k.new_cost, k.actor FROM calls c \
+                     JOIN cost_corrections k ON k.call_id = c.id WHERE c.id = 'b4'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                })
+                .await
+                .unwrap();
+        assert_eq!(
+            (
+                cost.as_str(),
+                source.as_str(),
+                old,
+                new.as_str(),
+                actor.as_str()
+            ),
+            ("0.5", "config", None, "0.5", "ana")
+        );
+        assert_eq!(costs.corrections("b4").await.unwrap().len(), 1);
+        // The rollups moved with it: the summary (rollups) equals a raw scan of the ledger.
+        let span = Span {
+            period: None,
+            from: Some("2026-12-01T00:00:00Z".parse().unwrap()),
+            until: Some("2026-12-04T00:00:00Z".parse().unwrap()),
+            time_zone: None,
+        };
+        let after = costs.summary(&span, CostFilter::default()).await.unwrap();
+        assert_eq!(after.totals.unknown_cost_calls, 0);
+        assert_eq!(after.totals.cost, before.totals.cost + d("0.5"));
+        assert_eq!(after.totals.calls, before.totals.calls);
+        let (w, _) = costs.window(&span).unwrap();
+        let raw = store
+            .read(move |db| crate::costs::query::scan(db, w.from, w.until, &CostFilter::default()))
+            .await
+            .unwrap();
+        assert_eq!(raw, after.totals);
+        // The gap is gone, and the reconciliation reads the corrected ledger.
+        assert!(costs.price_gaps().await.unwrap().is_empty());
+        let again = costs.reconciliation(&rec.summary.id).await.unwrap();
+        assert_eq!(again.summary.ledger, rec.summary.ledger + d("0.5"));
+
+        // Done again, nothing changes.
+        let twice = costs
+            .reprice(
+                &RepriceRequest {
+                    dry_run: false,
+                    ..only_new.clone()
+                },
+                "ana",
+            )
+            .await
+            .unwrap();
+        assert_eq!(twice.corrected, 0);
+
+        // The whole provider: the gpt-4o rows get the configured price, each a correction
+        // from its recorded cost; the mini model (no price now) keeps its own.
+        let all = costs.reprice(&req, "ana").await.unwrap();
+        assert_eq!(all.corrected, 6, "{all:?}");
+        assert_eq!(all.still_unpriced, 0);
+        assert!(
+            all.corrections
+                .iter()
+                .all(|c| c.old_cost.is_some() && c.model == "gpt-4o")
+        );
+        let after = costs.summary(&span, CostFilter::default()).await.unwrap();
+        let (w, _) = costs.window(&span).unwrap();
+        let raw = store
+            .read(move |db| crate::costs::query::scan(db, w.from, w.until, &CostFilter::default()))
+            .await
+            .unwrap();
+        assert_eq!(raw, after.totals);
+        let n: i64 = store
+            .read(|db| db.query_one("SELECT COUNT(*) FROM cost_corrections", [], |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(n, 7);
+        // Bad requests.
+        let err = costs
+            .reprice(
+                &RepriceRequest {
+                    provider: Some("nope".into()),
+                    ..RepriceRequest::default()
+                },
+                "ana",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code().as_str(), "not_found");
+    }
+}

@@ -5,7 +5,8 @@
 //! 1. Of the config's prices for `P/M` and the shipped ones for `V/M` (where `V` is the
 //!    vendor whose API host `P`'s `base_url` points at), the one with the latest `from` not
 //!    after `t` (the config's wins a tie). A dated snapshot (`claude-haiku-4-5-20251001`)
-//!    uses the prices of the longest listed name it extends with `-`.
+//!    uses the prices of the longest listed name it extends with `-` and digits (a
+//!    different model such as `gpt-4o-mini` never takes `gpt-4o`'s).
 //! 2. None, and `P` is local (loopback or `local = true`): zero, known.
 //! 3. Otherwise the cost is **unknown** (`None`), never zero.
 //!
@@ -184,9 +185,13 @@ fn lookup<'a>(
             k.strip_prefix(prefix)
                 .and_then(|r| r.strip_prefix('/'))
                 .is_some_and(|name| {
-                    model
-                        .strip_prefix(name)
-                        .is_some_and(|rest| rest.starts_with('-'))
+                    model.strip_prefix(name).is_some_and(|rest| {
+                        // A snapshot suffix (`-2024-08-06`, `-20251001`, `-0125`), not
+                        // another model (`gpt-4o-mini` is not `gpt-4o`).
+                        rest.len() > 1
+                            && rest.starts_with('-')
+                            && rest[1..].chars().all(|c| c.is_ascii_digit() || c == '-')
+                    })
                 })
         })
         .max_by_key(|(k, _)| k.len())

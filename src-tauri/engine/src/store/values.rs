@@ -89,7 +89,8 @@ pub trait StoredEnum: Sized + Copy + 'static {
     }
 }
 
-/// Registers `dec_add(a, b)` (exact sum of two money texts; NULL counts as 0) and the
+/// Registers `dec_add(a, b)` (exact sum of two money texts; NULL counts as 0), `dec_neg(x)`
+/// (its negation; NULL stays NULL) and the
 /// aggregate `dec_sum(x)` (exact sum of a column of money texts, NULLs skipped; `'0'` over
 /// no rows) on `conn`. A text that is not a decimal is an SQL error, never a zero.
 pub fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
@@ -128,6 +129,15 @@ pub fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
         a.checked_add(b)
             .map(money_to_db)
             .ok_or_else(|| rusqlite::Error::UserFunctionError("amount overflow".into()))
+    })?;
+    conn.create_scalar_function("dec_neg", 1, flags, |ctx| {
+        Ok(arg(ctx, 0)?.map(|d| {
+            if d.is_zero() {
+                money_to_db(Decimal::ZERO)
+            } else {
+                money_to_db(-d)
+            }
+        }))
     })?;
     conn.create_aggregate_function("dec_sum", 1, flags, Sum)
 }
