@@ -44,8 +44,15 @@ pub fn required_scope(method: &Method, path: &str) -> Scope {
         }
         return Scope::Read;
     }
-    // Budgets are written into the config file.
-    let admin = ["/tokens", "/secrets", "/config", "/audit", "/budgets"];
+    // Budgets are written into the config file; re-pricing rewrites ledger costs.
+    let admin = [
+        "/tokens",
+        "/secrets",
+        "/config",
+        "/audit",
+        "/budgets",
+        "/costs/reprice",
+    ];
     if admin.iter().any(|p| under(p)) {
         return Scope::Admin;
     }
@@ -344,6 +351,9 @@ mod tests {
             (Method::GET, "/api/v1/approvals", Scope::Read),
             (Method::POST, "/api/v1/policies/explain", Scope::Operate),
             (Method::GET, "/api/v1/audit", Scope::Admin),
+            (Method::POST, "/api/v1/costs/reprice", Scope::Admin),
+            (Method::POST, "/api/v1/reconciliations", Scope::Operate),
+            (Method::GET, "/api/v1/costs/price-gaps", Scope::Read),
             (Method::GET, "/api/v1/audit/export", Scope::Admin),
             (Method::POST, "/api/v1/audit/verify", Scope::Admin),
             (Method::GET, "/tokens", Scope::Admin),

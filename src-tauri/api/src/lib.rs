@@ -28,6 +28,7 @@ pub mod idempotency;
 pub mod middleware;
 mod openapi;
 pub mod page;
+pub mod reconciliations;
 pub mod runs;
 pub mod secrets;
 pub mod shell;

@@ -18,8 +18,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    AppState, approvals, audit, budgets, calls, costs, error, feed, runs, secrets, system, tasks,
-    tokens, v1,
+    AppState, approvals, audit, budgets, calls, costs, error, feed, reconciliations, runs, secrets,
+    system, tasks, tokens, v1,
 };
 
 #[derive(OpenApi)]
@@ -66,6 +66,7 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .merge(calls::routes())
         .merge(costs::routes())
         .merge(budgets::routes())
+        .merge(reconciliations::routes())
         .merge(tasks::routes())
         .merge(runs::routes())
         .merge(approvals::routes())

@@ -226,3 +226,175 @@ async fn costs_are_exact_across_a_price_change_and_a_half_hour_zone_boundary() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.json);
 }
+
+/// `/api/v1/reconciliations` and re-pricing over HTTP: a generic export against calls made
+/// through the gateway, the drifted day flagged; bad files refused with their codes and
+/// nothing imported; a model without a price listed as a gap, then re-priced (admin only)
+/// as a correction.
+#[tokio::test]
+async fn reconciliations_and_repricing_over_http() {
+    let clock = Arc::new(ManualClock::new("2026-12-01T10:00:00Z".parse().unwrap()));
+    let shared: SharedClock = clock.clone();
+    let g = gateway_on(shared, |c| {
+        // A paid provider that happens to listen on loopback: a model without a price is
+        // unknown cost, not free.
+        if let Some(p) = c.providers.get_mut("up") {
+            p.local = Some(false);
+        }
+        c.prices.insert(
+            "up/m1".into(),
+            toml::from_str::<toml::Value>(r#"v = { input = 1, output = 2 }"#).unwrap()["v"]
+                .clone()
+                .try_into()
+                .unwrap(),
+        );
+    })
+    .await;
+    let usage = json!({"input": 1000, "output": 500});
+    for (at, text) in [("2026-12-01T10:00:00Z", "a"), ("2026-12-02T10:00:00Z", "b")] {
+        clock.set(at.parse().unwrap());
+        g.up.script(step(json!({"kind": "reply", "text": text, "usage": usage})));
+        let r = send(
+            &g.app,
+            post("/v1/chat/completions", chat("solo", text, false)),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    }
+    g.engine.providers().ledger().flush().await;
+
+    // Each call cost (1000 × $1 + 500 × $2) / 1M = $0.002; the bill says $0.5 on the 2nd.
+    let csv = "date,provider,model,cost_usd\n2026-12-01,up,m1,0.002\n2026-12-02,up,m1,0.5\n";
+    let body = json!({"csv": csv, "file_name": "bill.csv"});
+    let r = send(&g.app, post("/api/v1/reconciliations", body.clone())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    let id = r.json["id"].as_str().unwrap().to_string();
+    assert_eq!(r.json["format"], "generic");
+    assert_eq!(r.json["providers"], json!(["up"]));
+    assert_eq!(r.json["billed"], "0.502");
+    assert_eq!(r.json["ledger"], "0.004");
+    assert_eq!(r.json["drifted_days"], 1);
+    let days: Vec<(String, bool)> = r.json["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["day"].as_str().unwrap().to_string(),
+                d["drift"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        days,
+        vec![
+            ("2026-12-01".to_string(), false),
+            ("2026-12-02".to_string(), true)
+        ]
+    );
+    assert_eq!(r.json["lines"][1]["diff"], "0.498");
+
+    // The same file again: 409 naming the first; bad rows and unknown formats: 400 with
+    // their codes; nothing is imported by any of them.
+    let r = send(&g.app, post("/api/v1/reconciliations", body)).await;
+    assert_error(&r, StatusCode::CONFLICT, "conflict");
+    assert!(r.json["error"]["message"].as_str().unwrap().contains(&id));
+    let bad = "date,model,cost_usd\n2026-12-01,m1,1\n2026-12-01,m1,x\n";
+    let r = send(
+        &g.app,
+        post(
+            "/api/v1/reconciliations",
+            json!({"csv": bad, "providers": ["up"]}),
+        ),
+    )
+    .await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "invalid_rows");
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 3")
+    );
+    let r = send(
+        &g.app,
+        post("/api/v1/reconciliations", json!({"csv": "a,b\n1,2\n"})),
+    )
+    .await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "unknown_format");
+    let r = send(
+        &g.app,
+        post(
+            "/api/v1/reconciliations",
+            json!({"csv": csv, "drift_pct": 101}),
+        ),
+    )
+    .await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "bad_request");
+    let r = get_authed(&g.app, "/api/v1/reconciliations").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["items"].as_array().unwrap().len(), 1);
+    let r = get_authed(&g.app, &format!("/api/v1/reconciliations/{id}")).await;
+    assert_eq!(r.json["drifted_lines"], 1);
+
+    // A call to a model without a price: a gap with the call in it.
+    g.up.script(step(json!({"kind": "reply", "text": "c", "usage": usage})));
+    let r = send(
+        &g.app,
+        post("/v1/chat/completions", chat("up/m9", "c", false)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    g.engine.providers().ledger().flush().await;
+    let r = get_authed(&g.app, "/api/v1/costs/price-gaps").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["items"][0]["model"], "m9");
+    assert_eq!(r.json["items"][0]["calls"], 1);
+    assert_eq!(r.json["items"][0]["priced_now"], false);
+
+    // Re-pricing is admin: an operate token is refused.
+    let r = send(
+        &g.app,
+        post(
+            "/api/v1/tokens",
+            json!({"name": "ops", "scope": "operate", "expires_at": "2030-01-02T00:00:00Z"}),
+        ),
+    )
+    .await;
+    let ops = r.json["token"].as_str().unwrap().to_string();
+    let mut req = post("/api/v1/costs/reprice", json!({"dry_run": true}));
+    req.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("Bearer {ops}").parse().unwrap(),
+    );
+    let r = send(&g.app, req).await;
+    assert_error(&r, StatusCode::FORBIDDEN, "insufficient_scope");
+    let r = send(
+        &g.app,
+        post("/api/v1/costs/reprice", json!({"provider": "nope"})),
+    )
+    .await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    let r = send(
+        &g.app,
+        post("/api/v1/costs/reprice", json!({"provider": "up"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    assert_eq!(r.json["corrected"], 0);
+    assert_eq!(r.json["still_unpriced"], 1);
+
+    let r = send(
+        &g.app,
+        Request::delete(format!("/api/v1/reconciliations/{id}"))
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", crate::support::TOKEN),
+            )
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = get_authed(&g.app, &format!("/api/v1/reconciliations/{id}")).await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+}

@@ -45,9 +45,27 @@ pub fn notification_for(e: &ApprovalEvent) -> Option<(String, String)> {
     }
 }
 
-/// What to show for a budget alert (title, body).
+/// What to show for a budget alert, or an imported bill that drifts from the ledger
+/// (title, body).
 pub fn cost_notification(e: &flightdeck_engine::costs::CostEvent) -> Option<(String, String)> {
-    let flightdeck_engine::costs::CostEvent::BudgetAlert(a) = e;
+    use flightdeck_engine::costs::CostEvent;
+    let a = match e {
+        CostEvent::BudgetAlert(a) => a,
+        CostEvent::Reconciliation {
+            drifted_days,
+            removed: false,
+            ..
+        } if *drifted_days > 0 => {
+            return Some((
+                "Flightdeck: the bill drifts from the ledger".into(),
+                format!(
+                    "{drifted_days} day(s) of the imported bill differ from the ledger by more \
+                     than the drift threshold (Costs → Reconciliation)"
+                ),
+            ));
+        }
+        _ => return None,
+    };
     let title = match a.kind {
         flightdeck_engine::costs::AlertKind::Threshold => {
             format!("Budget {}: {}% used", a.budget, a.threshold)

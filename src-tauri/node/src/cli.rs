@@ -79,6 +79,13 @@ pub enum Command {
     /// Budgets: list them with what is spent and reserved, set one, remove one.
     #[command(subcommand)]
     Budget(BudgetCommand),
+    /// Import a provider's billing export (CSV: OpenAI, Anthropic or the generic
+    /// `date,model,cost_usd`) and show it beside the ledger per UTC day and model, drift
+    /// flagged. Exits 3 when a day drifts (with --fail-on-drift).
+    Reconcile(ReconcileArgs),
+    /// Recompute ledger costs with the price table as it is now (after a fix), each change
+    /// recorded as a correction; lists the models without a price first. Try --dry-run.
+    Reprice(RepriceArgs),
     /// The task queue: enqueue, list, show, cancel and retry tasks.
     #[command(subcommand)]
     Task(TaskAction),
@@ -220,6 +227,60 @@ pub struct CostsArgs {
     /// Write the calls of the period to standard output (CSV or JSON Lines) instead.
     #[arg(long, value_enum, value_name = "FORMAT", conflicts_with_all = ["by", "bucket"])]
     pub export: Option<ExportArg>,
+    /// JSON (the API's answer) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BillFormatArg {
+    Openai,
+    Anthropic,
+    Generic,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// The export (CSV with a header row).
+    pub file: std::path::PathBuf,
+    /// Its format (detected from the header by default).
+    #[arg(long, value_enum)]
+    pub format: Option<BillFormatArg>,
+    /// A configured provider to compare with (repeatable; default: the file's `provider`
+    /// column, else the providers on the vendor's API host).
+    #[arg(long = "provider", value_name = "NAME")]
+    pub providers: Vec<String>,
+    /// Flag drift above this % (default `[costs] drift_pct`).
+    #[arg(long, value_name = "PCT")]
+    pub drift_pct: Option<f64>,
+    /// Exit with status 3 when any day drifts.
+    #[arg(long)]
+    pub fail_on_drift: bool,
+    /// JSON (the API's answer) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RepriceArgs {
+    /// Only this provider's calls.
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Only this model's calls (as the ledger records it).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Calls started at or after (RFC 3339 or a date).
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Calls started before.
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Show what would change; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Recorded with each correction.
+    #[arg(long)]
+    pub reason: Option<String>,
     /// JSON (the API's answer) instead of a table.
     #[arg(long)]
     pub json: bool,

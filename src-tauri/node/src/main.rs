@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod costs_cli;
 mod node_api;
+mod reconcile_cli;
 mod run_cli;
 mod secrets_cli;
 mod serve;

@@ -673,10 +673,7 @@ fn summary_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReconciliationSummary> 
 const SUMMARY_COLUMNS: &str = "id, created_at, actor, format, providers, file_name, sha256, \
     rows, first_day, last_day, drift_pct";
 
-fn billed_lines(
-    db: &Db<'_>,
-    id: &str,
-) -> Result<BilledLines, StoreError> {
+fn billed_lines(db: &Db<'_>, id: &str) -> Result<BilledLines, StoreError> {
     let rows = db.query_all(
         "SELECT day, model, billed, rows FROM reconciliation_lines WHERE reconciliation_id = ?1",
         [id],

@@ -174,4 +174,80 @@ action = "block"
         out.contains("scripted/m1") && out.contains("+8 unknown"),
         "{out}"
     );
+
+    // Reconciliation on the stopped data dir: a bill within a cent of the ledger does not
+    // drift; one far off does (exit 3 with --fail-on-drift); bad rows import nothing.
+    let today = chrono::Utc::now().date_naive();
+    let reconcile = |file: &std::path::Path, extra: &[&str]| {
+        run({
+            let mut c = flightdeck(dir.path());
+            c.args(["--secrets", "env", "--config"])
+                .arg(&cfg)
+                .env("FLIGHTDECK_API_TOKEN", TOKEN)
+                .arg("reconcile")
+                .arg(file)
+                .args(extra);
+            c
+        })
+    };
+    let close = dir.path().join("close.csv");
+    std::fs::write(
+        &close,
+        format!("date,provider,model,cost_usd\n{today},scripted,m1,0.005\n"),
+    )
+    .unwrap();
+    let (code, out, err) = reconcile(&close, &["--fail-on-drift"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("0 of 1 day(s) drift") && out.contains("$0.0048"),
+        "{out}"
+    );
+    let far = dir.path().join("far.csv");
+    std::fs::write(
+        &far,
+        format!("date,provider,model,cost_usd\n{today},scripted,m1,0.5\n"),
+    )
+    .unwrap();
+    let (code, out, _) = reconcile(&far, &["--fail-on-drift"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("DRIFT"), "{out}");
+    let bad = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/costs/bad-rows.csv");
+    let (code, _, err) = reconcile(&bad, &["--provider", "scripted"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("line 3") && err.contains("nothing was imported"),
+        "{err}"
+    );
+    // The same bill again is refused.
+    let (code, _, err) = reconcile(&close, &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("imported already"), "{err}");
+    // The cut streams are calls of unknown cost (recovered without a provider or usage):
+    // listed, and nothing the price table can fill.
+    let (code, out, err) = run({
+        let mut c = flightdeck(dir.path());
+        c.args(["--secrets", "env", "--config"])
+            .arg(&cfg)
+            .args(["reprice", "--dry-run"]);
+        c
+    });
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(" 8 ") && out.contains("would change 0") && out.contains("4 call(s) priced"),
+        "{out}"
+    );
+
+    // Through a running node, the same command goes through the API.
+    let node = Node::start_with_config(dir.path(), &cfg);
+    let again = dir.path().join("again.csv");
+    std::fs::write(&again, format!("date,model,cost_usd\n{today},m1,0.0048\n")).unwrap();
+    let (code, out, err) = reconcile(&again, &["--provider", "scripted", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let rec: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rec["drifted_days"], 0, "{rec}");
+    assert_eq!(rec["diff"], "0", "{rec}");
+    let listed = get_json(&client(), &node.url("/api/v1/reconciliations"), Some(TOKEN)).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 3, "{listed}");
+    let (_, _) = node.terminate();
 }
