@@ -579,6 +579,103 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     }
   });
 
+  test("a billing export uploaded on the Costs screen is set beside the ledger: a drifted day in the chart and the table; the same file again and a bad row are refused with the node's message", async () => {
+    const sp = startScriptedProvider();
+    const dir = await mkdtemp(path.join(tmpdir(), "flightdeck-e2e-rec-"));
+    let other;
+    const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    try {
+      const spBase = await sp.base;
+      const config = path.join(dir, "flightdeck.toml");
+      await writeFile(
+        config,
+        `[providers.scripted]\nkind = "openai"\nbase_url = "${spBase}/v1"\nlocal = false\n\n` +
+          `[routes.default]\nchain = ["scripted/gpt-e2e"]\n\n` +
+          `[prices."scripted/gpt-e2e"]\ninput = 2\noutput = 8\n`,
+      );
+      other = await startNode({ dataDir: path.join(dir, "data"), listen: "127.0.0.1:0", config });
+      const nodeBase = `http://127.0.0.1:${other.port}`;
+      // Two calls of $0.004 each: the ledger has $0.008 today (UTC).
+      await fetch(`${spBase}/_script`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          steps: [
+            { kind: "reply", text: "one", usage: { input: 1000, output: 250 } },
+            { kind: "reply", text: "two", usage: { input: 1000, output: 250 } },
+          ],
+        }),
+      });
+      for (let i = 0; i < 2; i++) {
+        const res = await fetch(`${nodeBase}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+          body: JSON.stringify({ model: "default", messages: [{ role: "user", content: "hi" }] }),
+        });
+        assert.equal(res.status, 200);
+      }
+      const today = new Date().toISOString().slice(0, 10);
+      // The provider bills $5 for them: far from the ledger, so the day drifts.
+      const bill = path.join(dir, "bill.csv");
+      await writeFile(bill, `date,provider,model,cost_usd\n${today},scripted,gpt-e2e,5.00\n`);
+      const bad = path.join(dir, "bad.csv");
+      await writeFile(bad, `date,provider,model,cost_usd\n${today},scripted,gpt-e2e,1.00\n${today},scripted,gpt-e2e,lots\n`);
+
+      const p = await ctx.newPage();
+      watchErrors(p);
+      p.setDefaultTimeout(UI_TIMEOUT_MS);
+      await p.goto(`${nodeBase}/#token=${encodeURIComponent(TOKEN)}`, { timeout: UI_TIMEOUT_MS });
+      await waitConn(p, "connected");
+      await p.click(byTestId("nav-costs"));
+      await p.waitForSelector(byTestId("screen-costs"), { state: "visible" });
+
+      // Upload: the new reconciliation is selected, its day drawn as drifted and labelled so.
+      await p.setInputFiles(byTestId("rec-file"), bill);
+      await p.click(byTestId("rec-import"));
+      const drifted = `${byTestId("rec-chart")} ${byTestId("rec-chart-day")}[data-day="${today}"][data-drift="true"]`;
+      await p.waitForSelector(drifted, { timeout: 10_000 });
+      assert.match((await p.textContent(drifted)) ?? "", /drift|!/);
+      assert.equal(await p.getAttribute(byTestId("rec-chart"), "role"), "img");
+      const label = (await p.getAttribute(byTestId("rec-chart"), "aria-label")) ?? "";
+      assert.match(label, new RegExp(`1 day drifted .*${today}`));
+      const bars = await p.$$eval(`${drifted} rect title`, (ts) => ts.map((t) => t.textContent ?? ""));
+      assert.ok(bars.some((t) => /billed \$5\.00/.test(t)), JSON.stringify(bars));
+      assert.ok(bars.some((t) => /ledger \$0\.008(?!\d)/.test(t)), JSON.stringify(bars));
+      const line = `${byTestId("rec-line")}[data-drift="true"]`;
+      await p.waitForSelector(line);
+      const lineText = (await p.textContent(line)) ?? "";
+      assert.match(lineText, new RegExp(today));
+      assert.match(lineText, /gpt-e2e/);
+      assert.match(lineText, /\$5\.00/);
+      assert.match(lineText, /\$0\.008(?!\d)/);
+      assert.match(lineText, /drift/);
+      const row = `${byTestId("rec-row")}`;
+      await p.waitForFunction((sel) => /bill\.csv[\s\S]*1 drifted day/.test(document.querySelector(sel)?.textContent ?? ""), row);
+      const id = await p.getAttribute(row, "data-id");
+      assert.match(id ?? "", /\S/);
+
+      // The same file again: refused, the node's message (naming the first import) beside the form.
+      await p.setInputFiles(byTestId("rec-file"), bill);
+      await p.click(byTestId("rec-import"));
+      await p.waitForSelector(`${byTestId("rec-error")}[data-code="conflict"]`);
+      const conflict = (await p.textContent(byTestId("rec-error"))) ?? "";
+      assert.match(conflict, /imported already/);
+      assert.ok(conflict.includes(id), `${conflict} should name ${id}`);
+
+      // A bad row: the message names its line, and nothing was imported.
+      await p.setInputFiles(byTestId("rec-file"), bad);
+      await p.click(byTestId("rec-import"));
+      await p.waitForSelector(`${byTestId("rec-error")}[data-code="invalid_rows"]`);
+      assert.match((await p.textContent(byTestId("rec-error"))) ?? "", /line 3: `lots` is not an amount/);
+      assert.equal((await p.$$(byTestId("rec-row"))).length, 1);
+    } finally {
+      await ctx.close();
+      await stopNode(other);
+      sp.child.kill("SIGTERM");
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a task enqueued in the UI goes live through its states to done, with its call on the timeline", async () => {
     const sp = startScriptedProvider();
     const dir = await mkdtemp(path.join(tmpdir(), "flightdeck-e2e-tasks-"));

@@ -64,7 +64,7 @@ const CONFIG: ConfigView = {
     actions: {},
     policies: [],
     mcp: {},
-    costs: { time_zone: "UTC", week_start: "monday", default_max_output_tokens: 4096, unpriced: "refuse", alert_webhook: null, alert_webhook_secret: null },
+    costs: { time_zone: "UTC", week_start: "monday", default_max_output_tokens: 4096, drift_pct: 2, unpriced: "refuse", alert_webhook: null, alert_webhook_secret: null },
     budgets: {},
     approvals: {
       default: { decision: "require_approval", low_risk: "allow", approvers: 1, sla: "24h", on_timeout: "reject" },

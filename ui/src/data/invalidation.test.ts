@@ -1,6 +1,8 @@
 import { QueryClient, QueryObserver } from "@tanstack/react-query";
 import { describe, expect, it } from "vitest";
-import { applyInvalidation } from "./invalidation";
+import type { ServerMessage } from "../generated/api";
+import { applyInvalidation, invalidationFor } from "./invalidation";
+import { reconcileKeys } from "./reconcile";
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
@@ -29,5 +31,36 @@ describe("applyInvalidation", () => {
     await tick();
     expect(answers.length).toBe(2);
     unsubscribe();
+  });
+});
+
+function costsEvent(payload: Extract<ServerMessage, { type: "event"; topic: "costs" }>["payload"]): ServerMessage {
+  return { type: "event", seq: 7, time: "2026-03-01T00:00:00Z", topic: "costs", payload };
+}
+
+describe("costs events", () => {
+  it("reload the reconciliations and price gaps; a re-pricing the calls too", () => {
+    const client = new QueryClient({ defaultOptions: { queries: { staleTime: Infinity, retry: false } } });
+    const keys = [reconcileKeys.list, reconcileKeys.one("rec_1"), reconcileKeys.priceGaps, ["costs", "budgets"], ["calls", "one", "c1"], ["runs", "list"]];
+    const stale = () => keys.filter((k) => client.getQueryState(k)?.isInvalidated).map((k) => k.join("/"));
+    const reset = () => {
+      for (const k of keys) client.setQueryData(k, 1);
+    };
+
+    reset();
+    const imported = invalidationFor(costsEvent({ type: "reconciliation", id: "rec_1", drifted_days: 2 }), true);
+    expect(imported).toEqual({ kind: "topic", topic: "costs" });
+    applyInvalidation(client, imported);
+    expect(stale()).toEqual(["costs/reconciliations/list/50", "costs/reconciliations/one/rec_1", "costs/price-gaps", "costs/budgets"]);
+
+    reset();
+    applyInvalidation(client, invalidationFor(costsEvent({ type: "reconciliation", id: "rec_1", drifted_days: 0, removed: true }), true));
+    expect(stale()).toContain("costs/reconciliations/list/50");
+
+    reset();
+    const repriced = invalidationFor(costsEvent({ type: "repriced", batch: "b1", corrected: 3, delta: "0.12" }), true);
+    expect(repriced).toEqual({ kind: "topic", topic: "costs", also: ["calls"] });
+    applyInvalidation(client, repriced);
+    expect(stale()).toEqual(["costs/reconciliations/list/50", "costs/reconciliations/one/rec_1", "costs/price-gaps", "costs/budgets", "calls/one/c1"]);
   });
 });

@@ -1,7 +1,10 @@
 // What each feed message makes stale. Query keys start with a feed topic (`queries.ts`), so
 // an event of topic T invalidates every query under [T]; metrics samples are shown from the
 // feed itself and invalidate nothing. A (re)connection after the first may follow a node
-// restart or a resync (events no longer kept), so it invalidates everything.
+// restart or a resync (events no longer kept), so it invalidates everything. A `costs` event
+// (a budget alert, a reconciliation imported or removed, a re-pricing) reloads every costs
+// query (budgets, alerts, reconciliations, price gaps); a re-pricing changed recorded calls'
+// costs too, so it reloads the `calls` queries as well.
 import type { Query, QueryClient } from "@tanstack/react-query";
 import type { CallRecord, ServerMessage } from "../generated/api";
 import { applyCallEvent } from "./calls";
@@ -13,7 +16,7 @@ const QUERY_TOPICS = new Set(["config", "health", "tasks", "runs", "approvals", 
 export type Invalidation =
   | { kind: "none" }
   | { kind: "all" }
-  | { kind: "topic"; topic: string }
+  | { kind: "topic"; topic: string; also?: readonly string[] }
   // A ledger row: added to the loaded list as it is (see data/calls.ts).
   | { kind: "call"; record: CallRecord };
 
@@ -23,6 +26,7 @@ export function invalidationFor(message: ServerMessage, welcomedBefore: boolean)
     return welcomedBefore || message.resync ? { kind: "all" } : { kind: "none" };
   }
   if (message.type === "event" && message.topic === "calls") return { kind: "call", record: message.payload };
+  if (message.type === "event" && message.topic === "costs" && message.payload.type === "repriced") return { kind: "topic", topic: "costs", also: ["calls"] };
   if (message.type === "event" && QUERY_TOPICS.has(message.topic)) return { kind: "topic", topic: message.topic };
   return { kind: "none" };
 }
@@ -57,9 +61,11 @@ export function applyInvalidation(client: QueryClient, inv: Invalidation): void 
     return;
   }
   watch(client);
-  const filters = inv.kind === "all" ? {} : { queryKey: [inv.topic] };
-  for (const q of client.getQueryCache().findAll(filters)) {
-    if (q.state.fetchStatus === "fetching") staleWhileLoading.add(q);
+  const all = inv.kind === "all" ? [{}] : [inv.topic, ...(inv.also ?? [])].map((topic) => ({ queryKey: [topic] }));
+  for (const filters of all) {
+    for (const q of client.getQueryCache().findAll(filters)) {
+      if (q.state.fetchStatus === "fetching") staleWhileLoading.add(q);
+    }
+    void client.invalidateQueries(filters, { cancelRefetch: false });
   }
-  void client.invalidateQueries(filters, { cancelRefetch: false });
 }

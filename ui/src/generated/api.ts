@@ -408,6 +408,47 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/costs/price-gaps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Provider/models whose calls have no cost (no price in force when they ran), most calls
+         *     first, with whether the price table has a price for them now.
+         */
+        get: operations["price_gaps"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/costs/reprice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Recomputes the cost of the ledger rows in scope with the prices in force now (at each
+         *     call's time); every change is recorded as a correction keeping the previous cost.
+         *     `dry_run` shows what would change. Admin scope.
+         */
+        post: operations["reprice"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/costs/summary": {
         parameters: {
             query?: never;
@@ -589,6 +630,48 @@ export type paths = {
         post?: never;
         /** Revokes a standing approval: what it allowed needs a decision again. */
         delete: operations["revoke_standing"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reconciliations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The imported exports with their totals against the ledger now. */
+        get: operations["list"];
+        put?: never;
+        /**
+         * Imports an export: parsed whole first (nothing is imported when a row is bad), then
+         *     compared with the ledger.
+         */
+        post: operations["import"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reconciliations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One reconciliation: per day and per day × model, billed against the ledger as it is now. */
+        get: operations["get_one"];
+        put?: never;
+        post?: never;
+        /**
+         * Removes an imported export (so a corrected file can be imported again); the ledger is
+         *     not touched.
+         */
+        delete: operations["remove"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1452,6 +1535,11 @@ export type components = {
                 until?: string | null;
             };
         };
+        /**
+         * @description A billing export's format.
+         * @enum {string}
+         */
+        BillFormat: "openai" | "anthropic" | "generic";
         /** @description One cell of a breakdown. */
         BreakdownRow: components["schemas"]["CostFigures"] & {
             /**
@@ -1819,6 +1907,7 @@ export type components = {
              * @description The time zone and week start of calendar periods (`[costs]`).
              * @default {
              *       "default_max_output_tokens": 4096,
+             *       "drift_pct": 2,
              *       "time_zone": "UTC",
              *       "unpriced": "refuse",
              *       "week_start": "monday"
@@ -1996,6 +2085,19 @@ export type components = {
             type: "image";
             url: string;
         };
+        /** @description One ledger row's cost, before and after. */
+        Correction: {
+            call_id: string;
+            model: string;
+            new_cost: string;
+            new_price_source: string;
+            /** @description `None`: it was unknown. */
+            old_cost?: string | null;
+            old_price_source?: string | null;
+            provider: string;
+            /** Format: date-time */
+            started_at: string;
+        };
         /** @description `GET /api/v1/costs/breakdown`. */
         CostBreakdown: {
             bucket: components["schemas"]["BucketSize"];
@@ -2007,9 +2109,23 @@ export type components = {
             window: components["schemas"]["Window"];
         };
         /** @description An event of the `costs` topic. */
-        CostEvent: components["schemas"]["BudgetAlert"] & {
+        CostEvent: (components["schemas"]["BudgetAlert"] & {
             /** @enum {string} */
             type: "budget_alert";
+        }) | {
+            /** Format: int32 */
+            drifted_days: number;
+            id: string;
+            removed?: boolean;
+            /** @enum {string} */
+            type: "reconciliation";
+        } | {
+            batch: string;
+            /** Format: int64 */
+            corrected: number;
+            delta: string;
+            /** @enum {string} */
+            type: "repriced";
         };
         /** @description What a set of calls adds up to. */
         CostFigures: {
@@ -2092,6 +2208,13 @@ export type components = {
              * @default 4096
              */
             default_max_output_tokens: number;
+            /**
+             * Format: double
+             * @description Reconciliation: a day or model whose billed and ledger costs differ by more than this
+             *     percentage (and at least a cent) is flagged as drift.
+             * @default 2
+             */
+            drift_pct: number;
             /**
              * @description IANA time zone of calendar days, weeks and months (`Europe/Berlin`). UTC by default,
              *     so every node of a fleet closes a day at the same instant.
@@ -2185,7 +2308,7 @@ export type components = {
          * @description A stable, machine-readable failure code. Serialized in `snake_case`.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed" | "ledger_unavailable" | "unknown_model" | "provider_auth_failed" | "provider_unavailable" | "provider_timeout" | "provider_rate_limited" | "provider_bad_response" | "provider_rejected" | "response_too_large" | "circuit_open" | "rate_limited" | "task_finished" | "lease_lost" | "unknown_agent" | "unknown_capability" | "template_error" | "run_invalid" | "run_finished" | "unknown_action" | "arguments_invalid" | "already_decided" | "not_an_approver" | "reason_required" | "budget_exceeded" | "price_unknown";
+        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed" | "ledger_unavailable" | "unknown_model" | "provider_auth_failed" | "provider_unavailable" | "provider_timeout" | "provider_rate_limited" | "provider_bad_response" | "provider_rejected" | "response_too_large" | "circuit_open" | "rate_limited" | "task_finished" | "lease_lost" | "unknown_agent" | "unknown_capability" | "template_error" | "run_invalid" | "run_finished" | "unknown_action" | "arguments_invalid" | "already_decided" | "not_an_approver" | "reason_required" | "budget_exceeded" | "price_unknown" | "unknown_format" | "invalid_rows";
         /** @description The error body's inner object. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -2411,6 +2534,20 @@ export type components = {
          * @enum {string}
          */
         HopOutcome: "ok" | "failed" | "skipped";
+        /** @description A billing export to import. */
+        ImportBody: {
+            /** @description The file's text (CSV with a header row). */
+            csv: string;
+            /**
+             * Format: double
+             * @description Drift threshold in % (default `[costs] drift_pct`).
+             */
+            drift_pct?: number | null;
+            file_name?: string | null;
+            format?: components["schemas"]["BillFormat"] | null;
+            /** @description The configured providers to compare with (see docs/costs.md for the default). */
+            providers?: string[];
+        };
         /** @description The listener's state, as the Settings screen shows it. */
         ListenerState: {
             /** @description `gateway.desktop_address`. */
@@ -3009,6 +3146,31 @@ export type components = {
         };
         /** @description `[prices."p/m"]` is one price; `[[prices."p/m"]]` a list with different `from` dates. */
         PriceEntry: components["schemas"]["PriceConfig"] | components["schemas"]["PriceConfig"][];
+        /** @description A provider/model with calls of unknown cost. */
+        PriceGap: {
+            /**
+             * Format: int64
+             * @description Calls of unknown cost.
+             */
+            calls: number;
+            /**
+             * Format: date-time
+             * @description The UTC days of the first and last of them.
+             */
+            first_day: string;
+            /** Format: date-time */
+            last_day: string;
+            model: string;
+            /** @description Whether the price table has a price for it now (so re-pricing can fill the gap). */
+            priced_now: boolean;
+            provider: string;
+            /** @description A few of the calls (newest first), to look at. */
+            sample_call_ids: string[];
+        };
+        /** @description Models with calls of unknown cost. */
+        PriceGapList: {
+            items: components["schemas"]["PriceGap"][];
+        };
         /**
          * @description Where the price came from.
          * @enum {string}
@@ -3102,6 +3264,136 @@ export type components = {
              * @default null
              */
             tokens_per_minute: number | null;
+        };
+        /** @description One day of a reconciliation (every model). */
+        ReconcileDay: {
+            billed: string;
+            /** Format: date */
+            day: string;
+            diff: string;
+            /** Format: double */
+            diff_pct?: number | null;
+            drift: boolean;
+            ledger: string;
+            /** Format: int64 */
+            unknown_cost_calls: number;
+        };
+        /** @description One day × model of a reconciliation. */
+        ReconcileLine: {
+            billed: string;
+            /** Format: date */
+            day: string;
+            /** @description billed − ledger. */
+            diff: string;
+            /**
+             * Format: double
+             * @description diff as a percentage of the larger side (none when both are 0).
+             */
+            diff_pct?: number | null;
+            drift: boolean;
+            ledger: string;
+            /**
+             * Format: int64
+             * @description Ledger calls that day (of that model).
+             */
+            ledger_calls: number;
+            /** @description The model's base name; `""` for charges without a model. */
+            model: string;
+            /**
+             * Format: int64
+             * @description Of them, calls whose cost is unknown (not in `ledger`): a reason for drift.
+             */
+            unknown_cost_calls: number;
+        };
+        /** @description An imported export set beside the ledger as it is now. */
+        Reconciliation: components["schemas"]["ReconciliationSummary"] & {
+            days: components["schemas"]["ReconcileDay"][];
+            lines: components["schemas"]["ReconcileLine"][];
+        };
+        /** @description Reconciliations, newest first. */
+        ReconciliationList: {
+            items: components["schemas"]["ReconciliationSummary"][];
+        };
+        /** @description An imported export, as listed. */
+        ReconciliationSummary: {
+            actor: string;
+            billed: string;
+            /** Format: date-time */
+            created_at: string;
+            diff: string;
+            /**
+             * Format: double
+             * @description The threshold it flags drift at (%).
+             */
+            drift_pct: number;
+            /** Format: int32 */
+            drifted_days: number;
+            /** Format: int32 */
+            drifted_lines: number;
+            file_name?: string | null;
+            /** Format: date */
+            first_day: string;
+            format: components["schemas"]["BillFormat"];
+            id: string;
+            /** Format: date */
+            last_day: string;
+            ledger: string;
+            /** @description The ledger's providers it is compared with. */
+            providers: string[];
+            /** Format: int64 */
+            rows: number;
+            sha256: string;
+        };
+        /** @description What a re-pricing did (or, dry, would do). */
+        RepriceReport: {
+            /** @description The corrections' batch id (none on a dry run or when nothing changed). */
+            batch?: string | null;
+            /**
+             * Format: int64
+             * @description Rows whose cost changed.
+             */
+            corrected: number;
+            /** @description The first corrections (at most 200). */
+            corrections: components["schemas"]["Correction"][];
+            /** @description New minus old over the corrected rows (unknown counted as 0). */
+            delta: string;
+            dry_run: boolean;
+            /**
+             * Format: int64
+             * @description Ledger rows in scope that could be priced.
+             */
+            examined: number;
+            /**
+             * Format: int64
+             * @description Of them, rows whose cost was unknown.
+             */
+            filled: number;
+            /**
+             * Format: int64
+             * @description Rows in scope still without a price.
+             */
+            still_unpriced: number;
+        };
+        /** @description What to re-price. */
+        RepriceRequest: {
+            /** @description Only count and list what would change. */
+            dry_run?: boolean;
+            /**
+             * Format: date-time
+             * @description Calls started at or after.
+             */
+            from?: string | null;
+            /** @description A model as the ledger records it (default: every model). */
+            model?: string | null;
+            /** @description A provider's name (default: every provider). */
+            provider?: string | null;
+            /** @description Recorded with each correction (default "price table changed"). */
+            reason?: string | null;
+            /**
+             * Format: date-time
+             * @description Calls started before.
+             */
+            until?: string | null;
         };
         /** @description A request with its votes, full verdict and audit history. */
         RequestDetail: {
@@ -3997,6 +4289,7 @@ export type Attempt = components['schemas']['Attempt'];
 export type AttemptOutcome = components['schemas']['AttemptOutcome'];
 export type AuditEntry = components['schemas']['AuditEntry'];
 export type BTreeMap = components['schemas']['BTreeMap'];
+export type BillFormat = components['schemas']['BillFormat'];
 export type BreakdownRow = components['schemas']['BreakdownRow'];
 export type BreakerSettings = components['schemas']['BreakerSettings'];
 export type BreakerState = components['schemas']['BreakerState'];
@@ -4025,6 +4318,7 @@ export type ConfigState = components['schemas']['ConfigState'];
 export type ConfigStatus = components['schemas']['ConfigStatus'];
 export type ConfigView = components['schemas']['ConfigView'];
 export type ContentPart = components['schemas']['ContentPart'];
+export type Correction = components['schemas']['Correction'];
 export type CostBreakdown = components['schemas']['CostBreakdown'];
 export type CostEvent = components['schemas']['CostEvent'];
 export type CostFigures = components['schemas']['CostFigures'];
@@ -4061,6 +4355,7 @@ export type HealthStatus = components['schemas']['HealthStatus'];
 export type HealthTransition = components['schemas']['HealthTransition'];
 export type Hop = components['schemas']['Hop'];
 export type HopOutcome = components['schemas']['HopOutcome'];
+export type ImportBody = components['schemas']['ImportBody'];
 export type ListenerState = components['schemas']['ListenerState'];
 export type LogConfig = components['schemas']['LogConfig'];
 export type LogFormat = components['schemas']['LogFormat'];
@@ -4097,6 +4392,8 @@ export type PreviewRequest = components['schemas']['PreviewRequest'];
 export type PreviewResponse = components['schemas']['PreviewResponse'];
 export type PriceConfig = components['schemas']['PriceConfig'];
 export type PriceEntry = components['schemas']['PriceEntry'];
+export type PriceGap = components['schemas']['PriceGap'];
+export type PriceGapList = components['schemas']['PriceGapList'];
 export type PriceSourceName = components['schemas']['PriceSourceName'];
 export type ProbeStatus = components['schemas']['ProbeStatus'];
 export type Problem = components['schemas']['Problem'];
@@ -4106,6 +4403,13 @@ export type ProviderConfig = components['schemas']['ProviderConfig'];
 export type ProviderEvent = components['schemas']['ProviderEvent'];
 export type ProviderKind = components['schemas']['ProviderKind'];
 export type RateLimitSettings = components['schemas']['RateLimitSettings'];
+export type ReconcileDay = components['schemas']['ReconcileDay'];
+export type ReconcileLine = components['schemas']['ReconcileLine'];
+export type Reconciliation = components['schemas']['Reconciliation'];
+export type ReconciliationList = components['schemas']['ReconciliationList'];
+export type ReconciliationSummary = components['schemas']['ReconciliationSummary'];
+export type RepriceReport = components['schemas']['RepriceReport'];
+export type RepriceRequest = components['schemas']['RepriceRequest'];
 export type RequestDetail = components['schemas']['RequestDetail'];
 export type RequeueRefusal = components['schemas']['RequeueRefusal'];
 export type RequeueState = components['schemas']['RequeueState'];
@@ -4850,11 +5154,28 @@ export interface operations {
                 };
                 content?: never;
             };
-            400: components["responses"]["BadRequest"];
+            /** @description No config file to edit: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["ForbiddenHost"];
+            /** @description No such budget in the config file: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
             408: components["responses"]["RequestTimeout"];
-            /** @description Not in the config file, or set by the environment: `conflict` */
+            /** @description Set by the environment, or the file was not applied: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5271,6 +5592,85 @@ export interface operations {
             500: components["responses"]["Internal"];
         };
     };
+    price_gaps: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The gaps */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PriceGapList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    reprice: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RepriceRequest"];
+            };
+        };
+        responses: {
+            /** @description What changed (or would) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepriceReport"];
+                };
+            };
+            /** @description `until` not after `from`, or a bad reason: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description Not a configured provider: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["IdempotencyConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
     costs_summary: {
         parameters: {
             query?: {
@@ -5597,6 +5997,169 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["ForbiddenHost"];
             /** @description No such standing approval: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    list: {
+        parameters: {
+            query?: {
+                /** @description How many, newest first: 1 to 200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReconciliationList"];
+                };
+            };
+            /** @description A bad limit: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    import: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportBody"];
+            };
+        };
+        responses: {
+            /** @description Imported, and set beside the ledger */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reconciliation"];
+                };
+            };
+            /** @description An unknown format (`unknown_format`, naming the headers each format needs), bad rows (`invalid_rows`, with their line numbers), or a bad option (`bad_request`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            /** @description This file was imported already: `conflict`, naming it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    get_one: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The reconciliation's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The reconciliation */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reconciliation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such reconciliation: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    remove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The reconciliation's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such reconciliation: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;

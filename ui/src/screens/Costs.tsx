@@ -1,7 +1,8 @@
 // Costs (`#/costs`): what the ledger adds up to over a period in the configured time zone:
 // totals (every token kind; calls of unknown cost shown apart, never as $0), cache savings,
 // the estimated share, cost per successful task; spend over time; a breakdown by agent,
-// model, provider, route, client, tag or node; and the period's calls with CSV / JSONL export.
+// model, provider, route, client, tag or node; the period's calls with CSV / JSONL export;
+// billing exports reconciled with the ledger, and the calls still without a price.
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { ok } from "../api/client";
@@ -9,6 +10,7 @@ import { useApi } from "../api/context";
 import { useBackend } from "../backend/context";
 import { DataTable, type Column } from "../components/DataTable";
 import { BudgetsPanel } from "./Budgets";
+import { PriceGapsPanel, ReconciliationPanel } from "./Reconciliation";
 import { ErrorNote, Panel, Skeleton } from "../components/Panel";
 import {
   bars,
@@ -287,6 +289,8 @@ export function Costs() {
         />
         <p className="muted small">The newest 200 calls of the period; the export has all of them.</p>
       </Panel>
+      <ReconciliationPanel />
+      <PriceGapsPanel />
     </div>
   );
 }
