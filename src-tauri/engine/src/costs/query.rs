@@ -344,11 +344,20 @@ pub(crate) fn cells_by(
             }
         }
     }
-    let table = |source: Source| match (source, tagged) {
-        (Source::Daily, false) => "cost_daily",
-        (Source::Daily, true) => "cost_tag_daily",
-        (_, false) => "cost_hourly",
-        (_, true) => "cost_tag_hourly",
+    // By tag and filtered by tag at most: the rollups by tag alone (a few rows an hour).
+    let by_tag_only = tagged
+        && by.iter().all(|d| *d == Dimension::Tag)
+        && CostFilter {
+            tag: None,
+            ..filter.clone()
+        } == CostFilter::default();
+    let table = |source: Source| match (source, tagged, by_tag_only) {
+        (Source::Daily, _, true) => "cost_by_tag_daily",
+        (_, _, true) => "cost_by_tag_hourly",
+        (Source::Daily, false, _) => "cost_daily",
+        (Source::Daily, true, _) => "cost_tag_daily",
+        (_, false, _) => "cost_hourly",
+        (_, true, _) => "cost_tag_hourly",
     };
     let mut plus: BTreeMap<(usize, String), CostFigures> = BTreeMap::new();
     let mut minus: BTreeMap<(usize, String), CostFigures> = BTreeMap::new();

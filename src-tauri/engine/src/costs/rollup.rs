@@ -1,5 +1,6 @@
-//! The rollups: `cost_hourly` / `cost_daily` (and `cost_tag_*`, one row per tag of a call)
-//! hold the ledger added up by UTC hour and day and by client, agent, route, provider,
+//! The rollups: `cost_hourly` / `cost_daily` (and `cost_tag_*`, one row per tag of a call,
+//! and `cost_by_tag_*`, by tag alone for breakdowns by tag) hold the ledger added up by UTC
+//! hour and day and by client, agent, route, provider,
 //! model and node. They are kept in the same transaction as each `calls` row
 //! ([`apply`], called by the ledger's recorder only for a row it really inserted), so they
 //! can never disagree with the ledger, and are rebuilt from `calls` once ([`backfill`]) for
@@ -91,9 +92,9 @@ const UPSERT: &str = "ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, 
     cache_hits = cache_hits + excluded.cache_hits, \
     saved_cost = dec_add(saved_cost, excluded.saved_cost)";
 
-/// The four statements that add the calls selected by `filter` (SQL over `calls`) to the
+/// The six statements that add the calls selected by `filter` (SQL over `calls`) to the
 /// rollups (or, with `negate`, take them out).
-fn statements(filter: &str, negate: bool) -> [String; 4] {
+fn statements(filter: &str, negate: bool) -> [String; 6] {
     let m = signed_measures(negate);
     let plain = |table: &str, unit: i64| {
         format!(
@@ -110,18 +111,37 @@ fn statements(filter: &str, negate: bool) -> [String; 4] {
              GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 {UPSERT}"
         )
     };
+    let by_tag = |table: &str, unit: i64| {
+        format!(
+            "INSERT INTO {table} (bucket, tag, {MEASURE_COLUMNS}) \
+             SELECT (started_at / {unit}) * {unit}, t.value, {m} \
+             FROM calls, json_each(calls.tags) AS t WHERE {filter} GROUP BY 1, 2 {UPSERT}"
+        )
+    };
     use super::segments::{DAY, HOUR};
     [
         plain("cost_hourly", HOUR),
         plain("cost_daily", DAY),
         tagged("cost_tag_hourly", HOUR),
         tagged("cost_tag_daily", DAY),
+        by_tag("cost_by_tag_hourly", HOUR),
+        by_tag("cost_by_tag_daily", DAY),
     ]
 }
 
+/// Every rollup table.
+pub(crate) const TABLES: [&str; 6] = [
+    "cost_hourly",
+    "cost_daily",
+    "cost_tag_hourly",
+    "cost_tag_daily",
+    "cost_by_tag_hourly",
+    "cost_by_tag_daily",
+];
+
 thread_local! {
-    static BY_ID: [String; 4] = statements("calls.id = ?1", false);
-    static BY_ID_OUT: [String; 4] = statements("calls.id = ?1", true);
+    static BY_ID: [String; 6] = statements("calls.id = ?1", false);
+    static BY_ID_OUT: [String; 6] = statements("calls.id = ?1", true);
 }
 
 /// Takes the call `id` out of the rollups (before its row changes; [`apply`] puts it back
@@ -145,7 +165,8 @@ pub(crate) fn apply(tx: &mut WriteTx<'_>, id: &str) -> Result<(), StoreError> {
     })
 }
 
-const BACKFILLED: &str = "costs.rollups.v1";
+/// v2: `cost_by_tag_*` joined (a ledger rolled up by v1 is rolled up again, whole).
+const BACKFILLED: &str = "costs.rollups.v2";
 
 /// Builds the rollups from `calls` the first time a ledger opens with them (one
 /// transaction; does nothing afterwards).
@@ -159,12 +180,7 @@ pub async fn backfill(store: &Store) -> Result<u64, StoreError> {
             if done.is_some() {
                 return Ok(0);
             }
-            for table in [
-                "cost_hourly",
-                "cost_daily",
-                "cost_tag_hourly",
-                "cost_tag_daily",
-            ] {
+            for table in TABLES {
                 tx.execute(&format!("DELETE FROM {table}"), [])?;
             }
             let calls: i64 = tx.query_one("SELECT COUNT(*) FROM calls", [], |r| r.get(0))?;

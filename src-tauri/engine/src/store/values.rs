@@ -96,11 +96,26 @@ pub trait StoredEnum: Sized + Copy + 'static {
 pub fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 
+    /// The amount in argument `i`, read in place (no copy of the text; `'0'`, the most
+    /// common amount in the rollups, without parsing).
     fn arg(ctx: &Context<'_>, i: usize) -> rusqlite::Result<Option<Decimal>> {
-        let text: Option<String> = ctx.get(i)?;
-        text.as_deref()
-            .map(money_from_db)
-            .transpose()
+        use rusqlite::types::ValueRef;
+        let text = match ctx.get_raw(i) {
+            ValueRef::Null => return Ok(None),
+            ValueRef::Text(b) => std::str::from_utf8(b).map_err(|e| {
+                rusqlite::Error::UserFunctionError(format!("not an amount: {e}").into())
+            })?,
+            other => {
+                return Err(rusqlite::Error::UserFunctionError(
+                    format!("not an amount: a {:?} value", other.data_type()).into(),
+                ));
+            }
+        };
+        if text == "0" {
+            return Ok(Some(Decimal::ZERO));
+        }
+        money_from_db(text)
+            .map(Some)
             .map_err(|e| rusqlite::Error::UserFunctionError(format!("not an amount: {e}").into()))
     }
 
