@@ -15,6 +15,7 @@
 #                                        scripted provider and the node on CPU 1)
 #   NO_BUILD=1                           use target/release as it is (`make bench` builds first)
 #   KEEP=1                               keep the temporary directory (wrk outputs, node logs)
+#   BUDGETS=1                            with three blocking budgets covering every call
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -92,6 +93,27 @@ output = 2
 [routes.bench]
 chain = ["sp/m"]
 EOF
+if [ -n "${BUDGETS:-}" ]; then
+  # Three blocking budgets cover every call (global, the route, the model): each call reserves
+  # its worst case against all three before the provider is called, and settles after. The
+  # limits are never reached.
+  cat >>"$tmp/flightdeck.toml" <<EOF
+[budgets.all]
+limit_usd = 1000000000
+period = "monthly"
+action = "block"
+[budgets.route]
+limit_usd = 1000000000
+period = "daily"
+action = "block"
+route = "bench"
+[budgets.model]
+limit_usd = 1000000000
+period = "weekly"
+action = "block"
+model = "sp/m"
+EOF
+fi
 FLIGHTDECK_API_TOKEN=$TOKEN "${srv_on[@]}" target/release/flightdeck --data-dir "$tmp/node" \
   --config "$tmp/flightdeck.toml" --secrets env serve --listen 127.0.0.1:0 >"$tmp/node.out" 2>"$tmp/node.err" &
 node_pid=$!; pids+=("$node_pid")

@@ -105,21 +105,27 @@ fn utc(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
-/// A ledger of `n` calls over ten days from 2026-03-25 (Berlin's DST change inside).
-async fn ledger(dir: &std::path::Path, n: u64) -> (Store, Ledger, Costs) {
-    let start = utc("2026-03-25T00:00:00Z");
-    let clock: crate::clock::SharedClock = Arc::new(ManualClock::new(start + Duration::days(11)));
+/// The store and ledger of `dir`.
+async fn open_ledger(dir: &std::path::Path, clock: crate::clock::SharedClock) -> (Store, Ledger) {
     let store = Store::open(dir).await.unwrap();
     let tracker = tokio_util::task::TaskTracker::new();
     let ledger = Ledger::open(
         store.clone(),
-        clock.clone(),
+        clock,
         dir,
         &tracker,
         tokio_util::sync::CancellationToken::new(),
     )
     .await
     .unwrap();
+    (store, ledger)
+}
+
+/// A ledger of `n` calls over ten days from 2026-03-25 (Berlin's DST change inside).
+async fn ledger(dir: &std::path::Path, n: u64) -> (Store, Ledger, Costs) {
+    let start = utc("2026-03-25T00:00:00Z");
+    let clock: crate::clock::SharedClock = Arc::new(ManualClock::new(start + Duration::days(11)));
+    let (store, ledger) = open_ledger(dir, clock.clone()).await;
     let mut g = Lcg(42);
     for i in 0..n {
         let at = start + Duration::milliseconds(i64::try_from(g.next(10 * 86_400_000)).unwrap());
@@ -746,7 +752,7 @@ mod reconciliation {
     use crate::costs::reconcile::{BillFormat, ImportOptions};
     use crate::costs::reprice::RepriceRequest;
     use crate::costs::{CostFilter, Costs, CostsError, Span};
-    use crate::providers::ledger::{CallOutcome, CallRecord, Ledger, Protocol};
+    use crate::providers::ledger::{CallOutcome, CallRecord, Protocol};
     use crate::providers::neutral::Usage;
     use crate::store::Store;
 
@@ -806,17 +812,7 @@ base_url = "https://other.example.com/v1"
     async fn setup(dir: &std::path::Path) -> (Store, Costs, ConfigHandle) {
         let clock: SharedClock =
             Arc::new(ManualClock::new("2026-12-05T00:00:00Z".parse().unwrap()));
-        let store = Store::open(dir).await.unwrap();
-        let tracker = tokio_util::task::TaskTracker::new();
-        let ledger = Ledger::open(
-            store.clone(),
-            clock.clone(),
-            dir,
-            &tracker,
-            tokio_util::sync::CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+        let (store, ledger) = super::open_ledger(dir, clock.clone()).await;
         let calls = [
             call(
                 "a1",
