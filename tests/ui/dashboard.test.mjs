@@ -141,6 +141,21 @@ function startScriptedProvider() {
 
 const byTestId = (id) => `[data-testid="${id}"]`;
 
+/**
+ * A node in `dir` whose route `default` goes to the scripted provider's `gpt-e2e`, priced
+ * $2 / $8 per million tokens (a paid provider on loopback: `local = false`).
+ */
+async function startPricedNode(dir, spBase) {
+  const config = path.join(dir, "flightdeck.toml");
+  await writeFile(
+    config,
+    `[providers.scripted]\nkind = "openai"\nbase_url = "${spBase}/v1"\nlocal = false\n\n` +
+      `[routes.default]\nchain = ["scripted/gpt-e2e"]\n\n` +
+      `[prices."scripted/gpt-e2e"]\ninput = 2\noutput = 8\n`,
+  );
+  return startNode({ dataDir: path.join(dir, "data"), listen: "127.0.0.1:0", config });
+}
+
 async function connState(page) {
   return page.getAttribute(byTestId("conn-status"), "data-state", { timeout: UI_TIMEOUT_MS });
 }
@@ -441,14 +456,7 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     try {
       const spBase = await sp.base;
-      const config = path.join(dir, "flightdeck.toml");
-      await writeFile(
-        config,
-        `[providers.scripted]\nkind = "openai"\nbase_url = "${spBase}/v1"\nlocal = false\n\n` +
-          `[routes.default]\nchain = ["scripted/gpt-e2e"]\n\n` +
-          `[prices."scripted/gpt-e2e"]\ninput = 2\noutput = 8\n`,
-      );
-      other = await startNode({ dataDir: path.join(dir, "data"), listen: "127.0.0.1:0", config });
+      other = await startPricedNode(dir, spBase);
       const nodeBase = `http://127.0.0.1:${other.port}`;
       const p = await ctx.newPage();
       watchErrors(p);
@@ -508,14 +516,7 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     try {
       const spBase = await sp.base;
-      const config = path.join(dir, "flightdeck.toml");
-      await writeFile(
-        config,
-        `[providers.scripted]\nkind = "openai"\nbase_url = "${spBase}/v1"\nlocal = false\n\n` +
-          `[routes.default]\nchain = ["scripted/gpt-e2e"]\n\n` +
-          `[prices."scripted/gpt-e2e"]\ninput = 2\noutput = 8\n`,
-      );
-      other = await startNode({ dataDir: path.join(dir, "data"), listen: "127.0.0.1:0", config });
+      other = await startPricedNode(dir, spBase);
       const nodeBase = `http://127.0.0.1:${other.port}`;
       const script = (steps) =>
         fetch(`${spBase}/_script`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ steps }) });
@@ -556,7 +557,7 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
       const item = `${byTestId("budget")}[data-name="e2e"]`;
       await p.waitForSelector(item, { timeout: 10_000 });
       assert.match((await p.textContent(`${item} ${byTestId("budget-figures")}`)) ?? "", /\$0\.008 of \$0\.01/);
-      assert.match(await readFile(config, "utf8"), /\[budgets\.e2e\]/);
+      assert.match(await readFile(path.join(dir, "flightdeck.toml"), "utf8"), /\[budgets\.e2e\]/);
       // A call that could cost more than what is left is refused before the provider.
       await script([{ kind: "reply", text: "three", usage: { input: 1000, output: 250 } }]);
       const refused = await chat({ max_tokens: 1000 });
@@ -586,14 +587,7 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     try {
       const spBase = await sp.base;
-      const config = path.join(dir, "flightdeck.toml");
-      await writeFile(
-        config,
-        `[providers.scripted]\nkind = "openai"\nbase_url = "${spBase}/v1"\nlocal = false\n\n` +
-          `[routes.default]\nchain = ["scripted/gpt-e2e"]\n\n` +
-          `[prices."scripted/gpt-e2e"]\ninput = 2\noutput = 8\n`,
-      );
-      other = await startNode({ dataDir: path.join(dir, "data"), listen: "127.0.0.1:0", config });
+      other = await startPricedNode(dir, spBase);
       const nodeBase = `http://127.0.0.1:${other.port}`;
       // Two calls of $0.004 each: the ledger has $0.008 today (UTC).
       await fetch(`${spBase}/_script`, {
