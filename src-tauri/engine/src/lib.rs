@@ -26,6 +26,7 @@ pub mod costs;
 pub mod data_dir;
 pub mod error;
 pub mod events;
+pub mod forecast;
 pub mod health;
 pub mod idempotency;
 pub mod identity;

@@ -10,6 +10,7 @@ mod calls_cli;
 mod cli;
 mod commands;
 mod costs_cli;
+mod forecast_cli;
 mod node_api;
 mod reconcile_cli;
 mod run_cli;

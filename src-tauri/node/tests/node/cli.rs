@@ -237,3 +237,71 @@ async fn named_tokens_from_the_cli_with_the_node_stopped_and_running() {
     let (code, _) = node.terminate();
     assert_eq!(code, 0);
 }
+
+/// `flightdeck forecast` on a CSV with no data dir: the contract's columns, one row per step
+/// on the series' calendar, `--explain` naming the model and the measured coverage; bad rows
+/// named by line, nothing written.
+#[test]
+fn forecast_a_csv_without_a_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("never-created");
+    let csv = dir.path().join("series.csv");
+    let mut text = String::from("ds,y\n");
+    let shape = [0.0, 5.0, 8.0, 6.0, 3.0, -10.0, -12.0];
+    for i in 0..120u32 {
+        let day =
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(u64::from(i));
+        // A weekly shape and a little deterministic wobble.
+        let wobble = f64::from((i * 7919) % 13) / 13.0 - 0.5;
+        text.push_str(&format!(
+            "{day},{}\n",
+            100.0 + shape[i as usize % 7] + wobble
+        ));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let out = dir.path().join("forecast.csv");
+    let (code, stdout, err) = run({
+        let mut c = flightdeck(&data);
+        c.arg("forecast")
+            .arg("--csv")
+            .arg(&csv)
+            .args(["--horizon", "10", "--explain", "--out"])
+            .arg(&out);
+        c
+    });
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("seasonal periods: [7]") && stdout.contains("model: "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("measured coverage"), "{stdout}");
+    let written = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines[0], "ds,mean,lo80,hi80,lo95,hi95");
+    assert_eq!(lines.len(), 11);
+    assert!(lines[1].starts_with("2026-05-01,"), "{written}");
+    assert!(lines[10].starts_with("2026-05-10,"), "{written}");
+    for l in &lines[1..] {
+        let v: Vec<f64> = l.split(',').skip(1).map(|x| x.parse().unwrap()).collect();
+        assert!(
+            v[3] <= v[1] && v[1] <= v[0] && v[0] <= v[2] && v[2] <= v[4],
+            "{l}"
+        );
+    }
+    assert!(!data.exists(), "a forecast opens no data dir");
+
+    std::fs::write(&csv, "ds,y\n2026-01-01,1\n2026-01-02,two\n").unwrap();
+    let bad = dir.path().join("bad-out.csv");
+    let (code, _, err) = run({
+        let mut c = flightdeck(&data);
+        c.arg("forecast")
+            .arg("--csv")
+            .arg(&csv)
+            .args(["--horizon", "3", "--out"])
+            .arg(&bad);
+        c
+    });
+    assert_ne!(code, 0);
+    assert!(err.contains("line 3: `two` is not a number"), "{err}");
+    assert!(!bad.exists());
+}

@@ -1,0 +1,136 @@
+//! Forecast tests on synthetic series with a known pattern: the seasonal models win where
+//! there is a season, the intervals' measured coverage is reported, the output has the
+//! contract's columns.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::*;
+
+/// A small deterministic generator (same series every run).
+struct Lcg(u64);
+impl Lcg {
+    fn unit(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64) / ((1u64 << 53) as f64)
+    }
+    /// About N(0, 1) (sum of 12 uniforms).
+    fn normal(&mut self) -> f64 {
+        (0..12).map(|_| self.unit()).sum::<f64>() - 6.0
+    }
+}
+
+fn daily(n: usize, mut f: impl FnMut(usize, &mut Lcg) -> f64) -> Series {
+    let start: DateTime<Utc> = "2024-01-01T00:00:00Z".parse().unwrap();
+    let mut g = Lcg(11);
+    let points = (0..n)
+        .map(|i| (start + Duration::days(i as i64), f(i, &mut g)))
+        .collect();
+    series::from_points(points).unwrap()
+}
+
+#[test]
+fn a_weekly_pattern_is_found_and_beats_the_naive_forecast() {
+    // Level 100, trend +0.1/day, a weekly shape, noise sd 2.
+    let shape = [0.0, 5.0, 8.0, 6.0, 3.0, -10.0, -12.0];
+    let s = daily(400, |i, g| {
+        100.0 + 0.1 * i as f64 + shape[i % 7] + 2.0 * g.normal()
+    });
+    let f = forecast(&s, 28, None).unwrap();
+    assert_eq!(f.periods, vec![7]);
+    assert_eq!(f.rows.len(), 28);
+    assert!(
+        f.model.contains("mstl") || f.model.contains("seasonal"),
+        "{f:#?}"
+    );
+    let naive = f.candidates.iter().find(|c| c.model == "naive").unwrap();
+    let chosen_mase = f
+        .candidates
+        .iter()
+        .filter(|c| c.fitted)
+        .map(|c| c.mase)
+        .fold(f64::INFINITY, f64::min);
+    assert!(chosen_mase < naive.mase, "{f:#?}");
+    // The forecast follows the pattern: a Saturday below the Wednesday before it.
+    let row = |d: &str| {
+        f.rows
+            .iter()
+            .find(|r| r.ds.to_string().starts_with(d))
+            .unwrap()
+    };
+    let (wed, sat) = (row("2025-02-05"), row("2025-02-08"));
+    assert!(sat.mean < wed.mean - 10.0, "{wed:?} {sat:?}");
+    // Intervals are ordered and widen with the horizon.
+    for r in &f.rows {
+        assert!(r.lo95 <= r.lo80 && r.lo80 <= r.mean && r.mean <= r.hi80 && r.hi80 <= r.hi95);
+    }
+    assert!(f.rows[27].hi95 - f.rows[27].lo95 > f.rows[0].hi95 - f.rows[0].lo95);
+    // Their coverage was measured, and is near what they state.
+    let (c80, c95) = (f.coverage80.unwrap(), f.coverage95.unwrap());
+    assert!((0.6..=0.97).contains(&c80), "{c80}");
+    assert!((0.8..=1.0).contains(&c95), "{c95}");
+    let csv = to_csv(&f);
+    assert!(
+        csv.starts_with("ds,mean,lo80,hi80,lo95,hi95\n2025-02-04,"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 29);
+}
+
+#[test]
+fn a_series_without_a_season_and_bad_requests() {
+    // A random walk: nothing beats the naive forecast by much, and no season is used.
+    let mut level = 50.0;
+    let s = daily(10, |_, g| {
+        level += g.normal();
+        level
+    });
+    let f = forecast(&s, 3, None).unwrap();
+    assert!(f.periods.is_empty());
+    assert_eq!(f.rows.len(), 3);
+    assert!(forecast(&s, 0, None).is_err());
+    assert!(matches!(
+        forecast(&s, 3, Some(7)).unwrap_err(),
+        ForecastError::TooShort(_)
+    ));
+    let short = daily(5, |i, _| i as f64);
+    assert!(matches!(
+        forecast(&short, 3, None).unwrap_err(),
+        ForecastError::TooShort(_)
+    ));
+}
+
+#[test]
+fn a_multiplicative_season_on_a_positive_series_may_use_logs() {
+    // Monthly, growing with a seasonal swing proportional to the level (like air passengers).
+    let start: DateTime<Utc> = "2010-01-01T00:00:00Z".parse().unwrap();
+    let mut g = Lcg(3);
+    let points = (0..120)
+        .map(|i| {
+            let t = start.checked_add_months(chrono::Months::new(i)).unwrap();
+            let level = 100.0 * (1.0 + 0.01 * f64::from(i));
+            let season = 1.0 + 0.25 * (f64::from(i % 12) / 12.0 * std::f64::consts::TAU).sin();
+            (t, level * season * (1.0 + 0.02 * g.normal()))
+        })
+        .collect();
+    let s = series::from_points(points).unwrap();
+    assert_eq!(s.frequency, Frequency::Monthly);
+    let f = forecast(&s, 12, None).unwrap();
+    assert_eq!(f.periods, vec![12]);
+    assert!(f.candidates.iter().any(|c| c.model.starts_with("log mstl")));
+    let snaive = f
+        .candidates
+        .iter()
+        .find(|c| c.model.starts_with("seasonal_naive"))
+        .unwrap();
+    let best = f
+        .candidates
+        .iter()
+        .filter(|c| c.fitted)
+        .map(|c| c.mase)
+        .fold(f64::INFINITY, f64::min);
+    assert!(best <= snaive.mase, "{f:#?}");
+    assert!(to_csv(&f).contains("\n2020-01-01,"));
+}
