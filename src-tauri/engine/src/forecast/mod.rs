@@ -176,6 +176,9 @@ impl Candidate {
     }
 }
 
+/// A candidate's forecasts at each backtest origin, and on the whole series.
+type Fits = (Vec<Vec<f64>>, Option<Vec<f64>>);
+
 /// The `p` quantile of `v` with the split-conformal finite-sample correction.
 fn conformal_quantile(v: &mut [f64], p: f64) -> Option<f64> {
     if v.is_empty() {
@@ -239,18 +242,37 @@ pub fn forecast(
         let d: Vec<f64> = (m..n).map(|i| (y[i] - y[i - m]).abs()).collect();
         (d.iter().sum::<f64>() / d.len().max(1) as f64).max(1e-9)
     };
-    // Each candidate's forecasts at each origin.
-    let mut runs: Vec<(Candidate, Vec<Vec<f64>>)> = Vec::new();
-    for c in &candidates {
+    // Each candidate's forecasts at each origin, and on the whole series: the candidates
+    // run side by side (one thread each; fitting is CPU-bound and independent).
+    let fit_all = |c: Candidate| -> Fits {
         let mut per_origin = Vec::with_capacity(origins.len());
         for o in &origins {
             let h = bh.min(n - o);
             match c.forecast(&y[..*o], h, &periods) {
                 Some(f) => per_origin.push(f),
-                None => break,
+                None => return (per_origin, None),
             }
         }
+        (per_origin, c.forecast(y, horizon, &periods))
+    };
+    let results: Vec<Fits> = std::thread::scope(|scope| {
+        let handles: Vec<_> = candidates
+            .iter()
+            .map(|c| {
+                let c = *c;
+                scope.spawn(move || fit_all(c))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut runs: Vec<(Candidate, Vec<Vec<f64>>)> = Vec::new();
+    let mut finals: Vec<Option<Vec<f64>>> = Vec::new();
+    for (c, (per_origin, whole)) in candidates.iter().zip(results) {
         runs.push((*c, per_origin));
+        finals.push(whole);
     }
     let score = |fc: &[Vec<f64>]| -> (f64, f64) {
         let (mut ae, mut sm, mut k) = (0.0, 0.0, 0usize);
@@ -371,7 +393,7 @@ pub fn forecast(
     // The forecast itself, on the whole series.
     let mut mean = vec![0.0; horizon];
     for i in &chosen {
-        let f = runs[*i].0.forecast(y, horizon, &periods).ok_or_else(|| {
+        let f = finals[*i].clone().ok_or_else(|| {
             ForecastError::BadInput(
                 "the chosen model could not be fitted to the whole series".into(),
             )
