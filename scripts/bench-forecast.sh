@@ -15,7 +15,7 @@ if ! "$VENV/bin/python" -c 'import statsforecast' 2>/dev/null; then
 fi
 echo "== Flightdeck (cargo test --release, forecast::accuracy)"
 cargo test --release -q -p flightdeck-engine --lib forecast::accuracy -- --nocapture 2>/dev/null \
-  | grep -E '^(series|pooled|[a-z0-9_]+ +[0-9-])'
+  | grep -E '^(series|pooled|[a-z0-9_]+ +[0-9-])' | grep -v '^running'
 echo
 echo "== statsforecast $("$VENV/bin/python" -c 'import statsforecast; print(statsforecast.__version__)')"
 "$VENV/bin/python" benches/forecast/statsforecast_eval.py "${LIMIT:-300}"

@@ -4,7 +4,8 @@
 //! models are fitted on the points before each of several rolling origins and scored on the
 //! points after (MASE, sMAPE); the candidate with the lowest mean MASE wins, or the average
 //! of the best two when that scores lower. The candidates: naive, seasonal naive, AutoETS
-//! (augurs, non-seasonal), and MSTL (augurs, the calendar's seasonal periods) with an AutoETS
+//! (augurs, non-seasonal), an autoregression with its order by AIC (cycles without a
+//! calendar season), and MSTL (augurs, the calendar's seasonal periods) with an AutoETS
 //! trend on the values and, for a positive series, on their logarithms. Values are rescaled
 //! before fitting (MSTL works in f32).
 //!
@@ -109,6 +110,9 @@ enum Candidate {
     SeasonalNaive(usize),
     Ets,
     Mstl { log: bool },
+    /// An autoregression on the levels, its order by AIC (cycles without a calendar season:
+    /// sunspots, lynx).
+    Ar,
 }
 
 impl Candidate {
@@ -124,6 +128,7 @@ impl Candidate {
             Self::Ets => "auto_ets".into(),
             Self::Mstl { log: false } => format!("mstl({p})+auto_ets"),
             Self::Mstl { log: true } => format!("log mstl({p})+auto_ets"),
+            Self::Ar => "ar(aic)".into(),
         }
     }
 
@@ -139,6 +144,7 @@ impl Candidate {
                 }
                 Some((0..h).map(|j| train[n - m + (j % m)]).collect())
             }
+            Self::Ar => ar_forecast(train, h),
             Self::Ets | Self::Mstl { .. } => {
                 let log = matches!(self, Self::Mstl { log: true });
                 let values: Vec<f64> = if log {
@@ -180,6 +186,90 @@ impl Candidate {
     }
 }
 
+/// Solves `a x = b` (Gaussian elimination, partial pivoting); `None` when singular.
+fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let n = b.len();
+    for col in 0..n {
+        let pivot = (col..n).max_by(|i, j| a[*i][col].abs().total_cmp(&a[*j][col].abs()))?;
+        if a[pivot][col].abs() < 1e-12 {
+            return None;
+        }
+        a.swap(col, pivot);
+        b.swap(col, pivot);
+        for row in col + 1..n {
+            let f = a[row][col] / a[col][col];
+            let (top, bottom) = a.split_at_mut(row);
+            for (x, p) in bottom[0][col..].iter_mut().zip(&top[col][col..]) {
+                *x -= f * p;
+            }
+            b[row] -= f * b[col];
+        }
+    }
+    let mut x = vec![0.0; n];
+    for row in (0..n).rev() {
+        let s: f64 = (row + 1..n).map(|k| a[row][k] * x[k]).sum();
+        x[row] = (b[row] - s) / a[row][row];
+    }
+    x.iter().all(|v| v.is_finite()).then_some(x)
+}
+
+/// AR(p) with an intercept by least squares, p from 1 to 12 by AIC on a common sample;
+/// forecasts by recursion. `None` when no order fits or the forecast runs away.
+fn ar_forecast(y: &[f64], h: usize) -> Option<Vec<f64>> {
+    let n = y.len();
+    let pmax = (n / 5).min(12);
+    if pmax == 0 {
+        return None;
+    }
+    let mean = y.iter().sum::<f64>() / n as f64;
+    let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64)
+        .sqrt()
+        .max(1e-9);
+    let z: Vec<f64> = y.iter().map(|v| (v - mean) / sd).collect();
+    let rows = n - pmax;
+    let mut best: Option<(f64, Vec<f64>)> = None;
+    for p in 1..=pmax {
+        // Normal equations of [1, z(t-1) .. z(t-p)] → z(t), t = pmax..n.
+        let k = p + 1;
+        let mut a = vec![vec![0.0; k]; k];
+        let mut b = vec![0.0; k];
+        for t in pmax..n {
+            let x: Vec<f64> = std::iter::once(1.0).chain((1..=p).map(|i| z[t - i])).collect();
+            for i in 0..k {
+                b[i] += x[i] * z[t];
+                for j in 0..k {
+                    a[i][j] += x[i] * x[j];
+                }
+            }
+        }
+        let Some(coef) = solve(a, b) else { continue };
+        let rss: f64 = (pmax..n)
+            .map(|t| {
+                let fit = coef[0] + (1..=p).map(|i| coef[i] * z[t - i]).sum::<f64>();
+                (z[t] - fit).powi(2)
+            })
+            .sum();
+        let aic = rows as f64 * (rss / rows as f64).max(1e-12).ln() + 2.0 * k as f64;
+        if best.as_ref().is_none_or(|(b, _)| aic < *b) {
+            best = Some((aic, coef));
+        }
+    }
+    let (_, coef) = best?;
+    let p = coef.len() - 1;
+    let mut hist = z;
+    let mut out = Vec::with_capacity(h);
+    for _ in 0..h {
+        let t = hist.len();
+        let next = coef[0] + (1..=p).map(|i| coef[i] * hist[t - i]).sum::<f64>();
+        if !next.is_finite() || next.abs() > 1e3 {
+            return None;
+        }
+        hist.push(next);
+        out.push(next * sd + mean);
+    }
+    Some(out)
+}
+
 /// A candidate's forecasts at each backtest origin, and on the whole series.
 type Fits = (Vec<Vec<f64>>, Option<Vec<f64>>);
 
@@ -219,7 +309,7 @@ pub fn forecast(
         None => series.frequency.periods(n),
     };
     let main = periods.first().copied();
-    let mut candidates = vec![Candidate::Naive, Candidate::Ets];
+    let mut candidates = vec![Candidate::Naive, Candidate::Ets, Candidate::Ar];
     if let Some(m) = main {
         candidates.push(Candidate::SeasonalNaive(m));
         candidates.push(Candidate::Mstl { log: false });
