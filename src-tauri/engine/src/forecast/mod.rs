@@ -109,7 +109,9 @@ enum Candidate {
     Naive,
     SeasonalNaive(usize),
     Ets,
-    Mstl { log: bool },
+    Mstl {
+        log: bool,
+    },
     /// An autoregression on the levels, its order by AIC (cycles without a calendar season:
     /// sunspots, lynx).
     Ar,
@@ -234,7 +236,9 @@ fn ar_forecast(y: &[f64], h: usize) -> Option<Vec<f64>> {
         let mut a = vec![vec![0.0; k]; k];
         let mut b = vec![0.0; k];
         for t in pmax..n {
-            let x: Vec<f64> = std::iter::once(1.0).chain((1..=p).map(|i| z[t - i])).collect();
+            let x: Vec<f64> = std::iter::once(1.0)
+                .chain((1..=p).map(|i| z[t - i]))
+                .collect();
             for i in 0..k {
                 b[i] += x[i] * z[t];
                 for j in 0..k {
