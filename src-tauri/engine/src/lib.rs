@@ -23,6 +23,7 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod costs;
+pub mod csv_rows;
 pub mod data_dir;
 pub mod error;
 pub mod events;

@@ -37,8 +37,6 @@ use crate::store::{Db, StoreError};
 
 /// The largest export accepted (bytes).
 pub const MAX_FILE_BYTES: usize = 32 * 1024 * 1024;
-/// Bad rows named in an error at most (the count says how many there were).
-const MAX_LISTED: usize = 20;
 
 /// A billing export's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -278,8 +276,7 @@ pub fn parse(text: &str, format: Option<BillFormat>) -> Result<ParsedBill, Costs
             format.needs()
         ))
     })?;
-    let mut bad: Vec<String> = Vec::new();
-    let mut bad_count = 0usize;
+    let mut bad = crate::csv_rows::BadRows::default();
     let mut out = ParsedBill {
         format,
         rows: 0,
@@ -292,15 +289,10 @@ pub fn parse(text: &str, format: Option<BillFormat>) -> Result<ParsedBill, Costs
                 let line = r.position().map_or(0, |p| p.line());
                 (line, row(&r, &cols, format))
             }
-            Err(e) => (
-                e.position().map_or(0, |p| p.line()),
-                Err(match e.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => format!("{len} fields where the header has {expected_len}"),
-                    _ => e.to_string(),
-                }),
-            ),
+            Err(e) => {
+                let (line, why) = crate::csv_rows::BadRows::reader_error(&e);
+                (line, Err(why))
+            }
         };
         out.rows += 1;
         match result {
@@ -313,24 +305,11 @@ pub fn parse(text: &str, format: Option<BillFormat>) -> Result<ParsedBill, Costs
                     out.providers.insert(p);
                 }
             }
-            Err(why) => {
-                bad_count += 1;
-                if bad.len() < MAX_LISTED {
-                    bad.push(format!("line {line}: {why}"));
-                }
-            }
+            Err(why) => bad.push(line, why),
         }
     }
-    if bad_count > 0 {
-        let more = if bad_count > bad.len() {
-            format!(" (and {} more)", bad_count - bad.len())
-        } else {
-            String::new()
-        };
-        return Err(CostsError::InvalidRows(format!(
-            "{bad_count} row(s) do not parse, nothing was imported: {}{more}",
-            bad.join("; ")
-        )));
+    if let Some(message) = bad.message("nothing was imported") {
+        return Err(CostsError::InvalidRows(message));
     }
     if out.lines.is_empty() {
         return Err(CostsError::InvalidRows(

@@ -11,8 +11,6 @@ use utoipa::ToSchema;
 
 use super::ForecastError;
 
-/// Bad rows named in an error at most.
-const MAX_LISTED: usize = 20;
 /// Points a series may have at most.
 pub const MAX_POINTS: usize = 200_000;
 
@@ -223,20 +221,10 @@ pub fn parse_csv(text: &str) -> Result<Series, ForecastError> {
         )));
     };
     let mut points: Vec<(DateTime<Utc>, f64)> = Vec::new();
-    let mut bad: Vec<String> = Vec::new();
-    let mut bad_count = 0usize;
+    let mut bad = crate::csv_rows::BadRows::default();
     for record in reader.records() {
         let result = record
-            .map_err(|e| {
-                let line = e.position().map_or(0, |p| p.line());
-                let why = match e.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => format!("{len} fields where the header has {expected_len}"),
-                    _ => e.to_string(),
-                };
-                (line, why)
-            })
+            .map_err(|e| crate::csv_rows::BadRows::reader_error(&e))
             .and_then(|r| {
                 let line = r.position().map_or(0, |p| p.line());
                 let ds = parse_ds(r.get(ds_col).unwrap_or("")).map_err(|w| (line, w))?;
@@ -250,12 +238,7 @@ pub fn parse_csv(text: &str) -> Result<Series, ForecastError> {
             });
         match result {
             Ok(p) => points.push(p),
-            Err((line, why)) => {
-                bad_count += 1;
-                if bad.len() < MAX_LISTED {
-                    bad.push(format!("line {line}: {why}"));
-                }
-            }
+            Err((line, why)) => bad.push(line, why),
         }
         if points.len() > MAX_POINTS {
             return Err(ForecastError::BadInput(format!(
@@ -263,16 +246,8 @@ pub fn parse_csv(text: &str) -> Result<Series, ForecastError> {
             )));
         }
     }
-    if bad_count > 0 {
-        let more = if bad_count > bad.len() {
-            format!(" (and {} more)", bad_count - bad.len())
-        } else {
-            String::new()
-        };
-        return Err(ForecastError::InvalidRows(format!(
-            "{bad_count} row(s) do not parse, nothing was used: {}{more}",
-            bad.join("; ")
-        )));
+    if let Some(message) = bad.message("nothing was used") {
+        return Err(ForecastError::InvalidRows(message));
     }
     from_points(points)
 }
