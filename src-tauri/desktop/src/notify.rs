@@ -73,6 +73,9 @@ pub fn cost_notification(e: &flightdeck_engine::costs::CostEvent) -> Option<(Str
         flightdeck_engine::costs::AlertKind::Blocked => {
             format!("Budget {} is blocking calls", a.budget)
         }
+        flightdeck_engine::costs::AlertKind::Projected => {
+            format!("Budget {} is projected to run out", a.budget)
+        }
     };
     Some((title, a.message.clone()))
 }

@@ -278,6 +278,7 @@ impl Engine {
         let audit = audit::Audit::new(store.clone());
         let costs =
             costs::Costs::new(store.clone(), config.clone(), clock.clone()).with_gate(budgets);
+        costs.spawn_projections(std::time::Duration::from_secs(60), &tracker, cancel.clone());
         let health = HealthChecks::new(
             store.clone(),
             secrets.clone(),

@@ -1276,7 +1276,7 @@ export type components = {
          * @description What an alert is about.
          * @enum {string}
          */
-        AlertKind: "threshold" | "blocked";
+        AlertKind: "threshold" | "blocked" | "projected";
         /** @description The alerts. */
         AlertList: {
             items: components["schemas"]["AlertRecord"][];
@@ -1670,8 +1670,12 @@ export type components = {
             /** @description Whether the period is open (a fixed window may not have started or be over). */
             active: boolean;
             config: components["schemas"]["BudgetConfig"];
-            /** @description Thresholds that fired this period (with `blocked` as its own entry). */
+            /**
+             * @description Thresholds that fired this period (with `blocked` and `projected` as their own
+             *     entries).
+             */
             fired: components["schemas"]["FiredAlert"][];
+            forecast?: components["schemas"]["BurnForecast"] | null;
             limit_usd: string;
             name: string;
             /**
@@ -1712,6 +1716,44 @@ export type components = {
             refused: components["schemas"]["RequeueRefusal"][];
             /** @description The tasks queued again, each with a fresh round of attempts. */
             requeued: components["schemas"]["Task"][];
+        };
+        /** @description A budget's projected spend. */
+        BurnForecast: {
+            /**
+             * @description Backtest origins and the share of held-out cumulative spends inside the 80 % / 95 %
+             *     intervals (each origin's with ratios from the others).
+             */
+            backtest_origins: number;
+            /** Format: date-time */
+            computed_at: string;
+            /** Format: double */
+            coverage80?: number | null;
+            /** Format: double */
+            coverage95?: number | null;
+            end?: components["schemas"]["BurnPoint"] | null;
+            exhaustion?: components["schemas"]["Exhaustion"] | null;
+            /** @description Hours of spend it was fitted on. */
+            history_hours: number;
+            /** @description `hour_of_week`, `hour_of_day` or `flat`; `none` with `reason` saying why. */
+            model: string;
+            /** @description Cumulative spend from now to the end, at most 120 points. */
+            path: components["schemas"]["BurnPoint"][];
+            reason: string;
+        };
+        /** @description Spend at an instant, with intervals (USD). */
+        BurnPoint: {
+            /** Format: date-time */
+            ds: string;
+            /** Format: double */
+            hi80: number;
+            /** Format: double */
+            hi95: number;
+            /** Format: double */
+            lo80: number;
+            /** Format: double */
+            lo95: number;
+            /** Format: double */
+            mean: number;
         };
         /** @description `[cache]`: the response cache (used only by routes, agents or requests that opt in). */
         CacheSettings: {
@@ -2406,6 +2448,29 @@ export type components = {
          * @enum {string}
          */
         ExecutorKind: "webhook" | "command" | "mcp" | "builtin:notify" | "builtin:log" | "external";
+        /**
+         * @description When the limit is reached: the mean forecast's instant and the intervals' (the earliest
+         *     is where the upper edge reaches the limit; no latest: the lower edge does not within
+         *     the period).
+         */
+        Exhaustion: {
+            /** Format: date-time */
+            at?: string | null;
+            /** Format: date-time */
+            earliest80?: string | null;
+            /** Format: date-time */
+            earliest95?: string | null;
+            /** Format: date-time */
+            latest80?: string | null;
+            /** Format: date-time */
+            latest95?: string | null;
+            status: components["schemas"]["ExhaustionStatus"];
+        };
+        /**
+         * @description Whether and when the limit is reached.
+         * @enum {string}
+         */
+        ExhaustionStatus: "exhausted" | "projected" | "not_within_period";
         /** @description A proposal to explain (`POST /api/v1/policies/explain`). */
         ExplainInput: {
             action: string;
@@ -4302,6 +4367,8 @@ export type BudgetPeriod = components['schemas']['BudgetPeriod'];
 export type BudgetStatus = components['schemas']['BudgetStatus'];
 export type BulkRequeue = components['schemas']['BulkRequeue'];
 export type BulkRequeueResult = components['schemas']['BulkRequeueResult'];
+export type BurnForecast = components['schemas']['BurnForecast'];
+export type BurnPoint = components['schemas']['BurnPoint'];
 export type CacheSettings = components['schemas']['CacheSettings'];
 export type CallOutcome = components['schemas']['CallOutcome'];
 export type CallRecord = components['schemas']['CallRecord'];
@@ -4341,6 +4408,8 @@ export type EscalationConfig = components['schemas']['EscalationConfig'];
 export type EscalationStep = components['schemas']['EscalationStep'];
 export type Event = components['schemas']['Event'];
 export type ExecutorKind = components['schemas']['ExecutorKind'];
+export type Exhaustion = components['schemas']['Exhaustion'];
+export type ExhaustionStatus = components['schemas']['ExhaustionStatus'];
 export type ExplainInput = components['schemas']['ExplainInput'];
 export type Explanation = components['schemas']['Explanation'];
 export type FeedConfig = components['schemas']['FeedConfig'];

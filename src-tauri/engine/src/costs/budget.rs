@@ -47,6 +47,8 @@ pub enum AlertKind {
     Threshold,
     /// A blocking budget refused a call.
     Blocked,
+    /// The burn forecast reaches the limit before the period ends.
+    Projected,
 }
 
 impl AlertKind {
@@ -54,6 +56,16 @@ impl AlertKind {
         match self {
             Self::Threshold => "threshold",
             Self::Blocked => "blocked",
+            Self::Projected => "projected",
+        }
+    }
+
+    /// The kind stored as `s` (`threshold` for anything unknown).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "blocked" => Self::Blocked,
+            "projected" => Self::Projected,
+            _ => Self::Threshold,
         }
     }
 }
@@ -166,6 +178,19 @@ struct Live {
     fired: BTreeSet<(AlertKind, u32)>,
 }
 
+/// The calls a budget covers, as a cost filter.
+pub(crate) fn filter_of(def: &BudgetConfig) -> CostFilter {
+    CostFilter {
+        agent: def.agent.clone(),
+        client: def.client.clone(),
+        route: def.route.clone(),
+        provider: def.provider.clone(),
+        model: def.model.clone(),
+        node: None,
+        tag: def.tag.clone(),
+    }
+}
+
 /// The period of `def` containing `now`: `None` when a fixed window is not open.
 fn period_of(
     def: &BudgetConfig,
@@ -263,15 +288,7 @@ impl Live {
     }
 
     fn filter(&self) -> CostFilter {
-        CostFilter {
-            agent: self.def.agent.clone(),
-            client: self.def.client.clone(),
-            route: self.def.route.clone(),
-            provider: self.def.provider.clone(),
-            model: self.def.model.clone(),
-            node: None,
-            tag: self.def.tag.clone(),
-        }
+        filter_of(&self.def)
     }
 
     /// Thresholds now crossed and not fired yet (marked fired).
@@ -295,6 +312,11 @@ impl Live {
     fn alert(&self, kind: AlertKind, threshold: u32, now: DateTime<Utc>) -> BudgetAlert {
         let spent = self.spent.round_dp(6).normalize();
         let message = match kind {
+            AlertKind::Projected => format!(
+                "budget `{}` is projected to run out before its period ends: ${spent} of ${} spent",
+                self.name,
+                self.limit.normalize()
+            ),
             AlertKind::Threshold => format!(
                 "budget `{}` reached {threshold}% of ${}: ${spent} spent",
                 self.name,
@@ -347,8 +369,12 @@ pub struct BudgetStatus {
     pub unknown_cost_calls: u64,
     /// `spent / limit`, in %.
     pub percent: f64,
-    /// Thresholds that fired this period (with `blocked` as its own entry).
+    /// Thresholds that fired this period (with `blocked` and `projected` as their own
+    /// entries).
     pub fired: Vec<FiredAlert>,
+    /// Spend projected to the period's end and when the limit is reached (`costs::burn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<super::burn::BurnForecast>,
 }
 
 /// A fired alert, in a status.
@@ -387,6 +413,7 @@ impl Live {
                     threshold: *threshold,
                 })
                 .collect(),
+            forecast: None,
         }
     }
 }
@@ -613,11 +640,7 @@ impl Gate {
                 l.spent = spent;
                 l.unknown_calls = unknown;
                 for (kind, t) in fired {
-                    let k = if kind == "blocked" {
-                        AlertKind::Blocked
-                    } else {
-                        AlertKind::Threshold
-                    };
+                    let k = AlertKind::parse(&kind);
                     l.fired.insert((k, t));
                 }
             }
@@ -765,6 +788,27 @@ impl Gate {
             entries,
             done: false,
         }))
+    }
+
+    /// Fires the `projected` alert of budget `name` (its burn forecast reaches the limit
+    /// before the period ends) with `message`, once per period: whether it fired now.
+    pub(crate) fn fire_projected(&self, name: &str, message: String) -> bool {
+        let now = self.inner.clock.now();
+        let alert = {
+            let mut table = self.lock();
+            let Some(b) = table.budgets.iter_mut().find(|b| b.name == name) else {
+                return false;
+            };
+            b.roll(now);
+            if !b.active(now) || !b.fired.insert((AlertKind::Projected, 100)) {
+                return false;
+            }
+            let mut a = b.alert(AlertKind::Projected, 100, now);
+            a.message = message;
+            a
+        };
+        let _ = self.inner.alerts.send(alert);
+        true
     }
 
     /// Whether no budget is configured (the call path's fast way out).

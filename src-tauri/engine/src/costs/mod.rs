@@ -11,6 +11,7 @@
 
 pub mod alerts;
 pub mod budget;
+pub mod burn;
 pub mod export;
 pub mod period;
 pub mod query;
@@ -20,6 +21,8 @@ pub mod rollup;
 pub mod segments;
 pub mod settings;
 
+#[cfg(test)]
+mod burn_tests;
 #[cfg(test)]
 mod tests;
 
@@ -206,6 +209,7 @@ pub struct Costs {
     config: ConfigHandle,
     clock: SharedClock,
     gate: Option<Gate>,
+    burn: std::sync::Arc<burn::Cache>,
 }
 
 impl std::fmt::Debug for Costs {
@@ -225,6 +229,7 @@ impl Costs {
             config,
             clock,
             gate: None,
+            burn: std::sync::Arc::default(),
         }
     }
 
@@ -237,12 +242,60 @@ impl Costs {
     /// Every budget with its figures: live from the gate on a running node; read from the
     /// ledger otherwise (nothing reserved then).
     pub async fn budgets(&self) -> Result<Vec<BudgetStatus>, CostsError> {
-        if let Some(g) = &self.gate {
-            return Ok(g.status());
+        let mut all = if let Some(g) = &self.gate {
+            g.status()
+        } else {
+            let gate = Gate::detached(self.store.clone(), self.clock.clone(), self.config.clone());
+            gate.refresh().await?;
+            gate.status()
+        };
+        let now = self.clock.now();
+        for b in &mut all {
+            b.forecast = Some(self.burn.forecast(&self.store, b, now).await?);
         }
-        let gate = Gate::detached(self.store.clone(), self.clock.clone(), self.config.clone());
-        gate.refresh().await?;
-        Ok(gate.status())
+        Ok(all)
+    }
+
+    /// Fires the `projected` alert of each budget whose burn forecast reaches its limit
+    /// before the period ends (once per period): the budgets it fired for.
+    pub async fn check_projections(&self) -> Result<Vec<String>, CostsError> {
+        let Some(gate) = &self.gate else {
+            return Ok(Vec::new());
+        };
+        let mut fired = Vec::new();
+        for b in self.budgets().await? {
+            let message = b
+                .forecast
+                .as_ref()
+                .and_then(|f| burn::projected_alert(&b, f));
+            if let Some(m) = message
+                && gate.fire_projected(&b.name, m)
+            {
+                fired.push(b.name);
+            }
+        }
+        Ok(fired)
+    }
+
+    /// Checks the projections every `every` until `cancel` (the node's loop).
+    pub fn spawn_projections(
+        &self,
+        every: std::time::Duration,
+        tracker: &tokio_util::task::TaskTracker,
+        cancel: tokio_util::sync::CancellationToken,
+    ) {
+        let costs = self.clone();
+        tracker.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    () = cancel.cancelled() => break,
+                }
+                if let Err(error) = costs.check_projections().await {
+                    tracing::warn!(%error, "could not check the budgets' burn forecasts");
+                }
+            }
+        });
     }
 
     /// Resolves `span` (default: this month in the configured zone).
@@ -448,11 +501,7 @@ impl Costs {
                         let kind: String = r.get(1)?;
                         Ok(AlertRecord {
                             budget: r.get(0)?,
-                            kind: if kind == "blocked" {
-                                AlertKind::Blocked
-                            } else {
-                                AlertKind::Threshold
-                            },
+                            kind: AlertKind::parse(&kind),
                             threshold: u32::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
                             period_start: time_from_db(r.get(3)?)?,
                             spent: money_from_db(&r.get::<_, String>(4)?)?,
