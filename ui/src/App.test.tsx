@@ -66,6 +66,7 @@ const CONFIG: ConfigView = {
     mcp: {},
     costs: { time_zone: "UTC", week_start: "monday", default_max_output_tokens: 4096, drift_pct: 2, unpriced: "refuse", alert_webhook: null, alert_webhook_secret: null },
     budgets: {},
+    health_score: {},
     approvals: {
       default: { decision: "require_approval", low_risk: "allow", approvers: 1, sla: "24h", on_timeout: "reject" },
       escalation: { warn_before: "15m", steps: [{ after: "0s", notify: "desktop" }], timeout_after: "1h" },

@@ -158,7 +158,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ForbiddenHost | InsufficientScope => StatusCode::FORBIDDEN,
         NotFound | SecretMissing | UnknownModel | UnknownAgent | UnknownCapability
         | UnknownAction => StatusCode::NOT_FOUND,
-        ProviderRejected | UnknownFormat | InvalidRows => StatusCode::BAD_REQUEST,
+        ProviderRejected | UnknownFormat | InvalidRows | SeriesTooShort => StatusCode::BAD_REQUEST,
+        DeliveryFailed => StatusCode::BAD_GATEWAY,
         ProviderAuthFailed | ProviderUnavailable | ProviderBadResponse | ResponseTooLarge => {
             StatusCode::BAD_GATEWAY
         }
@@ -212,6 +213,7 @@ macro_rules! from_engine_error {
     )*};
 }
 from_engine_error!(
+    flightdeck_engine::forecast::ForecastError,
     flightdeck_engine::identity::IdentityError,
     flightdeck_engine::store::StoreError,
     flightdeck_engine::events::subscribe::SubscribeError,

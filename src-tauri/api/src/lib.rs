@@ -31,6 +31,7 @@ pub mod page;
 pub mod reconciliations;
 pub mod runs;
 pub mod secrets;
+pub mod series;
 pub mod shell;
 pub mod system;
 pub mod tasks;

@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 
 use crate::{
     AppState, approvals, audit, budgets, calls, costs, error, feed, reconciliations, runs, secrets,
-    system, tasks, tokens, v1,
+    series, system, tasks, tokens, v1,
 };
 
 #[derive(OpenApi)]
@@ -67,6 +67,7 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .merge(costs::routes())
         .merge(budgets::routes())
         .merge(reconciliations::routes())
+        .merge(series::routes())
         .merge(tasks::routes())
         .merge(runs::routes())
         .merge(approvals::routes())

@@ -9,6 +9,7 @@ mod costs;
 mod dashboard;
 mod desktop_gateway;
 mod feed;
+mod forecasts;
 mod gateway;
 mod gateway_cache;
 mod gateway_edges;

@@ -80,6 +80,43 @@ pub fn cost_notification(e: &flightdeck_engine::costs::CostEvent) -> Option<(Str
     Some((title, a.message.clone()))
 }
 
+/// The notification of a forecasts event: an anomaly, or a goal at risk.
+fn forecast_notification(
+    e: &flightdeck_engine::forecast::ForecastEvent,
+) -> Option<(String, String)> {
+    use flightdeck_engine::forecast::ForecastEvent;
+    match e {
+        // Recent points only: the first forecast of an imported history flags old ones.
+        ForecastEvent::Anomaly(a) if (a.detected_at - a.ds).num_days() <= 3 => Some((
+            format!("Flightdeck: {} is unusual", a.series),
+            format!(
+                "{} on {} (expected {:.2}, 95 % interval {:.2} to {:.2})",
+                a.value,
+                a.ds.format("%Y-%m-%d %H:%M"),
+                a.expected,
+                a.lo95,
+                a.hi95
+            ),
+        )),
+        ForecastEvent::Goal {
+            goal,
+            at_risk: true,
+            probability,
+            target,
+            due,
+            ..
+        } => Some((
+            format!("Flightdeck: goal {goal} is at risk"),
+            format!(
+                "{:.0} % likely to reach {target} by {}",
+                probability * 100.0,
+                due.format("%Y-%m-%d")
+            ),
+        )),
+        _ => None,
+    }
+}
+
 /// Shows a notification for every event that calls for one, until the bus closes.
 pub fn spawn(app: tauri::AppHandle, engine: Engine) {
     let (mut rx, _) = engine.events().subscribe();
@@ -94,6 +131,7 @@ pub fn spawn(app: tauri::AppHandle, engine: Engine) {
             let (shown, about) = match &published.feed.event {
                 Event::Approvals(e) => (notification_for(e), e.id.clone()),
                 Event::Costs(e) => (cost_notification(e), "budget".to_string()),
+                Event::Forecasts(e) => (forecast_notification(e), "forecast".to_string()),
                 _ => continue,
             };
             let Some((title, body)) = shown else {

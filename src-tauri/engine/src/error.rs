@@ -131,6 +131,11 @@ pub enum ErrorCode {
     /// A billing export with rows that do not parse (the message names each line); nothing
     /// was imported.
     InvalidRows,
+    /// A series with too few points for what was asked (the message says how many are
+    /// needed).
+    SeriesTooShort,
+    /// A report could not be delivered (an SMTP server or webhook refused it after retries).
+    DeliveryFailed,
 }
 
 impl ErrorCode {
@@ -195,6 +200,8 @@ impl ErrorCode {
             Self::PriceUnknown => "price_unknown",
             Self::UnknownFormat => "unknown_format",
             Self::InvalidRows => "invalid_rows",
+            Self::SeriesTooShort => "series_too_short",
+            Self::DeliveryFailed => "delivery_failed",
         }
     }
 }
@@ -297,6 +304,8 @@ mod tests {
             PriceUnknown,
             UnknownFormat,
             InvalidRows,
+            SeriesTooShort,
+            DeliveryFailed,
         ];
         let mut seen = std::collections::HashSet::new();
         for code in all {

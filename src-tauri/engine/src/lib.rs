@@ -127,6 +127,7 @@ struct Inner {
     tasks: orchestrator::Tasks,
     audit: audit::Audit,
     costs: costs::Costs,
+    kpis: forecast::kpi::Kpis,
     clock: SharedClock,
     node_id: String,
     schema_version: i64,
@@ -279,6 +280,12 @@ impl Engine {
         let costs =
             costs::Costs::new(store.clone(), config.clone(), clock.clone()).with_gate(budgets);
         costs.spawn_projections(std::time::Duration::from_secs(60), &tracker, cancel.clone());
+        let kpis = forecast::kpi::Kpis::new(store.clone(), clock.clone(), costs.clone());
+        kpis.spawn_checks(
+            std::time::Duration::from_secs(3600),
+            &tracker,
+            cancel.clone(),
+        );
         let health = HealthChecks::new(
             store.clone(),
             secrets.clone(),
@@ -303,6 +310,7 @@ impl Engine {
                 tasks,
                 audit,
                 costs,
+                kpis,
                 node_id,
                 schema_version,
                 started: Instant::now(),
@@ -389,6 +397,19 @@ impl Engine {
     /// Cost rollups and queries (the ledger is `providers()`).
     pub fn costs(&self) -> &costs::Costs {
         &self.inner.costs
+    }
+
+    /// KPI series, their forecasts and anomalies, goals and the health score.
+    pub fn kpis(&self) -> &forecast::kpi::Kpis {
+        &self.inner.kpis
+    }
+
+    /// The health score of the configured KPIs now.
+    pub async fn health_score(
+        &self,
+    ) -> Result<forecast::score::HealthScore, forecast::ForecastError> {
+        let config = self.inner.config.current();
+        self.inner.kpis.health_score(&config.health_score).await
     }
 
     pub fn audit(&self) -> &audit::Audit {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bars, budgetBar, budgetBody, chartBucket, draftFrom, exportPath, formatUsd, scopeText, share, type BreakdownRow } from "./costs";
+import { alertText, bars, budgetBar, budgetBody, chartBucket, draftFrom, exportPath, formatUsd, scopeText, share, type BreakdownRow } from "./costs";
 
 function row(start: string, cost: string): BreakdownRow {
   return {
@@ -58,6 +58,12 @@ describe("budgets", () => {
     expect(budgetBar({ spent: "4", reserved: "1", limit_usd: "10", config })).toEqual({ spent: 40, reserved: 10, level: "ok" });
     expect(budgetBar({ spent: "6", reserved: "9", limit_usd: "10", config })).toEqual({ spent: 60, reserved: 40, level: "warn" });
     expect(budgetBar({ spent: "12", reserved: "0", limit_usd: "10", config })).toEqual({ spent: 100, reserved: 0, level: "over" });
+  });
+
+  it("says what each kind of alert is about", () => {
+    expect(alertText({ kind: "threshold", threshold: 80 })).toBe("80% reached");
+    expect(alertText({ kind: "blocked", threshold: 100 })).toBe("refused a call");
+    expect(alertText({ kind: "projected", threshold: 100 })).toBe("projected to run out");
   });
 
   it("says the scope in words", () => {

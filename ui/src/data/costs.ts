@@ -146,6 +146,18 @@ export function alertsQuery(api: Api) {
   };
 }
 
+/** What a fired alert is about, in words (the Alerts table's "What"). */
+export function alertText(a: Pick<AlertRecord, "kind" | "threshold">): string {
+  switch (a.kind) {
+    case "threshold":
+      return `${String(a.threshold)}% reached`;
+    case "blocked":
+      return "refused a call";
+    case "projected":
+      return "projected to run out";
+  }
+}
+
 /** A budget bar: spent and reserved as % of the limit (together at most 100), and whether it is over a threshold. */
 export function budgetBar(b: Pick<BudgetStatus, "spent" | "reserved" | "limit_usd" | "config">): { spent: number; reserved: number; level: "ok" | "warn" | "over" } {
   const limit = Number(b.limit_usd);

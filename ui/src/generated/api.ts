@@ -489,6 +489,27 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/forecasts/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Forecasts a series with the model its backtest chose: intervals at 80 % and 95 % (their
+         *     coverage measured), the candidates' scores, the held-out points, recent history and the
+         *     anomalies flagged.
+         */
+        get: operations["forecast_series"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/gateway": {
         parameters: {
             query?: never;
@@ -498,6 +519,62 @@ export type paths = {
         };
         /** The gateway: the models it serves and the desktop's listener state. */
         get: operations["gateway_info"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/goals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every goal with its progress and probability now, soonest due first. */
+        get: operations["list_goals"];
+        put?: never;
+        /** Sets a goal (replacing one of the same name) and evaluates it. */
+        post: operations["set_goal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/goals/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One goal, evaluated now. */
+        get: operations["get_goal"];
+        put?: never;
+        post?: never;
+        /** Removes a goal. */
+        delete: operations["remove_goal"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/health-score": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The business health score of `[health_score.<series>]`: 0-100, each KPI's contribution,
+         *     and the trend.
+         */
+        get: operations["health_score"];
         put?: never;
         post?: never;
         delete?: never;
@@ -803,6 +880,100 @@ export type paths = {
         post?: never;
         /** Removes the secret `name`. */
         delete: operations["remove_secret"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every series, `cost.daily` first. */
+        get: operations["list_series"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/series/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One series. */
+        get: operations["get_series"];
+        put?: never;
+        post?: never;
+        /** Removes a series with its points and anomalies. */
+        delete: operations["remove_series"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/series/{name}/anomalies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The points of a series flagged outside their 95 % interval, newest first. */
+        get: operations["series_anomalies"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/series/{name}/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Imports a CSV file (`date,value` or `ds,y`, with a header) into a series (made if new):
+         *     every row is checked first and nothing is written when one is bad. `dry_run` previews.
+         */
+        post: operations["import_series"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/series/{name}/points": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The points of a series, oldest first. */
+        get: operations["series_points"];
+        put?: never;
+        /**
+         * Adds points to a series (made on its first push); a point on an instant the series has
+         *     replaces its value. Points after the series' last are checked against the forecast made
+         *     before them: those outside its 95 % interval are flagged (feed topic `forecasts`).
+         */
+        post: operations["push_points"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1304,6 +1475,35 @@ export type components = {
             /** Format: int32 */
             threshold: number;
         };
+        /** @description A point outside its 95 % interval. */
+        Anomaly: {
+            /** Format: date-time */
+            detected_at: string;
+            /** Format: date-time */
+            ds: string;
+            /**
+             * Format: double
+             * @description The forecast's mean for it.
+             */
+            expected: number;
+            /** Format: double */
+            hi95: number;
+            /** Format: double */
+            lo95: number;
+            series: string;
+            source: components["schemas"]["AnomalySource"];
+            /** Format: double */
+            value: number;
+        };
+        /** @description Anomalies. */
+        AnomalyList: {
+            items: components["schemas"]["Anomaly"][];
+        };
+        /**
+         * @description Where an anomaly was found.
+         * @enum {string}
+         */
+        AnomalySource: "backtest" | "forecast";
         /** @description Steps that gave the same answer (the whole result, or the voted field). */
         AnswerGroup: {
             steps: string[];
@@ -1501,39 +1701,38 @@ export type components = {
         };
         BTreeMap: {
             [key: string]: {
-                action?: components["schemas"]["BudgetAction"];
-                agent?: string | null;
-                /** @description `token:<name>`, `agent:<name>`, `desktop:<user>`. */
-                client?: string | null;
-                description?: string | null;
+                direction?: components["schemas"]["Direction"];
                 /**
-                 * Format: date-time
-                 * @description Start of a `fixed` window (RFC 3339, a string or a TOML date-time).
+                 * Format: double
+                 * @description The value that counts as fully healthy (above 0).
                  */
-                from?: string | null;
+                target: number;
                 /**
-                 * @description Also hold calls to models that cost nothing (local ones). Off: a free model is never
-                 *     blocked by this budget.
+                 * Format: double
+                 * @description Its share of the score, relative to the others' (above 0; default 1).
                  */
-                include_free?: boolean;
-                /** @description USD per period, > 0. */
-                limit_usd: components["schemas"]["Usd"];
-                /** @description `provider/model`, or a model name on any provider. */
-                model?: string | null;
-                period: components["schemas"]["BudgetPeriod"];
-                provider?: string | null;
-                route?: string | null;
-                tag?: string | null;
-                /** @description Alert at these percentages of the limit (1-1000; default 50, 80, 100). */
-                thresholds?: number[];
-                /** @description IANA zone of its calendar periods (default `[costs] time_zone`). */
-                time_zone?: string | null;
-                /**
-                 * Format: date-time
-                 * @description End of a `fixed` window, exclusive.
-                 */
-                until?: string | null;
+                weight?: number;
             };
+        };
+        /**
+         * @description A held-out point of the backtest: what the chosen model forecast for it from the points
+         *     before its origin, with that origin's intervals (quantiles from the other origins).
+         */
+        BacktestPoint: {
+            /** Format: double */
+            actual: number;
+            /** Format: date-time */
+            ds: string;
+            /** Format: double */
+            hi80: number;
+            /** Format: double */
+            hi95: number;
+            /** Format: double */
+            lo80: number;
+            /** Format: double */
+            lo95: number;
+            /** Format: double */
+            mean: number;
         };
         /**
          * @description A billing export's format.
@@ -1858,6 +2057,22 @@ export type components = {
              */
             unpriced: number;
         };
+        /** @description A candidate's backtest. */
+        CandidateScore: {
+            /** @description Whether it could be fitted at every origin. */
+            fitted: boolean;
+            /**
+             * Format: double
+             * @description Mean absolute scaled error (below 1: better than the seasonal naive in-sample).
+             */
+            mase: number;
+            model: string;
+            /**
+             * Format: double
+             * @description Symmetric MAPE, in %.
+             */
+            smape: number;
+        };
         /** @description The last entry of the chain: keep it somewhere else and compare later. */
         ChainHead: {
             hash: string;
@@ -1977,6 +2192,11 @@ export type components = {
              *     }
              */
             health: components["schemas"]["HealthConfig"];
+            /**
+             * @description The business health score's KPIs by series name (`[health_score.revenue]`).
+             * @default {}
+             */
+            health_score: components["schemas"]["BTreeMap"];
             /**
              * @default {
              *       "format": "text",
@@ -2126,6 +2346,33 @@ export type components = {
             /** @enum {string} */
             type: "image";
             url: string;
+        };
+        /** @description One KPI's part of the score. */
+        Contribution: {
+            /**
+             * Format: double
+             * @description 0 to 1.
+             */
+            attainment: number;
+            direction: components["schemas"]["Direction"];
+            /** Format: date-time */
+            ds?: string | null;
+            /** Format: double */
+            lost: number;
+            /** @description Why it adds nothing, when it has no data. */
+            note?: string | null;
+            /**
+             * Format: double
+             * @description Points of the 100 it adds, and those it loses.
+             */
+            points: number;
+            series: string;
+            /** Format: double */
+            target: number;
+            /** Format: double */
+            value?: number | null;
+            /** Format: double */
+            weight: number;
         };
         /** @description One ledger row's cost, before and after. */
         Correction: {
@@ -2339,6 +2586,11 @@ export type components = {
          * @enum {string}
          */
         Dimension: "agent" | "client" | "route" | "provider" | "model" | "node" | "tag";
+        /**
+         * @description Which side of the target is success.
+         * @enum {string}
+         */
+        Direction: "at_least" | "at_most";
         /** @description An edit of the arguments by an approver. */
         Edit: {
             actor: string;
@@ -2350,7 +2602,7 @@ export type components = {
          * @description A stable, machine-readable failure code. Serialized in `snake_case`.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed" | "ledger_unavailable" | "unknown_model" | "provider_auth_failed" | "provider_unavailable" | "provider_timeout" | "provider_rate_limited" | "provider_bad_response" | "provider_rejected" | "response_too_large" | "circuit_open" | "rate_limited" | "task_finished" | "lease_lost" | "unknown_agent" | "unknown_capability" | "template_error" | "run_invalid" | "run_finished" | "unknown_action" | "arguments_invalid" | "already_decided" | "not_an_approver" | "reason_required" | "budget_exceeded" | "price_unknown" | "unknown_format" | "invalid_rows";
+        ErrorCode: "bad_request" | "invalid_json" | "unsupported_media_type" | "payload_too_large" | "unauthorized" | "forbidden_host" | "not_found" | "method_not_allowed" | "request_timeout" | "unavailable" | "internal" | "config_invalid" | "schema_too_new" | "schema_dirty" | "data_dir_unwritable" | "data_dir_locked" | "database" | "secrets_unavailable" | "secret_missing" | "feed_lagged" | "database_busy" | "unknown_topic" | "resume_from_future" | "upgrade_required" | "conflict" | "insufficient_scope" | "token_expired" | "too_many_auth_failures" | "idempotency_key_reused" | "idempotency_key_in_use" | "precondition_failed" | "ledger_unavailable" | "unknown_model" | "provider_auth_failed" | "provider_unavailable" | "provider_timeout" | "provider_rate_limited" | "provider_bad_response" | "provider_rejected" | "response_too_large" | "circuit_open" | "rate_limited" | "task_finished" | "lease_lost" | "unknown_agent" | "unknown_capability" | "template_error" | "run_invalid" | "run_finished" | "unknown_action" | "arguments_invalid" | "already_decided" | "not_an_approver" | "reason_required" | "budget_exceeded" | "price_unknown" | "unknown_format" | "invalid_rows" | "series_too_short" | "delivery_failed";
         /** @description The error body's inner object. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -2442,6 +2694,14 @@ export type components = {
             payload: components["schemas"]["CostEvent"];
             /** @enum {string} */
             topic: "costs";
+        } | {
+            /**
+             * @description KPI series imported, pushed or removed; anomalies flagged; goals at risk (in the same
+             *     transaction as the change).
+             */
+            payload: components["schemas"]["ForecastEvent"];
+            /** @enum {string} */
+            topic: "forecasts";
         };
         /**
          * @description What runs an action once it is allowed or approved.
@@ -2512,6 +2772,81 @@ export type components = {
             /** Format: int32 */
             threshold: number;
         };
+        /** @description A forecast with how far it can be trusted. */
+        Forecast: {
+            /** @description The held-out points, oldest first. */
+            backtest: components["schemas"]["BacktestPoint"][];
+            backtest_horizon: number;
+            candidates: components["schemas"]["CandidateScore"][];
+            /**
+             * Format: double
+             * @description Share of held-out points inside the 80 % / 95 % intervals (each origin's with
+             *     quantiles from the others).
+             */
+            coverage80?: number | null;
+            /** Format: double */
+            coverage95?: number | null;
+            frequency: components["schemas"]["Frequency"];
+            /** @description The model used: a candidate's name, or `mean(a, b)`. */
+            model: string;
+            /** @description Rolling origins and their horizon. */
+            origins: number;
+            /** @description Seasonal periods used (from the calendar, or as given). */
+            periods: number[];
+            /** @description Why it was chosen. */
+            reason: string;
+            rows: components["schemas"]["ForecastRow"][];
+            series: components["schemas"]["SeriesReport"];
+        };
+        /** @description An event of the `forecasts` topic. */
+        ForecastEvent: {
+            imported: boolean;
+            points: number;
+            series: string;
+            /** @enum {string} */
+            type: "series_updated";
+        } | {
+            series: string;
+            /** @enum {string} */
+            type: "series_removed";
+        } | (components["schemas"]["Anomaly"] & {
+            /** @enum {string} */
+            type: "anomaly";
+        }) | {
+            /** Format: double */
+            alert_below: number;
+            at_risk: boolean;
+            /** Format: date-time */
+            due: string;
+            goal: string;
+            /** Format: double */
+            probability: number;
+            series: string;
+            /** Format: double */
+            target: number;
+            /** @enum {string} */
+            type: "goal";
+        };
+        /** @description One forecast step. */
+        ForecastRow: {
+            /** Format: date-time */
+            ds: string;
+            /** Format: double */
+            hi80: number;
+            /** Format: double */
+            hi95: number;
+            /** Format: double */
+            lo80: number;
+            /** Format: double */
+            lo95: number;
+            /** Format: double */
+            mean: number;
+        };
+        /**
+         * @description How far apart a series' points are.
+         * @enum {string}
+         */
+        Frequency: "hourly" | "daily" | "weekly" | "monthly" | "quarterly" | "yearly";
         /** @description `[gateway]`: the OpenAI- and Anthropic-compatible endpoints. */
         GatewayConfig: {
             /** @default 127.0.0.1:7879 */
@@ -2541,6 +2876,75 @@ export type components = {
             /** @description The desktop app also serves the gateway on `desktop_address` (loopback). */
             desktop_listen?: boolean | null;
         };
+        /** @description A goal with where it stands. */
+        Goal: {
+            /** Format: double */
+            alert_below: number;
+            /** @description Below `alert_below` (notified once until it recovers). */
+            at_risk: boolean;
+            /**
+             * Format: double
+             * @description The series' last value when the goal was set.
+             */
+            baseline?: number | null;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: double
+             * @description The series' last value now.
+             */
+            current?: number | null;
+            direction: components["schemas"]["Direction"];
+            /** Format: date-time */
+            due: string;
+            /** Format: date-time */
+            evaluated_at?: string | null;
+            /**
+             * Format: double
+             * @description The forecast's mean at the due date, and its 80 % interval.
+             */
+            expected?: number | null;
+            /** Format: double */
+            expected_hi80?: number | null;
+            /** Format: double */
+            expected_lo80?: number | null;
+            name: string;
+            /**
+             * Format: double
+             * @description The probability of reaching the goal (0 to 1).
+             */
+            probability?: number | null;
+            /**
+             * Format: double
+             * @description How much of the way from the baseline to the target is done (0 to 1).
+             */
+            progress?: number | null;
+            /** @description How the probability was found, or why there is none. */
+            reason: string;
+            series: string;
+            /** Format: double */
+            target: number;
+        };
+        /** @description Goals. */
+        GoalList: {
+            items: components["schemas"]["Goal"][];
+        };
+        /** @description A goal to set. */
+        GoalRequest: {
+            /**
+             * Format: double
+             * @description Notify when the probability of reaching it falls below this (0 to 1, default 0.5).
+             */
+            alert_below?: number | null;
+            direction?: components["schemas"]["Direction"];
+            /** Format: date-time */
+            due: string;
+            /** @description 1-64 of a-z, 0-9, `.`, `_`, `-`. */
+            name: string;
+            series: string;
+            /** Format: double */
+            target: number;
+        };
         HealthConfig: {
             /**
              * Format: int64
@@ -2564,6 +2968,27 @@ export type components = {
             /** Format: int64 */
             uptime_seconds: number;
             version: string;
+        };
+        /** @description The health score. */
+        HealthScore: {
+            /**
+             * Format: double
+             * @description The change since the previous point (`trend`'s last two).
+             */
+            change?: number | null;
+            /** Format: date-time */
+            computed_at: string;
+            contributions: components["schemas"]["Contribution"][];
+            /**
+             * Format: double
+             * @description 0 to 100; absent when no KPI is configured.
+             */
+            score?: number | null;
+            /**
+             * @description The score at each of the series' last 12 points (oldest first; each KPI's k-th last
+             *     value).
+             */
+            trend: components["schemas"]["ScorePoint"][];
         };
         /**
          * @description Status of a dependency or of the node. Ordered from best to worst.
@@ -2612,6 +3037,44 @@ export type components = {
             format?: components["schemas"]["BillFormat"] | null;
             /** @description The configured providers to compare with (see docs/costs.md for the default). */
             providers?: string[];
+        };
+        /** @description What an import did, or would do (`dry_run`). */
+        ImportOutcome: {
+            /** @description Instants whose value the file changes. */
+            changed_points: number;
+            /** Format: date-time */
+            first: string;
+            frequency: components["schemas"]["Frequency"];
+            /** @description The first and last rows as they will be stored (at most 10 each). */
+            head: components["schemas"]["Point"][];
+            /** @description Written (false for a dry run). */
+            imported: boolean;
+            /** Format: date-time */
+            last: string;
+            /** @description Instants the series did not have. */
+            new_points: number;
+            /** @description Distinct instants in the file. */
+            points: number;
+            /** @description Points of the series a `replace` removes. */
+            removed_points: number;
+            /** @description What was done to put the file on its grid (duplicates averaged, gaps...). */
+            report: components["schemas"]["SeriesReport"];
+            series: string;
+            tail: components["schemas"]["Point"][];
+        };
+        /** @description A CSV import (`date,value` or `ds,y`). */
+        ImportRequest: {
+            /** @description The file's text, with a header row. */
+            csv: string;
+            description?: string | null;
+            /** @description Check and preview only: nothing is written. */
+            dry_run?: boolean;
+            /**
+             * @description Replace every point of the series (default: merge, a file's value winning on the
+             *     same instant).
+             */
+            replace?: boolean;
+            unit?: string | null;
         };
         /** @description The listener's state, as the Settings screen shows it. */
         ListenerState: {
@@ -3151,6 +3614,17 @@ export type components = {
             /** @description Worst-case cost in USD (a decimal string); absent when a bound is unknown. */
             worst_case_cost_usd?: string | null;
         };
+        /** @description One value of a series. */
+        Point: {
+            /** Format: date-time */
+            ds: string;
+            /** Format: double */
+            value: number;
+        };
+        /** @description Points of a series. */
+        PointList: {
+            items: components["schemas"]["Point"][];
+        };
         /** @description What decides proposed actions. */
         Policies: {
             actions: components["schemas"]["ActionInfo"][];
@@ -3309,6 +3783,21 @@ export type components = {
          * @enum {string}
          */
         ProviderKind: "openai" | "anthropic";
+        /** @description What a push did. */
+        PushOutcome: {
+            accepted: number;
+            /** @description Pushed points outside the 95 % interval of the forecast made before them. */
+            anomalies: components["schemas"]["Anomaly"][];
+            /** @description The series was made by this push. */
+            created: boolean;
+            series: string;
+        };
+        /** @description Points pushed. */
+        PushRequest: {
+            description?: string | null;
+            points: components["schemas"]["Point"][];
+            unit?: string | null;
+        };
         /** @description Client-side limits per provider/model; none by default. */
         RateLimitSettings: {
             /**
@@ -3701,6 +4190,13 @@ export type components = {
          * @enum {string}
          */
         Scope: "read" | "operate" | "admin";
+        /** @description The score at one step back. */
+        ScorePoint: {
+            /** Format: date-time */
+            ds: string;
+            /** Format: double */
+            score: number;
+        };
         /** @description A secret as listed: its name and times, never its value. */
         SecretInfo: {
             /** Format: date-time */
@@ -3722,6 +4218,55 @@ export type components = {
         SecretsConfig: {
             /** @default keychain */
             backend: components["schemas"]["SecretsBackend"];
+        };
+        /** @description A series' forecast with its recent history and anomalies. */
+        SeriesForecast: {
+            /** @description Flagged points, newest first (at most 100). */
+            anomalies: components["schemas"]["Anomaly"][];
+            forecast: components["schemas"]["Forecast"];
+            /** @description The last points (up to 3 horizons, at least 60), as stored. */
+            history: components["schemas"]["Point"][];
+            series: components["schemas"]["SeriesInfo"];
+        };
+        /** @description A series and what it holds. */
+        SeriesInfo: {
+            /**
+             * Format: int64
+             * @description Anomalies flagged on it so far.
+             */
+            anomalies: number;
+            /** @description Read-only (`cost.daily`). */
+            builtin: boolean;
+            description: string;
+            /** Format: date-time */
+            first?: string | null;
+            /** Format: date-time */
+            last?: string | null;
+            /** Format: double */
+            last_value?: number | null;
+            name: string;
+            /** Format: int64 */
+            points: number;
+            unit: string;
+            /** Format: date-time */
+            updated_at?: string | null;
+        };
+        /** @description The series. */
+        SeriesList: {
+            items: components["schemas"]["SeriesInfo"][];
+        };
+        /** @description What was done to put the series on its grid. */
+        SeriesReport: {
+            /** @description Rows whose `ds` another row had already (their values were averaged). */
+            duplicates: number;
+            /** @description Missing slots filled by linear interpolation. */
+            gaps_filled: number;
+            /** @description Points moved to the nearest slot of the grid. */
+            moved: number;
+            negatives: number;
+            /** @description Data rows read. */
+            rows: number;
+            zeros: number;
         };
         ServerConfig: {
             /**
@@ -4341,6 +4886,9 @@ export type AggregateMode = components['schemas']['AggregateMode'];
 export type AlertKind = components['schemas']['AlertKind'];
 export type AlertList = components['schemas']['AlertList'];
 export type AlertRecord = components['schemas']['AlertRecord'];
+export type Anomaly = components['schemas']['Anomaly'];
+export type AnomalyList = components['schemas']['AnomalyList'];
+export type AnomalySource = components['schemas']['AnomalySource'];
 export type AnswerGroup = components['schemas']['AnswerGroup'];
 export type ApiErrorBody = components['schemas']['ApiErrorBody'];
 export type ApprovalEvent = components['schemas']['ApprovalEvent'];
@@ -4354,6 +4902,7 @@ export type Attempt = components['schemas']['Attempt'];
 export type AttemptOutcome = components['schemas']['AttemptOutcome'];
 export type AuditEntry = components['schemas']['AuditEntry'];
 export type BTreeMap = components['schemas']['BTreeMap'];
+export type BacktestPoint = components['schemas']['BacktestPoint'];
 export type BillFormat = components['schemas']['BillFormat'];
 export type BreakdownRow = components['schemas']['BreakdownRow'];
 export type BreakerSettings = components['schemas']['BreakerSettings'];
@@ -4373,6 +4922,7 @@ export type CacheSettings = components['schemas']['CacheSettings'];
 export type CallOutcome = components['schemas']['CallOutcome'];
 export type CallRecord = components['schemas']['CallRecord'];
 export type CallTotals = components['schemas']['CallTotals'];
+export type CandidateScore = components['schemas']['CandidateScore'];
 export type ChainHead = components['schemas']['ChainHead'];
 export type Change = components['schemas']['Change'];
 export type ClientMessage = components['schemas']['ClientMessage'];
@@ -4385,6 +4935,7 @@ export type ConfigState = components['schemas']['ConfigState'];
 export type ConfigStatus = components['schemas']['ConfigStatus'];
 export type ConfigView = components['schemas']['ConfigView'];
 export type ContentPart = components['schemas']['ContentPart'];
+export type Contribution = components['schemas']['Contribution'];
 export type Correction = components['schemas']['Correction'];
 export type CostBreakdown = components['schemas']['CostBreakdown'];
 export type CostEvent = components['schemas']['CostEvent'];
@@ -4400,6 +4951,7 @@ export type DecisionInput = components['schemas']['DecisionInput'];
 export type DefaultRule = components['schemas']['DefaultRule'];
 export type DependencyHealth = components['schemas']['DependencyHealth'];
 export type Dimension = components['schemas']['Dimension'];
+export type Direction = components['schemas']['Direction'];
 export type Edit = components['schemas']['Edit'];
 export type ErrorCode = components['schemas']['ErrorCode'];
 export type ErrorDetail = components['schemas']['ErrorDetail'];
@@ -4415,16 +4967,26 @@ export type Explanation = components['schemas']['Explanation'];
 export type FeedConfig = components['schemas']['FeedConfig'];
 export type FeedEvent = components['schemas']['FeedEvent'];
 export type FiredAlert = components['schemas']['FiredAlert'];
+export type Forecast = components['schemas']['Forecast'];
+export type ForecastEvent = components['schemas']['ForecastEvent'];
+export type ForecastRow = components['schemas']['ForecastRow'];
+export type Frequency = components['schemas']['Frequency'];
 export type GatewayConfig = components['schemas']['GatewayConfig'];
 export type GatewayInfo = components['schemas']['GatewayInfo'];
 export type GatewayPatch = components['schemas']['GatewayPatch'];
+export type Goal = components['schemas']['Goal'];
+export type GoalList = components['schemas']['GoalList'];
+export type GoalRequest = components['schemas']['GoalRequest'];
 export type HealthConfig = components['schemas']['HealthConfig'];
 export type HealthReport = components['schemas']['HealthReport'];
+export type HealthScore = components['schemas']['HealthScore'];
 export type HealthStatus = components['schemas']['HealthStatus'];
 export type HealthTransition = components['schemas']['HealthTransition'];
 export type Hop = components['schemas']['Hop'];
 export type HopOutcome = components['schemas']['HopOutcome'];
 export type ImportBody = components['schemas']['ImportBody'];
+export type ImportOutcome = components['schemas']['ImportOutcome'];
+export type ImportRequest = components['schemas']['ImportRequest'];
 export type ListenerState = components['schemas']['ListenerState'];
 export type LogConfig = components['schemas']['LogConfig'];
 export type LogFormat = components['schemas']['LogFormat'];
@@ -4455,6 +5017,8 @@ export type PageSecretInfo = components['schemas']['Page_SecretInfo'];
 export type PageTask = components['schemas']['Page_Task'];
 export type PageTokenInfo = components['schemas']['Page_TokenInfo'];
 export type PlannedStep = components['schemas']['PlannedStep'];
+export type Point = components['schemas']['Point'];
+export type PointList = components['schemas']['PointList'];
 export type Policies = components['schemas']['Policies'];
 export type PolicyRule = components['schemas']['PolicyRule'];
 export type PreviewRequest = components['schemas']['PreviewRequest'];
@@ -4471,6 +5035,8 @@ export type Protocol = components['schemas']['Protocol'];
 export type ProviderConfig = components['schemas']['ProviderConfig'];
 export type ProviderEvent = components['schemas']['ProviderEvent'];
 export type ProviderKind = components['schemas']['ProviderKind'];
+export type PushOutcome = components['schemas']['PushOutcome'];
+export type PushRequest = components['schemas']['PushRequest'];
 export type RateLimitSettings = components['schemas']['RateLimitSettings'];
 export type ReconcileDay = components['schemas']['ReconcileDay'];
 export type ReconcileLine = components['schemas']['ReconcileLine'];
@@ -4500,9 +5066,14 @@ export type RunState = components['schemas']['RunState'];
 export type RunStep = components['schemas']['RunStep'];
 export type ScheduleConfig = components['schemas']['ScheduleConfig'];
 export type Scope = components['schemas']['Scope'];
+export type ScorePoint = components['schemas']['ScorePoint'];
 export type SecretInfo = components['schemas']['SecretInfo'];
 export type SecretsBackend = components['schemas']['SecretsBackend'];
 export type SecretsConfig = components['schemas']['SecretsConfig'];
+export type SeriesForecast = components['schemas']['SeriesForecast'];
+export type SeriesInfo = components['schemas']['SeriesInfo'];
+export type SeriesList = components['schemas']['SeriesList'];
+export type SeriesReport = components['schemas']['SeriesReport'];
 export type ServerConfig = components['schemas']['ServerConfig'];
 export type ServerMessage = components['schemas']['ServerMessage'];
 export type SetSecretRequest = components['schemas']['SetSecretRequest'];
@@ -5824,6 +6395,60 @@ export interface operations {
             500: components["responses"]["Internal"];
         };
     };
+    forecast_series: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Steps ahead, 1 to 10000 (default by frequency: 48 hours, 30 days, 13 weeks, 12
+                 *     months, 8 quarters, 5 years).
+                 */
+                horizon?: number;
+                /** @description A seasonal period in steps instead of the calendar's (0 or 1: none). */
+                season?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The series' name (`cost.daily`: spend per day) */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The forecast */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesForecast"];
+                };
+            };
+            /** @description Too few points (`series_too_short`, saying how many are needed), a bad horizon or season (`bad_request`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such series: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
     gateway_info: {
         parameters: {
             query?: never;
@@ -5840,6 +6465,185 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["GatewayInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    list_goals: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The goals */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoalList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    set_goal: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GoalRequest"];
+            };
+        };
+        responses: {
+            /** @description Set, evaluated */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Goal"];
+                };
+            };
+            /** @description A bad name, target, due date (not in the future) or alert_below: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such series: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["IdempotencyConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    get_goal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The goal's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The goal */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Goal"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such goal: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    remove_goal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The goal's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such goal: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    health_score: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The score (no `score` when no KPI is configured) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthScore"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -6721,6 +7525,325 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    list_series: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The series */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    get_series: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The series' name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The series */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesInfo"];
+                };
+            };
+            /** @description Not a series name: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such series: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    remove_series: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The series' name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not a series name, or a built-in series: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such series: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    series_anomalies: {
+        parameters: {
+            query?: {
+                /** @description How many, newest first: 1 to 500 (default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The series' name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The anomalies */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnomalyList"];
+                };
+            };
+            /** @description A bad name or limit: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such series: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    import_series: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The series' name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportRequest"];
+            };
+        };
+        responses: {
+            /** @description A dry run: what the import would do */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportOutcome"];
+                };
+            };
+            /** @description Imported */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportOutcome"];
+                };
+            };
+            /** @description Bad rows (`invalid_rows`, each line named), too few points (`series_too_short`), or a bad name, header or option (`bad_request`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["IdempotencyConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    series_points: {
+        parameters: {
+            query?: {
+                /** @description From this instant (inclusive). */
+                from?: string;
+                /** @description Until this instant (exclusive). */
+                until?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The series' name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The points */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PointList"];
+                };
+            };
+            /** @description A bad name or query: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such series: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    push_points: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The series' name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PushRequest"];
+            };
+        };
+        responses: {
+            /** @description Stored, with the anomalies found */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushOutcome"];
+                };
+            };
+            /** @description A bad name, a built-in series, no points or too many, a value that is not finite: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["IdempotencyConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyAuthFailures"];
             500: components["responses"]["Internal"];
         };

@@ -1,7 +1,8 @@
 // Budgets on the Costs screen: each budget's bar (spent, reserved by calls in flight, what
-// is left), its period and scope, the thresholds fired; create, edit and remove (written to
-// the config file by the node, admin scope); the alerts fired, newest first. Live: `costs`
-// events (an alert) and new calls reload them.
+// is left, the spend projected to the period's end: `BudgetForecast`), its period and scope,
+// the thresholds fired; create, edit and remove (written to the config file by the node,
+// admin scope); the alerts fired, newest first. Live: `costs` events (an alert) and new calls
+// reload them.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { ok } from "../api/client";
@@ -9,16 +10,30 @@ import { useApi } from "../api/context";
 import { useConfirm } from "../components/ConfirmDialog";
 import { ErrorNote, Panel, Skeleton } from "../components/Panel";
 import { useToasts } from "../components/Toasts";
-import { alertsQuery, budgetBar, budgetBody, budgetsQuery, draftFrom, formatUsd, scopeText, type BudgetDraft, type BudgetStatus } from "../data/costs";
+import { forecastMarks, P80, projectedText } from "../data/burn";
+import { alertsQuery, alertText, budgetBar, budgetBody, budgetsQuery, draftFrom, formatUsd, scopeText, type BudgetDraft, type BudgetStatus } from "../data/costs";
 import { formatTimestamp } from "../format";
+import { BudgetForecast, ForecastBand } from "./BudgetForecast";
 
 function Bar({ b }: { b: BudgetStatus }) {
   const bar = budgetBar(b);
+  const marks = forecastMarks(b);
+  const projected = b.forecast ? projectedText(b, b.forecast) : null;
+  const label = `${String(bar.spent)}% spent, ${String(bar.reserved)}% reserved${marks ? `; ${marks.label}` : ""}`;
   return (
-    <div className={`budget-bar budget-${bar.level}`} role="img" aria-label={`${String(bar.spent)}% spent, ${String(bar.reserved)}% reserved`}>
-      <div className="budget-spent" style={{ width: `${String(bar.spent)}%` }} />
-      <div className="budget-reserved" style={{ width: `${String(bar.reserved)}%` }} />
-      {(b.config.thresholds ?? []).map((t) => (t <= 100 ? <div key={t} className="budget-mark" style={{ left: `${String(t)}%` }} title={`${String(t)}%`} /> : null))}
+    <div className="budget-meter">
+      <div className={`budget-bar budget-${bar.level}`} role="img" aria-label={label} data-testid="budget-bar">
+        <div className="budget-spent" style={{ width: `${String(bar.spent)}%` }} />
+        <div className="budget-reserved" style={{ width: `${String(bar.reserved)}%` }} />
+        {marks ? <ForecastBand marks={marks} title={projected ?? marks.label} /> : null}
+        {(b.config.thresholds ?? []).map((t) => (t <= 100 ? <div key={t} className="budget-mark" style={{ left: `${String(t)}%` }} title={`${String(t)}%`} /> : null))}
+      </div>
+      <span
+        className={`budget-overflow${marks?.overflow ? " budget-overflow-on" : ""}${marks?.meanOver ? " budget-overflow-mean" : ""}`}
+        aria-hidden="true"
+        data-testid={marks?.overflow ? "budget-overflow" : undefined}
+        title={marks?.meanOver ? "Projected past the limit" : marks?.overflow ? `The ${P80} interval reaches past the limit` : undefined}
+      />
     </div>
   );
 }
@@ -178,6 +193,7 @@ export function BudgetsPanel() {
                     {b.active ? "" : " (not open)"}
                   </span>
                 </div>
+                <BudgetForecast b={b} />
               </li>
             ))}
           </ul>
@@ -207,7 +223,7 @@ export function BudgetsPanel() {
                 <tr key={`${a.budget}-${a.period_start}-${a.kind}-${String(a.threshold)}`} data-testid="budget-alert">
                   <td>{formatTimestamp(a.fired_at)}</td>
                   <td className="mono">{a.budget}</td>
-                  <td>{a.kind === "blocked" ? "refused a call" : `${String(a.threshold)}% reached`}</td>
+                  <td>{alertText(a)}</td>
                   <td className="num">{formatUsd(a.spent)}</td>
                   <td className="num">{formatUsd(a.limit_usd)}</td>
                   <td className="muted">{a.delivered_at ? `sent ${formatTimestamp(a.delivered_at)}` : a.attempts > 0 ? `${String(a.attempts)} failed tries` : "—"}</td>

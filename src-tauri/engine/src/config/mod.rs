@@ -143,6 +143,8 @@ pub struct Config {
     pub costs: crate::costs::settings::CostsConfig,
     /// Spending limits by name (`[budgets.team-a]`).
     pub budgets: crate::costs::settings::Budgets,
+    /// The business health score's KPIs by series name (`[health_score.revenue]`).
+    pub health_score: crate::forecast::score::ScoreConfig,
 }
 
 impl Config {

@@ -105,6 +105,7 @@ impl Config {
         out.extend(crate::orchestrator::runs::spec::violations(self));
         out.extend(crate::approvals::settings::violations(self));
         out.extend(crate::costs::settings::violations(self));
+        out.extend(crate::forecast::score::violations(&self.health_score));
         out.extend(
             self.orchestrator
                 .violations(&self.providers.keys().collect::<Vec<_>>()),

@@ -92,6 +92,9 @@ pub enum Event {
     /// A budget crossed an alert threshold or refused a call, the first time in its period
     /// (in the same transaction as the alert's row).
     Costs(crate::costs::CostEvent),
+    /// KPI series imported, pushed or removed; anomalies flagged; goals at risk (in the same
+    /// transaction as the change).
+    Forecasts(crate::forecast::ForecastEvent),
 }
 
 /// A feed topic: the snake_case name of an [`Event`] variant.
@@ -107,6 +110,7 @@ pub enum Topic {
     Runs,
     Approvals,
     Costs,
+    Forecasts,
 }
 
 impl Topic {
@@ -120,6 +124,7 @@ impl Topic {
         Topic::Runs,
         Topic::Approvals,
         Topic::Costs,
+        Topic::Forecasts,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -133,6 +138,7 @@ impl Topic {
             Self::Runs => "runs",
             Self::Approvals => "approvals",
             Self::Costs => "costs",
+            Self::Forecasts => "forecasts",
         }
     }
 
@@ -159,6 +165,7 @@ impl Event {
             Self::Runs(_) => Topic::Runs,
             Self::Approvals(_) => Topic::Approvals,
             Self::Costs(_) => Topic::Costs,
+            Self::Forecasts(_) => Topic::Forecasts,
         }
     }
 }

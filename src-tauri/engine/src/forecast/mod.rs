@@ -18,6 +18,11 @@
 //! Must never: drop a point silently (what `series` did is reported), or state an interval
 //! level that was not measured.
 
+pub mod goals;
+pub mod kpi;
+#[cfg(test)]
+mod kpi_tests;
+pub mod score;
 pub mod series;
 
 use augurs::ets::AutoETS;
@@ -31,6 +36,33 @@ use utoipa::ToSchema;
 use crate::error::ErrorCode;
 pub use series::{Frequency, Series, SeriesReport};
 
+/// An event of the `forecasts` topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ForecastEvent {
+    /// Points were imported or pushed.
+    SeriesUpdated {
+        series: String,
+        points: usize,
+        imported: bool,
+    },
+    SeriesRemoved {
+        series: String,
+    },
+    /// A point outside its 95 % interval, flagged the first time it was seen.
+    Anomaly(kpi::Anomaly),
+    /// A goal's probability fell below its `alert_below` (`at_risk`), or recovered.
+    Goal {
+        goal: String,
+        series: String,
+        at_risk: bool,
+        probability: f64,
+        alert_below: f64,
+        target: f64,
+        due: DateTime<Utc>,
+    },
+}
+
 /// Failures of a forecast.
 #[derive(Debug, thiserror::Error)]
 pub enum ForecastError {
@@ -40,13 +72,20 @@ pub enum ForecastError {
     InvalidRows(String),
     #[error("{0}")]
     TooShort(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl ForecastError {
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::BadInput(_) | Self::TooShort(_) => ErrorCode::BadRequest,
+            Self::BadInput(_) => ErrorCode::BadRequest,
+            Self::TooShort(_) => ErrorCode::SeriesTooShort,
             Self::InvalidRows(_) => ErrorCode::InvalidRows,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Store(e) => e.code(),
         }
     }
 }
@@ -67,6 +106,26 @@ pub struct ForecastRow {
     pub hi80: f64,
     pub lo95: f64,
     pub hi95: f64,
+}
+
+/// A held-out point of the backtest: what the chosen model forecast for it from the points
+/// before its origin, with that origin's intervals (quantiles from the other origins).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BacktestPoint {
+    pub ds: DateTime<Utc>,
+    pub actual: f64,
+    pub mean: f64,
+    pub lo80: f64,
+    pub hi80: f64,
+    pub lo95: f64,
+    pub hi95: f64,
+}
+
+impl BacktestPoint {
+    /// Outside its 95 % interval: an anomaly.
+    pub fn outside95(&self) -> bool {
+        self.actual < self.lo95 || self.actual > self.hi95
+    }
 }
 
 /// A candidate's backtest.
@@ -101,6 +160,8 @@ pub struct Forecast {
     pub coverage80: Option<f64>,
     pub coverage95: Option<f64>,
     pub series: SeriesReport,
+    /// The held-out points, oldest first.
+    pub backtest: Vec<BacktestPoint>,
 }
 
 /// A candidate model.
@@ -474,6 +535,7 @@ pub fn forecast(
         .unwrap_or(0.0)
         .max(q80 * TAIL);
     // Coverage, each origin scored with quantiles from the others.
+    let mut backtest: Vec<BacktestPoint> = Vec::new();
     let (coverage80, coverage95) = if errors.len() >= 2 {
         let (mut in80, mut in95, mut k) = (0usize, 0usize, 0usize);
         for (i, e) in errors.iter().enumerate() {
@@ -491,6 +553,21 @@ pub fn forecast(
                 in80 += usize::from(*r <= a);
                 in95 += usize::from(*r <= b);
                 k += 1;
+            }
+            let o = origins[i];
+            for (j, v) in chosen_fc[i].iter().enumerate() {
+                let s = ((j + 1) as f64).sqrt() * unit(*v);
+                if let Some(ds) = series.ds(o + j) {
+                    backtest.push(BacktestPoint {
+                        ds,
+                        actual: y[o + j],
+                        mean: *v,
+                        lo80: v - a * s,
+                        hi80: v + a * s,
+                        lo95: v - b * s,
+                        hi95: v + b * s,
+                    });
+                }
             }
         }
         let k = k.max(1) as f64;
@@ -546,6 +623,10 @@ pub fn forecast(
         coverage80,
         coverage95,
         series: series.report.clone(),
+        backtest: {
+            backtest.sort_by_key(|p| p.ds);
+            backtest
+        },
     })
 }
 

@@ -62,7 +62,8 @@ impl Frequency {
         all.iter().copied().filter(|p| n >= 2 * p).collect()
     }
 
-    fn nominal_seconds(self) -> i64 {
+    /// Its step in seconds (a month as 30.44 days).
+    pub fn nominal_seconds(self) -> i64 {
         match self {
             Self::Hourly => 3_600,
             Self::Daily => 86_400,
@@ -195,6 +196,12 @@ fn slot(f: Frequency, start: DateTime<Utc>, t: DateTime<Utc>) -> (i64, bool) {
 
 /// Reads `ds,y` CSV text into a regular series.
 pub fn parse_csv(text: &str) -> Result<Series, ForecastError> {
+    from_points(parse_points(text)?)
+}
+
+/// Reads `ds,y` (or `date,value`) CSV text into its points, in file order, every row
+/// checked: any bad row is an error naming its line (the first 20 listed), nothing used.
+pub fn parse_points(text: &str) -> Result<Vec<(DateTime<Utc>, f64)>, ForecastError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -249,7 +256,7 @@ pub fn parse_csv(text: &str) -> Result<Series, ForecastError> {
     if let Some(message) = bad.message("nothing was used") {
         return Err(ForecastError::InvalidRows(message));
     }
-    from_points(points)
+    Ok(points)
 }
 
 /// Puts points (any order) on their grid.
