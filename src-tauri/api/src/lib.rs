@@ -16,6 +16,7 @@ pub mod audit;
 pub mod auth;
 pub mod budgets;
 pub mod calls;
+pub mod charts;
 pub mod costs;
 pub mod dashboard;
 pub mod desktop_gateway;

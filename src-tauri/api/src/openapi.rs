@@ -18,8 +18,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    AppState, approvals, audit, budgets, calls, costs, error, feed, reconciliations, runs, secrets,
-    series, system, tasks, tokens, v1,
+    AppState, approvals, audit, budgets, calls, charts, costs, error, feed, reconciliations, runs,
+    secrets, series, system, tasks, tokens, v1,
 };
 
 #[derive(OpenApi)]
@@ -38,7 +38,8 @@ use crate::{
         feed::ServerMessage,
         error::ApiErrorBody,
         crate::shell::ShellRequest,
-        crate::shell::ShellResponse
+        crate::shell::ShellResponse,
+        flightdeck_engine::charts::Theme
     ))
 )]
 struct ApiDoc;
@@ -68,6 +69,7 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .merge(budgets::routes())
         .merge(reconciliations::routes())
         .merge(series::routes())
+        .merge(charts::routes())
         .merge(tasks::routes())
         .merge(runs::routes())
         .merge(approvals::routes())

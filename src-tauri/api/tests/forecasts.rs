@@ -243,6 +243,62 @@ async fn series_forecasts_goals_and_the_health_score_over_http() {
             .any(|p| p["note"].as_str().is_some_and(|n| n.contains("no data")))
     );
     assert_eq!(r.json["trend"].as_array().unwrap().len(), 12);
+    // Charts: SVG in the asked theme, PNG, and bad requests.
+    let r = get_authed(
+        &app,
+        "/api/v1/charts/forecast.svg?series=revenue&theme=dark&width=640&height=300",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    assert_eq!(r.headers["content-type"], "image/svg+xml");
+    let svg = String::from_utf8(r.body.clone()).unwrap();
+    assert!(
+        svg.contains("<svg") && svg.contains("</svg>") && svg.contains("revenue (USD): forecast")
+    );
+    assert!(svg.to_uppercase().contains("#111827"), "dark background");
+    let r = get_authed(&app, "/api/v1/charts/costs.png?by=provider").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    assert_eq!(r.headers["content-type"], "image/png");
+    assert_eq!(&r.body[..8], b"\x89PNG\r\n\x1a\n");
+    for (path, status, code) in [
+        (
+            "/api/v1/charts/pie.svg",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/api/v1/charts/costs.gif",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/api/v1/charts/forecast.svg",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/api/v1/charts/budget.svg",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/api/v1/charts/budget.svg?budget=none",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/api/v1/charts/costs.svg?width=5",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/api/v1/charts/forecast.png?series=nope",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ] {
+        assert_error(&get_authed(&app, path).await, status, code);
+    }
     // Removing the series.
     assert_eq!(
         send(&app, delete("/api/v1/series/revenue")).await.status,

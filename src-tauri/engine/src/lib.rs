@@ -20,6 +20,7 @@
 pub mod agents;
 pub mod approvals;
 pub mod audit;
+pub mod charts;
 pub mod clock;
 pub mod config;
 pub mod costs;

@@ -293,6 +293,23 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/charts/{chart}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A chart as SVG or PNG. */
+        get: operations["chart"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/config": {
         parameters: {
             query?: never;
@@ -4584,6 +4601,11 @@ export type components = {
              */
             version: number;
         };
+        /**
+         * @description The UI's theme.
+         * @enum {string}
+         */
+        Theme: "light" | "dark";
         /** @description How long each part of a call may take (milliseconds). */
         TimeoutSettings: {
             /**
@@ -5097,6 +5119,7 @@ export type TaskState = components['schemas']['TaskState'];
 export type TemplateDiff = components['schemas']['TemplateDiff'];
 export type TemplateEdit = components['schemas']['TemplateEdit'];
 export type TemplateVersion = components['schemas']['TemplateVersion'];
+export type Theme = components['schemas']['Theme'];
 export type TimeoutSettings = components['schemas']['TimeoutSettings'];
 export type TokenCounts = components['schemas']['TokenCounts'];
 export type TokenInfo = components['schemas']['TokenInfo'];
@@ -5910,6 +5933,70 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["ForbiddenHost"];
             /** @description No such call */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    chart: {
+        parameters: {
+            query?: {
+                /** @description `light` (default) or `dark`. */
+                theme?: components["schemas"]["Theme"];
+                /** @description Pixels, 200 to 4000 (default 900). */
+                width?: number;
+                /** @description Pixels, 120 to 4000 (default 360). */
+                height?: number;
+                /** @description `forecast`: the series. */
+                series?: string;
+                /** @description `forecast`: steps ahead (default by frequency). */
+                horizon?: number;
+                /** @description `budget`: the budget. */
+                budget?: string;
+                /** @description `costs`: the dimension stacked (default `agent`). */
+                by?: components["schemas"]["Dimension"];
+                /** @description `costs`: the period (default `this_month`). */
+                period?: components["schemas"]["NamedPeriod"];
+            };
+            header?: never;
+            path: {
+                /** @description `costs`, `budget` or `forecast`, with `.svg` or `.png` */
+                chart: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The chart */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/svg+xml": string;
+                    "image/png": number[];
+                };
+            };
+            /** @description An unknown chart, a missing or bad parameter, a series too short to forecast (`series_too_short`): `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such series or budget: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
