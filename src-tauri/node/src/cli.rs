@@ -86,6 +86,9 @@ pub enum Command {
     /// Recompute ledger costs with the price table as it is now (after a fix), each change
     /// recorded as a correction; lists the models without a price first. Try --dry-run.
     Reprice(RepriceArgs),
+    /// KPI series (revenue, orders, tickets...): import a CSV file, list them, remove one.
+    #[command(subcommand)]
+    Series(SeriesCommand),
     /// Forecast a series from a CSV file (`ds,y`), with 80 % and 95 % intervals whose
     /// coverage is measured on a rolling-origin backtest; no node or data dir needed.
     Forecast(ForecastArgs),
@@ -262,6 +265,40 @@ pub struct ReconcileArgs {
     /// JSON (the API's answer) instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SeriesCommand {
+    /// Import a CSV file (`date,value` or `ds,y`, with a header) into a series, made if
+    /// new: every row is checked first and nothing is written when one is bad (each bad
+    /// line is named). Merges by default (the file's value wins on the same instant).
+    Import {
+        /// The series' name: 1-64 of a-z, 0-9, `.`, `_`, `-`.
+        name: String,
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// Check and preview only; nothing is written.
+        #[arg(long)]
+        dry_run: bool,
+        /// Replace every point of the series with the file's.
+        #[arg(long)]
+        replace: bool,
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// JSON (the API's answer) instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every series (the built-in `cost.daily` first): points, last value, anomalies.
+    Ls {
+        /// JSON (the API's answer) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a series with its points and anomalies.
+    Rm { name: String },
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ mod node_api;
 mod reconcile_cli;
 mod run_cli;
 mod secrets_cli;
+mod series_cli;
 mod serve;
 mod task_cli;
 mod tokens;

@@ -305,3 +305,60 @@ fn forecast_a_csv_without_a_node() {
     assert!(err.contains("line 3: `two` is not a number"), "{err}");
     assert!(!bad.exists());
 }
+
+/// `flightdeck series import|ls|rm` on a stopped data dir: a dry run writes nothing, bad
+/// rows are named by line with nothing imported, an import is listed after the built-in
+/// `cost.daily`.
+#[test]
+fn series_import_ls_and_rm_on_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let csv = dir.path().join("revenue.csv");
+    let mut text = String::from("date,value\n");
+    for i in 0..60u32 {
+        let day =
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(u64::from(i));
+        text.push_str(&format!("{day},{}\n", 1000 + i * 3));
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let series = |args: &[&str]| {
+        run({
+            let mut c = flightdeck(&data);
+            c.arg("series").args(args);
+            c
+        })
+    };
+    let path = csv.to_str().unwrap();
+    let (code, out, err) = series(&["import", "revenue", path, "--dry-run", "--unit", "USD"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("would import (dry run) 60 point(s) into revenue: 60 new"),
+        "{out}"
+    );
+    let (_, out, _) = series(&["ls"]);
+    assert!(!out.contains("revenue"), "{out}");
+    std::fs::write(&csv, format!("{text}2026-03-02,lots\n2026-03-03,\n")).unwrap();
+    let (code, _, err) = series(&["import", "revenue", path]);
+    assert_ne!(code, 0);
+    assert!(err.contains("line 62") && err.contains("line 63"), "{err}");
+    std::fs::write(&csv, &text).unwrap();
+    let (code, out, err) = series(&["import", "revenue", path, "--unit", "USD"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("imported 60 point(s)"), "{out}");
+    let (code, out, _) = series(&["ls"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[1].starts_with("cost.daily") && lines[1].contains("(built in)"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("revenue") && lines[2].contains("1177"),
+        "{out}"
+    );
+    let (code, _, err) = series(&["rm", "cost.daily"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("read-only"), "{err}");
+    let (code, _, _) = series(&["rm", "revenue"]);
+    assert_eq!(code, 0);
+}
