@@ -13,7 +13,8 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 build_pkgs=(build-essential pkg-config curl wget file libssl-dev libwebkit2gtk-4.1-dev
   libxdo-dev libayatana-appindicator3-dev librsvg2-dev)
 test_pkgs=(xvfb xauth x11-utils xdotool imagemagick webkit2gtk-driver chromium
-  gnome-keyring libsecret-tools dbus dbus-x11 keyutils python3 python3-venv sqlite3 iproute2 procps)
+  gnome-keyring libsecret-tools dbus dbus-x11 keyutils python3 python3-venv sqlite3 iproute2 procps
+  poppler-utils)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -44,7 +45,7 @@ problems=()
 if ! command -v cargo >/dev/null; then
   problems+=("cargo not found: install Rust with rustup (https://rustup.rs)")
 else
-  need_rust=1.90
+  need_rust=1.92
   have_rust=$(rustc --version | awk '{print $2}')
   if [ "$(printf '%s\n%s\n' "$need_rust" "$have_rust" | sort -V | head -1)" != "$need_rust" ]; then
     problems+=("Rust $have_rust is older than $need_rust: run 'rustup update'")

@@ -930,6 +930,136 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     }
   });
 
+  test("the Forecasts screen: a CSV imported through the dialog (preview, then import) is forecast with its model; a spike pushed through the API shows as an anomaly live; a goal set in the UI shows its probability", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "flightdeck-e2e-forecasts-"));
+    const config = path.join(dir, "flightdeck.toml");
+    await writeFile(config, `[health_score.orders]\ntarget = 300\n`);
+    let other;
+    const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    try {
+      other = await startNode({ dataDir: path.join(dir, "data"), listen: "127.0.0.1:0", config });
+      const nodeBase = `http://127.0.0.1:${other.port}`;
+      const api = (method, p, body) =>
+        fetch(`${nodeBase}${p}`, {
+          method,
+          headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        }).then(async (r) => ({ status: r.status, body: await r.json() }));
+      // 90 days of orders up to yesterday (UTC): a weekly cycle on a slow trend, a little noise.
+      const DAY = 86_400_000;
+      const now = new Date();
+      const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+      const day = (t) => new Date(t).toISOString().slice(0, 10);
+      const values = Array.from({ length: 90 }, (_, k) => 200 + k * 0.8 + 25 * Math.sin((2 * Math.PI * k) / 7) + (((k * 37) % 11) - 5) * 1.5);
+      const csv = `date,value\n${values.map((v, k) => `${day(today - (90 - k) * DAY)},${v.toFixed(2)}`).join("\n")}\n`;
+      const file = path.join(dir, "orders.csv");
+      await writeFile(file, csv);
+
+      const p = await ctx.newPage();
+      watchErrors(p);
+      p.setDefaultTimeout(UI_TIMEOUT_MS);
+      await p.goto(`${nodeBase}/#token=${encodeURIComponent(TOKEN)}`, { timeout: UI_TIMEOUT_MS });
+      await waitConn(p, "connected");
+      await p.click(byTestId("nav-forecasts"));
+      await p.waitForSelector(byTestId("screen-forecasts"), { state: "visible" });
+      // The built-in daily spend: no calls on this node, so too short to forecast, and said so.
+      await p.waitForSelector(`${byTestId("series-row")}[data-name="cost.daily"]`);
+      assert.match((await p.textContent(`${byTestId("series-row")}[data-name="cost.daily"]`)) ?? "", /built-in/);
+      await p.waitForSelector(byTestId("forecast-too-short"));
+      assert.match((await p.textContent(byTestId("forecast-too-short"))) ?? "", /a forecast needs at least 3/);
+
+      // A bad row is refused with its line number, and nothing is imported.
+      await p.click(byTestId("import-open"));
+      await p.waitForSelector(`${byTestId("import-dialog")}[open]`);
+      await p.fill(byTestId("import-name"), "orders");
+      await p.fill(byTestId("import-csv"), "date,value\n2026-01-01,1\n2026-01-02,lots\n");
+      await p.click(byTestId("import-preview-button"));
+      await p.waitForSelector(`${byTestId("import-error")}[data-code="invalid_rows"]`);
+      assert.match((await p.textContent(byTestId("import-bad-rows"))) ?? "", /line 3: `lots`/);
+      assert.ok(await p.isDisabled(byTestId("import-confirm")), "no import without a preview");
+
+      // The file: a preview first (nothing imported yet), then the import.
+      await p.setInputFiles(byTestId("import-file"), file);
+      await p.waitForFunction((sel) => (document.querySelector(sel)?.value ?? "").split("\n").length > 90, byTestId("import-csv"));
+      await p.fill(byTestId("import-unit"), "orders");
+      await p.click(byTestId("import-preview-button"));
+      await p.waitForSelector(byTestId("import-preview"));
+      assert.equal((await p.textContent(byTestId("import-preview-points")))?.trim(), "90");
+      assert.equal((await p.textContent(byTestId("import-preview-frequency")))?.trim(), "daily");
+      assert.match((await p.textContent(byTestId("import-preview"))) ?? "", new RegExp(day(today - 90 * DAY)));
+      const before = await api("GET", "/api/v1/series");
+      assert.ok(!before.body.items.some((s) => s.name === "orders"), "a preview imports nothing");
+      await p.click(byTestId("import-confirm"));
+      await p.waitForFunction((sel) => document.querySelector(sel)?.open === false, byTestId("import-dialog"));
+      await p.waitForFunction(() => window.location.hash === "#/forecasts/orders");
+      const after = await api("GET", "/api/v1/series");
+      assert.equal(after.body.items.find((s) => s.name === "orders")?.points, 90);
+
+      // Its forecast: the chart (an image saying what it shows) and the model chosen, with why.
+      const chart = `${byTestId("forecast-chart")}[data-series="orders"]`;
+      await p.waitForSelector(chart, { timeout: 20_000 });
+      assert.equal(await p.getAttribute(chart, "role"), "img");
+      assert.match((await p.getAttribute(chart, "aria-label")) ?? "", /^orders: 90 recent daily points .*; forecast 30 days ahead with \S/);
+      for (const part of ["forecast-history", "forecast-mean", "forecast-band80", "forecast-band95"]) {
+        assert.match((await p.getAttribute(byTestId(part), "d")) ?? "", /^M/, part);
+      }
+      const model = ((await p.textContent(byTestId("forecast-model"))) ?? "").trim();
+      assert.ok(model.length > 0, "a model is named");
+      assert.match((await p.textContent(byTestId("forecast-reason"))) ?? "", /MASE/);
+      assert.ok((await p.$$(byTestId("forecast-candidate"))).length >= 3);
+      const chosen = await p.$$eval(`${byTestId("forecast-candidate")}[data-chosen="true"]`, (rows) => rows.map((r) => r.querySelector("td")?.textContent ?? ""));
+      assert.equal(chosen.length, 1);
+      assert.ok(chosen[0].startsWith(model), `${chosen[0]} should be ${model}`);
+      assert.equal((await p.$$(byTestId("forecast-coverage"))).length, 2);
+      // The readout follows the keyboard.
+      await p.focus(byTestId("forecast-plot"));
+      await p.keyboard.press("ArrowRight");
+      assert.match((await p.textContent(byTestId("forecast-readout"))) ?? "", new RegExp(`${day(today)}.*forecast`));
+      await p.screenshot({ path: path.join(ARTIFACTS, "ui-forecasts.png"), fullPage: true });
+
+      // A spike pushed through the API, checked against the forecast made before it: flagged,
+      // and it shows live (the anomalies table, the chart's marker, a toast).
+      const spike = Math.round(values[89] * 1.6);
+      const pushed = await api("POST", "/api/v1/series/orders/points", { points: [{ ds: `${day(today)}T00:00:00Z`, value: spike }] });
+      assert.equal(pushed.status, 200, JSON.stringify(pushed.body));
+      assert.equal(pushed.body.anomalies.length, 1, JSON.stringify(pushed.body));
+      await p.waitForSelector(`${byTestId("anomaly-row")}[data-source="forecast"]`, { timeout: 10_000 });
+      assert.match((await p.textContent(`${byTestId("anomaly-row")}[data-source="forecast"]`)) ?? "", new RegExp(day(today)));
+      await p.waitForFunction(() => [...document.querySelectorAll('[data-testid="toast"]')].some((t) => /Anomaly in orders/.test(t.textContent ?? "")));
+      await p.waitForSelector(`${byTestId("forecast-anomaly")}[data-source="forecast"]`, { timeout: 10_000 });
+      await p.waitForFunction(
+        () => Number(document.querySelector('[data-testid="series-row"][data-name="orders"] [data-testid="series-anomalies"]')?.textContent ?? "0") >= 1,
+      );
+
+      // A goal set in the UI: its probability, as the node computed it.
+      await p.click(byTestId("goal-new"));
+      await p.fill(byTestId("goal-name"), "orders-target");
+      await p.selectOption(byTestId("goal-series"), "orders");
+      await p.fill(byTestId("goal-target"), "280");
+      await p.fill(byTestId("goal-due"), day(today + 21 * DAY));
+      await p.click(byTestId("goal-save"));
+      const goal = `${byTestId("goal")}[data-name="orders-target"]`;
+      await p.waitForSelector(goal, { timeout: 10_000 });
+      const shown = ((await p.textContent(`${goal} ${byTestId("goal-probability")}`)) ?? "").replace(/\u00a0/g, " ");
+      const m = /Probability\s*(<1|>99|\d{1,3}) %/.exec(shown);
+      assert.ok(m, `goal probability: ${shown}`);
+      const goals = await api("GET", "/api/v1/goals");
+      const g = goals.body.items.find((x) => x.name === "orders-target");
+      assert.ok(g && typeof g.probability === "number", JSON.stringify(goals.body));
+      if (/^\d/.test(m[1])) assert.ok(Math.abs(Number(m[1]) - g.probability * 100) <= 1, `${m[1]} % against ${g.probability}`);
+      assert.equal(g.due, `${day(today + 21 * DAY)}T00:00:00Z`);
+      assert.match((await p.textContent(`${goal} ${byTestId("goal-expected")}`)) ?? "", /≈ \S+/);
+
+      // The health score of [health_score.orders], now that orders has data.
+      await p.waitForFunction(() => /\d/.test(document.querySelector('[data-testid="health-score-value"]')?.textContent ?? ""));
+      assert.match((await p.textContent(byTestId("health-score-kpis"))) ?? "", /orders/);
+    } finally {
+      await ctx.close();
+      await stopNode(other);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test("the page raised no uncaught errors and no CSP violations", () => {
     assert.deepEqual(pageErrors, []);
     assert.deepEqual(cspViolations, []);

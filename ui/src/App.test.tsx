@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { App } from "./App";
 import { ApiError } from "./backend/apiError";
 import type { Backend, ConnState, Session, SessionState } from "./backend/backend";
-import type { ConfigEvent, ConfigView, GatewayInfo, HealthReport, HealthTransition, NodeInfo, ServerMessage } from "./generated/api";
+import type { ConfigEvent, ConfigView, GatewayInfo, Goal, HealthReport, HealthTransition, NodeInfo, ServerMessage } from "./generated/api";
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
 
@@ -67,6 +67,7 @@ const CONFIG: ConfigView = {
     costs: { time_zone: "UTC", week_start: "monday", default_max_output_tokens: 4096, drift_pct: 2, unpriced: "refuse", alert_webhook: null, alert_webhook_secret: null },
     budgets: {},
     health_score: {},
+    reports: { schedule: "off", at_hour: 7, formats: ["html", "pdf"], email_to: [], max_attempts: 3, folder: null, smtp: null, webhook: null, webhook_secret: null },
     approvals: {
       default: { decision: "require_approval", low_risk: "allow", approvers: 1, sla: "24h", on_timeout: "reject" },
       escalation: { warn_before: "15m", steps: [{ after: "0s", notify: "desktop" }], timeout_after: "1h" },
@@ -97,6 +98,8 @@ class FakeBackend implements Backend {
   /** `desktop: null` is a node; a listener state is the desktop app. */
   gateway: GatewayInfo = { models: [{ id: "default", owned_by: "route" }], desktop: null };
   patches: unknown[] = [];
+  /** Absent: the node answers 404 (no forecasts), as before they existed. */
+  goals: Goal[] | null = null;
   async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     this.requests.push(`${request.method} ${url.pathname}${url.search}`);
@@ -118,6 +121,7 @@ class FakeBackend implements Backend {
       return json(200, { outcome: "applied", path: "/etc/flightdeck.toml", message: "applied", changed: ["gateway.desktop_listen"], restart_required: [] } satisfies ConfigEvent);
     }
     if (route === "GET /api/v1/health/transitions") return Promise.resolve(json(200, { items: TRANSITIONS, next_cursor: null }));
+    if (route === "GET /api/v1/goals" && this.goals) return Promise.resolve(json(200, { items: this.goals }));
     return Promise.resolve(json(404, { error: { code: "not_found", message: "no route", request_id: "r0" } }));
   }
   subscribe(onMessage: (m: ServerMessage) => void, onState: (s: ConnState) => void) {
@@ -270,9 +274,10 @@ describe("App", () => {
       await new Promise((r) => setTimeout(r, 50));
     });
     expect(b.requests.slice(loaded)).toEqual([]);
-    // A reconnection (the node may have restarted) refreshes what is shown, once.
+    // A reconnection (the node may have restarted) refreshes what is shown, once (the
+    // sidebar's badges included: pending approvals, goals at risk).
     await push(b, { type: "welcome", node_id: "node-7f3a", seq: 5, resumed: true, resync: false });
-    expect(b.requests.slice(loaded).sort()).toEqual(["GET /api/v1/approvals/stats", "GET /api/v1/info", "GET /health"]);
+    expect(b.requests.slice(loaded).sort()).toEqual(["GET /api/v1/approvals/stats", "GET /api/v1/goals", "GET /api/v1/info", "GET /health"]);
   });
 
   it("opens a transition in a drawer from a deep link, and closes it back to the screen", async () => {
@@ -291,6 +296,39 @@ describe("App", () => {
     await click(container.querySelector('[data-testid="health-transition"][data-dependency="database"]'));
     expect(window.location.hash).toBe("#/health/transitions/1");
     expect(q("transition-drawer")?.textContent).toContain("first check");
+  });
+
+  it("counts the goals at risk in the sidebar, live, and toasts a goal falling at risk", async () => {
+    const b = new FakeBackend();
+    const goal = (name: string, atRisk: boolean): Goal => ({
+      name,
+      series: "revenue",
+      target: 200,
+      due: "2025-02-01T00:00:00Z",
+      direction: "at_least",
+      alert_below: 0.5,
+      created_at: "2025-01-01T00:00:00Z",
+      at_risk: atRisk,
+      probability: atRisk ? 0.2 : 0.9,
+      reason: "forecast",
+    });
+    b.goals = [goal("a", true), goal("b", false)];
+    await render(b);
+    expect(q("forecasts-badge")?.textContent).toBe("1");
+    expect(q("forecasts-badge")?.getAttribute("aria-label")).toBe("1 goal at risk");
+    b.goals = [goal("a", true), goal("b", true)];
+    await push(b, {
+      type: "event",
+      seq: 4,
+      time: "2025-01-01T00:02:00Z",
+      topic: "forecasts",
+      payload: { type: "goal", goal: "b", series: "revenue", at_risk: true, probability: 0.2, alert_below: 0.5, target: 200, due: "2025-02-01T00:00:00Z" },
+    });
+    expect(q("forecasts-badge")?.textContent).toBe("2");
+    expect(q("toast")?.textContent).toContain("Goal b at risk");
+    b.goals = [];
+    await push(b, { type: "event", seq: 5, time: "2025-01-01T00:03:00Z", topic: "forecasts", payload: { type: "series_removed", series: "revenue" } });
+    expect(q("forecasts-badge")).toBeNull();
   });
 
   it("says so for an address that names no screen", async () => {

@@ -24,6 +24,7 @@ import { ComingNext, PLANNED } from "./screens/ComingNext";
 import { Approvals } from "./screens/Approvals";
 import { Calls } from "./screens/Calls";
 import { Costs } from "./screens/Costs";
+import { Forecasts } from "./screens/Forecasts";
 import { Tasks } from "./screens/Tasks";
 import { Health } from "./screens/Health";
 import { Overview } from "./screens/Overview";
@@ -59,6 +60,9 @@ function Screens() {
         <Calls />
       </Route>
       <Route path="/costs" component={Costs} />
+      <Route path="/forecasts" nest>
+        <Forecasts />
+      </Route>
       <Route path="/health" nest>
         <Health />
       </Route>

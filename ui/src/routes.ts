@@ -10,7 +10,7 @@ export const ROUTES = [
   { id: "calls", label: "Calls", built: true },
   { id: "health", label: "Health", built: true },
   { id: "costs", label: "Costs", built: true },
-  { id: "forecasts", label: "Forecasts", built: false },
+  { id: "forecasts", label: "Forecasts", built: true },
   { id: "fleet", label: "Fleet", built: false },
   { id: "settings", label: "Settings", built: true },
 ] as const;

@@ -30,6 +30,7 @@ pub mod middleware;
 mod openapi;
 pub mod page;
 pub mod reconciliations;
+pub mod reports;
 pub mod runs;
 pub mod secrets;
 pub mod series;

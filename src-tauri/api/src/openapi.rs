@@ -18,8 +18,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    AppState, approvals, audit, budgets, calls, charts, costs, error, feed, reconciliations, runs,
-    secrets, series, system, tasks, tokens, v1,
+    AppState, approvals, audit, budgets, calls, charts, costs, error, feed, reconciliations,
+    reports, runs, secrets, series, system, tasks, tokens, v1,
 };
 
 #[derive(OpenApi)]
@@ -70,6 +70,7 @@ pub(crate) fn v1_routes() -> OpenApiRouter<AppState> {
         .merge(reconciliations::routes())
         .merge(series::routes())
         .merge(charts::routes())
+        .merge(reports::routes())
         .merge(tasks::routes())
         .merge(runs::routes())
         .merge(approvals::routes())

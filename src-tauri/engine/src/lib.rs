@@ -35,6 +35,7 @@ pub mod identity;
 pub mod orchestrator;
 pub mod paths;
 pub mod providers;
+pub mod reports;
 pub mod retention;
 pub mod secrets;
 pub mod store;
@@ -129,6 +130,7 @@ struct Inner {
     audit: audit::Audit,
     costs: costs::Costs,
     kpis: forecast::kpi::Kpis,
+    reports: reports::Reports,
     clock: SharedClock,
     node_id: String,
     schema_version: i64,
@@ -287,6 +289,18 @@ impl Engine {
             &tracker,
             cancel.clone(),
         );
+        let reports = reports::Reports::new(reports::ReportsParts {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config.clone(),
+            costs: costs.clone(),
+            kpis: kpis.clone(),
+            approvals: tasks.approvals().clone(),
+            secrets: Some(named_secrets.clone()),
+            node_id: node_id.clone(),
+            data_dir: data_dir.clone(),
+        });
+        reports.spawn_schedule(&tracker, cancel.clone());
         let health = HealthChecks::new(
             store.clone(),
             secrets.clone(),
@@ -312,6 +326,7 @@ impl Engine {
                 audit,
                 costs,
                 kpis,
+                reports,
                 node_id,
                 schema_version,
                 started: Instant::now(),
@@ -403,6 +418,11 @@ impl Engine {
     /// KPI series, their forecasts and anomalies, goals and the health score.
     pub fn kpis(&self) -> &forecast::kpi::Kpis {
         &self.inner.kpis
+    }
+
+    /// Reports: make, list, fetch, deliver; the schedule.
+    pub fn reports(&self) -> &reports::Reports {
+        &self.inner.reports
     }
 
     /// The health score of the configured KPIs now.

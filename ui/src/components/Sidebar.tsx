@@ -2,6 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { Link } from "wouter";
 import { useApi } from "../api/context";
 import { approvalStatsQuery, pendingCount } from "../data/approvals";
+import { atRiskCount, goalsQuery } from "../data/forecasts";
 import { ROUTES, pathFor, type RouteId } from "../routes";
 import { Icon, Logo } from "./Icon";
 
@@ -13,6 +14,19 @@ function PendingBadge() {
   if (n === 0) return null;
   return (
     <span className="nav-badge" data-testid="approvals-badge" aria-label={`${String(n)} pending`}>
+      {n}
+    </span>
+  );
+}
+
+/** Goals at risk, live (a `forecasts` event refreshes them). */
+function AtRiskBadge() {
+  const api = useApi();
+  const goals = useQuery(goalsQuery(api));
+  const n = atRiskCount(goals.data?.items);
+  if (n === 0) return null;
+  return (
+    <span className="nav-badge nav-badge-risk" data-testid="forecasts-badge" aria-label={`${String(n)} goal${n === 1 ? "" : "s"} at risk`} title={`${String(n)} goal${n === 1 ? "" : "s"} at risk`}>
       {n}
     </span>
   );
@@ -38,6 +52,7 @@ export function Sidebar({ current }: { current: RouteId | null }) {
               <span>{r.label}</span>
               {r.built ? null : <span className="nav-soon">soon</span>}
               {r.id === "approvals" ? <PendingBadge /> : null}
+              {r.id === "forecasts" ? <AtRiskBadge /> : null}
             </Link>
           </li>
         ))}

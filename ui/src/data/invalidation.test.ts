@@ -1,6 +1,7 @@
 import { QueryClient, QueryObserver } from "@tanstack/react-query";
 import { describe, expect, it } from "vitest";
 import type { ServerMessage } from "../generated/api";
+import { forecastKeys } from "./forecasts";
 import { applyInvalidation, invalidationFor } from "./invalidation";
 import { reconcileKeys } from "./reconcile";
 
@@ -62,5 +63,55 @@ describe("costs events", () => {
     expect(repriced).toEqual({ kind: "topic", topic: "costs", also: ["calls"] });
     applyInvalidation(client, repriced);
     expect(stale()).toEqual(["costs/reconciliations/list/50", "costs/reconciliations/one/rec_1", "costs/price-gaps", "costs/budgets", "calls/one/c1"]);
+  });
+});
+
+describe("forecasts events", () => {
+  it("reload every forecasts query (series, forecasts, anomalies, goals, the health score); a config event the health score too", () => {
+    const client = new QueryClient({ defaultOptions: { queries: { staleTime: Infinity, retry: false } } });
+    const keys = [
+      forecastKeys.series,
+      forecastKeys.forecast("orders", null),
+      forecastKeys.forecast("orders", 60),
+      forecastKeys.anomalies("orders"),
+      forecastKeys.goals,
+      forecastKeys.healthScore,
+      ["costs", "budgets"],
+      ["config", "view"],
+    ];
+    const stale = () => keys.filter((k) => client.getQueryState(k)?.isInvalidated).map((k) => k.join("/"));
+    const reset = () => {
+      for (const k of keys) client.setQueryData(k, 1);
+    };
+    const event = (payload: Extract<ServerMessage, { type: "event"; topic: "forecasts" }>["payload"]): ServerMessage => ({
+      type: "event",
+      seq: 9,
+      time: "2026-12-07T00:00:00Z",
+      topic: "forecasts",
+      payload,
+    });
+    const forecasts = ["forecasts/series", "forecasts/forecast/orders/default", "forecasts/forecast/orders/60", "forecasts/anomalies/orders/100", "forecasts/goals", "forecasts/health-score"];
+
+    for (const payload of [
+      { type: "series_updated", series: "orders", points: 1, imported: false },
+      { type: "series_removed", series: "orders" },
+      { type: "anomaly", series: "orders", ds: "2026-12-07T00:00:00Z", value: 9, expected: 1, lo95: 0, hi95: 2, source: "forecast", detected_at: "2026-12-07T00:00:00Z" },
+      { type: "goal", goal: "q1", series: "orders", at_risk: true, probability: 0.1, alert_below: 0.5, target: 5, due: "2026-12-20T00:00:00Z" },
+    ] as const) {
+      reset();
+      const inv = invalidationFor(event(payload), true);
+      expect(inv).toEqual({ kind: "topic", topic: "forecasts" });
+      applyInvalidation(client, inv);
+      expect(stale()).toEqual(forecasts);
+    }
+
+    reset();
+    const config = invalidationFor(
+      { type: "event", seq: 10, time: "2026-12-07T00:00:00Z", topic: "config", payload: { outcome: "applied", path: "/etc/fd.toml", message: "reloaded", changed: ["health_score.orders"], restart_required: [] } },
+      true,
+    );
+    expect(config).toEqual({ kind: "topic", topic: "config", also: ["forecasts"] });
+    applyInvalidation(client, config);
+    expect(stale()).toEqual([...forecasts, "config/view"]);
   });
 });

@@ -4,14 +4,17 @@
 // restart or a resync (events no longer kept), so it invalidates everything. A `costs` event
 // (a budget alert, a reconciliation imported or removed, a re-pricing) reloads every costs
 // query (budgets, alerts, reconciliations, price gaps); a re-pricing changed recorded calls'
-// costs too, so it reloads the `calls` queries as well.
+// costs too, so it reloads the `calls` queries as well. A `forecasts` event (points imported
+// or pushed, a series removed, an anomaly flagged, a goal at risk or recovered) reloads every
+// forecasts query (series, forecasts, anomalies, goals, the health score); a `config` event
+// reloads them too, since the health score's KPIs live in the config file.
 import type { Query, QueryClient } from "@tanstack/react-query";
 import type { CallRecord, ServerMessage } from "../generated/api";
 import { applyCallEvent } from "./calls";
 import { costsStale } from "./costs";
 
 /** Topics whose events change what queries return. */
-const QUERY_TOPICS = new Set(["config", "health", "tasks", "runs", "approvals", "costs"]);
+const QUERY_TOPICS = new Set(["config", "health", "tasks", "runs", "approvals", "costs", "forecasts"]);
 
 export type Invalidation =
   | { kind: "none" }
@@ -27,6 +30,7 @@ export function invalidationFor(message: ServerMessage, welcomedBefore: boolean)
   }
   if (message.type === "event" && message.topic === "calls") return { kind: "call", record: message.payload };
   if (message.type === "event" && message.topic === "costs" && message.payload.type === "repriced") return { kind: "topic", topic: "costs", also: ["calls"] };
+  if (message.type === "event" && message.topic === "config") return { kind: "topic", topic: "config", also: ["forecasts"] };
   if (message.type === "event" && QUERY_TOPICS.has(message.topic)) return { kind: "topic", topic: message.topic };
   return { kind: "none" };
 }

@@ -1,8 +1,12 @@
-// Owns the one feed subscription of the app: shares its state through `useFeed`, and marks
-// the cached queries an event makes stale (data/invalidation.ts), so screens never poll.
+// Owns the one feed subscription of the app: shares its state through `useFeed`, marks the
+// cached queries an event makes stale (data/invalidation.ts), so screens never poll, and
+// raises a toast for the live alerts of the `forecasts` topic (an anomaly in a new point, a
+// goal at risk or back on track: data/forecasts.ts `forecastNotice`).
 import { useQueryClient } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useReducer, type ReactNode } from "react";
 import { useBackend } from "../backend/context";
+import { useToasts } from "../components/Toasts";
+import { forecastNotice } from "../data/forecasts";
 import { applyInvalidation, invalidationFor } from "../data/invalidation";
 import { feedReducer, initialFeedState, type FeedState } from "./feedState";
 
@@ -11,6 +15,7 @@ const FeedContext = createContext<FeedState | null>(null);
 export function FeedProvider({ children }: { children: ReactNode }) {
   const backend = useBackend();
   const queryClient = useQueryClient();
+  const toasts = useToasts();
   const [state, dispatch] = useReducer(feedReducer, initialFeedState);
   useEffect(() => {
     let welcomed = false;
@@ -18,11 +23,15 @@ export function FeedProvider({ children }: { children: ReactNode }) {
       (message) => {
         applyInvalidation(queryClient, invalidationFor(message, welcomed));
         if (message.type === "welcome") welcomed = true;
+        if (message.type === "event" && message.topic === "forecasts") {
+          const notice = forecastNotice(message.payload);
+          if (notice) toasts.push(notice);
+        }
         dispatch({ kind: "message", message });
       },
       (conn) => dispatch({ kind: "conn", state: conn }),
     );
-  }, [backend, queryClient]);
+  }, [backend, queryClient, toasts]);
   return <FeedContext.Provider value={state}>{children}</FeedContext.Provider>;
 }
 

@@ -771,6 +771,78 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The reports made, newest first, and the schedule. */
+        get: operations["list_reports"];
+        put?: never;
+        /**
+         * Makes a report now (the last complete day or week, or the one running with `to_date`),
+         *     and delivers it when asked.
+         */
+        post: operations["make_report"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One report. */
+        get: operations["get_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reports/{id}/deliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Delivers a report again (email and webhook, as configured). */
+        post: operations["deliver_report"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reports/{id}/{format}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A report's file: `html` (self-contained) or `pdf`. */
+        get: operations["report_file"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs": {
         parameters: {
             query?: never;
@@ -2265,6 +2337,20 @@ export type components = {
                 [key: string]: components["schemas"]["ProviderConfig"];
             };
             /**
+             * @description Reports: schedule, folder, formats, email and webhook delivery (`[reports]`).
+             * @default {
+             *       "at_hour": 7,
+             *       "email_to": [],
+             *       "formats": [
+             *         "html",
+             *         "pdf"
+             *       ],
+             *       "max_attempts": 3,
+             *       "schedule": "off"
+             *     }
+             */
+            reports: components["schemas"]["ReportsConfig"];
+            /**
              * @description Model names for clients and agents (`[routes.default] chain = [...]`).
              * @default {}
              */
@@ -2588,6 +2674,19 @@ export type components = {
             /** @default 24h */
             sla: string;
         };
+        /** @description A delivery of a report. */
+        Delivery: {
+            /** Format: int32 */
+            attempts: number;
+            /** @description The last failure (the server's answer). */
+            error?: string | null;
+            state: components["schemas"]["DeliveryState"];
+        };
+        /**
+         * @description Where a delivery stands.
+         * @enum {string}
+         */
+        DeliveryState: "pending" | "sent" | "failed";
         /** @description One dependency's last check (the shape fleets already speak). */
         DependencyHealth: {
             /** Format: date-time */
@@ -2719,6 +2818,11 @@ export type components = {
             payload: components["schemas"]["ForecastEvent"];
             /** @enum {string} */
             topic: "forecasts";
+        } | {
+            /** @description A report was made, or its delivery ended (sent or failed). */
+            payload: components["schemas"]["ReportEvent"];
+            /** @enum {string} */
+            topic: "reports";
         };
         /**
          * @description What runs an action once it is allowed or approved.
@@ -3611,6 +3715,11 @@ export type components = {
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
             next_cursor?: string | null;
         };
+        /**
+         * @description A report's length.
+         * @enum {string}
+         */
+        Period: "day" | "week";
         /** @description One step of a plan. */
         PlannedStep: {
             agent: string;
@@ -3915,6 +4024,121 @@ export type components = {
             rows: number;
             sha256: string;
         };
+        /** @description An event of the `reports` topic. */
+        ReportEvent: {
+            id: string;
+            period: components["schemas"]["Period"];
+            title: string;
+            trigger: components["schemas"]["Trigger"];
+            /** @enum {string} */
+            type: "generated";
+        } | {
+            /** Format: int32 */
+            attempts: number;
+            channel: string;
+            error?: string | null;
+            id: string;
+            state: components["schemas"]["DeliveryState"];
+            /** @enum {string} */
+            type: "delivery";
+        };
+        /** @description A file of a report. */
+        ReportFile: {
+            /** Format: int64 */
+            bytes: number;
+            format: components["schemas"]["ReportFormat"];
+            /** @description The file's name in the reports folder. */
+            name: string;
+            /** @description PDF pages. */
+            pages?: number | null;
+        };
+        /**
+         * @description A report file format.
+         * @enum {string}
+         */
+        ReportFormat: "html" | "pdf";
+        /** @description Reports and the schedule. */
+        ReportList: {
+            items: components["schemas"]["ReportRecord"][];
+            schedule: components["schemas"]["ScheduleInfo"];
+        };
+        /** @description A report that was made. */
+        ReportRecord: {
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: int64
+             * @description How long making it took.
+             */
+            duration_ms: number;
+            email?: components["schemas"]["Delivery"] | null;
+            files: components["schemas"]["ReportFile"][];
+            /** Format: date-time */
+            from: string;
+            id: string;
+            period: components["schemas"]["Period"];
+            title: string;
+            /** @description Of the period running (up to when it was made). */
+            to_date: boolean;
+            trigger: components["schemas"]["Trigger"];
+            /** Format: date-time */
+            until: string;
+            webhook?: components["schemas"]["Delivery"] | null;
+        };
+        /** @description A report to make now. */
+        ReportRequest: {
+            /** @description Also mail it to `[reports] email_to` and post it to `[reports] webhook`. */
+            deliver?: boolean;
+            /** @description Default `[reports] formats`. */
+            formats?: components["schemas"]["ReportFormat"][] | null;
+            period: components["schemas"]["Period"];
+            /** @description The period running, up to now (default: the last complete one). */
+            to_date?: boolean;
+        };
+        /** @description `[reports]`. */
+        ReportsConfig: {
+            /**
+             * Format: int32
+             * @description The local hour (0-23, `[costs] time_zone`) the previous period's report is made.
+             * @default 7
+             */
+            at_hour: number;
+            /**
+             * @description Addresses each scheduled report is mailed to (through `[reports.smtp]`).
+             * @default []
+             */
+            email_to: string[];
+            /**
+             * @description Where report files go (default `<data dir>/reports`).
+             * @default null
+             */
+            folder: string | null;
+            /**
+             * @default [
+             *       "html",
+             *       "pdf"
+             *     ]
+             */
+            formats: components["schemas"]["ReportFormat"][];
+            /**
+             * Format: int32
+             * @description Delivery attempts before a delivery is marked failed.
+             * @default 3
+             */
+            max_attempts: number;
+            /** @default off */
+            schedule: components["schemas"]["Schedule"];
+            /** @default null */
+            smtp: components["schemas"]["SmtpConfig"] | null;
+            /**
+             * @description POSTed a JSON summary of each scheduled report (signed like action webhooks when
+             *     `webhook_secret` names a secret).
+             * @default null
+             */
+            webhook: string | null;
+            /** @default null */
+            webhook_secret: string | null;
+        };
         /** @description What a re-pricing did (or, dry, would do). */
         RepriceReport: {
             /** @description The corrections' batch id (none on a dry run or when nothing changed). */
@@ -4184,6 +4408,11 @@ export type components = {
             task_id?: string | null;
             task_state?: components["schemas"]["TaskState"] | null;
         };
+        /**
+         * @description How often reports are made on their own.
+         * @enum {string}
+         */
+        Schedule: "off" | "daily" | "weekly";
         /** @description A schedule: a task of this agent at every time the cron pattern names (UTC). */
         ScheduleConfig: {
             /**
@@ -4201,6 +4430,20 @@ export type components = {
             input?: unknown;
             /** Format: int32 */
             priority?: number;
+        };
+        /** @description When reports are made on their own and where they go. */
+        ScheduleInfo: {
+            /** Format: int32 */
+            at_hour: number;
+            /** @description Recipients (addresses). */
+            email_to: string[];
+            folder: string;
+            formats: components["schemas"]["ReportFormat"][];
+            /** Format: date-time */
+            next_due?: string | null;
+            schedule: components["schemas"]["Schedule"];
+            time_zone: string;
+            webhook: boolean;
         };
         /**
          * @description What a token may do. Ordered: each scope includes the ones before it.
@@ -4372,6 +4615,31 @@ export type components = {
              */
             timeout_secs: number;
         };
+        /** @description `[reports.smtp]`. */
+        SmtpConfig: {
+            /** @description The sender, `Name <address>` or an address. */
+            from: string;
+            host: string;
+            /** @description The name of a secret (`flightdeck secrets set NAME`) holding the password. */
+            password_secret?: string | null;
+            /**
+             * Format: int32
+             * @description Default by `security`: 587, 465 or 25.
+             */
+            port?: number | null;
+            security?: components["schemas"]["SmtpSecurity"];
+            /**
+             * Format: int64
+             * @description Seconds to wait for the server.
+             */
+            timeout_secs?: number;
+            username?: string | null;
+        };
+        /**
+         * @description How the SMTP connection is secured.
+         * @enum {string}
+         */
+        SmtpSecurity: "starttls" | "tls" | "none";
         /** @description A key's share of the span. */
         Spender: {
             /** Format: int64 */
@@ -4670,6 +4938,11 @@ export type components = {
             models: components["schemas"]["Spender"][];
             routes: components["schemas"]["Spender"][];
         };
+        /**
+         * @description What made a report.
+         * @enum {string}
+         */
+        Trigger: "schedule" | "manual";
         /**
          * @description A model without a price, called under a blocking budget.
          * @enum {string}
@@ -4971,6 +5244,8 @@ export type DecidedConflict = components['schemas']['DecidedConflict'];
 export type Decision = components['schemas']['Decision'];
 export type DecisionInput = components['schemas']['DecisionInput'];
 export type DefaultRule = components['schemas']['DefaultRule'];
+export type Delivery = components['schemas']['Delivery'];
+export type DeliveryState = components['schemas']['DeliveryState'];
 export type DependencyHealth = components['schemas']['DependencyHealth'];
 export type Dimension = components['schemas']['Dimension'];
 export type Direction = components['schemas']['Direction'];
@@ -5038,6 +5313,7 @@ export type PageRun = components['schemas']['Page_Run'];
 export type PageSecretInfo = components['schemas']['Page_SecretInfo'];
 export type PageTask = components['schemas']['Page_Task'];
 export type PageTokenInfo = components['schemas']['Page_TokenInfo'];
+export type Period = components['schemas']['Period'];
 export type PlannedStep = components['schemas']['PlannedStep'];
 export type Point = components['schemas']['Point'];
 export type PointList = components['schemas']['PointList'];
@@ -5065,6 +5341,13 @@ export type ReconcileLine = components['schemas']['ReconcileLine'];
 export type Reconciliation = components['schemas']['Reconciliation'];
 export type ReconciliationList = components['schemas']['ReconciliationList'];
 export type ReconciliationSummary = components['schemas']['ReconciliationSummary'];
+export type ReportEvent = components['schemas']['ReportEvent'];
+export type ReportFile = components['schemas']['ReportFile'];
+export type ReportFormat = components['schemas']['ReportFormat'];
+export type ReportList = components['schemas']['ReportList'];
+export type ReportRecord = components['schemas']['ReportRecord'];
+export type ReportRequest = components['schemas']['ReportRequest'];
+export type ReportsConfig = components['schemas']['ReportsConfig'];
 export type RepriceReport = components['schemas']['RepriceReport'];
 export type RepriceRequest = components['schemas']['RepriceRequest'];
 export type RequestDetail = components['schemas']['RequestDetail'];
@@ -5086,7 +5369,9 @@ export type RunPlan = components['schemas']['RunPlan'];
 export type RunSpec = components['schemas']['RunSpec'];
 export type RunState = components['schemas']['RunState'];
 export type RunStep = components['schemas']['RunStep'];
+export type Schedule = components['schemas']['Schedule'];
 export type ScheduleConfig = components['schemas']['ScheduleConfig'];
+export type ScheduleInfo = components['schemas']['ScheduleInfo'];
 export type Scope = components['schemas']['Scope'];
 export type ScorePoint = components['schemas']['ScorePoint'];
 export type SecretInfo = components['schemas']['SecretInfo'];
@@ -5102,6 +5387,8 @@ export type SetSecretRequest = components['schemas']['SetSecretRequest'];
 export type ShellRequest = components['schemas']['ShellRequest'];
 export type ShellResponse = components['schemas']['ShellResponse'];
 export type ShutdownConfig = components['schemas']['ShutdownConfig'];
+export type SmtpConfig = components['schemas']['SmtpConfig'];
+export type SmtpSecurity = components['schemas']['SmtpSecurity'];
 export type Spender = components['schemas']['Spender'];
 export type StandingApproval = components['schemas']['StandingApproval'];
 export type StandingGrant = components['schemas']['StandingGrant'];
@@ -5125,6 +5412,7 @@ export type TokenCounts = components['schemas']['TokenCounts'];
 export type TokenInfo = components['schemas']['TokenInfo'];
 export type ToolCall = components['schemas']['ToolCall'];
 export type TopSpenders = components['schemas']['TopSpenders'];
+export type Trigger = components['schemas']['Trigger'];
 export type Unpriced = components['schemas']['Unpriced'];
 export type Usage = components['schemas']['Usage'];
 export type Usd = components['schemas']['Usd'];
@@ -7120,6 +7408,242 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["ForbiddenHost"];
             /** @description No such reconciliation: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    list_reports: {
+        parameters: {
+            query?: {
+                /** @description How many, newest first: 1 to 200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportList"];
+                };
+            };
+            /** @description A bad limit: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    make_report: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReportRequest"];
+            };
+        };
+        responses: {
+            /** @description Made (and delivered) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportRecord"];
+                };
+            };
+            /** @description A bad request, or `deliver` with no delivery configured: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["IdempotencyConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+            /** @description Made and kept, but a delivery failed after every attempt (the SMTP server or webhook refused it): `delivery_failed` */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    get_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The report's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such report: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    deliver_report: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request answers the first answer again (`Idempotent-Replayed: true`); kept 24 hours, per token. Use a random UUID. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The report's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Delivered */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportRecord"];
+                };
+            };
+            /** @description No delivery configured: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such report: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["IdempotencyConflict"];
+            429: components["responses"]["TooManyAuthFailures"];
+            500: components["responses"]["Internal"];
+            /** @description A delivery failed after every attempt: `delivery_failed` */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    report_file: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The report's id */
+                id: string;
+                /** @description `html` or `pdf` */
+                format: components["schemas"]["ReportFormat"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/pdf": number[];
+                };
+            };
+            /** @description Not html or pdf: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ForbiddenHost"];
+            /** @description No such report, or no file of that format: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -6,18 +6,9 @@ import type { RouteId } from "../routes";
 type Plan = { title: string; summary: ReactNode; items: string[] };
 
 /** The screens not built yet, each with its plan. */
-export const PLANNED = ["forecasts", "fleet"] as const satisfies readonly RouteId[];
+export const PLANNED = ["fleet"] as const satisfies readonly RouteId[];
 
 export const PLANS: Record<(typeof PLANNED)[number], Plan> = {
-  forecasts: {
-    title: "Forecasts",
-    summary: "Where cost and business numbers are heading.",
-    items: [
-      "Cost burn forecasts against each budget",
-      "KPI forecasts with weekly and daily seasonality",
-      "Prediction intervals, so the uncertainty is visible",
-    ],
-  },
   fleet: {
     title: "Fleet",
     summary: (

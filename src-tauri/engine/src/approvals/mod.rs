@@ -873,6 +873,19 @@ impl Approvals {
             .await?)
     }
 
+    /// What happened to requests in `[from, until)` (reports).
+    pub async fn period_stats(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<store::PeriodStats, ApprovalError> {
+        Ok(self
+            .inner
+            .store
+            .read(move |db| store::period_stats(db, from, until))
+            .await?)
+    }
+
     /// Wakes the SLA scheduler (tests; the engine does it after every change).
     pub fn nudge(&self) {
         self.inner.scheduler.notify_one();

@@ -1143,6 +1143,78 @@ pub struct ApprovalStats {
     pub auto_decisions: u64,
 }
 
+/// What happened to approval requests in a period (reports).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PeriodStats {
+    /// Requests made in the period.
+    pub requested: u64,
+    /// Decisions made in the period, by final state (approved, rejected, expired, allowed,
+    /// denied).
+    pub decided: std::collections::BTreeMap<String, u64>,
+    /// Requests made in the period, by risk.
+    pub by_risk: std::collections::BTreeMap<String, u64>,
+    /// Decided after their SLA, or by the timeout action, in the period.
+    pub breaches: u64,
+    /// Median and 95th percentile time to a human decision in the period.
+    pub time_to_decision_p50_secs: Option<f64>,
+    pub time_to_decision_p95_secs: Option<f64>,
+    /// Still pending at the period's end among those made in it.
+    pub pending_at_end: u64,
+}
+
+/// [`PeriodStats`] of `[from, until)`.
+pub fn period_stats(
+    db: &Db<'_>,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<PeriodStats, StoreError> {
+    let (f, u) = (time_to_db(from), time_to_db(until));
+    let count = |rows: Vec<(String, i64)>| {
+        rows.into_iter()
+            .map(|(k, n)| (k, u64::try_from(n).unwrap_or(0)))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let by_risk = count(db.query_all(
+        "SELECT risk, COUNT(*) FROM approval_requests WHERE created_at >= ?1 AND created_at < ?2          GROUP BY risk",
+        [f, u],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?);
+    let decided = count(db.query_all(
+        "SELECT state, COUNT(*) FROM approval_requests WHERE decided_at >= ?1 AND decided_at < ?2          AND state <> 'pending' GROUP BY state",
+        [f, u],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?);
+    let mut waits: Vec<i64> = db.query_all(
+        "SELECT decided_at - created_at FROM approval_requests WHERE decided_at >= ?1          AND decided_at < ?2 AND state IN ('approved', 'rejected') AND decided_by NOT LIKE 'system:%'",
+        [f, u],
+        |r| r.get(0),
+    )?;
+    waits.sort_unstable();
+    let pct = |p: f64| -> Option<f64> {
+        let rank = ((p * waits.len() as f64).ceil() as usize).clamp(1, waits.len().max(1));
+        waits.get(rank - 1).map(|ms| *ms as f64 / 1000.0)
+    };
+    let breaches: i64 = db.query_one(
+        "SELECT COUNT(*) FROM approval_requests WHERE decided_at >= ?1 AND decided_at < ?2          AND sla_due IS NOT NULL AND (decided_at > sla_due OR decided_by LIKE 'system:sla%')",
+        [f, u],
+        |r| r.get(0),
+    )?;
+    let pending: i64 = db.query_one(
+        "SELECT COUNT(*) FROM approval_requests WHERE created_at >= ?1 AND created_at < ?2          AND (decided_at IS NULL OR decided_at >= ?2)",
+        [f, u],
+        |r| r.get(0),
+    )?;
+    Ok(PeriodStats {
+        requested: by_risk.values().sum(),
+        decided,
+        by_risk,
+        breaches: u64::try_from(breaches).unwrap_or(0),
+        time_to_decision_p50_secs: pct(0.5),
+        time_to_decision_p95_secs: pct(0.95),
+        pending_at_end: u64::try_from(pending).unwrap_or(0),
+    })
+}
+
 pub fn stats(db: &Db<'_>, now: DateTime<Utc>) -> Result<ApprovalStats, StoreError> {
     let mut pending = std::collections::BTreeMap::new();
     for r in Risk::ALL {

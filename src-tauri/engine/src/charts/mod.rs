@@ -375,7 +375,7 @@ where
                 i32::try_from(w / 2).unwrap_or(100) - 120,
                 i32::try_from(h / 2).unwrap_or(60),
             ),
-            TextStyle::from((FAMILY, 14).into_font()).color(&p.grid.mix(1.0).to_rgba()),
+            TextStyle::from((FAMILY, 14).into_font()).color(&p.text.mix(0.7)),
         ))
         .map_err(err)?;
         return Ok(());

@@ -145,6 +145,8 @@ pub struct Config {
     pub budgets: crate::costs::settings::Budgets,
     /// The business health score's KPIs by series name (`[health_score.revenue]`).
     pub health_score: crate::forecast::score::ScoreConfig,
+    /// Reports: schedule, folder, formats, email and webhook delivery (`[reports]`).
+    pub reports: crate::reports::ReportsConfig,
 }
 
 impl Config {

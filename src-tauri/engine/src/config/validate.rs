@@ -106,6 +106,7 @@ impl Config {
         out.extend(crate::approvals::settings::violations(self));
         out.extend(crate::costs::settings::violations(self));
         out.extend(crate::forecast::score::violations(&self.health_score));
+        out.extend(crate::reports::settings::violations(&self.reports));
         out.extend(
             self.orchestrator
                 .violations(&self.providers.keys().collect::<Vec<_>>()),

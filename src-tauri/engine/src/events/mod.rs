@@ -95,6 +95,8 @@ pub enum Event {
     /// KPI series imported, pushed or removed; anomalies flagged; goals at risk (in the same
     /// transaction as the change).
     Forecasts(crate::forecast::ForecastEvent),
+    /// A report was made, or its delivery ended (sent or failed).
+    Reports(crate::reports::ReportEvent),
 }
 
 /// A feed topic: the snake_case name of an [`Event`] variant.
@@ -111,6 +113,7 @@ pub enum Topic {
     Approvals,
     Costs,
     Forecasts,
+    Reports,
 }
 
 impl Topic {
@@ -125,6 +128,7 @@ impl Topic {
         Topic::Approvals,
         Topic::Costs,
         Topic::Forecasts,
+        Topic::Reports,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -139,6 +143,7 @@ impl Topic {
             Self::Approvals => "approvals",
             Self::Costs => "costs",
             Self::Forecasts => "forecasts",
+            Self::Reports => "reports",
         }
     }
 
@@ -166,6 +171,7 @@ impl Event {
             Self::Approvals(_) => Topic::Approvals,
             Self::Costs(_) => Topic::Costs,
             Self::Forecasts(_) => Topic::Forecasts,
+            Self::Reports(_) => Topic::Reports,
         }
     }
 }

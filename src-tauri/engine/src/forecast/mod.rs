@@ -471,6 +471,14 @@ pub fn forecast(
         });
     }
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // A candidate that fitted every origin may still fail on the whole series (a spike at
+    // its end can leave ETS without a model): it cannot be used.
+    let unusable: Vec<String> = ranked
+        .iter()
+        .filter(|(_, i)| finals[*i].is_none())
+        .map(|(_, i)| runs[*i].0.name(&periods))
+        .collect();
+    ranked.retain(|(_, i)| finals[*i].is_some());
     let Some(&(best_mase, best)) = ranked.first() else {
         return Err(ForecastError::BadInput(
             "no model could be fitted to this series".into(),
@@ -575,6 +583,12 @@ pub fn forecast(
     } else {
         (None, None)
     };
+    if !unusable.is_empty() {
+        reason.push_str(&format!(
+            "; not used: {} (could not be fitted to the whole series)",
+            unusable.join(", ")
+        ));
+    }
     // The forecast itself, on the whole series.
     let mut mean = vec![0.0; horizon];
     for i in &chosen {

@@ -134,3 +134,37 @@ fn a_multiplicative_season_on_a_positive_series_may_use_logs() {
     assert!(best <= snaive.mase, "{f:#?}");
     assert!(to_csv(&f).contains("\n2020-01-01,"));
 }
+
+/// A spike at the end can leave a candidate unable to fit the whole series though it fitted
+/// every origin: the next one is used and the reason says so, at every horizon.
+#[test]
+fn a_spike_at_the_end_still_gives_a_forecast() {
+    let start: DateTime<Utc> = "2026-09-01T00:00:00Z".parse().unwrap();
+    // The browser test's orders: a weekly sine on a slow trend, a little noise.
+    let points: Vec<(DateTime<Utc>, f64)> = (0..90)
+        .map(|k| {
+            let v = 200.0
+                + k as f64 * 0.8
+                + 25.0 * (2.0 * std::f64::consts::PI * k as f64 / 7.0).sin()
+                + (((k * 37) % 11) as f64 - 5.0) * 1.5;
+            (
+                start + Duration::days(k as i64),
+                (v * 100.0).round() / 100.0,
+            )
+        })
+        .collect();
+    for spike in [1000.0, 5000.0] {
+        let mut points = points.clone();
+        points.push((start + Duration::days(90), spike));
+        let s = series::from_points(points.clone()).unwrap();
+        for h in [7, 14, 30, 60] {
+            let f = forecast(&s, h, None).unwrap_or_else(|e| panic!("spike {spike}, h {h}: {e}"));
+            assert_eq!(f.rows.len(), h);
+            assert!(
+                f.rows
+                    .iter()
+                    .all(|r| r.mean.is_finite() && r.lo95 <= r.hi95)
+            );
+        }
+    }
+}

@@ -113,6 +113,35 @@ pub async fn list(
         .await
 }
 
+/// Transitions in `[from, until)`, oldest first (at most `limit`).
+pub async fn between(
+    store: &Store,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<HealthTransition>, StoreError> {
+    store
+        .read(move |db| {
+            db.query_all(
+                "SELECT id, dependency, from_status, to_status, message, at \
+                 FROM health_transitions WHERE at >= ?1 AND at < ?2 ORDER BY id LIMIT ?3",
+                rusqlite::params![values::time_to_db(from), values::time_to_db(until), limit],
+                |r| {
+                    let from: Option<String> = r.get(2)?;
+                    Ok(HealthTransition {
+                        id: r.get(0)?,
+                        dependency: r.get(1)?,
+                        from: from.as_deref().map(HealthStatus::from_db).transpose()?,
+                        to: HealthStatus::from_db(&r.get::<_, String>(3)?)?,
+                        message: r.get(4)?,
+                        at: values::time_from_db(r.get(5)?)?,
+                    })
+                },
+            )
+        })
+        .await
+}
+
 /// Deletes transitions older than [`RETAIN_FOR`] as of `now`.
 pub async fn prune(store: &Store, now: DateTime<Utc>) -> Result<usize, StoreError> {
     let cutoff =
