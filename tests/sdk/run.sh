@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The gateway with the clients users have: the official `openai` and `anthropic` Python SDKs
 # and LangChain's ChatOpenAI, and the README's approvals example (a tool gated from elsewhere), (target/tools/sdk-venv, scripts/deps.sh test) against a running
-# `flightdeck serve`, which routes to the scripted provider binary (the one test double).
+# `flightdeck serve`, which routes to the scripted provider binary (the one test double); and
+# `flightdeck report` mailing through a real SMTP server (aiosmtpd), its PDF rendered by poppler.
 # Needs target/debug/{flightdeck,scripted-provider} (cargo build --workspace).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -15,6 +15,7 @@ mod gateway_cache;
 mod gateway_edges;
 mod gateway_limits;
 mod hosts;
+mod reports;
 mod router;
 mod runs;
 mod secrets;

@@ -86,6 +86,10 @@ pub enum Command {
     /// Recompute ledger costs with the price table as it is now (after a fix), each change
     /// recorded as a correction; lists the models without a price first. Try --dry-run.
     Reprice(RepriceArgs),
+    /// Make a report (the last complete day or week: spend, budgets and their projected
+    /// exhaustion, top agents, approvals, health incidents, KPIs and forecasts) as
+    /// self-contained HTML or PDF; `--deliver` also mails it and posts it to the webhook.
+    Report(ReportArgs),
     /// KPI series (revenue, orders, tickets...): import a CSV file, list them, remove one.
     #[command(subcommand)]
     Series(SeriesCommand),
@@ -263,6 +267,41 @@ pub struct ReconcileArgs {
     #[arg(long)]
     pub fail_on_drift: bool,
     /// JSON (the API's answer) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportPeriodArg {
+    Day,
+    Week,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormatArg {
+    Html,
+    Pdf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The last complete day or week (weeks start on `[costs] week_start`).
+    #[arg(long, value_enum, default_value = "week")]
+    pub period: ReportPeriodArg,
+    /// The period running, up to now, instead.
+    #[arg(long)]
+    pub to_date: bool,
+    /// Also write it here (`.html` or `.pdf`; the format follows the extension).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+    /// The format(s) to make (default: the `--out` extension's, else `[reports] formats`).
+    #[arg(long = "format", value_enum)]
+    pub formats: Vec<ReportFormatArg>,
+    /// Mail it to `[reports] email_to` and post it to `[reports] webhook`. Exits 4 when a
+    /// delivery fails (the report is kept).
+    #[arg(long)]
+    pub deliver: bool,
+    /// The report's record as JSON.
     #[arg(long)]
     pub json: bool,
 }

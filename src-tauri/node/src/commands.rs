@@ -36,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reprice(args) => crate::reconcile_cli::reprice(&cli.global, args).await,
         Command::Forecast(args) => crate::forecast_cli::run(args),
         Command::Series(action) => crate::series_cli::run(&cli.global, action).await,
+        Command::Report(args) => crate::report_cli::run(&cli.global, args).await,
         Command::Task(action) => crate::task_cli::run(&cli.global, action).await,
         Command::Agent(action) => crate::task_cli::agents(&cli.global, action).await,
         Command::Run(action) => crate::run_cli::run(&cli.global, action).await,

@@ -13,6 +13,7 @@ mod costs_cli;
 mod forecast_cli;
 mod node_api;
 mod reconcile_cli;
+mod report_cli;
 mod run_cli;
 mod secrets_cli;
 mod series_cli;

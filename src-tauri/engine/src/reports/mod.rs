@@ -433,6 +433,12 @@ impl Reports {
             Some(f) => f.clone(),
             None => config.reports.formats.clone(),
         };
+        if req.deliver && config.reports.email_to.is_empty() && config.reports.webhook.is_none() {
+            return Err(ReportsError::BadRequest(
+                "no delivery is configured: set [reports] email_to (with [reports.smtp]) or webhook"
+                    .into(),
+            ));
+        }
         let record = self
             .make(
                 req.period,
