@@ -50,7 +50,8 @@ pub struct ChartQuery {
 /// A chart as SVG or PNG.
 #[utoipa::path(get, path = "/charts/{chart}", tag = "forecasts",
     params(
-        ("chart" = String, Path, description = "`costs`, `budget` or `forecast`, with `.svg` or `.png`"),
+        ("chart" = String, Path, description = "`costs`, `budget` or `forecast`, with `.svg` or `.png`",
+            pattern = "^(costs|budget|forecast)\\.(svg|png)$"),
         ChartQuery),
     responses(
         (status = 200, description = "The chart", content((String = "image/svg+xml"), (Vec<u8> = "image/png"))),
@@ -71,6 +72,9 @@ pub async fn chart(
             )));
         }
     };
+    if q.horizon.is_some_and(|h| !(1..=10_000).contains(&h)) {
+        return Err(ApiError::bad_request("horizon is 1 to 10000"));
+    }
     let chart = match name {
         "forecast" => {
             let series = q

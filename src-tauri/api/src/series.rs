@@ -20,6 +20,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+
+/// The series a route names.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SeriesPath {
+    /// The series' name: 1 to 64 of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit
+    /// (`cost.daily`: the ledger's spend per day, read-only).
+    #[param(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
+    pub name: String,
+}
 use crate::error::{ApiError, ApiErrorBody, ApiJson, ApiQuery};
 
 /// The series.
@@ -40,7 +50,7 @@ pub async fn list_series(State(state): State<AppState>) -> Result<Json<SeriesLis
 
 /// One series.
 #[utoipa::path(get, path = "/series/{name}", tag = "forecasts",
-    params(("name" = String, Path, description = "The series' name")),
+    params(SeriesPath),
     responses(
         (status = 200, description = "The series", body = SeriesInfo),
         (status = 400, description = "Not a series name: `bad_request`", body = ApiErrorBody),
@@ -55,7 +65,7 @@ pub async fn get_series(
 
 /// Removes a series with its points and anomalies.
 #[utoipa::path(delete, path = "/series/{name}", tag = "forecasts",
-    params(("name" = String, Path, description = "The series' name")),
+    params(SeriesPath),
     responses(
         (status = 204, description = "Removed"),
         (status = 400, description = "Not a series name, or a built-in series: `bad_request`", body = ApiErrorBody),
@@ -87,7 +97,7 @@ pub struct PointList {
 
 /// The points of a series, oldest first.
 #[utoipa::path(get, path = "/series/{name}/points", tag = "forecasts",
-    params(("name" = String, Path, description = "The series' name"), PointsQuery),
+    params(SeriesPath, PointsQuery),
     responses(
         (status = 200, description = "The points", body = PointList),
         (status = 400, description = "A bad name or query: `bad_request`", body = ApiErrorBody),
@@ -107,7 +117,7 @@ pub async fn series_points(
 /// replaces its value. Points after the series' last are checked against the forecast made
 /// before them: those outside its 95 % interval are flagged (feed topic `forecasts`).
 #[utoipa::path(post, path = "/series/{name}/points", tag = "forecasts",
-    params(("name" = String, Path, description = "The series' name")),
+    params(SeriesPath),
     request_body = PushRequest,
     responses(
         (status = 200, description = "Stored, with the anomalies found", body = PushOutcome),
@@ -124,7 +134,7 @@ pub async fn push_points(
 /// Imports a CSV file (`date,value` or `ds,y`, with a header) into a series (made if new):
 /// every row is checked first and nothing is written when one is bad. `dry_run` previews.
 #[utoipa::path(post, path = "/series/{name}/import", tag = "forecasts",
-    params(("name" = String, Path, description = "The series' name")),
+    params(SeriesPath),
     request_body = ImportRequest,
     responses(
         (status = 200, description = "A dry run: what the import would do", body = ImportOutcome),
@@ -162,7 +172,7 @@ pub struct AnomalyList {
 
 /// The points of a series flagged outside their 95 % interval, newest first.
 #[utoipa::path(get, path = "/series/{name}/anomalies", tag = "forecasts",
-    params(("name" = String, Path, description = "The series' name"), AnomalyQuery),
+    params(SeriesPath, AnomalyQuery),
     responses(
         (status = 200, description = "The anomalies", body = AnomalyList),
         (status = 400, description = "A bad name or limit: `bad_request`", body = ApiErrorBody),
@@ -199,7 +209,7 @@ pub struct ForecastQuery {
 /// coverage measured), the candidates' scores, the held-out points, recent history and the
 /// anomalies flagged.
 #[utoipa::path(get, path = "/forecasts/{name}", tag = "forecasts",
-    params(("name" = String, Path, description = "The series' name (`cost.daily`: spend per day)"), ForecastQuery),
+    params(SeriesPath, ForecastQuery),
     responses(
         (status = 200, description = "The forecast", body = SeriesForecast),
         (status = 400, description = "Too few points (`series_too_short`, saying how many are needed), a bad horizon or season (`bad_request`)", body = ApiErrorBody),

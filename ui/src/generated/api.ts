@@ -3058,9 +3058,12 @@ export type components = {
              */
             alert_below?: number | null;
             direction?: components["schemas"]["Direction"];
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description In the future (a past date is `400 bad_request`).
+             */
             due: string;
-            /** @description 1-64 of a-z, 0-9, `.`, `_`, `-`. */
+            /** @description 1-64 of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit. */
             name: string;
             series: string;
             /** Format: double */
@@ -6783,7 +6786,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description The series' name (`cost.daily`: spend per day) */
+                /**
+                 * @description The series' name: 1 to 64 of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit
+                 *     (`cost.daily`: the ledger's spend per day, read-only).
+                 */
                 name: string;
             };
             cookie?: never;
@@ -8171,7 +8177,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The series' name */
+                /**
+                 * @description The series' name: 1 to 64 of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit
+                 *     (`cost.daily`: the ledger's spend per day, read-only).
+                 */
                 name: string;
             };
             cookie?: never;
@@ -8217,7 +8226,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The series' name */
+                /**
+                 * @description The series' name: 1 to 64 of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit
+                 *     (`cost.daily`: the ledger's spend per day, read-only).
+                 */
                 name: string;
             };
             cookie?: never;
@@ -8264,7 +8276,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description The series' name */
+                /**
+                 * @description The series' name: 1 to 64 of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit
+                 *     (`cost.daily`: the ledger's spend per day, read-only).
+                 */
                 name: string;
             };
             cookie?: never;
@@ -8313,7 +8328,10 @@ export interface operations {
                 "Idempotency-Key"?: string;
             };
             path: {
-                /** @description The series' name */
+                /**
+                 * @description The series' name: 1 to 64 of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit
+                 *     (`cost.daily`: the ledger's spend per day, read-only).
+                 */
                 name: string;
             };
             cookie?: never;
@@ -8371,7 +8389,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description The series' name */
+                /**
+                 * @description The series' name: 1 to 64 of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit
+                 *     (`cost.daily`: the ledger's spend per day, read-only).
+                 */
                 name: string;
             };
             cookie?: never;
@@ -8420,7 +8441,10 @@ export interface operations {
                 "Idempotency-Key"?: string;
             };
             path: {
-                /** @description The series' name */
+                /**
+                 * @description The series' name: 1 to 64 of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit
+                 *     (`cost.daily`: the ledger's spend per day, read-only).
+                 */
                 name: string;
             };
             cookie?: never;

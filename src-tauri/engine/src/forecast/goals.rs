@@ -43,11 +43,13 @@ impl Direction {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GoalRequest {
-    /// 1-64 of a-z, 0-9, `.`, `_`, `-`.
-    #[schema(min_length = 1, max_length = 64)]
+    /// 1-64 of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub name: String,
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub series: String,
     pub target: f64,
+    /// In the future (a past date is `400 bad_request`).
     pub due: DateTime<Utc>,
     #[serde(default)]
     pub direction: Direction,

@@ -243,6 +243,7 @@ pub struct ReportRequest {
     pub to_date: bool,
     /// Default `[reports] formats`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1)]
     pub formats: Option<Vec<ReportFormat>>,
     /// Also mail it to `[reports] email_to` and post it to `[reports] webhook`.
     #[serde(default)]
