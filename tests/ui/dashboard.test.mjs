@@ -253,8 +253,8 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     assert.ok((nodeId ?? "").trim().length > 0, "node-id is empty");
   });
 
-  test("navigates through all nine screens", async () => {
-    for (const id of ["overview", "agents", "approvals", "calls", "health", "costs", "forecasts", "fleet", "settings"]) {
+  test("navigates through all ten screens", async () => {
+    for (const id of ["overview", "agents", "approvals", "calls", "health", "costs", "forecasts", "reports", "fleet", "settings"]) {
       await page.click(byTestId(`nav-${id}`));
       await page.waitForSelector(byTestId(`screen-${id}`), { state: "visible" });
       assert.ok(page.url().endsWith(`#/${id}`), `URL after clicking nav-${id}: ${page.url()}`);
@@ -1056,6 +1056,142 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     } finally {
       await ctx.close();
       await stopNode(other);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the Reports screen: a weekly report generated in the UI is listed; its HTML opened from a file makes no request but itself and draws its charts; its PDF is a PDF; a webhook that refuses it is a failed delivery, shown in the list and alerted, and it is delivered again", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "flightdeck-e2e-reports-"));
+    // The reports webhook: refuses while `hookStatus` is 500.
+    let hookStatus = 200;
+    const hooked = [];
+    const hook = createServer((req, res) => {
+      const chunks = [];
+      req.on("data", (c) => chunks.push(c));
+      req.on("end", () => {
+        hooked.push({ status: hookStatus, body: Buffer.concat(chunks).toString("utf8") });
+        res.writeHead(hookStatus, { "content-type": "text/plain" });
+        res.end(hookStatus === 200 ? "ok" : "the hook is down");
+      });
+    });
+    await new Promise((r) => hook.listen(0, "127.0.0.1", r));
+    const config = path.join(dir, "flightdeck.toml");
+    await writeFile(config, `[reports]\nwebhook = "http://127.0.0.1:${hook.address().port}/reports"\nmax_attempts = 1\n`);
+    let other;
+    const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    let fileCtx;
+    try {
+      other = await startNode({ dataDir: path.join(dir, "data"), listen: "127.0.0.1:0", config });
+      const nodeBase = `http://127.0.0.1:${other.port}`;
+      const raw = (p) => fetch(`${nodeBase}${p}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      const p = await ctx.newPage();
+      watchErrors(p);
+      p.setDefaultTimeout(UI_TIMEOUT_MS);
+      await p.goto(`${nodeBase}/#token=${encodeURIComponent(TOKEN)}`, { timeout: UI_TIMEOUT_MS });
+      await waitConn(p, "connected");
+      await p.click(byTestId("nav-reports"));
+      await p.waitForSelector(byTestId("screen-reports"), { state: "visible" });
+      assert.ok(p.url().endsWith("#/reports"), p.url());
+
+      // The schedule, read-only: off, the webhook configured, so delivery can be asked for.
+      await p.waitForSelector(`${byTestId("report-schedule")}[data-schedule="off"]`);
+      assert.equal((await p.textContent(byTestId("report-schedule-text")))?.trim(), "Off");
+      assert.equal((await p.textContent(byTestId("report-webhook")))?.trim(), "yes");
+      assert.match((await p.textContent(byTestId("report-folder"))) ?? "", /reports/);
+      assert.ok(!(await p.isDisabled(byTestId("report-deliver"))), "the webhook is configured: delivery can be asked for");
+      await p.waitForFunction((sel) => /No report yet/.test(document.querySelector(sel)?.textContent ?? ""), byTestId("report-list"));
+
+      // Generate last week's report (HTML and PDF, the configured formats), not delivered.
+      assert.ok(await p.isChecked(byTestId("report-period-week")));
+      assert.ok(await p.isChecked(byTestId("report-format-html")));
+      assert.ok(await p.isChecked(byTestId("report-format-pdf")));
+      await p.click(byTestId("report-generate"));
+      await p.waitForSelector(byTestId("report-made"), { timeout: 90_000 });
+      const id = await p.getAttribute(byTestId("report-made"), "data-id");
+      assert.match(id ?? "", /^rep_/);
+      const row = `${byTestId("report-row")}[data-id="${id}"]`;
+      await p.waitForSelector(`${row}[data-fresh="true"]`);
+      const title = ((await p.textContent(`${row} ${byTestId("report-title")}`)) ?? "").trim();
+      assert.match(title, /^Flightdeck weekly report/);
+      assert.match((await p.textContent(row)) ?? "", /Week[\s\S]*manual[\s\S]*not delivered/);
+      assert.ok(Number((await p.textContent(`${row} ${byTestId("report-pages")}`)) ?? "0") >= 1, "the PDF has pages");
+      assert.ok(await p.isVisible(`${row} ${byTestId("report-download-html")}`));
+      assert.ok(await p.isVisible(`${row} ${byTestId("report-download-pdf")}`));
+      const listed = await (await raw("/api/v1/reports")).json();
+      assert.equal(listed.items[0]?.id, id, JSON.stringify(listed));
+      assert.equal(listed.items[0]?.title, title);
+      await p.screenshot({ path: path.join(ARTIFACTS, "ui-reports.png"), fullPage: true });
+
+      // Its HTML, saved to a file and opened in a fresh browser context: the only request is
+      // the file itself (the charts are data: PNGs; the CSP forbids the rest), and it draws.
+      const html = await raw(`/api/v1/reports/${id}/html`);
+      assert.equal(html.status, 200);
+      assert.match(html.headers.get("content-type") ?? "", /^text\/html/);
+      assert.match(html.headers.get("content-disposition") ?? "", /^attachment/);
+      const file = path.join(dir, "report.html");
+      await writeFile(file, await html.text());
+      const fileUrl = `file://${file}`;
+      fileCtx = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+      const rp = await fileCtx.newPage();
+      watchErrors(rp);
+      const requested = [];
+      rp.on("request", (r) => requested.push(r.url()));
+      await rp.goto(fileUrl, { waitUntil: "load", timeout: UI_TIMEOUT_MS });
+      assert.deepEqual(requested, [fileUrl]);
+      assert.equal(await rp.title(), title);
+      assert.ok(((await rp.textContent("body")) ?? "").includes(title), "the page shows the title");
+      const images = await rp.$$eval("img", (imgs) => imgs.map((i) => ({ src: i.getAttribute("src")?.slice(0, 22) ?? "", w: i.naturalWidth, done: i.complete })));
+      assert.ok(images.length >= 1, "the report has charts");
+      assert.ok(images.every((i) => i.src.startsWith("data:image/png")), JSON.stringify(images));
+      assert.ok(images.some((i) => i.done && i.w > 0), `a chart is drawn: ${JSON.stringify(images)}`);
+      await rp.screenshot({ path: path.join(ARTIFACTS, "report-html.png"), fullPage: true });
+      assert.deepEqual(requested, [fileUrl], "nothing more was requested after the load");
+
+      // Its PDF.
+      const pdf = await raw(`/api/v1/reports/${id}/pdf`);
+      assert.equal(pdf.status, 200);
+      assert.equal(pdf.headers.get("content-type"), "application/pdf");
+      const bytes = Buffer.from(await pdf.arrayBuffer());
+      assert.equal(bytes.subarray(0, 5).toString("latin1"), "%PDF-");
+
+      // A day's report delivered to a webhook that refuses it: made and kept, the delivery
+      // failed with the hook's answer — in the form, on the report in the list, and as an alert.
+      hookStatus = 500;
+      await p.click(byTestId("report-period-day"));
+      await p.check(byTestId("report-deliver"));
+      await p.click(byTestId("report-generate"));
+      await p.waitForSelector(`${byTestId("report-error")}[data-code="delivery_failed"]`, { timeout: 90_000 });
+      assert.ok(await p.isVisible(byTestId("report-kept")));
+      const failedRow = `${byTestId("report-row")}[data-fresh="true"][data-failed="true"]`;
+      await p.waitForSelector(failedRow, { timeout: 10_000 });
+      const keptId = await p.getAttribute(failedRow, "data-id");
+      assert.notEqual(keptId, id);
+      assert.match((await p.textContent(`${failedRow} ${byTestId("report-title")}`)) ?? "", /^Flightdeck daily report/);
+      assert.equal(await p.getAttribute(`${failedRow} ${byTestId("report-delivery")}`, "data-channel"), "webhook");
+      assert.equal(await p.getAttribute(`${failedRow} ${byTestId("report-delivery")}`, "data-state"), "failed");
+      assert.match((await p.textContent(`${failedRow} ${byTestId("report-delivery-error")}`)) ?? "", /500/);
+      // Beside the form: which report was kept, and the hook's answer.
+      await p.waitForSelector(`${byTestId("report-kept-detail")}[data-id="${keptId}"]`);
+      assert.match((await p.textContent(byTestId("report-kept-detail"))) ?? "", /Flightdeck daily report[\s\S]*webhook: [\s\S]*500/);
+      await p.waitForFunction(() =>
+        [...document.querySelectorAll('[data-testid="toast"][role="alert"]')].some((t) => /webhook delivery of a report failed/.test(t.textContent ?? "")),
+      );
+      assert.ok(hooked.some((h) => h.status === 500 && JSON.parse(h.body).id === keptId), "the hook was tried");
+      await p.screenshot({ path: path.join(ARTIFACTS, "ui-reports-delivery-failed.png"), fullPage: true });
+
+      // The hook is back: delivered again from the list.
+      hookStatus = 200;
+      const keptRow = `${byTestId("report-row")}[data-id="${keptId}"]`;
+      await p.click(`${keptRow} ${byTestId("report-deliver-again")}`);
+      await p.waitForSelector(`${keptRow} ${byTestId("report-delivery")}[data-channel="webhook"][data-state="sent"]`, { timeout: 20_000 });
+      assert.equal(await p.getAttribute(keptRow, "data-failed"), null);
+      const again = await (await raw(`/api/v1/reports/${keptId}`)).json();
+      assert.equal(again.webhook?.state, "sent", JSON.stringify(again));
+    } finally {
+      await fileCtx?.close();
+      await ctx.close();
+      await stopNode(other);
+      hook.close();
       await rm(dir, { recursive: true, force: true });
     }
   });

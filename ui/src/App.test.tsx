@@ -227,7 +227,7 @@ describe("App", () => {
   it("navigates by hash to every screen", async () => {
     const b = new FakeBackend();
     await render(b);
-    for (const id of ["agents", "approvals", "health", "costs", "forecasts", "fleet", "settings", "overview"]) {
+    for (const id of ["agents", "approvals", "health", "costs", "forecasts", "reports", "fleet", "settings", "overview"]) {
       await go(`#/${id}`);
       expect(q(`screen-${id}`)).not.toBeNull();
       expect(q(`nav-${id}`)?.getAttribute("aria-current")).toBe("page");

@@ -28,6 +28,7 @@ import { Forecasts } from "./screens/Forecasts";
 import { Tasks } from "./screens/Tasks";
 import { Health } from "./screens/Health";
 import { Overview } from "./screens/Overview";
+import { Reports } from "./screens/Reports";
 import { Settings } from "./screens/Settings";
 import { Shortcuts } from "./shortcuts/Shortcuts";
 
@@ -63,6 +64,7 @@ function Screens() {
       <Route path="/forecasts" nest>
         <Forecasts />
       </Route>
+      <Route path="/reports" component={Reports} />
       <Route path="/health" nest>
         <Health />
       </Route>

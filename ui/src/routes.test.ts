@@ -13,6 +13,6 @@ describe("routes", () => {
 
   it("round-trips every screen", () => {
     for (const r of ROUTES) expect(routeOfPath(pathFor(r.id))).toBe(r.id);
-    expect(ROUTES.map((r) => r.id)).toEqual(["overview", "agents", "approvals", "calls", "health", "costs", "forecasts", "fleet", "settings"]);
+    expect(ROUTES.map((r) => r.id)).toEqual(["overview", "agents", "approvals", "calls", "health", "costs", "forecasts", "reports", "fleet", "settings"]);
   });
 });

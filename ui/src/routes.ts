@@ -11,6 +11,7 @@ export const ROUTES = [
   { id: "health", label: "Health", built: true },
   { id: "costs", label: "Costs", built: true },
   { id: "forecasts", label: "Forecasts", built: true },
+  { id: "reports", label: "Reports", built: true },
   { id: "fleet", label: "Fleet", built: false },
   { id: "settings", label: "Settings", built: true },
 ] as const;

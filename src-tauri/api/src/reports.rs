@@ -18,7 +18,17 @@ use crate::error::{ApiError, ApiErrorBody, ApiJson, ApiQuery};
 
 impl From<ReportsError> for ApiError {
     fn from(e: ReportsError) -> Self {
-        Self::from_engine(e.code(), &e)
+        match &e {
+            // The one 5xx whose message is for the caller: the report was made and kept, and
+            // what the SMTP server or webhook answered (no secret: their reply, our URL-free
+            // summary).
+            ReportsError::DeliveryFailed(m) => Self::new(
+                StatusCode::BAD_GATEWAY,
+                flightdeck_engine::ErrorCode::DeliveryFailed,
+                m.clone(),
+            ),
+            _ => Self::from_engine(e.code(), &e),
+        }
     }
 }
 

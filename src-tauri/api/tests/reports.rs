@@ -114,3 +114,40 @@ async fn reports_are_made_listed_and_served() {
     assert_error(&r, StatusCode::BAD_REQUEST, "bad_request");
     engine.shutdown().await;
 }
+
+/// A delivery that fails is a 502 `delivery_failed` whose message says the report is kept and
+/// what the server answered; the report lists its failed delivery.
+#[tokio::test]
+async fn a_failed_delivery_is_a_502_that_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let engine = engine(dir.path(), |c| {
+        c.reports = toml::from_str(&format!(
+            "email_to = [\"ops@example.com\"]\nmax_attempts = 1\nformats = [\"html\"]\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\nfrom = \"fd@example.com\"\n"
+        ))
+        .unwrap();
+    })
+    .await;
+    let app = flightdeck_api::router(engine.clone(), options());
+    let r = send(
+        &app,
+        post("/api/v1/reports", json!({"period": "day", "deliver": true})),
+    )
+    .await;
+    assert_error(&r, StatusCode::BAD_GATEWAY, "delivery_failed");
+    let m = r.json["error"]["message"].as_str().unwrap();
+    assert!(
+        m.contains("is kept") && m.contains(&port.to_string()),
+        "{m}"
+    );
+    let r = get_authed(&app, "/api/v1/reports").await;
+    let made = &r.json["items"][0];
+    assert_eq!(made["email"]["state"], "failed");
+    assert_eq!(made["email"]["attempts"], 1);
+    engine.shutdown().await;
+}

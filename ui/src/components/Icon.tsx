@@ -9,6 +9,7 @@ const PATHS: Record<RouteId | "refresh" | "alert" | "logout" | "info", string[]>
   health: ["M22 12h-4l-3 9L9 3l-3 9H2"],
   costs: ["M12 1v22", "M17 5H9.5a3.5 3.5 0 0 0 0 7h5a3.5 3.5 0 0 1 0 7H6"],
   forecasts: ["M3 3v18h18", "M7 15l4-4 3 3 6-6", "M16 8h4v4"],
+  reports: ["M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z", "M14 2v6h6", "M16 13H8", "M16 17H8", "M10 9H8"],
   fleet: ["M2 4h20v6H2z", "M2 14h20v6H2z", "M6 7h.01", "M6 17h.01"],
   settings: [
     "M12 15a3 3 0 1 0 0-6 3 3 0 0 0 0 6z",

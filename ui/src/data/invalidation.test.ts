@@ -4,6 +4,7 @@ import type { ServerMessage } from "../generated/api";
 import { forecastKeys } from "./forecasts";
 import { applyInvalidation, invalidationFor } from "./invalidation";
 import { reconcileKeys } from "./reconcile";
+import { reportKeys } from "./reports";
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
@@ -110,8 +111,38 @@ describe("forecasts events", () => {
       { type: "event", seq: 10, time: "2026-12-07T00:00:00Z", topic: "config", payload: { outcome: "applied", path: "/etc/fd.toml", message: "reloaded", changed: ["health_score.orders"], restart_required: [] } },
       true,
     );
-    expect(config).toEqual({ kind: "topic", topic: "config", also: ["forecasts"] });
+    expect(config).toEqual({ kind: "topic", topic: "config", also: ["forecasts", "reports"] });
     applyInvalidation(client, config);
     expect(stale()).toEqual([...forecasts, "config/view"]);
+  });
+});
+
+describe("reports events", () => {
+  it("reload the reports list (a report made, a delivery sent or failed); a config event does too (the schedule)", () => {
+    const client = new QueryClient({ defaultOptions: { queries: { staleTime: Infinity, retry: false } } });
+    const keys = [reportKeys.list, ["forecasts", "series"], ["costs", "budgets"]];
+    const stale = () => keys.filter((k) => client.getQueryState(k)?.isInvalidated).map((k) => k.join("/"));
+    const reset = () => {
+      for (const k of keys) client.setQueryData(k, 1);
+    };
+    for (const payload of [
+      { type: "generated", id: "rep_1", period: "week", trigger: "manual", title: "Weekly" },
+      { type: "delivery", id: "rep_1", channel: "webhook", state: "failed", attempts: 3, error: "HTTP 500" },
+    ] as const) {
+      reset();
+      const inv = invalidationFor({ type: "event", seq: 3, time: "2026-12-07T00:00:00Z", topic: "reports", payload }, true);
+      expect(inv).toEqual({ kind: "topic", topic: "reports" });
+      applyInvalidation(client, inv);
+      expect(stale()).toEqual(["reports/list/50"]);
+    }
+    reset();
+    applyInvalidation(
+      client,
+      invalidationFor(
+        { type: "event", seq: 4, time: "2026-12-07T00:00:00Z", topic: "config", payload: { outcome: "applied", path: "/etc/fd.toml", message: "reloaded", changed: ["reports.schedule"], restart_required: [] } },
+        true,
+      ),
+    );
+    expect(stale()).toEqual(["reports/list/50", "forecasts/series"]);
   });
 });

@@ -7,14 +7,16 @@
 // costs too, so it reloads the `calls` queries as well. A `forecasts` event (points imported
 // or pushed, a series removed, an anomaly flagged, a goal at risk or recovered) reloads every
 // forecasts query (series, forecasts, anomalies, goals, the health score); a `config` event
-// reloads them too, since the health score's KPIs live in the config file.
+// reloads them too, since the health score's KPIs live in the config file. A `reports` event
+// (a report made, a delivery sent or failed) reloads the reports list; a `config` event does
+// too, since the schedule, formats and recipients it shows live in `[reports]`.
 import type { Query, QueryClient } from "@tanstack/react-query";
 import type { CallRecord, ServerMessage } from "../generated/api";
 import { applyCallEvent } from "./calls";
 import { costsStale } from "./costs";
 
 /** Topics whose events change what queries return. */
-const QUERY_TOPICS = new Set(["config", "health", "tasks", "runs", "approvals", "costs", "forecasts"]);
+const QUERY_TOPICS = new Set(["config", "health", "tasks", "runs", "approvals", "costs", "forecasts", "reports"]);
 
 export type Invalidation =
   | { kind: "none" }
@@ -30,7 +32,7 @@ export function invalidationFor(message: ServerMessage, welcomedBefore: boolean)
   }
   if (message.type === "event" && message.topic === "calls") return { kind: "call", record: message.payload };
   if (message.type === "event" && message.topic === "costs" && message.payload.type === "repriced") return { kind: "topic", topic: "costs", also: ["calls"] };
-  if (message.type === "event" && message.topic === "config") return { kind: "topic", topic: "config", also: ["forecasts"] };
+  if (message.type === "event" && message.topic === "config") return { kind: "topic", topic: "config", also: ["forecasts", "reports"] };
   if (message.type === "event" && QUERY_TOPICS.has(message.topic)) return { kind: "topic", topic: message.topic };
   return { kind: "none" };
 }

@@ -16,6 +16,7 @@ const GO: Array<[string, RouteId, string]> = [
   ["h", "health", "Health"],
   ["c", "costs", "Costs"],
   ["f", "forecasts", "Forecasts"],
+  ["r", "reports", "Reports"],
   ["l", "fleet", "Fleet"],
   ["s", "settings", "Settings"],
 ];
