@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use flightdeck_engine::approvals::Approvals;
 use flightdeck_engine::charts::{self, Format, Theme};
 use flightdeck_engine::clock::{ManualClock, SharedClock};
 use flightdeck_engine::config::{Config, ConfigHandle, ConfigSource};
@@ -26,7 +25,7 @@ use flightdeck_engine::costs::{BucketSize, CostFilter, Costs, Dimension, Gate, S
 use flightdeck_engine::forecast::goals::{Direction, GoalRequest};
 use flightdeck_engine::forecast::kpi::{ImportRequest, Kpis};
 use flightdeck_engine::providers::ledger::{CallOutcome, CallRecord, Ledger, Protocol};
-use flightdeck_engine::reports::{Period, ReportRequest, Reports, ReportsParts};
+use flightdeck_engine::reports::{Period, ReportRequest, Reports};
 use flightdeck_engine::store::Store;
 use rust_decimal::Decimal;
 
@@ -226,25 +225,13 @@ async fn main() {
     );
 
     // Reports.
-    let approvals = Approvals::new(
+    let reports = Reports::on_store(
         store.clone(),
-        handle.clone(),
         clock.clone(),
+        handle.clone(),
         None,
-        None,
-        None,
+        "bench".into(),
     );
-    let reports = Reports::new(ReportsParts {
-        store: store.clone(),
-        clock: clock.clone(),
-        config: handle.clone(),
-        costs: costs.clone(),
-        kpis: kpis.clone(),
-        approvals,
-        secrets: None,
-        node_id: "bench".into(),
-        data_dir: dir.path().to_path_buf(),
-    });
     let req = ReportRequest {
         period: Period::Week,
         to_date: false,

@@ -235,3 +235,29 @@ fn config_check(global: &Global, file: Option<&Path>) -> anyhow::Result<ExitCode
         Err(e) => Err(config_error(e)),
     }
 }
+
+/// The engine's costs on the data dir (its store, and the config as loaded), or `None` when a
+/// node holds it: the commands that work on a stopped node.
+pub async fn open_local_costs(
+    global: &crate::cli::Global,
+) -> anyhow::Result<
+    Option<(
+        flightdeck_engine::store::Store,
+        flightdeck_engine::costs::Costs,
+    )>,
+> {
+    use flightdeck_engine::store::{Store, StoreError};
+    let dir = data_dir(global)?;
+    match Store::open(&dir).await {
+        Ok(store) => {
+            let (config, source) = load_config(global)?;
+            let clock = flightdeck_engine::clock::SystemClock::shared();
+            let handle =
+                flightdeck_engine::config::ConfigHandle::new(config, source, clock.clone());
+            let costs = flightdeck_engine::costs::Costs::new(store.clone(), handle, clock);
+            Ok(Some((store, costs)))
+        }
+        Err(StoreError::DataDirLocked { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

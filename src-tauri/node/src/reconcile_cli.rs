@@ -6,15 +6,12 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use flightdeck_engine::clock::SystemClock;
-use flightdeck_engine::config::ConfigHandle;
 use flightdeck_engine::costs::Costs;
 use flightdeck_engine::costs::reconcile::{BillFormat, ImportOptions, Reconciliation};
 use flightdeck_engine::costs::reprice::{PriceGap, RepriceReport, RepriceRequest};
-use flightdeck_engine::store::{Store, StoreError};
+use flightdeck_engine::store::Store;
 
 use crate::cli::{BillFormatArg, Global, ReconcileArgs, RepriceArgs};
-use crate::commands::{data_dir, load_config};
 use crate::node_api::NodeApi;
 use crate::tokens::cli_actor;
 
@@ -23,18 +20,7 @@ const DRIFT_EXIT: u8 = 3;
 
 /// The engine's costs on the data dir, or `None` when a node holds it.
 async fn open_local(global: &Global) -> anyhow::Result<Option<(Store, Costs)>> {
-    let dir = data_dir(global)?;
-    match Store::open(&dir).await {
-        Ok(store) => {
-            let (config, source) = load_config(global)?;
-            let clock = SystemClock::shared();
-            let handle = ConfigHandle::new(config, source, clock.clone());
-            let costs = Costs::new(store.clone(), handle, clock);
-            Ok(Some((store, costs)))
-        }
-        Err(StoreError::DataDirLocked { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    crate::commands::open_local_costs(global).await
 }
 
 pub async fn reconcile(global: &Global, args: &ReconcileArgs) -> anyhow::Result<ExitCode> {

@@ -5,13 +5,10 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use flightdeck_engine::approvals::Approvals;
 use flightdeck_engine::clock::SystemClock;
 use flightdeck_engine::config::ConfigHandle;
-use flightdeck_engine::costs::Costs;
-use flightdeck_engine::forecast::kpi::Kpis;
 use flightdeck_engine::reports::{
-    Period, ReportFormat, ReportRecord, ReportRequest, Reports, ReportsError, ReportsParts,
+    Period, ReportFormat, ReportRecord, ReportRequest, Reports, ReportsError,
 };
 use flightdeck_engine::secrets::{SecretStore, Secrets};
 use flightdeck_engine::store::{Store, StoreError};
@@ -44,33 +41,13 @@ async fn open_local(global: &Global) -> anyhow::Result<Option<(Store, Reports)>>
                 None
             };
             let handle = ConfigHandle::new(config, source, clock.clone());
-            let costs = Costs::new(store.clone(), handle.clone(), clock.clone());
-            let kpis = Kpis::new(store.clone(), clock.clone(), costs.clone());
-            let approvals = Approvals::new(
-                store.clone(),
-                handle.clone(),
-                clock.clone(),
-                None,
-                None,
-                None,
-            );
             let node_id = store
                 .meta_get("node_id")
                 .await
                 .ok()
                 .flatten()
                 .unwrap_or_else(|| "-".into());
-            let reports = Reports::new(ReportsParts {
-                store: store.clone(),
-                clock,
-                config: handle,
-                costs,
-                kpis,
-                approvals,
-                secrets,
-                node_id,
-                data_dir: store.data_dir().to_path_buf(),
-            });
+            let reports = Reports::on_store(store.clone(), clock, handle, secrets, node_id);
             Ok(Some((store, reports)))
         }
         Err(StoreError::DataDirLocked { .. }) => Ok(None),

@@ -6,29 +6,20 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use flightdeck_engine::clock::SystemClock;
-use flightdeck_engine::config::ConfigHandle;
-use flightdeck_engine::costs::Costs;
 use flightdeck_engine::forecast::kpi::{ImportOutcome, ImportRequest, Kpis, SeriesInfo};
-use flightdeck_engine::store::{Store, StoreError};
+use flightdeck_engine::store::Store;
 
 use crate::cli::{Global, SeriesCommand};
-use crate::commands::{data_dir, load_config};
 use crate::node_api::NodeApi;
 
 /// The engine's series on the data dir, or `None` when a node holds it.
 async fn open_local(global: &Global) -> anyhow::Result<Option<(Store, Kpis)>> {
-    let dir = data_dir(global)?;
-    match Store::open(&dir).await {
-        Ok(store) => {
-            let (config, source) = load_config(global)?;
-            let clock = SystemClock::shared();
-            let handle = ConfigHandle::new(config, source, clock.clone());
-            let costs = Costs::new(store.clone(), handle, clock.clone());
-            Ok(Some((store.clone(), Kpis::new(store, clock, costs))))
-        }
-        Err(StoreError::DataDirLocked { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    Ok(crate::commands::open_local_costs(global)
+        .await?
+        .map(|(store, costs)| {
+            let kpis = Kpis::new(store.clone(), SystemClock::shared(), costs);
+            (store, kpis)
+        }))
 }
 
 /// The path segment of a series name (names are plain: checked by the engine).

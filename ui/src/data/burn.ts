@@ -8,7 +8,7 @@ import type { components } from "../generated/api";
 import { formatUsd, type BudgetStatus } from "./costs";
 
 export type BurnForecast = components["schemas"]["BurnForecast"];
-export type BurnPoint = components["schemas"]["BurnPoint"];
+export type BurnPoint = components["schemas"]["ForecastRow"];
 export type Exhaustion = components["schemas"]["Exhaustion"];
 export type ExhaustionStatus = components["schemas"]["ExhaustionStatus"];
 

@@ -2018,30 +2018,15 @@ export type components = {
             coverage80?: number | null;
             /** Format: double */
             coverage95?: number | null;
-            end?: components["schemas"]["BurnPoint"] | null;
+            end?: components["schemas"]["ForecastRow"] | null;
             exhaustion?: components["schemas"]["Exhaustion"] | null;
             /** @description Hours of spend it was fitted on. */
             history_hours: number;
             /** @description `hour_of_week`, `hour_of_day` or `flat`; `none` with `reason` saying why. */
             model: string;
             /** @description Cumulative spend from now to the end, at most 120 points. */
-            path: components["schemas"]["BurnPoint"][];
+            path: components["schemas"]["ForecastRow"][];
             reason: string;
-        };
-        /** @description Spend at an instant, with intervals (USD). */
-        BurnPoint: {
-            /** Format: date-time */
-            ds: string;
-            /** Format: double */
-            hi80: number;
-            /** Format: double */
-            hi95: number;
-            /** Format: double */
-            lo80: number;
-            /** Format: double */
-            lo95: number;
-            /** Format: double */
-            mean: number;
         };
         /** @description `[cache]`: the response cache (used only by routes, agents or requests that opt in). */
         CacheSettings: {
@@ -5215,7 +5200,6 @@ export type BudgetStatus = components['schemas']['BudgetStatus'];
 export type BulkRequeue = components['schemas']['BulkRequeue'];
 export type BulkRequeueResult = components['schemas']['BulkRequeueResult'];
 export type BurnForecast = components['schemas']['BurnForecast'];
-export type BurnPoint = components['schemas']['BurnPoint'];
 export type CacheSettings = components['schemas']['CacheSettings'];
 export type CallOutcome = components['schemas']['CallOutcome'];
 export type CallRecord = components['schemas']['CallRecord'];

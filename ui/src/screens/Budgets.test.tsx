@@ -12,7 +12,7 @@ import { BackendProvider } from "../backend/context";
 import { ConfirmProvider } from "../components/ConfirmDialog";
 import { ToastProvider } from "../components/Toasts";
 import { createQueryClient } from "../data/queryClient";
-import type { AlertRecord, BudgetStatus, BurnForecast, BurnPoint, Exhaustion } from "../generated/api";
+import type { AlertRecord, BudgetStatus, BurnForecast, Exhaustion, ForecastRow as BurnPoint } from "../generated/api";
 import { BudgetsPanel } from "./Budgets";
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;

@@ -46,16 +46,8 @@ const PATH_POINTS: usize = 120;
 /// The ratio of a normal distribution's 95 % and 80 % two-sided quantiles.
 const TAIL: f64 = 1.959_964 / 1.281_552;
 
-/// Spend at an instant, with intervals (USD).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct BurnPoint {
-    pub ds: DateTime<Utc>,
-    pub mean: f64,
-    pub lo80: f64,
-    pub hi80: f64,
-    pub lo95: f64,
-    pub hi95: f64,
-}
+/// Spend at an instant, with intervals (USD): a forecast row.
+pub type BurnPoint = crate::forecast::ForecastRow;
 
 /// Whether and when the limit is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -85,6 +85,19 @@ pub(super) fn record(
     })
 }
 
+/// A `health_transitions` row (`id, dependency, from_status, to_status, message, at`).
+fn transition_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<HealthTransition> {
+    let from: Option<String> = r.get(2)?;
+    Ok(HealthTransition {
+        id: r.get(0)?,
+        dependency: r.get(1)?,
+        from: from.as_deref().map(HealthStatus::from_db).transpose()?,
+        to: HealthStatus::from_db(&r.get::<_, String>(3)?)?,
+        message: r.get(4)?,
+        at: values::time_from_db(r.get(5)?)?,
+    })
+}
+
 /// Stored transitions, newest first: at most `limit`, with ids below `before` when given.
 pub async fn list(
     store: &Store,
@@ -97,17 +110,7 @@ pub async fn list(
                 "SELECT id, dependency, from_status, to_status, message, at \
                  FROM health_transitions WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
                 rusqlite::params![before.unwrap_or(i64::MAX), limit],
-                |r| {
-                    let from: Option<String> = r.get(2)?;
-                    Ok(HealthTransition {
-                        id: r.get(0)?,
-                        dependency: r.get(1)?,
-                        from: from.as_deref().map(HealthStatus::from_db).transpose()?,
-                        to: HealthStatus::from_db(&r.get::<_, String>(3)?)?,
-                        message: r.get(4)?,
-                        at: values::time_from_db(r.get(5)?)?,
-                    })
-                },
+                transition_of,
             )
         })
         .await
@@ -126,17 +129,7 @@ pub async fn between(
                 "SELECT id, dependency, from_status, to_status, message, at \
                  FROM health_transitions WHERE at >= ?1 AND at < ?2 ORDER BY id LIMIT ?3",
                 rusqlite::params![values::time_to_db(from), values::time_to_db(until), limit],
-                |r| {
-                    let from: Option<String> = r.get(2)?;
-                    Ok(HealthTransition {
-                        id: r.get(0)?,
-                        dependency: r.get(1)?,
-                        from: from.as_deref().map(HealthStatus::from_db).transpose()?,
-                        to: HealthStatus::from_db(&r.get::<_, String>(3)?)?,
-                        message: r.get(4)?,
-                        at: values::time_from_db(r.get(5)?)?,
-                    })
-                },
+                transition_of,
             )
         })
         .await

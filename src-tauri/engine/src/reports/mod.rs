@@ -272,36 +272,6 @@ pub enum ReportEvent {
     },
 }
 
-pub(crate) struct Inner {
-    pub store: Store,
-    pub clock: SharedClock,
-    pub config: ConfigHandle,
-    pub costs: Costs,
-    pub kpis: Kpis,
-    pub approvals: Approvals,
-    pub secrets: Option<SecretStore>,
-    pub node_id: String,
-    pub data_dir: PathBuf,
-}
-
-impl Inner {
-    pub(crate) fn tz(&self, config: &Config) -> chrono_tz::Tz {
-        crate::costs::settings::parse_zone(&config.costs.time_zone).unwrap_or(chrono_tz::UTC)
-    }
-}
-
-/// The reports of one node. Cheap to clone.
-#[derive(Clone)]
-pub struct Reports {
-    pub(crate) inner: Arc<Inner>,
-}
-
-impl std::fmt::Debug for Reports {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Reports")
-    }
-}
-
 /// What a report is made from.
 pub struct ReportsParts {
     pub store: Store,
@@ -313,6 +283,24 @@ pub struct ReportsParts {
     pub secrets: Option<SecretStore>,
     pub node_id: String,
     pub data_dir: PathBuf,
+}
+
+impl ReportsParts {
+    pub(crate) fn tz(&self, config: &Config) -> chrono_tz::Tz {
+        crate::costs::settings::parse_zone(&config.costs.time_zone).unwrap_or(chrono_tz::UTC)
+    }
+}
+
+/// The reports of one node. Cheap to clone.
+#[derive(Clone)]
+pub struct Reports {
+    pub(crate) inner: Arc<ReportsParts>,
+}
+
+impl std::fmt::Debug for Reports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reports")
+    }
 }
 
 fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReportRecord> {
@@ -355,18 +343,41 @@ const COLUMNS: &str = "id, period, period_start, period_end, to_date, trigger, t
 impl Reports {
     pub fn new(parts: ReportsParts) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                store: parts.store,
-                clock: parts.clock,
-                config: parts.config,
-                costs: parts.costs,
-                kpis: parts.kpis,
-                approvals: parts.approvals,
-                secrets: parts.secrets,
-                node_id: parts.node_id,
-                data_dir: parts.data_dir,
-            }),
+            inner: Arc::new(parts),
         }
+    }
+
+    /// Reports on `store` alone (a stopped data dir: the CLI, tests, benchmarks): costs
+    /// without a live gate, KPI series and approvals on the same store.
+    pub fn on_store(
+        store: Store,
+        clock: SharedClock,
+        config: ConfigHandle,
+        secrets: Option<SecretStore>,
+        node_id: String,
+    ) -> Self {
+        let costs = Costs::new(store.clone(), config.clone(), clock.clone());
+        let kpis = Kpis::new(store.clone(), clock.clone(), costs.clone());
+        let approvals = Approvals::new(
+            store.clone(),
+            config.clone(),
+            clock.clone(),
+            None,
+            None,
+            None,
+        );
+        let data_dir = store.data_dir().to_path_buf();
+        Self::new(ReportsParts {
+            store,
+            clock,
+            config,
+            costs,
+            kpis,
+            approvals,
+            secrets,
+            node_id,
+            data_dir,
+        })
     }
 
     /// When the next scheduled report is due (none when the schedule is off).

@@ -16,27 +16,7 @@ async fn reports(dir: &std::path::Path, clock: SharedClock, toml: &str) -> (Stor
     config.validate(None).unwrap();
     let store = Store::open(dir).await.unwrap();
     let handle = ConfigHandle::new(config, ConfigSource::default(), clock.clone());
-    let costs = Costs::new(store.clone(), handle.clone(), clock.clone());
-    let kpis = Kpis::new(store.clone(), clock.clone(), costs.clone());
-    let approvals = Approvals::new(
-        store.clone(),
-        handle.clone(),
-        clock.clone(),
-        None,
-        None,
-        None,
-    );
-    let r = Reports::new(ReportsParts {
-        store: store.clone(),
-        clock,
-        config: handle,
-        costs,
-        kpis,
-        approvals,
-        secrets: None,
-        node_id: "node-test".into(),
-        data_dir: dir.to_path_buf(),
-    });
+    let r = Reports::on_store(store.clone(), clock, handle, None, "node-test".into());
     (store, r)
 }
 
