@@ -288,7 +288,7 @@ impl Costs {
         tracker.spawn(async move {
             loop {
                 tokio::select! {
-                    () = tokio::time::sleep(every) => {}
+                    () = costs.clock.sleep(every) => {}
                     () = cancel.cancelled() => break,
                 }
                 if let Err(error) = costs.check_projections().await {

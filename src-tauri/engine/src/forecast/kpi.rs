@@ -822,7 +822,7 @@ impl Kpis {
         tracker.spawn(async move {
             loop {
                 tokio::select! {
-                    () = tokio::time::sleep(every) => {}
+                    () = kpis.clock.sleep(every) => {}
                     () = cancel.cancelled() => break,
                 }
                 match kpis.forecast(COST_SERIES, None, None).await {

@@ -276,6 +276,34 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     x.iter().all(|v| v.is_finite()).then_some(x)
 }
 
+/// AR(p) with an intercept by least squares on `z(start..)`: the normal equations of
+/// `[1, z(t-1) .. z(t-p)] → z(t)`; the coefficients `[c, φ1 .. φp]` and the residual sum of
+/// squares. `None` when singular.
+fn ar_ols(z: &[f64], p: usize, start: usize) -> Option<(Vec<f64>, f64)> {
+    let k = p + 1;
+    let mut a = vec![vec![0.0; k]; k];
+    let mut b = vec![0.0; k];
+    for t in start.max(p)..z.len() {
+        let x: Vec<f64> = std::iter::once(1.0)
+            .chain((1..=p).map(|i| z[t - i]))
+            .collect();
+        for i in 0..k {
+            b[i] += x[i] * z[t];
+            for j in 0..k {
+                a[i][j] += x[i] * x[j];
+            }
+        }
+    }
+    let coef = solve(a, b)?;
+    let rss: f64 = (start.max(p)..z.len())
+        .map(|t| {
+            let fit = coef[0] + (1..=p).map(|i| coef[i] * z[t - i]).sum::<f64>();
+            (z[t] - fit).powi(2)
+        })
+        .sum();
+    Some((coef, rss))
+}
+
 /// AR(p) with an intercept by least squares, p from 1 to 12 by AIC on a common sample;
 /// forecasts by recursion. `None` when no order fits or the forecast runs away.
 fn ar_forecast(y: &[f64], h: usize) -> Option<Vec<f64>> {
@@ -292,28 +320,10 @@ fn ar_forecast(y: &[f64], h: usize) -> Option<Vec<f64>> {
     let rows = n - pmax;
     let mut best: Option<(f64, Vec<f64>)> = None;
     for p in 1..=pmax {
-        // Normal equations of [1, z(t-1) .. z(t-p)] → z(t), t = pmax..n.
         let k = p + 1;
-        let mut a = vec![vec![0.0; k]; k];
-        let mut b = vec![0.0; k];
-        for t in pmax..n {
-            let x: Vec<f64> = std::iter::once(1.0)
-                .chain((1..=p).map(|i| z[t - i]))
-                .collect();
-            for i in 0..k {
-                b[i] += x[i] * z[t];
-                for j in 0..k {
-                    a[i][j] += x[i] * x[j];
-                }
-            }
-        }
-        let Some(coef) = solve(a, b) else { continue };
-        let rss: f64 = (pmax..n)
-            .map(|t| {
-                let fit = coef[0] + (1..=p).map(|i| coef[i] * z[t - i]).sum::<f64>();
-                (z[t] - fit).powi(2)
-            })
-            .sum();
+        let Some((coef, rss)) = ar_ols(&z, p, pmax) else {
+            continue;
+        };
         let aic = rows as f64 * (rss / rows as f64).max(1e-12).ln() + 2.0 * k as f64;
         if best.as_ref().is_none_or(|(b, _)| aic < *b) {
             best = Some((aic, coef));
