@@ -1084,6 +1084,15 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
       other = await startNode({ dataDir: path.join(dir, "data"), listen: "127.0.0.1:0", config });
       const nodeBase = `http://127.0.0.1:${other.port}`;
       const raw = (p) => fetch(`${nodeBase}${p}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      // A KPI series, so the report has a chart (its forecast); this node has no spend.
+      const dayOf = (t) => new Date(t).toISOString().slice(0, 10);
+      const csv = `date,value\n${Array.from({ length: 60 }, (_, k) => `${dayOf(Date.now() - (60 - k) * 86_400_000)},${(200 + 20 * Math.sin((2 * Math.PI * k) / 7)).toFixed(2)}`).join("\n")}\n`;
+      const imported = await fetch(`${nodeBase}/api/v1/series/orders/import`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ csv }),
+      });
+      assert.equal(imported.status, 201, await imported.text());
       const p = await ctx.newPage();
       watchErrors(p);
       p.setDefaultTimeout(UI_TIMEOUT_MS);

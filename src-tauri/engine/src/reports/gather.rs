@@ -132,10 +132,14 @@ impl Reports {
         let budgets = p.costs.budgets().await?;
         let approvals = p.approvals.period_stats(from, until).await?;
         let incidents = crate::health::history::between(&p.store, from, until, 200).await?;
-        let mut figures = vec![png(
-            &charts::build::costs(&by_agent, &[], 6),
-            "Spend by agent over the period, cumulative".into(),
-        )?];
+        // No spend, no chart: the tile already says $0.
+        let mut figures = Vec::new();
+        if !by_agent.rows.is_empty() {
+            figures.push(png(
+                &charts::build::costs(&by_agent, &[], 6),
+                "Spend by agent over the period, cumulative".into(),
+            )?);
+        }
         for b in &budgets {
             if b.forecast.as_ref().is_some_and(|f| !f.path.is_empty()) {
                 figures.push(png(
