@@ -168,7 +168,11 @@ pub async fn run(global: &Global, args: &ReportArgs) -> anyhow::Result<ExitCode>
                 f.format.ext(),
                 f.name,
                 f.bytes,
-                f.pages.map_or_else(String::new, |p| format!(", {p} pages"))
+                f.pages.map_or_else(String::new, |p| if p == 1 {
+                    ", 1 page".to_string()
+                } else {
+                    format!(", {p} pages")
+                })
             );
         }
         if let Some(out) = &args.out {

@@ -362,3 +362,53 @@ fn series_import_ls_and_rm_on_the_data_dir() {
     let (code, _, _) = series(&["rm", "revenue"]);
     assert_eq!(code, 0);
 }
+
+/// Through a running node, `series import` and `report` go through its API: the series is
+/// listed by the node, the report is made by it and its file written to `--out`.
+#[tokio::test]
+async fn series_and_report_through_a_running_node() {
+    use super::support::{Node, TOKEN, client, get_json};
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path(), &[]);
+    let csv = dir.path().join("orders.csv");
+    let mut text = String::from("date,value\n");
+    for i in 0..40u32 {
+        let day =
+            chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap() + chrono::Days::new(u64::from(i));
+        text.push_str(&format!("{day},{}\n", 100 + (i % 7) * 5));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let cli = |args: &[&str]| {
+        run({
+            let mut c = flightdeck(dir.path());
+            c.args(["--secrets", "env"])
+                .args(args)
+                .env("FLIGHTDECK_API_TOKEN", TOKEN);
+            c
+        })
+    };
+    let (code, out, err) = cli(&["series", "import", "orders", csv.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("imported 40 point(s) into orders"), "{out}");
+    let listed = get_json(&client(), &node.url("/api/v1/series"), Some(TOKEN)).await;
+    assert_eq!(listed["items"][1]["name"], "orders", "{listed}");
+    let out_file = dir.path().join("weekly.html");
+    let (code, out, err) = cli(&[
+        "report",
+        "--period",
+        "week",
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Flightdeck weekly report"), "{out}");
+    let html = std::fs::read_to_string(&out_file).unwrap();
+    assert!(html.contains("orders") && html.contains("default-src 'none'"));
+    let reports = get_json(&client(), &node.url("/api/v1/reports"), Some(TOKEN)).await;
+    assert_eq!(reports["items"].as_array().unwrap().len(), 1, "{reports}");
+    // Delivery asked with none configured: refused before anything is made.
+    let (code, _, err) = cli(&["report", "--period", "day", "--deliver"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no delivery is configured"), "{err}");
+    let (_, _) = node.terminate();
+}
