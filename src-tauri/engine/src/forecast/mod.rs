@@ -345,7 +345,7 @@ fn ar_forecast(y: &[f64], h: usize) -> Option<Vec<f64>> {
     Some(out)
 }
 
-/// A candidate's forecasts at each backtest origin, and on the whole series.
+/// A candidate's forecasts at each backtest origin (and a slot for the whole series').
 type Fits = (Vec<Vec<f64>>, Option<Vec<f64>>);
 
 /// The `p` quantile of `v` with the split-conformal finite-sample correction.
@@ -411,8 +411,9 @@ pub fn forecast(
         let d: Vec<f64> = (m..n).map(|i| (y[i] - y[i - m]).abs()).collect();
         (d.iter().sum::<f64>() / d.len().max(1) as f64).max(1e-9)
     };
-    // Each candidate's forecasts at each origin, and on the whole series: the candidates
-    // run side by side (one thread each; fitting is CPU-bound and independent).
+    // Each candidate's forecasts at each origin: the candidates run side by side (one
+    // thread each; fitting is CPU-bound and independent). The fit on the whole series is
+    // made after ranking, for the candidates used only.
     let fit_all = |c: Candidate| -> Fits {
         let mut per_origin = Vec::with_capacity(origins.len());
         for o in &origins {
@@ -422,7 +423,7 @@ pub fn forecast(
                 None => return (per_origin, None),
             }
         }
-        (per_origin, c.forecast(y, horizon, &periods))
+        (per_origin, None)
     };
     let results: Vec<Fits> = std::thread::scope(|scope| {
         let handles: Vec<_> = candidates
@@ -438,11 +439,10 @@ pub fn forecast(
             .collect()
     });
     let mut runs: Vec<(Candidate, Vec<Vec<f64>>)> = Vec::new();
-    let mut finals: Vec<Option<Vec<f64>>> = Vec::new();
-    for (c, (per_origin, whole)) in candidates.iter().zip(results) {
+    for (c, (per_origin, _)) in candidates.iter().zip(results) {
         runs.push((*c, per_origin));
-        finals.push(whole);
     }
+    let mut finals: Vec<Option<Vec<f64>>> = vec![None; runs.len()];
     let score = |fc: &[Vec<f64>]| -> (f64, f64) {
         let (mut ae, mut sm, mut k) = (0.0, 0.0, 0usize);
         for (o, f) in origins.iter().zip(fc) {
@@ -481,14 +481,42 @@ pub fn forecast(
         });
     }
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // A candidate that fitted every origin may still fail on the whole series (a spike at
-    // its end can leave ETS without a model): it cannot be used.
-    let unusable: Vec<String> = ranked
-        .iter()
-        .filter(|(_, i)| finals[*i].is_none())
-        .map(|(_, i)| runs[*i].0.name(&periods))
-        .collect();
-    ranked.retain(|(_, i)| finals[*i].is_some());
+    // The two best that fit the whole series: a candidate that fitted every origin may
+    // still fail on the whole series (a spike at its end can leave ETS without a model),
+    // and cannot be used.
+    let mut unusable: Vec<String> = Vec::new();
+    let mut usable: Vec<(f64, usize)> = Vec::new();
+    let mut next = 0;
+    while usable.len() < 2 && next < ranked.len() {
+        // As many as still needed, fitted side by side.
+        let take = &ranked[next..(next + 2 - usable.len()).min(ranked.len())];
+        next += take.len();
+        let fits: Vec<Option<Vec<f64>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = take
+                .iter()
+                .map(|&(_, i)| {
+                    let c = runs[i].0;
+                    let periods = &periods;
+                    scope.spawn(move || c.forecast(y, horizon, periods))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (&(mase, i), f) in take.iter().zip(fits) {
+            match f {
+                Some(f) => {
+                    finals[i] = Some(f);
+                    usable.push((mase, i));
+                }
+                None => unusable.push(runs[i].0.name(&periods)),
+            }
+        }
+    }
+    usable.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let ranked = usable;
     let Some(&(best_mase, best)) = ranked.first() else {
         return Err(ForecastError::BadInput(
             "no model could be fitted to this series".into(),
