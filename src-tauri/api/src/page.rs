@@ -116,3 +116,26 @@ impl<T> Page<T> {
         Ok(Self { items, next_cursor })
     }
 }
+
+/// `?limit=N` alone (1 to 200, default 50, newest first): the short lists that need no cursor
+/// (reconciliations, reports).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LimitQuery {
+    /// How many, newest first: 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+}
+
+impl LimitQuery {
+    /// The limit, checked.
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        let limit = self.limit.unwrap_or(50);
+        if (1..=200).contains(&limit) {
+            Ok(limit)
+        } else {
+            Err(ApiError::bad_request("limit is 1 to 200"))
+        }
+    }
+}

@@ -13,12 +13,13 @@ use flightdeck_engine::costs::reconcile::{
 use flightdeck_engine::costs::reprice::{PriceGap, RepriceReport, RepriceRequest};
 use flightdeck_engine::identity::Actor;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiErrorBody, ApiJson, ApiQuery};
+use crate::page::LimitQuery;
 
 /// A billing export to import.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -70,15 +71,6 @@ pub async fn import(
     Ok((StatusCode::CREATED, Json(rec)))
 }
 
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// How many, newest first: 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-}
-
 /// Reconciliations, newest first.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReconciliationList {
@@ -87,19 +79,16 @@ pub struct ReconciliationList {
 
 /// The imported exports with their totals against the ledger now.
 #[utoipa::path(get, path = "/reconciliations", tag = "costs",
-    params(ListQuery),
+    params(LimitQuery),
     responses(
         (status = 200, description = "Newest first", body = ReconciliationList),
         (status = 400, description = "A bad limit: `bad_request`", body = ApiErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> Result<Json<ReconciliationList>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request("limit is 1 to 200"));
-    }
+    let limit = q.limit()?;
     Ok(Json(ReconciliationList {
         items: state.engine.costs().reconciliations(limit).await?,
     }))

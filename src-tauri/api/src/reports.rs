@@ -9,12 +9,13 @@ use chrono::{DateTime, Utc};
 use flightdeck_engine::reports::settings::Schedule;
 use flightdeck_engine::reports::{ReportFormat, ReportRecord, ReportRequest, ReportsError};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiErrorBody, ApiJson, ApiQuery};
+use crate::page::LimitQuery;
 
 impl From<ReportsError> for ApiError {
     fn from(e: ReportsError) -> Self {
@@ -54,30 +55,18 @@ pub struct ReportList {
     pub schedule: ScheduleInfo,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// How many, newest first: 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-}
-
 /// The reports made, newest first, and the schedule.
 #[utoipa::path(get, path = "/reports", tag = "reports",
-    params(ListQuery),
+    params(LimitQuery),
     responses(
         (status = 200, description = "Newest first", body = ReportList),
         (status = 400, description = "A bad limit: `bad_request`", body = ApiErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_reports(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> Result<Json<ReportList>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request("limit is 1 to 200"));
-    }
+    let limit = q.limit()?;
     let reports = state.engine.reports();
     let config = state.engine.config().current();
     Ok(Json(ReportList {

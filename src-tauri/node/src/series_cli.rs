@@ -22,17 +22,10 @@ async fn open_local(global: &Global) -> anyhow::Result<Option<(Store, Kpis)>> {
         }))
 }
 
-/// The path segment of a series name (names are plain: checked by the engine).
-fn seg(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c.to_string()
-            } else {
-                format!("%{:02X}", u32::from(c) & 0xff)
-            }
-        })
-        .collect()
+/// `name`, checked here (a series name is a plain path segment once checked).
+fn checked(name: &str) -> anyhow::Result<&str> {
+    flightdeck_engine::forecast::kpi::check_name(name)?;
+    Ok(name)
 }
 
 pub async fn run(global: &Global, action: &SeriesCommand) -> anyhow::Result<ExitCode> {
@@ -67,7 +60,7 @@ pub async fn run(global: &Global, action: &SeriesCommand) -> anyhow::Result<Exit
                         .send(
                             api.request(
                                 reqwest::Method::POST,
-                                &format!("/api/v1/series/{}/import", seg(name)),
+                                &format!("/api/v1/series/{}/import", checked(name)?),
                             )
                             .json(&req),
                         )
@@ -129,7 +122,7 @@ pub async fn run(global: &Global, action: &SeriesCommand) -> anyhow::Result<Exit
                     let api = NodeApi::connect(global).await?;
                     api.send(api.request(
                         reqwest::Method::DELETE,
-                        &format!("/api/v1/series/{}", seg(name)),
+                        &format!("/api/v1/series/{}", checked(name)?),
                     ))
                     .await?;
                 }
