@@ -14,6 +14,17 @@ mkdir -p "$ARTIFACTS_DIR"
 start=$(date +%s)
 step() { printf '\n==> [%ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 
+# A cold run writes about 8 GB (target/, node_modules, the Python venvs); a disk that fills up
+# fails the build far from its cause ("No space left on device" from rustc), so say it first.
+# Incremental compilation only pays when the same crates are rebuilt many times; in a test run
+# it doubles what the workspace crates write and slows a cold build, so it is off here.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+free_gb=$(( $(df -Pk . | awk 'NR==2 {print $4}') / 1024 / 1024 ))
+echo "disk: ${free_gb} GB free here"
+if [ "$free_gb" -lt 10 ] && [ ! -d target/debug ]; then
+  echo "warning: a cold make test writes about 8 GB and only ${free_gb} GB are free" >&2
+fi
+
 step "dependencies"
 scripts/deps.sh test
 
@@ -58,4 +69,4 @@ FLIGHTDECK_BIN=$PWD/target/debug/flightdeck node --test --test-concurrency=1 tes
 step "desktop end-to-end (real window under Xvfb, WebDriver)"
 tests/desktop/run.sh
 
-step "done in $(( $(date +%s) - start ))s"
+step "done in $(( $(date +%s) - start ))s; target/ holds $(du -sh target 2>/dev/null | cut -f1), $(( $(df -Pk . | awk 'NR==2 {print $4}') / 1024 / 1024 )) GB free"
