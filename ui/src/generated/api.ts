@@ -1572,12 +1572,16 @@ export type components = {
             ds: string;
             /**
              * Format: double
-             * @description The forecast's mean for it.
+             * @description The forecast's mean for it (for `history`, the decomposition's value).
              */
             expected: number;
             /** Format: double */
             hi95: number;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description The interval it fell outside: the forecast's 95 % interval, or for `history` the
+             *     decomposition's value ± 3.5 robust standard deviations.
+             */
             lo95: number;
             series: string;
             source: components["schemas"]["AnomalySource"];
@@ -1592,7 +1596,7 @@ export type components = {
          * @description Where an anomaly was found.
          * @enum {string}
          */
-        AnomalySource: "backtest" | "forecast";
+        AnomalySource: "backtest" | "forecast" | "history";
         /** @description Steps that gave the same answer (the whole result, or the voted field). */
         AnswerGroup: {
             steps: string[];

@@ -568,6 +568,19 @@ describe("live", () => {
     expect([...document.querySelectorAll('[data-testid="toast"]')].map((t) => t.textContent).join(" ")).toContain("Goal q4 at risk");
   });
 
+  it("an outlier found in the history is listed and marked without a toast", async () => {
+    const b = new FakeBackend();
+    await render(b);
+    const old: Anomaly = { series: "revenue", ds: ds(10), value: 420, expected: 168, lo95: 165, hi95: 170, source: "history", detected_at: "2026-12-07T00:00:00Z" };
+    b.anomalies = [OLD_ANOMALY, old];
+    await push(b, { type: "anomaly", ...old });
+    expect(qa("anomaly-row").map((r) => r.getAttribute("data-source"))).toEqual(["backtest", "history"]);
+    const row = container.querySelector('[data-testid="anomaly-row"][data-source="history"]');
+    expect(text(row)).toContain("history");
+    expect(row?.querySelector("[title]")?.getAttribute("title")).toContain("robust standard deviations");
+    expect(document.querySelector('[data-testid="toast"]')).toBeNull();
+  });
+
   it("a forecast that cannot be made again keeps the last one, says why, and still lists the anomalies", async () => {
     const b = new FakeBackend();
     await render(b);

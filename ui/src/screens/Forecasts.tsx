@@ -289,9 +289,13 @@ function anomalyColumns(f: Forecast | undefined, unit: string, now: number): Col
     { id: "expected", header: "Expected", numeric: true, cell: (a) => formatValue(a.expected, unit), sortValue: (a) => a.expected },
     {
       id: "interval",
-      header: `${P95} interval`,
+      header: "Interval",
       numeric: true,
-      cell: (a) => formatRange(a.lo95, a.hi95, unit),
+      cell: (a) => (
+        <span title={a.source === "history" ? "Trend and seasons ± 3.5 robust standard deviations" : `The forecast's ${P95} interval`}>
+          {formatRange(a.lo95, a.hi95, unit)}
+        </span>
+      ),
     },
     {
       id: "source",
@@ -300,6 +304,10 @@ function anomalyColumns(f: Forecast | undefined, unit: string, now: number): Col
         a.source === "forecast" ? (
           <span className="pill pill-error" title="A new point outside the interval of the forecast made before it">
             new point
+          </span>
+        ) : a.source === "history" ? (
+          <span className="pill fc-pill-backtest" title="A point of the history far from the series' own trend and seasons (more than 3.5 robust standard deviations: the interval shown)">
+            history
           </span>
         ) : (
           <span className="pill fc-pill-backtest" title="A held-out point outside the interval its backtest origin gave">

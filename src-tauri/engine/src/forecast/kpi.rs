@@ -10,9 +10,12 @@
 //! (complete days, read from the rollups): it is forecast and flagged the same way, and
 //! cannot be written.
 //!
-//! Anomalies come from two places: the backtest of every forecast (held-out points outside
-//! the 95 % interval their origin's forecast gave), and each pushed point later than the
-//! series' last one, checked against the forecast made before it arrived.
+//! Anomalies come from three places: the backtest of every forecast (held-out points outside
+//! the 95 % interval their origin's forecast gave); each pushed point later than the series'
+//! last one, checked against the forecast made before it arrived; and the whole history,
+//! checked against the series' own robust decomposition ([`super::outliers`]) once per
+//! version of the series. A point whose value is removed or changed by an import or a push
+//! loses its anomaly (it no longer describes the point).
 //!
 //! Must never: import part of a file (it is checked whole, then written in one
 //! transaction), or store a non-finite value.
@@ -148,6 +151,9 @@ pub enum AnomalySource {
     Backtest,
     /// A pushed point, against the forecast made before it arrived.
     Forecast,
+    /// A point anywhere in the history, far from the series' own decomposition (more than
+    /// 3.5 robust standard deviations; `lo95`/`hi95` then hold that band).
+    History,
 }
 
 impl AnomalySource {
@@ -155,6 +161,7 @@ impl AnomalySource {
         match self {
             Self::Backtest => "backtest",
             Self::Forecast => "forecast",
+            Self::History => "history",
         }
     }
 }
@@ -165,8 +172,10 @@ pub struct Anomaly {
     pub series: String,
     pub ds: DateTime<Utc>,
     pub value: f64,
-    /// The forecast's mean for it.
+    /// The forecast's mean for it (for `history`, the decomposition's value).
     pub expected: f64,
+    /// The interval it fell outside: the forecast's 95 % interval, or for `history` the
+    /// decomposition's value ± 3.5 robust standard deviations.
     pub lo95: f64,
     pub hi95: f64,
     pub source: AnomalySource,
@@ -257,6 +266,8 @@ pub struct Kpis {
     clock: SharedClock,
     costs: Costs,
     cache: Arc<Mutex<HashMap<String, Cached>>>,
+    /// The version of each series whose history was last checked for outliers.
+    scanned: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl std::fmt::Debug for Kpis {
@@ -335,13 +346,59 @@ fn anomaly_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Anomaly> {
         expected: r.get(3)?,
         lo95: r.get(4)?,
         hi95: r.get(5)?,
-        source: if source == "forecast" {
-            AnomalySource::Forecast
-        } else {
-            AnomalySource::Backtest
+        source: match source.as_str() {
+            "forecast" => AnomalySource::Forecast,
+            "history" => AnomalySource::History,
+            _ => AnomalySource::Backtest,
         },
         detected_at: time_from_db(r.get(7)?)?,
     })
+}
+
+/// Forgets the anomalies of `series` whose point is gone or now holds another value.
+fn forget_stale_anomalies(
+    tx: &mut crate::store::WriteTx<'_>,
+    series: &str,
+) -> Result<usize, StoreError> {
+    tx.execute(
+        "DELETE FROM kpi_anomalies WHERE series = ?1 AND NOT EXISTS (SELECT 1 FROM kpi_points p \
+         WHERE p.series = ?1 AND p.ds = kpi_anomalies.ds AND p.value = kpi_anomalies.value)",
+        [series],
+    )
+}
+
+/// A version of a series' points: changes when any point is added, removed or changed.
+fn points_version(points: &[Point]) -> String {
+    let digest = points.iter().fold(0u64, |h, p| {
+        h.rotate_left(7) ^ p.value.to_bits() ^ time_to_db(p.ds).cast_unsigned()
+    });
+    format!("{}|{digest:x}", points.len())
+}
+
+/// The outliers of a history (its points as stored), as anomalies found `now`.
+fn history_anomalies(name: &str, points: &[Point], now: DateTime<Utc>) -> Vec<Anomaly> {
+    let Ok(s) = series::from_points(points.iter().map(|p| (p.ds, p.value)).collect()) else {
+        return Vec::new();
+    };
+    let stored: HashMap<i64, f64> = points.iter().map(|p| (time_to_db(p.ds), p.value)).collect();
+    super::outliers::outliers(&s)
+        .into_iter()
+        .filter_map(|o| {
+            let ds = crate::store::values::at_stored_precision(s.ds(o.index)?);
+            // Only real points: not one interpolated into a gap, nor one moved onto the grid.
+            let value = *stored.get(&time_to_db(ds))?;
+            (value.to_bits() == s.values[o.index].to_bits()).then(|| Anomaly {
+                series: name.to_string(),
+                ds,
+                value,
+                expected: o.expected,
+                lo95: o.lo,
+                hi95: o.hi,
+                source: AnomalySource::History,
+                detected_at: now,
+            })
+        })
+        .collect()
 }
 
 /// Writes the anomalies not flagged before, each with its feed event: those new.
@@ -380,6 +437,7 @@ impl Kpis {
             clock,
             costs,
             cache: Arc::default(),
+            scanned: Arc::default(),
         }
     }
 
@@ -545,6 +603,7 @@ impl Kpis {
                         rusqlite::params![n, time_to_db(p.ds), p.value],
                     )?;
                 }
+                forget_stale_anomalies(tx, &n)?;
                 tx.append_event(Event::Forecasts(ForecastEvent::SeriesUpdated {
                     series: n.clone(),
                     points: count,
@@ -628,6 +687,7 @@ impl Kpis {
                         rusqlite::params![n, time_to_db(p.ds), p.value],
                     )?;
                 }
+                forget_stale_anomalies(tx, &n)?;
                 tx.append_event(Event::Forecasts(ForecastEvent::SeriesUpdated {
                     series: n.clone(),
                     points: accepted,
@@ -716,10 +776,32 @@ impl Kpis {
                 detected_at: now,
             })
             .collect();
+        let mut found = found;
+        // The whole history, once per version of its points.
+        let version = points_version(&points);
+        let seen = self
+            .scanned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .is_some_and(|v| *v == version);
+        if !seen {
+            let (n, all) = (name.to_string(), points.clone());
+            let history = tokio::task::spawn_blocking(move || history_anomalies(&n, &all, now))
+                .await
+                .map_err(|e| ForecastError::BadInput(format!("the outlier check failed: {e}")))?;
+            found.extend(history);
+        }
         if !found.is_empty() {
             self.store
                 .write(move |tx| record_anomalies(tx, &found))
                 .await?;
+        }
+        if !seen {
+            self.scanned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(name.to_string(), version);
         }
         let keep = (f.rows.len() * 3).max(60);
         let history = points[points.len().saturating_sub(keep)..].to_vec();
@@ -750,12 +832,9 @@ impl Kpis {
         }
         let s = series::from_points(points.iter().map(|p| (p.ds, p.value)).collect())?;
         let horizon = horizon.unwrap_or_else(|| default_horizon(s.frequency));
-        let digest = points.iter().fold(0u64, |h, p| {
-            h.rotate_left(7) ^ p.value.to_bits() ^ time_to_db(p.ds).cast_unsigned()
-        });
         let version = format!(
-            "{}|{}|{digest:x}|{season:?}",
-            info.points,
+            "{}|{}|{season:?}",
+            points_version(points),
             info.updated_at.map_or(0, time_to_db),
         );
         let reach = s.ds(s.values.len() + horizon - 1);

@@ -446,3 +446,91 @@ fn probability_reads_the_interval_as_a_normal_distribution() {
     assert!((p(120.0) - 0.025).abs() < 1e-3);
     assert!((super::goals::probability(&row, 120.0, Direction::AtMost) - 0.975).abs() < 1e-3);
 }
+
+#[tokio::test]
+async fn history_outliers_are_flagged_once_and_forgotten_when_their_point_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, k, _) = kpis(dir.path(), "2026-12-01T00:00:00Z").await;
+    // 200 days of visits: a weekly shape that grows with the level, 3 % noise; day 60
+    // (2026-07-31) two and a half times what it should be, far from the end.
+    let start: DateTime<Utc> = "2026-06-01T00:00:00Z".parse().unwrap();
+    let mut seed = 3u64;
+    let rows: Vec<(String, f64)> = (0..200)
+        .map(|i| {
+            let noise = (0..12)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (seed >> 11) as f64 / (1u64 << 53) as f64
+                })
+                .sum::<f64>()
+                - 6.0;
+            let w = [1.0, 1.1, 1.2, 1.15, 1.3, 0.6, 0.5][i % 7];
+            let v = (100.0 + i as f64 * 0.5) * w * (1.0 + 0.03 * noise);
+            let d = start + Duration::days(i as i64);
+            (
+                d.format("%Y-%m-%d").to_string(),
+                (v * 1000.0).round() / 1000.0,
+            )
+        })
+        .collect();
+    let file = |spike: f64| {
+        rows.iter()
+            .enumerate()
+            .fold(String::from("date,value\n"), |acc, (i, (d, v))| {
+                acc + &format!("{d},{}\n", if i == 60 { v * spike } else { *v })
+            })
+    };
+    let (date, value) = rows[60].clone();
+    let (spiked, clean) = (file(2.5), file(1.0));
+    let import = |csv: String| ImportRequest {
+        csv,
+        ..ImportRequest::default()
+    };
+    k.import("visits", import(spiked)).await.unwrap();
+    let f = k.forecast("visits", Some(14), None).await.unwrap();
+    let at: DateTime<Utc> = format!("{date}T00:00:00Z").parse().unwrap();
+    let history: Vec<&Anomaly> = f
+        .anomalies
+        .iter()
+        .filter(|a| a.source == AnomalySource::History)
+        .collect();
+    assert_eq!(history.len(), 1, "{history:?}");
+    let a = history[0];
+    assert_eq!(a.ds, at);
+    assert!((a.value - value * 2.5).abs() < 1e-9, "{a:?}");
+    assert!(
+        (a.expected - value).abs() < 0.1 * value,
+        "{a:?} expected near {value}"
+    );
+    assert!(a.value > a.hi95 && a.lo95 < a.expected);
+    // Once, with its event; a second look finds nothing new.
+    k.forecast("visits", Some(14), None).await.unwrap();
+    let flagged = |evs: Vec<ForecastEvent>| {
+        evs.into_iter()
+            .filter(
+                |e| matches!(e, ForecastEvent::Anomaly(a) if a.source == AnomalySource::History),
+            )
+            .count()
+    };
+    assert_eq!(flagged(events(&store).await), 1);
+    // The point corrected by a new import: its anomaly goes, and no other comes.
+    k.import("visits", import(clean)).await.unwrap();
+    assert!(
+        k.anomalies("visits", 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|a| a.ds != at)
+    );
+    let f = k.forecast("visits", Some(14), None).await.unwrap();
+    assert!(
+        f.anomalies
+            .iter()
+            .all(|a| a.source != AnomalySource::History),
+        "{:?}",
+        f.anomalies
+    );
+    assert_eq!(flagged(events(&store).await), 1);
+}

@@ -22,6 +22,7 @@ pub mod goals;
 pub mod kpi;
 #[cfg(test)]
 mod kpi_tests;
+pub mod outliers;
 pub mod score;
 pub mod series;
 
