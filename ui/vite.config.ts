@@ -51,5 +51,7 @@ export default defineConfig({
   test: {
     include: ["src/**/*.test.ts", "src/**/*.test.tsx"],
     environment: "node",
+    // The stylesheet as written, for theme/palette.test.ts (`styles.css?raw`); other CSS stays empty.
+    css: { include: [/styles\.css/] },
   },
 });

@@ -1205,6 +1205,73 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
     }
   });
 
+  test("the theme set in Settings applies at once and survives a reload; System follows the OS", async () => {
+    // An OS that prefers dark, so that picking light is a visible change (headless Chromium
+    // prefers light by default).
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: "dark" });
+    try {
+      const p = await ctx.newPage();
+      watchErrors(p);
+      p.setDefaultTimeout(UI_TIMEOUT_MS);
+      /** The page's theme: data-theme, color-scheme, and the relative luminance of the body's background. */
+      const look = () =>
+        p.evaluate(() => {
+          const [r, g, b] = getComputedStyle(document.body).backgroundColor.match(/[\d.]+/g).map(Number);
+          const lin = (c) => ((c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+          return {
+            theme: document.documentElement.getAttribute("data-theme"),
+            scheme: getComputedStyle(document.documentElement).colorScheme,
+            luminance: 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b),
+          };
+        });
+      const waitTheme = (theme) => p.waitForSelector(`html[data-theme="${theme}"]`, { state: "attached" });
+      const assertLight = (l) => {
+        assert.equal(l.theme, "light");
+        assert.equal(l.scheme, "light");
+        assert.ok(l.luminance > 0.8, `body background is not light: luminance ${l.luminance}`);
+      };
+      const assertDark = (l) => {
+        assert.equal(l.theme, "dark");
+        assert.equal(l.scheme, "dark");
+        assert.ok(l.luminance < 0.05, `body background is not dark: luminance ${l.luminance}`);
+      };
+
+      await p.goto(`${base}/#token=${encodeURIComponent(TOKEN)}`, { timeout: UI_TIMEOUT_MS });
+      await waitConn(p, "connected");
+      await p.click(byTestId("nav-settings"));
+      await p.waitForSelector(byTestId("screen-settings"), { state: "visible" });
+      // The default is System: dark, as the OS prefers.
+      assert.equal(await p.inputValue(byTestId("theme-select")), "system");
+      assertDark(await look());
+
+      await p.selectOption(byTestId("theme-select"), "light");
+      await waitTheme("light");
+      assertLight(await look());
+      assert.equal(await p.evaluate(() => localStorage.getItem("flightdeck.theme")), "light");
+      await p.screenshot({ path: path.join(ARTIFACTS, "ui-settings-light.png"), fullPage: true });
+
+      await p.reload();
+      await p.waitForSelector(byTestId("screen-settings"), { state: "visible" });
+      assert.equal(await p.inputValue(byTestId("theme-select")), "light");
+      assertLight(await look());
+
+      await p.selectOption(byTestId("theme-select"), "dark");
+      await waitTheme("dark");
+      assertDark(await look());
+
+      // System follows the OS, live.
+      await p.selectOption(byTestId("theme-select"), "system");
+      await p.emulateMedia({ colorScheme: "light" });
+      await waitTheme("light");
+      assertLight(await look());
+      await p.emulateMedia({ colorScheme: "dark" });
+      await waitTheme("dark");
+      assertDark(await look());
+    } finally {
+      await ctx.close();
+    }
+  });
+
   test("the page raised no uncaught errors and no CSP violations", () => {
     assert.deepEqual(pageErrors, []);
     assert.deepEqual(cspViolations, []);

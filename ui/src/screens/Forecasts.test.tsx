@@ -18,6 +18,7 @@ import { ToastProvider } from "../components/Toasts";
 import { createQueryClient } from "../data/queryClient";
 import { FeedProvider } from "../feed/FeedProvider";
 import type { Anomaly, BacktestPoint, ForecastRow, Goal, HealthScore, ImportOutcome, ImportRequest, Point, SeriesForecast, SeriesInfo, ServerMessage } from "../generated/api";
+import { themeController } from "../theme/theme";
 import { Forecasts } from "./Forecasts";
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
@@ -595,6 +596,23 @@ describe("live", () => {
 });
 
 describe("downloads", () => {
+  it("the chart's theme follows the UI's until one is picked", async () => {
+    const ui = themeController();
+    await act(async () => ui.setChoice("dark"));
+    const b = new FakeBackend();
+    await render(b);
+    const select = () => q("chart-theme") as HTMLSelectElement;
+    expect(select().value).toBe("dark");
+    await act(async () => ui.setChoice("light"));
+    expect(select().value).toBe("light");
+    await type(select(), "dark");
+    await act(async () => ui.setChoice("light"));
+    expect(select().value).toBe("dark");
+    await click(q("chart-download-svg"));
+    expect(b.requests).toContain("GET /api/v1/charts/forecast.svg?series=revenue&theme=dark");
+    await act(async () => ui.setChoice("system"));
+  });
+
   it("fetch the chart with the client (no token in the URL) and say why one fails", async () => {
     const b = new FakeBackend();
     await render(b);

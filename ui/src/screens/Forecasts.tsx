@@ -48,6 +48,7 @@ import {
 } from "../data/forecasts";
 import { useNow } from "../data/useNow";
 import { formatInt, formatRelative, formatTimestamp } from "../format";
+import { useTheme, type Theme } from "../theme/theme";
 import { ForecastChartView } from "./ForecastChart";
 import { GoalsPanel } from "./Goals";
 import { HealthScorePanel } from "./HealthScore";
@@ -158,11 +159,12 @@ function Coverage({ label, nominal, measured }: { label: string; nominal: number
   );
 }
 
-type Theme = "dark" | "light";
-
 function Downloads({ series }: { series: string }) {
   const backend = useBackend();
-  const [theme, setTheme] = useState<Theme>("dark");
+  // The UI's own theme until one is picked here.
+  const ui = useTheme();
+  const [picked, setPicked] = useState<Theme | null>(null);
+  const theme = picked ?? ui.theme;
   const [busy, setBusy] = useState<"svg" | "png" | null>(null);
   const [error, setError] = useState<string | null>(null);
   const download = async (format: "svg" | "png") => {
@@ -191,7 +193,7 @@ function Downloads({ series }: { series: string }) {
     <div className="fc-downloads">
       <span className="field-label">Download the chart</span>
       <div className="fc-downloads-row">
-        <select className="fc-select small" value={theme} onChange={(e) => setTheme(e.target.value as Theme)} aria-label="Chart theme" data-testid="chart-theme">
+        <select className="fc-select small" value={theme} onChange={(e) => setPicked(e.target.value as Theme)} aria-label="Chart theme" data-testid="chart-theme">
           <option value="dark">dark</option>
           <option value="light">light</option>
         </select>

@@ -1,5 +1,6 @@
 // Settings: the node's configuration (status, the values in force, what the last reload
-// changed, a reload on demand), the LLM gateway and, where there is one, the browser session.
+// changed, a reload on demand), the LLM gateway, the UI's theme and, where there is one, the
+// browser session.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { ok } from "../api/client";
@@ -15,6 +16,7 @@ import { useNow } from "../data/useNow";
 import { formatRelative, formatTimestamp } from "../format";
 import type { Config } from "../generated/api";
 import { useNodeInfo } from "../node/useNodeInfo";
+import { ThemeSetting } from "../theme/ThemeSetting";
 import { GatewaySettings } from "./GatewaySettings";
 
 /** The config values before and after the last change this screen saw (null before one). */
@@ -162,6 +164,8 @@ export function Settings() {
           </dl>
         </Panel>
       ) : null}
+
+      <ThemeSetting />
 
       {session ? (
         <Panel title="Session">
