@@ -1,7 +1,8 @@
 //! One forecast, measured (docs/benchmarks.md; issue 11's target: a 1,000-point daily series
 //! including model selection in ≤ 100 ms): `forecast::forecast` on deterministic synthetic
 //! series (a trend, a weekly shape, a yearly wave, noise), 30 steps ahead, 20 runs after 2
-//! warm-ups; also a 120-point monthly series and a 2,000-point hourly one.
+//! warm-ups; also a 120-point monthly series and a 2,000-point hourly one; and the history's
+//! outlier check on the daily and hourly ones.
 //!
 //! Run: `cargo bench -p flightdeck-engine --bench forecast`.
 
@@ -71,6 +72,27 @@ fn time(label: &str, s: &series::Series, h: usize) {
     );
 }
 
+/// The history's outlier check (`forecast::outliers`), made once per version of a series.
+fn time_outliers(label: &str, s: &series::Series) {
+    for _ in 0..2 {
+        forecast::outliers::outliers(s);
+    }
+    let mut v: Vec<Duration> = (0..20)
+        .map(|_| {
+            let t = Instant::now();
+            forecast::outliers::outliers(s);
+            t.elapsed()
+        })
+        .collect();
+    v.sort();
+    println!(
+        "{label:<44} p50 {:>7.1} ms  max {:>7.1} ms  {} outliers",
+        v[v.len() / 2].as_secs_f64() * 1e3,
+        v[v.len() - 1].as_secs_f64() * 1e3,
+        forecast::outliers::outliers(s).len()
+    );
+}
+
 fn main() {
     let daily = make(1000, |t, i| t + chrono::Duration::days(i), 7);
     time("daily, 1,000 points, 30 ahead", &daily, 30);
@@ -82,4 +104,11 @@ fn main() {
     time("monthly, 120 points, 12 ahead", &monthly, 12);
     let hourly = make(2000, |t, i| t + chrono::Duration::hours(i), 24);
     time("hourly, 2,000 points, 48 ahead", &hourly, 48);
+    time_outliers("outliers, daily, 1,000 points", &daily);
+    time_outliers("outliers, hourly, 2,000 points", &hourly);
+    let mut spiked = daily.clone();
+    for i in (50..1000).step_by(100) {
+        spiked.values[i] += 40.0;
+    }
+    time_outliers("outliers, daily, 1,000 points, 10 spikes", &spiked);
 }
