@@ -56,7 +56,8 @@ const TEMPLATE: &str = r#"<!doctype html>
 </table>
 
 <h2>Budgets</h2>
-{% if budgets %}<table><tr><th>Budget</th><th class="n">Spent</th><th class="n">Limit</th><th class="n">Used</th><th>Period ends</th><th>Projection</th></tr>
+{% if budgets %}<p class="muted">As they stood when the report was made ({{ generated_at }}): each budget's current period.</p>
+<table><tr><th>Budget</th><th class="n">Spent</th><th class="n">Limit</th><th class="n">Used</th><th>Period ends</th><th>Projection</th></tr>
 {% for b in budgets %}<tr><td>{{ b.name }}</td><td class="n">{{ b.spent }}</td><td class="n">{{ b.limit }}</td><td class="n">{{ b.percent }}</td><td>{{ b.end }}</td><td class="{{ b.class }}">{{ b.projection }}</td></tr>{% endfor %}
 </table>{% else %}<p class="muted">No budgets configured.</p>{% endif %}
 {% for f in figures %}{% if f.section == "budget" %}<figure><img alt="{{ f.caption }}" src="{{ f.src }}" width="{{ f.width }}" height="{{ f.height }}"><figcaption>{{ f.caption }}</figcaption></figure>{% endif %}{% endfor %}

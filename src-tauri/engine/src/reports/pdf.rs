@@ -106,6 +106,14 @@ fn blocks(d: &ReportData) -> Vec<Block> {
     let budgets = c["budgets"].as_array().cloned().unwrap_or_default();
     if budgets.is_empty() {
         b.push(Block::Text("No budgets configured.".into(), Tone::Muted));
+    } else {
+        b.push(Block::Text(
+            format!(
+                "As they stood when the report was made ({}): each budget's current period.",
+                s(&c, "generated_at")
+            ),
+            Tone::Muted,
+        ));
     }
     for r in &budgets {
         let tone = if s(r, "class") == "warn" || s(r, "class") == "bad" {
