@@ -5,6 +5,9 @@ tmp=$(mktemp -d)
 export XDG_DATA_HOME=$tmp/data XDG_CONFIG_HOME=$tmp/config XDG_RUNTIME_DIR=$tmp/runtime XDG_CACHE_HOME=$tmp/cache
 mkdir -p "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" "$XDG_RUNTIME_DIR" "$XDG_CACHE_HOME"; chmod 700 "$XDG_RUNTIME_DIR"
 export FLIGHTDECK_DATA_DIR=$tmp/flightdeck
+# The user's Downloads folder, as desktops set it (xdg-user-dirs): where downloads must land.
+export TEST_DOWNLOAD_DIR=$tmp/downloads
+printf 'XDG_DOWNLOAD_DIR="%s"\n' "$TEST_DOWNLOAD_DIR" >"$XDG_CONFIG_HOME/user-dirs.dirs"
 
 printf %s test-keyring-password | gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>&1 &
 keyring=$!

@@ -3,7 +3,7 @@
 // health dependencies as a node. Screenshots are saved as test artifacts.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
 
@@ -164,6 +164,34 @@ test("health shows the embedded engine's dependencies, keychain included", async
   writeFileSync(join(artifacts, "desktop-health.png"), Buffer.from(shot, "base64"));
   // The whole X screen too, as a person would see it.
   execFileSync("import", ["-window", "root", join(artifacts, "desktop-screen.png")]);
+});
+
+test("a download lands in the Downloads folder, never over an existing file", async () => {
+  const dir = process.env.TEST_DOWNLOAD_DIR;
+  assert.ok(dir, "session.sh sets TEST_DOWNLOAD_DIR (and XDG_DOWNLOAD_DIR in user-dirs.dirs)");
+  const cwd = readdirSync(process.cwd());
+  await wd("POST", s(`/element/${await find("nav-costs")}/click`), {});
+  await find("screen-costs");
+  const name = "flightdeck-ledger-this_month.csv";
+  const files = () => (existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith("flightdeck-ledger-")).sort() : []);
+  await wd("POST", s(`/element/${await find("cost-export-csv")}/click`), {});
+  await waitFor("the first file", () => files().includes(name));
+  await wd("POST", s(`/element/${await find("cost-export-csv")}/click`), {});
+  await waitFor("the second file beside it", () => files().length === 2);
+  // The second beside the first, under a numbered name (WebKit may number it before we do).
+  assert.ok(files().includes(name), files().join(", "));
+  assert.match(files().find((f) => f !== name) ?? "", /^flightdeck-ledger-this_month \(\d\)\.csv$/);
+  for (const f of files()) {
+    // The ledger's CSV header, whole (written before the test reads it: waits for the size).
+    const body = await waitFor(`${f} written`, () => {
+      const b = readFileSync(join(dir, f), "utf8");
+      return b.includes("\n") ? b : null;
+    });
+    assert.match(body.split("\n")[0], /^[a-z_]+(,[a-z_]+)+$/, `${f}: ${body.slice(0, 200)}`);
+  }
+  // Nothing written where the app was started (WebKitGTK's own default).
+  assert.deepEqual(readdirSync(process.cwd()).filter((f) => !cwd.includes(f)), []);
+  await wd("POST", s(`/element/${await find("nav-overview")}/click`), {});
 });
 
 test("no TCP port is opened by the desktop (besides WebDriver's inspector)", async () => {

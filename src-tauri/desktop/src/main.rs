@@ -15,6 +15,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod downloads;
 mod notify;
 mod startup;
 
@@ -146,6 +147,19 @@ fn run(args: Args) -> anyhow::Result<()> {
             // the database; in the background, so the window paints at once. A failure is
             // shown in the window (and logged), not a panic of `setup`.
             app.manage(commands::Desktop::default());
+            // The window of tauri.conf.json (`create: false` there), made here so its
+            // downloads go to the Downloads folder rather than the working directory.
+            let config = app
+                .config()
+                .app
+                .windows
+                .iter()
+                .find(|w| w.label == "main")
+                .cloned()
+                .context("tauri.conf.json has no `main` window")?;
+            tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?
+                .on_download(downloads::handle)
+                .build()?;
             spawn_signal_handler(app.handle().clone());
             let handle = app.handle().clone();
             let opening =
