@@ -194,6 +194,45 @@ test("a download lands in the Downloads folder, never over an existing file", as
   await wd("POST", s(`/element/${await find("nav-overview")}/click`), {});
 });
 
+test("a report opens in a window of its own, styled, without the app's commands", async () => {
+  const main = await wd("GET", s("/window"));
+  await wd("POST", s(`/element/${await find("nav-reports")}/click`), {});
+  await find("screen-reports");
+  await wd("POST", s(`/element/${await find("report-generate")}/click`), {});
+  const title = (await waitFor("the report made", () => text("report-title"), 90_000)).trim();
+  assert.match(title, /^Flightdeck weekly report/);
+  await wd("POST", s(`/element/${await find("report-open-html", 60_000)}/click`), {});
+  const handles = await waitFor("a second window", async () => {
+    const h = await wd("GET", s("/window/handles"));
+    return h.length === 2 ? h : null;
+  });
+  await wd("POST", s("/window"), { handle: handles.find((h) => h !== main) });
+  try {
+    assert.match(await wd("GET", s("/url")), /^blob:/);
+    assert.equal(await waitFor("its title", async () => ((await wd("GET", s("/title"))) === title ? title : null)), title);
+    const run = (script) => wd("POST", s("/execute/sync"), { script, args: [] });
+    // Its stylesheet applied (allowed by hash in the app's CSP, which a blob: page inherits).
+    assert.equal(await run("return getComputedStyle(document.body).maxWidth"), "992px");
+    // No way to the app's commands from there: the capability is the main window's only.
+    const refused = await wd("POST", s("/execute/async"), {
+      script: `const done = arguments[arguments.length - 1];
+        const i = window.__TAURI_INTERNALS__;
+        if (!i) { done("no ipc"); return; }
+        setTimeout(() => done("no answer in 5 s"), 5000);
+        i.invoke("feed_unsubscribe", { id: 1 }).then(() => done("allowed"), (e) => done(String(e)));`,
+      args: [],
+    });
+    assert.match(refused, /no ipc|not allowed|no answer/i, refused);
+    const shot = await wd("GET", s("/screenshot"));
+    writeFileSync(join(artifacts, "desktop-report.png"), Buffer.from(shot, "base64"));
+  } finally {
+    await wd("DELETE", s("/window")).catch(() => {});
+    await wd("POST", s("/window"), { handle: main });
+  }
+  assert.deepEqual(await wd("GET", s("/window/handles")), [main]);
+  await wd("POST", s(`/element/${await find("nav-overview")}/click`), {});
+});
+
 test("no TCP port is opened by the desktop (besides WebDriver's inspector)", async () => {
   const pids = appPids();
   assert.ok(pids.length > 0, "the app runs");

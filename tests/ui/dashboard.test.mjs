@@ -1131,6 +1131,18 @@ describe("web dashboard against flightdeck serve", { timeout: 180_000 }, () => {
       assert.equal(listed.items[0]?.title, title);
       await p.screenshot({ path: path.join(ARTIFACTS, "ui-reports.png"), fullPage: true });
 
+      // Opened from the UI: a new tab (opened in the click, then given the file) with the
+      // report, styled: a blob: page is under the dashboard's CSP too, which allows the
+      // report's stylesheet by its hash.
+      const [tab] = await Promise.all([p.context().waitForEvent("page"), p.click(`${row} ${byTestId("report-open-html")}`)]);
+      await tab.waitForURL(/^blob:/);
+      await tab.waitForLoadState();
+      assert.equal(await tab.title(), title);
+      assert.equal(await tab.evaluate(() => getComputedStyle(document.body).maxWidth), "992px");
+      assert.equal(await tab.evaluate(() => window.opener), null);
+      await tab.close();
+      assert.equal(await p.locator(byTestId("report-file-error")).count(), 0);
+
       // Its HTML, saved to a file and opened in a fresh browser context: the only request is
       // the file itself (the charts are data: PNGs; the CSP forbids the rest), and it draws.
       const html = await raw(`/api/v1/reports/${id}/html`);

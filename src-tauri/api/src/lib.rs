@@ -61,8 +61,11 @@ use crate::hosts::AllowedHosts;
 
 pub use crate::openapi::openapi;
 
-/// Content-Security-Policy of the node's own dashboard.
-pub const DASHBOARD_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+/// Content-Security-Policy of the node's own dashboard. The style hash is the report's
+/// stylesheet (`flightdeck_engine::reports::html::style_source`, checked by a test): a report
+/// opened from the dashboard is a `blob:` page under this policy too.
+pub const DASHBOARD_CSP: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self' 'sha256-h94eE8MiEUKAop4U6Jvu3z95Ogt9xtRJvMYp8xVeCZ8='; \
     img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
     frame-ancestors 'none'; form-action 'self'";
 

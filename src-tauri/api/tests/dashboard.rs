@@ -77,3 +77,33 @@ async fn the_dashboard_answers_only_for_the_ui() {
     assert_eq!(r.status, StatusCode::OK);
     n.engine.shutdown().await;
 }
+
+/// A report opened from the UI is a `blob:` page under the UI's CSP as well as its own: both
+/// the dashboard's and the desktop's allow its stylesheet by hash, and no other inline style.
+#[test]
+fn the_ui_csps_allow_the_report_stylesheet_and_no_other_inline_style() {
+    let source = flightdeck_engine::reports::html::style_source();
+    assert!(
+        source.starts_with("'sha256-") && source.len() > 50,
+        "{source}"
+    );
+    let dashboard = flightdeck_api::DASHBOARD_CSP;
+    let conf: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tauri.conf.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let desktop = conf["app"]["security"]["csp"].as_str().unwrap();
+    for csp in [dashboard, desktop] {
+        let style = csp
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("style-src"))
+            .unwrap();
+        assert_eq!(style, format!("style-src 'self' {source}"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+    }
+}

@@ -3,13 +3,20 @@
 //! by a desktop notification. Left to itself, WebKitGTK writes a download into the process's
 //! working directory (wherever the app was started from) and says nothing.
 //!
+//! A page the window opens (`window.open` of a report's HTML: a blank window opened in the
+//! click, then given the `blob:` URL the UI made) gets a window of its own; left to itself,
+//! WebKitGTK refuses it and the UI can only say so.
+//!
 //! Must never: overwrite a file, or write outside the Downloads folder (the page's name is
-//! reduced to a plain file name).
+//! reduced to a plain file name); open anything but the UI's own `blob:` pages, or give an
+//! opened page the app's commands (the capability is the `main` window's only) or a way on
+//! (no navigation, no further windows, no downloads).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use tauri::webview::DownloadEvent;
-use tauri::{Manager, Runtime, Webview};
+use tauri::webview::{DownloadEvent, NewWindowFeatures, NewWindowResponse};
+use tauri::{AppHandle, Manager, Runtime, Url, Webview, WebviewUrl, WebviewWindowBuilder};
 use tauri_plugin_notification::NotificationExt;
 
 /// Where downloads go: the XDG Downloads folder, or `~/Downloads` where none is set.
@@ -107,6 +114,43 @@ pub fn handle<R: Runtime>(webview: Webview<R>, event: DownloadEvent<'_>) -> bool
             true
         }
         _ => true,
+    }
+}
+
+/// The main window's new-window handler: a blank or `blob:` page in a window of its own.
+pub fn opener<R: Runtime>(
+    app: AppHandle<R>,
+) -> impl Fn(Url, NewWindowFeatures) -> NewWindowResponse<R> + Send + 'static {
+    let opened = AtomicU64::new(0);
+    move |url, features| {
+        tracing::info!(%url, "new window asked");
+        // The UI opens `about:blank` in the click, then sets the page's `blob:` URL.
+        if url.scheme() != "blob" && url.as_str() != "about:blank" {
+            tracing::warn!(%url, "a page asked to open a window: refused");
+            return NewWindowResponse::Deny;
+        }
+        let Ok(blank) = Url::parse("about:blank") else {
+            return NewWindowResponse::Deny;
+        };
+        let label = format!("page-{}", opened.fetch_add(1, Ordering::Relaxed) + 1);
+        let built = WebviewWindowBuilder::new(&app, label, WebviewUrl::External(blank))
+            .window_features(features)
+            .title("Flightdeck")
+            .inner_size(1000.0, 760.0)
+            .on_navigation(|u| u.scheme() == "blob" || u.as_str() == "about:blank")
+            .on_new_window(|_, _| NewWindowResponse::Deny)
+            .on_download(|_, _| false)
+            .on_document_title_changed(|window, title| {
+                let _ = window.set_title(&title);
+            })
+            .build();
+        match built {
+            Ok(window) => NewWindowResponse::Create { window },
+            Err(error) => {
+                tracing::warn!(%error, "cannot open a window for a page");
+                NewWindowResponse::Deny
+            }
+        }
     }
 }
 

@@ -148,7 +148,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             // shown in the window (and logged), not a panic of `setup`.
             app.manage(commands::Desktop::default());
             // The window of tauri.conf.json (`create: false` there), made here so its
-            // downloads go to the Downloads folder rather than the working directory.
+            // downloads go to the Downloads folder rather than the working directory, and a
+            // page it opens (a report's HTML) gets a window of its own.
             let config = app
                 .config()
                 .app
@@ -159,6 +160,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 .context("tauri.conf.json has no `main` window")?;
             tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?
                 .on_download(downloads::handle)
+                .on_new_window(downloads::opener(app.handle().clone()))
                 .build()?;
             spawn_signal_handler(app.handle().clone());
             let handle = app.handle().clone();

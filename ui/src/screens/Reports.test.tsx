@@ -376,8 +376,8 @@ describe("files", () => {
       return `blob:http://node.test/${String(created.length)}`;
     });
     vi.spyOn(URL, "revokeObjectURL").mockImplementation(() => undefined);
-    const tab = { opener: {} as unknown };
-    const open = vi.spyOn(window, "open").mockImplementation(() => tab as Window);
+    const tab = { opener: {} as unknown, location: { href: "" }, close: vi.fn() };
+    const open = vi.spyOn(window, "open").mockImplementation(() => tab as unknown as Window);
     const downloads: Array<{ href: string; download: string }> = [];
     vi.spyOn(HTMLAnchorElement.prototype, "click").mockImplementation(function (this: HTMLAnchorElement) {
       downloads.push({ href: this.href, download: this.download });
@@ -386,8 +386,10 @@ describe("files", () => {
 
     await click(q("report-open-html", row("rep_old")!));
     expect(b.requests).toContain("GET /api/v1/reports/rep_old/html");
-    expect(open).toHaveBeenCalledWith("blob:http://node.test/1", "_blank");
+    // Opened in the click (not a pop-up), then given the file.
+    expect(open).toHaveBeenCalledWith("about:blank", "_blank");
     expect(tab.opener).toBeNull();
+    expect(tab.location.href).toBe("blob:http://node.test/1");
     expect(created[0]?.type).toMatch(/^text\/html/);
     expect(await created[0]?.text()).toContain("<h1>Report</h1>");
 

@@ -481,18 +481,24 @@ function useReportFiles() {
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const run = async (r: ReportRecord, format: ReportFormat, action: FileAction) => {
+    // The tab is opened in the click itself, then given the file: one opened after the fetch
+    // is a pop-up to browsers and to the desktop's WebKit, which refuse it.
+    let tab: Window | null = null;
+    if (action === "open") {
+      tab = window.open("about:blank", "_blank");
+      if (tab === null) {
+        setError("No new tab or window could be opened (a pop-up blocker?): download the HTML instead.");
+        return;
+      }
+      tab.opener = null;
+    }
     setBusy(`${r.id}/${format}/${action}`);
     try {
       const blob = await fetchReportFile(api, r.id, format);
       const url = URL.createObjectURL(blob);
       setTimeout(() => URL.revokeObjectURL(url), 60_000);
-      if (action === "open") {
-        const tab = window.open(url, "_blank");
-        if (tab === null) {
-          setError("The browser did not open a new tab (a pop-up blocker?): download the HTML instead.");
-          return;
-        }
-        tab.opener = null;
+      if (tab !== null) {
+        tab.location.href = url;
       } else {
         const a = document.createElement("a");
         a.href = url;
@@ -501,6 +507,7 @@ function useReportFiles() {
       }
       setError(null);
     } catch (e) {
+      tab?.close();
       setError(`The ${format.toUpperCase()} of “${r.title}” could not be fetched: ${errorText(e)}`);
     } finally {
       setBusy(null);

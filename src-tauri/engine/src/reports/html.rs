@@ -9,6 +9,25 @@ use serde_json::{Value, json};
 use super::ReportsError;
 use super::gather::ReportData;
 
+/// The report's stylesheet (its one `<style>` element).
+pub fn inline_style() -> &'static str {
+    let start = TEMPLATE.find("<style>").map_or(0, |i| i + "<style>".len());
+    let end = TEMPLATE.find("</style>").unwrap_or(start);
+    TEMPLATE.get(start..end).unwrap_or_default()
+}
+
+/// The CSP source that allows the report's stylesheet and nothing else inline
+/// (`'sha256-…'`): the dashboard's and the desktop's CSP carry it, because a report opened
+/// from the UI (a `blob:` page) is under the UI's CSP as well as its own.
+pub fn style_source() -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(inline_style().as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
 const TEMPLATE: &str = r#"<!doctype html>
 <html lang="en">
 <head>
