@@ -40,6 +40,8 @@ pub mod retention;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod test_rng;
 
 mod lifecycle;
 

@@ -13,17 +13,7 @@ use crate::clock::{ManualClock, SharedClock};
 use crate::config::{Config, ConfigSource};
 use crate::providers::ledger::{CallOutcome, CallRecord, Ledger, Protocol};
 
-/// A deterministic generator.
-struct Lcg(u64);
-impl Lcg {
-    fn unit(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 11) as f64) / ((1u64 << 53) as f64)
-    }
-}
+use crate::test_rng::Lcg;
 
 /// The spend of the hour starting at `t`: busy weekday office hours, quiet nights and
 /// weekends, ±30 % noise.

@@ -12,23 +12,13 @@ use crate::config::{Config, ConfigSource};
 use crate::providers::ledger::{CallOutcome, CallRecord, Hop, HopOutcome, Ledger, Protocol};
 use crate::providers::neutral::Usage;
 
-/// A small deterministic generator (no dependency, same ledger every run).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
+use crate::test_rng::Lcg;
 
 fn call(i: u64, at: DateTime<Utc>, g: &mut Lcg) -> CallRecord {
     let agents = ["", "summarize", "triage"];
-    let agent = agents[g.next(3) as usize];
+    let agent = agents[g.below(3) as usize];
     let client = if agent.is_empty() {
-        ["token:ci", "token:web", "desktop:ana"][g.next(3) as usize].to_string()
+        ["token:ci", "token:web", "desktop:ana"][g.below(3) as usize].to_string()
     } else {
         format!("agent:{agent}")
     };
@@ -37,35 +27,35 @@ fn call(i: u64, at: DateTime<Utc>, g: &mut Lcg) -> CallRecord {
         at,
         client,
         "default".into(),
-        ["node-a", "node-b"][g.next(2) as usize].into(),
+        ["node-a", "node-b"][g.below(2) as usize].into(),
         Protocol::Openai,
-        g.next(2) == 0,
+        g.below(2) == 0,
     );
     r.agent = (!agent.is_empty()).then(|| agent.to_string());
-    r.route = (g.next(4) != 0).then(|| ["default", "cheap"][g.next(2) as usize].to_string());
+    r.route = (g.below(4) != 0).then(|| ["default", "cheap"][g.below(2) as usize].to_string());
     let (provider, model) = [
         ("openai", "gpt-4.1"),
         ("openai", "gpt-4.1-mini"),
         ("anthropic", "claude-haiku-4-5"),
         ("local", "llama3"),
-    ][g.next(4) as usize];
+    ][g.below(4) as usize];
     r.provider = Some(provider.into());
     r.model = Some(model.into());
-    r.tags = match g.next(4) {
+    r.tags = match g.below(4) {
         0 => vec![],
         1 => vec!["team-a".into()],
         2 => vec!["team-a".into(), "urgent".into()],
         _ => vec!["team-b".into()],
     };
     r.usage = Usage {
-        input: g.next(5000),
-        output: g.next(2000),
-        cached_input: g.next(800),
-        cache_write: g.next(300),
-        reasoning: g.next(500),
-        estimated: g.next(7) == 0,
+        input: g.below(5000),
+        output: g.below(2000),
+        cached_input: g.below(800),
+        cache_write: g.below(300),
+        reasoning: g.below(500),
+        estimated: g.below(7) == 0,
     };
-    r.outcome = match g.next(10) {
+    r.outcome = match g.below(10) {
         0 => CallOutcome::Error,
         1 => CallOutcome::Cancelled,
         2 => CallOutcome::Unrecorded,
@@ -76,18 +66,18 @@ fn call(i: u64, at: DateTime<Utc>, g: &mut Lcg) -> CallRecord {
     }
     r.cost = match (provider, r.outcome) {
         (_, CallOutcome::Unrecorded) => None,
-        ("anthropic", _) if g.next(3) == 0 => None,
+        ("anthropic", _) if g.below(3) == 0 => None,
         ("local", _) => Some(Decimal::ZERO),
-        _ => Some(Decimal::new(i64::try_from(g.next(1_000_000)).unwrap(), 9)),
+        _ => Some(Decimal::new(i64::try_from(g.below(1_000_000)).unwrap(), 9)),
     };
-    r.cache_hit = g.next(10) == 0;
+    r.cache_hit = g.below(10) == 0;
     if r.cache_hit {
-        r.saved_cost = Some(Decimal::new(i64::try_from(g.next(5000)).unwrap(), 7));
+        r.saved_cost = Some(Decimal::new(i64::try_from(g.below(5000)).unwrap(), 7));
     }
     r.hops = vec![Hop {
         provider: provider.into(),
         model: model.into(),
-        outcome: if g.next(2) == 0 {
+        outcome: if g.below(2) == 0 {
             HopOutcome::Ok
         } else {
             HopOutcome::Failed
@@ -128,7 +118,7 @@ async fn ledger(dir: &std::path::Path, n: u64) -> (Store, Ledger, Costs) {
     let (store, ledger) = open_ledger(dir, clock.clone()).await;
     let mut g = Lcg(42);
     for i in 0..n {
-        let at = start + Duration::milliseconds(i64::try_from(g.next(10 * 86_400_000)).unwrap());
+        let at = start + Duration::milliseconds(i64::try_from(g.below(10 * 86_400_000)).unwrap());
         let r = call(i, at, &mut g);
         let t = ledger.begin(r.clone()).unwrap();
         t.finish(r);

@@ -454,18 +454,10 @@ async fn history_outliers_are_flagged_once_and_forgotten_when_their_point_change
     // 200 days of visits: a weekly shape that grows with the level, 3 % noise; day 60
     // (2026-07-31) two and a half times what it should be, far from the end.
     let start: DateTime<Utc> = "2026-06-01T00:00:00Z".parse().unwrap();
-    let mut seed = 3u64;
+    let mut g = crate::test_rng::Lcg(3);
     let rows: Vec<(String, f64)> = (0..200)
         .map(|i| {
-            let noise = (0..12)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    (seed >> 11) as f64 / (1u64 << 53) as f64
-                })
-                .sum::<f64>()
-                - 6.0;
+            let noise = g.normal();
             let w = [1.0, 1.1, 1.2, 1.15, 1.3, 0.6, 0.5][i % 7];
             let v = (100.0 + i as f64 * 0.5) * w * (1.0 + 0.03 * noise);
             let d = start + Duration::days(i as i64);

@@ -182,6 +182,7 @@ mod tests {
 
     use super::*;
     use crate::forecast::series;
+    use crate::test_rng::Lcg;
 
     fn daily(values: &[f64]) -> Series {
         let start: DateTime<Utc> = "2024-01-01T00:00:00Z".parse().unwrap();
@@ -197,13 +198,10 @@ mod tests {
 
     /// A weekly shape on a trend with small deterministic noise.
     fn weekly(n: usize) -> Vec<f64> {
-        let mut s = 7u64;
+        let mut g = Lcg(7);
         (0..n)
             .map(|i| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let noise = ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 4.0;
+                let noise = (g.unit() - 0.5) * 4.0;
                 let week = [0.0, 10.0, 12.0, 11.0, 9.0, -15.0, -20.0][i % 7];
                 200.0 + 0.3 * i as f64 + week + noise
             })
@@ -236,19 +234,8 @@ mod tests {
 
     #[test]
     fn gaussian_noise_alone_is_almost_never_flagged() {
-        let mut s = 11u64;
-        let mut normal = || {
-            (0..12)
-                .map(|_| {
-                    s = s
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    (s >> 11) as f64 / (1u64 << 53) as f64
-                })
-                .sum::<f64>()
-                - 6.0
-        };
-        let y: Vec<f64> = (0..4000).map(|_| 50.0 + 3.0 * normal()).collect();
+        let mut g = Lcg(11);
+        let y: Vec<f64> = (0..4000).map(|_| 50.0 + 3.0 * g.normal()).collect();
         let found = outliers(&daily(&y)).len();
         eprintln!("{found} of 4,000 Gaussian points flagged");
         assert!(found <= 6, "{found} of 4,000 flagged");

@@ -6,21 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::*;
 
-/// A small deterministic generator (same series every run).
-struct Lcg(u64);
-impl Lcg {
-    fn unit(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 11) as f64) / ((1u64 << 53) as f64)
-    }
-    /// About N(0, 1) (sum of 12 uniforms).
-    fn normal(&mut self) -> f64 {
-        (0..12).map(|_| self.unit()).sum::<f64>() - 6.0
-    }
-}
+use crate::test_rng::Lcg;
 
 fn daily(n: usize, mut f: impl FnMut(usize, &mut Lcg) -> f64) -> Series {
     let start: DateTime<Utc> = "2024-01-01T00:00:00Z".parse().unwrap();
