@@ -761,7 +761,7 @@ impl Kpis {
             .fit(name, &info, &points, horizon, season, true)
             .await?;
         let now = self.clock.now();
-        let found: Vec<Anomaly> = f
+        let mut found: Vec<Anomaly> = f
             .backtest
             .iter()
             .filter(|p| p.outside95())
@@ -776,9 +776,13 @@ impl Kpis {
                 detected_at: now,
             })
             .collect();
-        let mut found = found;
-        // The whole history, once per version of its points.
-        let version = points_version(&points);
+        // The whole history, once per version of the series (its points and its last write:
+        // a series removed and imported again is checked again).
+        let version = format!(
+            "{}|{}",
+            points_version(&points),
+            info.updated_at.map_or(0, time_to_db)
+        );
         let seen = self
             .scanned
             .lock()
@@ -787,10 +791,11 @@ impl Kpis {
             .is_some_and(|v| *v == version);
         if !seen {
             let (n, all) = (name.to_string(), points.clone());
-            let history = tokio::task::spawn_blocking(move || history_anomalies(&n, &all, now))
-                .await
-                .map_err(|e| ForecastError::BadInput(format!("the outlier check failed: {e}")))?;
-            found.extend(history);
+            // A failed check (a bug) costs the history's flags, not the forecast.
+            match tokio::task::spawn_blocking(move || history_anomalies(&n, &all, now)).await {
+                Ok(history) => found.extend(history),
+                Err(error) => tracing::warn!(%error, series = name, "the outlier check failed"),
+            }
         }
         if !found.is_empty() {
             self.store

@@ -480,7 +480,7 @@ async fn history_outliers_are_flagged_once_and_forgotten_when_their_point_change
         csv,
         ..ImportRequest::default()
     };
-    k.import("visits", import(spiked)).await.unwrap();
+    k.import("visits", import(spiked.clone())).await.unwrap();
     let f = k.forecast("visits", Some(14), None).await.unwrap();
     let at: DateTime<Utc> = format!("{date}T00:00:00Z").parse().unwrap();
     let history: Vec<&Anomaly> = f
@@ -507,6 +507,18 @@ async fn history_outliers_are_flagged_once_and_forgotten_when_their_point_change
             .count()
     };
     assert_eq!(flagged(events(&store).await), 1);
+    // Removed and imported again as it was: checked again, flagged again.
+    k.remove("visits").await.unwrap();
+    k.import("visits", import(spiked.clone())).await.unwrap();
+    let f = k.forecast("visits", Some(14), None).await.unwrap();
+    assert!(
+        f.anomalies
+            .iter()
+            .any(|a| a.source == AnomalySource::History && a.ds == at),
+        "{:?}",
+        f.anomalies
+    );
+    assert_eq!(flagged(events(&store).await), 2);
     // The point corrected by a new import: its anomaly goes, and no other comes.
     k.import("visits", import(clean)).await.unwrap();
     assert!(
@@ -524,5 +536,5 @@ async fn history_outliers_are_flagged_once_and_forgotten_when_their_point_change
         "{:?}",
         f.anomalies
     );
-    assert_eq!(flagged(events(&store).await), 1);
+    assert_eq!(flagged(events(&store).await), 2);
 }
